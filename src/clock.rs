@@ -1,0 +1,93 @@
+//! Wall-clock timestamps in the formats AWS events and APIs use.
+//!
+//! Timers and deadlines use `tokio::time::Instant` (so tests can pause time); these
+//! are only for the epoch milliseconds and date strings that backends see. The
+//! calendar conversion is Howard Hinnant's days-from-civil algorithm, exact for
+//! every date after 1970.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    min: u32,
+    sec: u32,
+    ms: u32,
+}
+
+fn civil(epoch_ms: u64) -> Civil {
+    let secs = (epoch_ms / 1000) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400) as u32;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil {
+        year,
+        month,
+        day,
+        hour: rem / 3600,
+        min: rem / 60 % 60,
+        sec: rem % 60,
+        ms: (epoch_ms % 1000) as u32,
+    }
+}
+
+/// `requestTime` format: `19/Feb/2024:07:11:42 +0000`.
+pub fn clf(epoch_ms: u64) -> String {
+    let c = civil(epoch_ms);
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        c.day,
+        MONTHS[c.month as usize - 1],
+        c.year,
+        c.hour,
+        c.min,
+        c.sec
+    )
+}
+
+/// ISO 8601 with milliseconds: `2024-02-19T07:11:42.789Z` (GetConnection timestamps).
+pub fn iso8601(epoch_ms: u64) -> String {
+    let c = civil(epoch_ms);
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        c.year, c.month, c.day, c.hour, c.min, c.sec, c.ms
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        // 2024-02-19T07:11:42.789Z, the connect time of a captured AWS event.
+        assert_eq!(clf(1_708_326_702_789), "19/Feb/2024:07:11:42 +0000");
+        assert_eq!(iso8601(1_708_326_702_789), "2024-02-19T07:11:42.789Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        // Leap day and year end.
+        assert_eq!(iso8601(1_709_164_800_000), "2024-02-29T00:00:00.000Z");
+        assert_eq!(clf(1_735_689_599_000), "31/Dec/2024:23:59:59 +0000");
+    }
+}

@@ -1,0 +1,275 @@
+//! The validated configuration, and loading it from TOML plus `SOCKGATE_*` overrides.
+//!
+//! Other modules import only the types here. A value that exists in a [`Config`] has
+//! passed validation: addresses parse, durations are in range, route keys are legal,
+//! integration URIs are resolved per stage with that stage's variables. Loading never
+//! falls back to a default for a value it cannot read: it lists every error, with its
+//! key path, and fails (see `reader`).
+//!
+//! Defaults follow AWS wherever AWS has one (128 KiB messages, 32 KiB frames, 10 min
+//! idle, 2 h duration, 29 s integration timeout). `config/sockgate.example.toml`
+//! documents every key.
+
+mod build;
+pub mod env;
+mod reader;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::routing::Template;
+
+pub use env::{EnvSource, ProcessEnv};
+
+/// The demo config served when no `--config` is given.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/sockgate.default.toml");
+
+/// A whole, validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listeners and process-level limits.
+    pub server: ServerConfig,
+    /// What events say about the API.
+    pub api: ApiConfig,
+    /// Per-connection behaviour and limits.
+    pub websocket: WebSocketConfig,
+    /// The shared backend HTTP client.
+    pub integrations: ClientConfig,
+    /// The deployed stages, each with its routes resolved.
+    pub stages: Vec<StageConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Public WebSocket listener.
+    pub listen: SocketAddr,
+    /// The @connections management API listener.
+    pub management_listen: SocketAddr,
+    /// Prometheus metrics and health probes.
+    pub metrics_listen: SocketAddr,
+    /// This node's name in logs (and, with a cluster, in connection routing).
+    pub node_id: String,
+    /// Open WebSocket connections this node accepts before answering 503.
+    pub max_connections: usize,
+    /// Time a client has to complete its HTTP upgrade request.
+    pub handshake_timeout: Duration,
+    /// Time a drain may take before the process exits anyway.
+    pub shutdown_grace: Duration,
+    /// Take `identity.sourceIp` from the first X-Forwarded-For address.
+    pub trust_forwarded_for: bool,
+}
+
+/// `[api]`
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `requestContext.apiId`.
+    pub id: String,
+    /// `requestContext.domainName`; `None` uses each handshake's Host header.
+    pub domain_name: Option<String>,
+}
+
+/// What to do with binary frames from clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryPolicy {
+    /// Close with 1003, as AWS does.
+    Reject,
+    /// Route to `$default` with the payload base64-encoded and `isBase64Encoded: true`.
+    Base64,
+}
+
+/// `[websocket]`
+#[derive(Debug, Clone)]
+pub struct WebSocketConfig {
+    /// `route_selection_expression`.
+    pub selection: Template,
+    /// Close after this long without a data message in either direction.
+    pub idle_timeout: Option<Duration>,
+    /// Close after this long regardless of activity.
+    pub max_connection_duration: Option<Duration>,
+    /// Largest reassembled message (close 1009 beyond).
+    pub max_message_bytes: usize,
+    /// Largest single frame (close 1009 beyond).
+    pub max_frame_bytes: usize,
+    /// Binary frame policy.
+    pub binary_frames: BinaryPolicy,
+    /// Interval of server pings; `None` sends none.
+    pub ping_interval: Option<Duration>,
+    /// A peer silent this long after a ping is treated as dead.
+    pub pong_timeout: Duration,
+    /// Queued outbound messages per connection before @connections POST gets 429.
+    pub send_queue_messages: usize,
+    /// Queued outbound bytes per connection before @connections POST gets 429.
+    pub send_queue_bytes: usize,
+    /// Integration calls one connection may have in flight before reading pauses.
+    pub max_inflight_per_connection: usize,
+    /// tungstenite's per-connection read buffer.
+    pub read_buffer_bytes: usize,
+    /// Time to wait for the client's close frame after the gateway sends its own.
+    pub close_timeout: Duration,
+}
+
+/// `[integrations]`: the shared, pooled backend client.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Backend calls in flight across the node; more wait for a slot (within their timeout).
+    pub max_inflight: usize,
+    /// TCP connect timeout to a backend.
+    pub connect_timeout: Duration,
+    /// How long an idle pooled backend connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// Idle pooled connections kept per backend host.
+    pub pool_max_idle_per_host: usize,
+}
+
+/// One stage with its routes resolved against its variables.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    /// Stage name: the first path segment of the WebSocket URL.
+    pub name: String,
+    /// Stage variables.
+    pub variables: BTreeMap<String, String>,
+    /// Every configured route.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One route.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// `$connect`, `$disconnect`, `$default` or a custom key.
+    pub key: String,
+    /// Where the route's events go.
+    pub integration: IntegrationConfig,
+    /// Two-way: the integration's reply is sent back to the client.
+    pub route_response: bool,
+}
+
+/// Where a route's events go.
+#[derive(Debug, Clone)]
+pub enum IntegrationConfig {
+    /// POST the Lambda proxy event JSON; read a Lambda proxy response.
+    AwsProxy(HttpTarget),
+    /// POST the raw message with the connection context in headers; the body is the reply.
+    HttpProxy(HttpTarget),
+    /// Answer from config.
+    Mock(MockConfig),
+}
+
+/// An HTTP backend endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    /// The URI, with stage variables substituted.
+    pub uri: http::Uri,
+    /// Per-call timeout, 50 ms to 29 s.
+    pub timeout: Duration,
+}
+
+/// A mock integration's answer.
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    /// Status (decides accept/reject on `$connect`).
+    pub status: u16,
+    /// Reply body template; `None` sends nothing.
+    pub body: Option<Template>,
+    /// Response headers (e.g. `Sec-WebSocket-Protocol` on `$connect`).
+    pub headers: Vec<(String, String)>,
+}
+
+/// One problem in a config, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Key path, e.g. `routes."$connect".integration.timeout`.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+/// Every problem found in a config.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "{n} error{} in configuration:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Parses and validates TOML text, applying overrides from `env`.
+    pub fn parse(text: &str, env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let reason = e.message().to_owned();
+            let path = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].lines().count().max(1);
+                    format!("line {line}")
+                })
+                .unwrap_or_default();
+            ConfigErrors(vec![ConfigError {
+                path,
+                reason: format!("invalid TOML: {reason}"),
+            }])
+        })?;
+        let errors = reader::Errors::default();
+        let origins = env::apply(&mut table, env, &errors);
+        let config = build::build(&table, &errors);
+        let mut list = errors.into_vec();
+        if list.is_empty() {
+            if let Some(config) = config {
+                return Ok(config);
+            }
+        }
+        env::annotate(&mut list, &origins);
+        if list.is_empty() {
+            list.push(ConfigError {
+                path: String::new(),
+                reason: "configuration is incomplete".into(),
+            });
+        }
+        Err(ConfigErrors(list))
+    }
+
+    /// Reads a file and parses it.
+    pub fn load_file(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                path: path.display().to_string(),
+                reason: format!("cannot read: {e}"),
+            }])
+        })?;
+        Config::parse(&text, env)
+    }
+
+    /// The embedded demo config.
+    pub fn demo(env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
+        Config::parse(DEFAULT_CONFIG, env)
+    }
+}
+
+#[cfg(test)]
+mod tests;

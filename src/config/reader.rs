@@ -1,0 +1,340 @@
+//! A walker over a parsed TOML table that collects every problem it finds.
+//!
+//! serde's `deny_unknown_fields` stops at the first error; an operator fixing a
+//! config wants all of them at once. [`Section`] hands out typed values by key,
+//! remembers which keys were read, and on [`Section::finish`] reports every key
+//! that nobody asked for as unknown. Errors go into a shared [`Errors`] list with
+//! their full key path (`routes."$connect".integration.timeout`).
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+use super::ConfigError;
+
+/// The errors collected while reading one config.
+#[derive(Debug, Default)]
+pub(crate) struct Errors(RefCell<Vec<ConfigError>>);
+
+impl Errors {
+    pub(crate) fn push(&self, path: impl Into<String>, reason: impl Into<String>) {
+        self.0.borrow_mut().push(ConfigError {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<ConfigError> {
+        self.0.into_inner()
+    }
+}
+
+/// Joins a key onto a path, quoting keys that are not bare TOML keys.
+pub(crate) fn join(path: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// One table of the config, read key by key.
+pub(crate) struct Section<'a> {
+    table: Option<&'a Table>,
+    path: String,
+    used: Vec<&'a str>,
+    errors: &'a Errors,
+}
+
+// === impl Section ===
+
+impl<'a> Section<'a> {
+    pub(crate) fn root(table: &'a Table, errors: &'a Errors) -> Self {
+        Section {
+            table: Some(table),
+            path: String::new(),
+            used: Vec::new(),
+            errors,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(crate) fn errors(&self) -> &'a Errors {
+        self.errors
+    }
+
+    fn raw(&mut self, key: &str) -> Option<&'a Value> {
+        let table = self.table?;
+        let (k, v) = table.get_key_value(key)?;
+        self.used.push(k.as_str());
+        Some(v)
+    }
+
+    fn error(&self, key: &str, reason: impl Into<String>) {
+        self.errors.push(join(&self.path, key), reason);
+    }
+
+    /// A sub-table. A missing key yields an empty section; a non-table value is an error.
+    pub(crate) fn section(&mut self, key: &str) -> Section<'a> {
+        let path = join(&self.path, key);
+        let table = match self.raw(key) {
+            Some(Value::Table(t)) => Some(t),
+            Some(other) => {
+                self.error(key, format!("expected a table, found {}", other.type_str()));
+                None
+            }
+            None => None,
+        };
+        Section {
+            table,
+            path,
+            used: Vec::new(),
+            errors: self.errors,
+        }
+    }
+
+    /// Every entry of a sub-table whose keys are names chosen by the user
+    /// (stages, routes), each as a section.
+    pub(crate) fn entries(&mut self, key: &str) -> Vec<(String, Section<'a>)> {
+        let path = join(&self.path, key);
+        match self.raw(key) {
+            Some(Value::Table(t)) => t
+                .iter()
+                .map(|(name, v)| {
+                    let entry_path = join(&path, name);
+                    let table = match v {
+                        Value::Table(t) => Some(t),
+                        other => {
+                            self.errors.push(
+                                entry_path.clone(),
+                                format!("expected a table, found {}", other.type_str()),
+                            );
+                            None
+                        }
+                    };
+                    let section = Section {
+                        table,
+                        path: entry_path,
+                        used: Vec::new(),
+                        errors: self.errors,
+                    };
+                    (name.clone(), section)
+                })
+                .collect(),
+            Some(other) => {
+                self.error(key, format!("expected a table, found {}", other.type_str()));
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn string(&mut self, key: &str) -> Option<&'a str> {
+        match self.raw(key)? {
+            Value::String(s) => Some(s.as_str()),
+            other => {
+                self.error(
+                    key,
+                    format!("expected a string, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn bool(&mut self, key: &str) -> Option<bool> {
+        match self.raw(key)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.error(
+                    key,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer within `min..=max`.
+    pub(crate) fn int(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
+        match self.raw(key)? {
+            Value::Integer(i) if (min..=max).contains(i) => Some(*i),
+            Value::Integer(i) => {
+                self.error(key, format!("{i} is out of range ({min} to {max})"));
+                None
+            }
+            other => {
+                self.error(
+                    key,
+                    format!("expected an integer, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A byte size: an integer, or a string such as "32KiB" or "1MiB".
+    pub(crate) fn bytes(&mut self, key: &str, min: u64, max: u64) -> Option<u64> {
+        let n = match self.raw(key)? {
+            Value::Integer(i) if *i >= 0 => *i as u64,
+            Value::String(s) => match parse_bytes(s) {
+                Some(n) => n,
+                None => {
+                    self.error(
+                        key,
+                        format!("{s:?} is not a size (use e.g. 4096, \"32KiB\", \"1MiB\")"),
+                    );
+                    return None;
+                }
+            },
+            other => {
+                self.error(key, format!("expected a size, found {}", other.type_str()));
+                return None;
+            }
+        };
+        if (min..=max).contains(&n) {
+            Some(n)
+        } else {
+            self.error(key, format!("{n} bytes is out of range ({min} to {max})"));
+            None
+        }
+    }
+
+    /// A duration such as "500ms", "29s", "10m" or "2h", within `min..=max`.
+    /// With `allow_off`, "off" (or 0) yields `Some(None)`: the limit is switched off.
+    pub(crate) fn duration(
+        &mut self,
+        key: &str,
+        min: Duration,
+        max: Duration,
+        allow_off: bool,
+    ) -> Option<Option<Duration>> {
+        let value = self.raw(key)?;
+        let parsed = match value {
+            Value::String(s) if allow_off && s == "off" => return Some(None),
+            Value::Integer(0) if allow_off => return Some(None),
+            Value::String(s) => parse_duration(s),
+            _ => None,
+        };
+        let Some(d) = parsed else {
+            let hint = if allow_off { ", or \"off\"" } else { "" };
+            let shown = match value {
+                Value::String(s) => format!("{s:?}"),
+                other => other.type_str().to_owned(),
+            };
+            self.error(
+                key,
+                format!(
+                    "{shown} is not a duration (use e.g. \"500ms\", \"29s\", \"10m\", \"2h\"{hint})"
+                ),
+            );
+            return None;
+        };
+        if d < min || d > max {
+            self.error(
+                key,
+                format!(
+                    "{} is out of range ({} to {})",
+                    fmt_duration(d),
+                    fmt_duration(min),
+                    fmt_duration(max)
+                ),
+            );
+            return None;
+        }
+        Some(Some(d))
+    }
+
+    /// A table of string values (stage variables).
+    pub(crate) fn string_map(&mut self, key: &str) -> Vec<(String, String)> {
+        let path = join(&self.path, key);
+        match self.raw(key) {
+            Some(Value::Table(t)) => t
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(s) => Some((k.clone(), s.clone())),
+                    other => {
+                        self.errors.push(
+                            join(&path, k),
+                            format!("expected a string, found {}", other.type_str()),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                self.error(key, format!("expected a table, found {}", other.type_str()));
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Reports every key in this table that was never read.
+    pub(crate) fn finish(self) {
+        let Some(table) = self.table else { return };
+        for key in table.keys() {
+            if !self.used.contains(&key.as_str()) {
+                self.errors.push(join(&self.path, key), "unknown key");
+            }
+        }
+    }
+}
+
+/// Parses "500ms", "29s", "10m", "2h" (one number, one unit).
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1_000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// Formats a duration the way the config writes it.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 3_600_000 == 0 && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1_000 == 0 {
+        format!("{}s", ms / 1_000)
+    } else {
+        format!("{ms}ms")
+    }
+}

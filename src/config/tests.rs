@@ -1,0 +1,201 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match Config::parse(text, &env(&[])) {
+        Ok(_) => panic!("expected errors"),
+        Err(ConfigErrors(list)) => list.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn demo_and_example_configs_are_valid() {
+    let demo = Config::demo(&env(&[])).unwrap();
+    assert_eq!(demo.stages[0].name, "dev");
+    assert_eq!(demo.websocket.max_message_bytes, 128 << 10);
+    assert_eq!(demo.websocket.max_frame_bytes, 32 << 10);
+    assert_eq!(demo.websocket.idle_timeout, Some(Duration::from_secs(600)));
+    assert_eq!(
+        demo.websocket.max_connection_duration,
+        Some(Duration::from_secs(7200))
+    );
+    let example = include_str!("../../config/sockgate.example.toml");
+    let cfg = Config::parse(example, &env(&[])).unwrap();
+    assert!(cfg.stages.len() >= 2);
+}
+
+#[test]
+fn aws_defaults_apply_when_keys_are_absent() {
+    let cfg = Config::parse("[stages.prod]\n", &env(&[])).unwrap();
+    assert_eq!(cfg.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(cfg.websocket.binary_frames, BinaryPolicy::Reject);
+    assert_eq!(cfg.stages[0].routes.len(), 0);
+}
+
+#[test]
+fn every_error_is_listed_with_its_path() {
+    let text = r#"
+[server]
+listen = "nowhere"
+max_connections = 0
+bogus = 1
+
+[websocket]
+idle_timeout = "10 minutes"
+max_frame_bytes = "1MiB"
+max_message_bytes = "64KiB"
+binary_frames = "maybe"
+route_selection_expression = "${request.body.action"
+
+[stages.prod]
+variables = { backend = "http://127.0.0.1:3000", "bad name" = "x" }
+
+[stages."no/slash"]
+
+[routes."$connect"]
+integration = { type = "aws_proxy", uri = "${stageVariables.backend}/connect", timeout = "40s" }
+route_response = true
+
+[routes."$custom"]
+integration = { type = "mock" }
+
+[routes.send]
+integration = { type = "lambda" }
+
+[routes.other]
+integration = { type = "http_proxy", uri = "${stageVariables.nope}/x" }
+"#;
+    let errs = errors(text);
+    let has = |needle: &str| errs.iter().any(|e| e.contains(needle));
+    for needle in [
+        "server.listen: \"nowhere\" is not an address",
+        "server.max_connections: 0 is out of range",
+        "server.bogus: unknown key",
+        "websocket.idle_timeout: \"10 minutes\" is not a duration",
+        "websocket.max_frame_bytes: must not exceed max_message_bytes",
+        "websocket.binary_frames: \"maybe\"",
+        "websocket.route_selection_expression: unclosed",
+        "stages.prod.variables.\"bad name\"",
+        "stages.\"no/slash\": stage names",
+        "routes.\"$connect\".integration.timeout: 40s is out of range (50ms to 29s)",
+        "routes.\"$connect\".route_response: $connect cannot send a reply",
+        "routes.\"$custom\": custom route keys",
+        "routes.send.integration.type: \"lambda\" is not one of",
+        "routes.other.integration.uri: in stage \"prod\": stage variable \"nope\" is not defined",
+    ] {
+        assert!(has(needle), "missing {needle:?} in:\n{}", errs.join("\n"));
+    }
+}
+
+#[test]
+fn unknown_keys_everywhere_are_errors() {
+    let errs = errors(
+        "[stages.dev]\nvaraibles = {}\n[routes.a]\nintegration = { type = \"mock\", bdy = \"x\" }\n[websockets]\n",
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e == "stages.dev.varaibles: unknown key"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e == "routes.a.integration.bdy: unknown key"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e == "websockets: unknown key"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let errs = errors("[server]\nlisten = \n");
+    assert!(errs[0].starts_with("line 2: invalid TOML"), "{errs:?}");
+}
+
+#[test]
+fn missing_stages_and_https_uris_are_rejected() {
+    assert!(errors("").iter().any(|e| e.contains("at least one stage")));
+    let errs = errors(
+        "[stages.a]\n[routes.x]\nintegration = { type = \"aws_proxy\", uri = \"https://example.com\" }\n",
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("https backends are not supported")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn off_switches_limits_off() {
+    let cfg = Config::parse("[websocket]\nidle_timeout = \"off\"\nmax_connection_duration = 0\nping_interval = \"off\"\n[stages.a]\n", &env(&[])).unwrap();
+    assert_eq!(cfg.websocket.idle_timeout, None);
+    assert_eq!(cfg.websocket.max_connection_duration, None);
+    assert_eq!(cfg.websocket.ping_interval, None);
+}
+
+#[test]
+fn environment_overrides_and_their_errors() {
+    let cfg = Config::parse(
+        "[stages.a]\n",
+        &env(&[
+            ("SOCKGATE_LISTEN", "0.0.0.0:9000"),
+            ("SOCKGATE_NODE_ID", "edge-1"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(cfg.server.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(cfg.server.node_id, "edge-1");
+    let err = Config::parse(
+        "[stages.a]\n",
+        &env(&[
+            ("SOCKGATE_LISTEN", "bad"),
+            ("SOCKGATE_MAX_CONNECTIONS", "lots"),
+        ]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("server.listen (from SOCKGATE_LISTEN): \"bad\" is not an address"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SOCKGATE_MAX_CONNECTIONS: \"lots\" is not an integer"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stage_variables_resolve_per_stage() {
+    let text = r#"
+[stages.a]
+variables = { backend = "http://127.0.0.1:3000" }
+[stages.b]
+variables = { backend = "http://127.0.0.1:4000" }
+[routes."$connect"]
+integration = { type = "aws_proxy", uri = "${stageVariables.backend}/connect" }
+"#;
+    let cfg = Config::parse(text, &env(&[])).unwrap();
+    let uri = |i: usize| match &cfg.stages[i].routes[0].integration {
+        IntegrationConfig::AwsProxy(t) => (t.uri.to_string(), t.timeout),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        uri(0),
+        (
+            "http://127.0.0.1:3000/connect".into(),
+            Duration::from_secs(29)
+        )
+    );
+    assert_eq!(uri(1).0, "http://127.0.0.1:4000/connect");
+}

@@ -1,0 +1,420 @@
+//! The lifecycle phases of a connection, and the runtime state they share.
+//!
+//! ```text
+//!   upgrade request ──► on_connect ──(2xx)──► 101 ──► session ──► on_message* ──► on_disconnect
+//!                          │                                           │
+//!                          └─(non-2xx / fail / timeout)─► HTTP error   └─ reply / error frame
+//! ```
+//!
+//! Phases use only the connection's shared state ([`Connection`]) and the
+//! [`Stage`] it connected to; they never touch sockets or hyper types.
+//! `on_message` runs mock integrations inline (they are pure) and spawns a task
+//! per backend call, so one slow backend call never stalls the connection's
+//! other traffic; the session stops reading once `max_inflight_per_connection`
+//! calls are outstanding (backpressure to the client's TCP window).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tracing::{debug, warn};
+
+use crate::clock;
+use crate::config::{ApiConfig, Config, IntegrationConfig, StageConfig, WebSocketConfig};
+use crate::integration::{self, CallError, EventContext, EventType, Handshake, HttpClient};
+use crate::registry::Registry;
+use crate::routing::{self, RouteTable, Selected};
+use crate::server::shutdown::Shutdown;
+use crate::session::close::{CloseReason, ErrorFrame};
+use crate::session::id::Id;
+use crate::session::mailbox::Connection;
+use crate::telemetry::{
+    ClientError, ConnectOutcome, ExecutionError, Metrics, RouteMetrics, StageMetrics,
+};
+
+/// Everything the phases share. One per node, behind an `Arc`.
+#[derive(Debug)]
+pub struct Gateway {
+    /// `[api]`
+    pub api: ApiConfig,
+    /// `[websocket]`
+    pub ws: WebSocketConfig,
+    /// Stages by name.
+    pub stages: HashMap<String, Arc<Stage>>,
+    /// Live connections.
+    pub registry: Registry,
+    /// Backend client.
+    pub client: HttpClient,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Drain signal and task tracking.
+    pub shutdown: Shutdown,
+    /// Open-connection permits (`server.max_connections`): a session holds one
+    /// until it ends, so the bound covers connections still running `$disconnect`.
+    pub connection_permits: Arc<Semaphore>,
+    /// Take `sourceIp` from X-Forwarded-For.
+    pub trust_forwarded_for: bool,
+    /// `http://host:port` of the management listener, for backends.
+    pub management_base: String,
+}
+
+/// A deployed stage: its routes resolved with its variables.
+#[derive(Debug)]
+pub struct Stage {
+    /// Stage name.
+    pub name: Arc<str>,
+    /// Stage variables.
+    pub variables: BTreeMap<String, String>,
+    /// `$connect`, if configured.
+    pub connect: Option<Arc<Route>>,
+    /// `$disconnect`, if configured.
+    pub disconnect: Option<Arc<Route>>,
+    /// Custom routes and `$default`.
+    pub table: RouteTable<Arc<Route>>,
+    /// Whether messages must be parsed as JSON (selection or a template needs it).
+    pub parse_json: bool,
+    /// Stage metric handles.
+    pub metrics: StageMetrics,
+    /// `http://host:port/stage` for backends.
+    pub management_endpoint: String,
+}
+
+/// One route of one stage.
+#[derive(Debug)]
+pub struct Route {
+    /// The route key.
+    pub key: Arc<str>,
+    /// Where its events go.
+    pub integration: IntegrationConfig,
+    /// Send the integration's reply back to the client.
+    pub two_way: bool,
+    /// Route metric handles.
+    pub metrics: RouteMetrics,
+}
+
+/// Why `$connect` refused a connection (mapped to an HTTP status in `http::respond`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The integration answered this non-2xx status.
+    Rejected(u16),
+    /// The integration failed or answered garbage (502).
+    Failed,
+    /// The integration timed out (504).
+    Timeout,
+}
+
+/// An inbound data message.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A text message.
+    Text(Utf8Bytes),
+    /// A binary message, passed on base64-encoded.
+    Base64(String),
+}
+
+impl Inbound {
+    fn as_str(&self) -> &str {
+        match self {
+            Inbound::Text(t) => t.as_str(),
+            Inbound::Base64(s) => s,
+        }
+    }
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// Builds the runtime state from a validated config.
+    pub fn new(config: &Config, management_base: String) -> Gateway {
+        let metrics = Metrics::new();
+        let stages = config
+            .stages
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    Arc::new(Stage::new(s, &config.websocket, &metrics, &management_base)),
+                )
+            })
+            .collect();
+        Gateway {
+            api: config.api.clone(),
+            ws: config.websocket.clone(),
+            stages,
+            registry: Registry::default(),
+            client: HttpClient::new(&config.integrations),
+            metrics,
+            shutdown: Shutdown::default(),
+            connection_permits: Arc::new(Semaphore::new(config.server.max_connections)),
+            trust_forwarded_for: config.server.trust_forwarded_for,
+            management_base,
+        }
+    }
+
+    /// Runs `$connect` while the upgrade is held. `Ok` carries the subprotocol the
+    /// integration chose, if any.
+    pub async fn on_connect(
+        &self,
+        stage: &Stage,
+        conn: &Connection,
+        handshake: &Handshake,
+    ) -> Result<Option<String>, ConnectError> {
+        let Some(route) = &stage.connect else {
+            return Ok(None);
+        };
+        let ev = self.event(
+            EventType::Connect,
+            stage,
+            conn,
+            &route.key,
+            Id::random(),
+            None,
+            None,
+        );
+        let ev = EventContext {
+            handshake: Some(handshake),
+            ..ev
+        };
+        let result = self.call(stage, route, &ev).await;
+        match result {
+            Ok(reply) if reply.is_success() => {
+                stage.metrics.connect(ConnectOutcome::Accepted);
+                Ok(reply.header("sec-websocket-protocol").map(str::to_owned))
+            }
+            Ok(reply) => {
+                stage.metrics.connect(ConnectOutcome::Rejected);
+                Err(ConnectError::Rejected(reply.status))
+            }
+            Err(CallError::Timeout) => {
+                stage.metrics.connect(ConnectOutcome::IntegrationTimeout);
+                Err(ConnectError::Timeout)
+            }
+            Err(CallError::Failed(_)) => {
+                stage.metrics.connect(ConnectOutcome::IntegrationFailed);
+                Err(ConnectError::Failed)
+            }
+        }
+    }
+
+    /// Routes one message and starts its integration call.
+    pub fn on_message(self: &Arc<Self>, stage: &Arc<Stage>, conn: &Arc<Connection>, msg: Inbound) {
+        let is_base64 = matches!(msg, Inbound::Base64(_));
+        let text = msg.as_str();
+        let mut parsed = routing::Message::new(text, stage.parse_json && !is_base64);
+        let route = match stage.table.select(&parsed) {
+            Selected::Route(_, route) => Arc::clone(route),
+            Selected::NoRoute => {
+                stage.metrics.client_error(ClientError::NoRoute);
+                conn.push_reply(Message::text(
+                    ErrorFrame::Forbidden.render(&conn.id, &Id::random()),
+                ));
+                return;
+            }
+        };
+        route.metrics.messages_in.increment(1);
+        if integration::is_immediate(&route.integration) {
+            let json = parsed.json.take();
+            let mut ev = self.event(
+                EventType::Message,
+                stage,
+                conn,
+                &route.key,
+                Id::random(),
+                Some(text),
+                Some(Id::random()),
+            );
+            ev.is_base64 = is_base64;
+            ev.body_json = json.as_ref();
+            if let IntegrationConfig::Mock(m) = &route.integration {
+                let reply = integration::mock_reply(m, &ev);
+                self.deliver_reply(stage, &route, conn, &ev.request_id, Ok(reply));
+            }
+            return;
+        }
+        conn.begin_call();
+        let (gw, stage, conn) = (Arc::clone(self), Arc::clone(stage), Arc::clone(conn));
+        tokio::spawn(async move {
+            let mut ev = gw.event(
+                EventType::Message,
+                &stage,
+                &conn,
+                &route.key,
+                Id::random(),
+                Some(msg.as_str()),
+                Some(Id::random()),
+            );
+            ev.is_base64 = is_base64;
+            let result = gw.call(&stage, &route, &ev).await;
+            gw.deliver_reply(&stage, &route, &conn, &ev.request_id, result);
+            conn.end_call();
+        });
+    }
+
+    fn deliver_reply(
+        &self,
+        stage: &Stage,
+        route: &Route,
+        conn: &Connection,
+        request_id: &Id,
+        result: Result<integration::Reply, CallError>,
+    ) {
+        let frame = match result {
+            Ok(reply) => {
+                if reply.status >= 400 {
+                    route.metrics.integration_errors.increment(1);
+                }
+                match reply.body {
+                    Some(body) if route.two_way => body.into_message(),
+                    _ => return,
+                }
+            }
+            Err(CallError::Timeout) => {
+                Message::text(ErrorFrame::Timeout.render(&conn.id, request_id))
+            }
+            Err(CallError::Failed(_)) => {
+                Message::text(ErrorFrame::InternalServerError.render(&conn.id, request_id))
+            }
+        };
+        if !conn.push_reply(frame) {
+            debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
+        }
+    }
+
+    /// Fires `$disconnect` once for an accepted connection.
+    pub async fn on_disconnect(&self, stage: &Stage, conn: &Connection, reason: &CloseReason) {
+        let Some(route) = &stage.disconnect else {
+            return;
+        };
+        let (code, text) = reason.disconnect_status();
+        let ev = self.event(
+            EventType::Disconnect,
+            stage,
+            conn,
+            &route.key,
+            Id::random(),
+            None,
+            None,
+        );
+        let ev = EventContext {
+            disconnect: Some((code, &text)),
+            ..ev
+        };
+        let _ = self.call(stage, route, &ev).await;
+    }
+
+    /// Calls an integration, timing it and logging failures (never payloads).
+    async fn call(
+        &self,
+        stage: &Stage,
+        route: &Route,
+        ev: &EventContext<'_>,
+    ) -> Result<integration::Reply, CallError> {
+        let started = tokio::time::Instant::now();
+        let result = integration::invoke(
+            &route.integration,
+            &self.client,
+            ev,
+            &stage.management_endpoint,
+        )
+        .await;
+        if !integration::is_immediate(&route.integration) {
+            route
+                .metrics
+                .latency
+                .record(started.elapsed().as_secs_f64());
+        }
+        if let Err(e) = &result {
+            let kind = match e {
+                CallError::Timeout => ExecutionError::Timeout,
+                CallError::Failed(_) => ExecutionError::Failed,
+            };
+            route.metrics.execution_error(kind);
+            warn!(
+                conn.id = %ev.connection_id, stage = %stage.name, route = %route.key, request.id = %ev.request_id,
+                event = ev.event_type.as_str(), error = %e, elapsed_ms = started.elapsed().as_millis() as u64,
+                "Integration call failed."
+            );
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event<'a>(
+        &'a self,
+        event_type: EventType,
+        stage: &'a Stage,
+        conn: &'a Connection,
+        route_key: &'a str,
+        request_id: Id,
+        body: Option<&'a str>,
+        message_id: Option<Id>,
+    ) -> EventContext<'a> {
+        EventContext {
+            event_type,
+            route_key,
+            connection_id: &conn.id,
+            info: &conn.info,
+            api_id: &self.api.id,
+            request_id,
+            request_time_ms: clock::now_ms(),
+            message_id,
+            body,
+            is_base64: false,
+            handshake: None,
+            disconnect: None,
+            stage_variables: &stage.variables,
+            body_json: None,
+        }
+    }
+
+    /// How long a session waits for the client's close frame.
+    pub fn close_timeout(&self) -> Duration {
+        self.ws.close_timeout
+    }
+}
+
+// === impl Stage ===
+
+impl Stage {
+    fn new(
+        cfg: &StageConfig,
+        ws: &WebSocketConfig,
+        metrics: &Metrics,
+        management_base: &str,
+    ) -> Stage {
+        let mut custom = HashMap::new();
+        let (mut connect, mut disconnect, mut default) = (None, None, None);
+        let mut template_json = false;
+        for r in &cfg.routes {
+            template_json |= integration::needs_json(&r.integration);
+            let route = Arc::new(Route {
+                key: Arc::from(r.key.as_str()),
+                integration: r.integration.clone(),
+                two_way: r.route_response,
+                metrics: metrics.route(&cfg.name, &r.key),
+            });
+            match r.key.as_str() {
+                routing::CONNECT => connect = Some(route),
+                routing::DISCONNECT => disconnect = Some(route),
+                routing::DEFAULT => default = Some(route),
+                key => {
+                    custom.insert(key.to_owned(), route);
+                }
+            }
+        }
+        let table = RouteTable::new(ws.selection.clone(), custom, default);
+        Stage {
+            name: Arc::from(cfg.name.as_str()),
+            variables: cfg.variables.clone(),
+            connect,
+            disconnect,
+            parse_json: table.needs_json() || template_json,
+            table,
+            metrics: metrics.stage(&cfg.name),
+            management_endpoint: format!("{management_base}/{}", cfg.name),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The metrics listener: `/metrics` (Prometheus), `/healthz` (the process
+//! answers) and `/readyz` (ready for new connections: fails once draining, so a
+//! load balancer stops sending clients here before connections are closed).
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+
+use super::respond::{Body, empty};
+use crate::gateway::Gateway;
+
+/// Serves one request on the metrics listener.
+pub fn handle<B>(gw: &Gateway, req: &Request<B>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return empty(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let mut resp = Response::new(Full::new(Bytes::from(gw.metrics.render())));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            resp
+        }
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if gw.shutdown.is_draining() => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        }
+        "/readyz" => text(StatusCode::OK, "ready\n"),
+        _ => empty(StatusCode::NOT_FOUND),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp
+}

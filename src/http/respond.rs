@@ -1,0 +1,151 @@
+//! The ONE mapping from errors to HTTP responses (the WebSocket-side mapping is
+//! `session::close`). Exhaustive matches; bodies are fixed strings, never an
+//! internal error's text.
+//!
+//! @connections errors carry `x-amzn-ErrorType`, which AWS SDKs read to raise the
+//! typed exception (`GoneException`, …); a bare 410 would only be a generic error.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+
+use crate::gateway::ConnectError;
+
+/// A response body type shared by every listener.
+pub type Body = Full<Bytes>;
+
+/// Why an @connections request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiError {
+    /// The connection does not exist (any more) on this stage.
+    Gone,
+    /// POST body over 128 KiB.
+    PayloadTooLarge,
+    /// The connection's send queue is full.
+    LimitExceeded,
+    /// The id is not a connection id.
+    InvalidConnectionId,
+    /// The request body could not be read.
+    UnreadableBody,
+    /// Unknown path or stage.
+    NotFound,
+    /// A method @connections does not serve.
+    MethodNotAllowed,
+}
+
+/// Why a WebSocket upgrade was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// No such stage.
+    UnknownStage,
+    /// A plain HTTP request on the WebSocket endpoint.
+    UpgradeRequired,
+    /// An upgrade request with a missing or unsupported `Sec-WebSocket-Version`.
+    UnsupportedVersion,
+    /// An upgrade request missing required parts.
+    BadRequest,
+    /// The node is at `max_connections` or draining.
+    Unavailable,
+    /// `$connect` refused it.
+    Connect(ConnectError),
+}
+
+/// An AWS-style JSON error body: `{"message":"…"}`.
+fn json(status: StatusCode, message: &str) -> Response<Body> {
+    let body = format!(r#"{{"message":"{message}"}}"#);
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// An empty response with `status`.
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = status;
+    resp
+}
+
+impl ApiError {
+    /// The HTTP response boto3 and the AWS CLI expect.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, error_type, message) = match self {
+            ApiError::Gone => (StatusCode::GONE, "GoneException", "Gone"),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeException",
+                "Request payload too large; the maximum is 131072 bytes",
+            ),
+            ApiError::LimitExceeded => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "LimitExceededException",
+                "The connection's send buffer is full",
+            ),
+            ApiError::InvalidConnectionId => (
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                "Invalid connectionId",
+            ),
+            ApiError::UnreadableBody => (
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                "Could not read the request body",
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "NotFoundException", "Not Found"),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowedException",
+                "Method Not Allowed",
+            ),
+        };
+        let mut resp = json(status, message);
+        resp.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+        resp
+    }
+}
+
+impl HandshakeError {
+    /// The HTTP response to the refused upgrade.
+    pub fn into_response(self) -> Response<Body> {
+        match self {
+            HandshakeError::UnknownStage => json(StatusCode::NOT_FOUND, "Not Found"),
+            HandshakeError::UpgradeRequired => {
+                let mut resp = json(StatusCode::UPGRADE_REQUIRED, "Upgrade Required");
+                resp.headers_mut()
+                    .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+                resp
+            }
+            HandshakeError::UnsupportedVersion => {
+                let mut resp = json(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "Unsupported WebSocket version",
+                );
+                resp.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+                resp
+            }
+            HandshakeError::BadRequest => json(StatusCode::BAD_REQUEST, "Bad Request"),
+            HandshakeError::Unavailable => {
+                json(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+            HandshakeError::Connect(ConnectError::Failed) => {
+                json(StatusCode::BAD_GATEWAY, "Bad Gateway")
+            }
+            HandshakeError::Connect(ConnectError::Timeout) => {
+                json(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout")
+            }
+            HandshakeError::Connect(ConnectError::Rejected(code)) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+                json(status, status.canonical_reason().unwrap_or("Rejected"))
+            }
+        }
+    }
+}

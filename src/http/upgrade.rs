@@ -1,0 +1,248 @@
+//! The public listener: WebSocket upgrades at `/{stage}`.
+//!
+//! Checks the handshake (RFC 6455 §4.2.1), takes a connection permit, runs
+//! `$connect` while the upgrade is held, and on success answers 101 and hands the
+//! upgraded socket to a session task. A connection is in the registry from the
+//! moment `$connect` accepts it — posts made before the 101 reaches the client are
+//! queued, not lost — and from then on `$disconnect` fires exactly once, even if
+//! the client vanishes before the upgrade completes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tracing::debug;
+
+use super::respond::{Body, HandshakeError, empty};
+use crate::clock;
+use crate::gateway::{Gateway, Stage};
+use crate::integration::Handshake;
+use crate::integration::event::canonical_header_name;
+use crate::session::id::Id;
+use crate::session::mailbox::{ConnInfo, Connection};
+use crate::session::{self, Held};
+use crate::telemetry::ClientError;
+
+/// Serves one request on the public listener.
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    match upgrade(gw, req, peer).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn upgrade(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, HandshakeError> {
+    let stage_name = req
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .trim_end_matches('/');
+    let stage = gw
+        .stages
+        .get(stage_name)
+        .cloned()
+        .ok_or(HandshakeError::UnknownStage)?;
+    let headers = req.headers();
+    if !has_token(headers, header::UPGRADE, "websocket")
+        || !has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return Err(HandshakeError::UpgradeRequired);
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        stage.metrics.client_error(ClientError::BadHandshake);
+        return Err(HandshakeError::UnsupportedVersion);
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| k.len() == 24);
+    let (Some(key), &Method::GET) = (key, req.method()) else {
+        stage.metrics.client_error(ClientError::BadHandshake);
+        return Err(HandshakeError::BadRequest);
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    if gw.shutdown.is_draining() {
+        stage
+            .metrics
+            .connect(crate::telemetry::ConnectOutcome::Unavailable);
+        return Err(HandshakeError::Unavailable);
+    }
+    let Ok(permit) = Arc::clone(&gw.connection_permits).try_acquire_owned() else {
+        stage
+            .metrics
+            .connect(crate::telemetry::ConnectOutcome::Unavailable);
+        return Err(HandshakeError::Unavailable);
+    };
+
+    let handshake = handshake_facts(&req);
+    let info = ConnInfo {
+        stage: Arc::clone(&stage.name),
+        connected_at_ms: clock::now_ms(),
+        source_ip: source_ip(&gw, headers, peer),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        domain_name: match &gw.api.domain_name {
+            Some(d) => d.clone(),
+            None => headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("localhost")
+                .to_owned(),
+        },
+    };
+    let conn = Arc::new(Connection::new(
+        Id::random(),
+        info,
+        gw.ws.send_queue_messages,
+        gw.ws.send_queue_bytes,
+    ));
+    let subprotocol = gw
+        .on_connect(&stage, &conn, &handshake)
+        .await
+        .map_err(HandshakeError::Connect)?;
+    let subprotocol = match subprotocol {
+        Some(p) if offered(headers, &p) => HeaderValue::from_str(&p).ok(),
+        Some(_) => {
+            // The client would fail a handshake naming a protocol it did not offer.
+            tracing::warn!(stage = %stage.name, "The $connect integration chose a subprotocol the client did not offer; answering 502.");
+            return Err(HandshakeError::Connect(
+                crate::gateway::ConnectError::Failed,
+            ));
+        }
+        None => None,
+    };
+
+    gw.registry.insert(Arc::clone(&conn));
+    stage.metrics.connections_open.increment(1.0);
+    let held = Held {
+        permit,
+        guard: gw.shutdown.track(),
+    };
+    let ws_config = ws_config(&gw);
+    tokio::spawn(run_upgraded(req, gw, stage, conn, held, ws_config));
+
+    let mut resp = empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(p) = subprotocol {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    Ok(resp)
+}
+
+async fn run_upgraded(
+    req: Request<Incoming>,
+    gw: Arc<Gateway>,
+    stage: Arc<Stage>,
+    conn: Arc<Connection>,
+    held: Held,
+    cfg: WebSocketConfig,
+) {
+    match hyper::upgrade::on(req).await {
+        Ok(upgraded) => {
+            let ws =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg))
+                    .await;
+            session::run(ws, gw, stage, conn, held).await;
+        }
+        Err(e) => {
+            debug!(conn.id = %conn.id, error = %e, "Upgrade did not complete.");
+            session::abandon(gw, stage, conn, held).await;
+        }
+    }
+}
+
+/// tungstenite settings: limits from config, and buffers sized for many mostly
+/// idle connections (tungstenite's 128 KiB default read buffer would cost
+/// gigabytes at 10,000 connections).
+fn ws_config(gw: &Gateway) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(gw.ws.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_write_buffer_size(
+            gw.ws
+                .send_queue_bytes
+                .saturating_mul(2)
+                .max(gw.ws.max_message_bytes * 2),
+        )
+        .max_message_size(Some(gw.ws.max_message_bytes))
+        .max_frame_size(Some(gw.ws.max_frame_bytes))
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+fn offered(headers: &HeaderMap, protocol: &str) -> bool {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == protocol)
+}
+
+fn source_ip(gw: &Gateway, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if gw.trust_forwarded_for {
+        let first = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim);
+        if let Some(ip) = first.and_then(|s| s.parse::<std::net::IpAddr>().ok()) {
+            return ip.to_string();
+        }
+    }
+    peer.ip().to_string()
+}
+
+/// Headers (canonical casing, values as text) and query parameters for the CONNECT event.
+fn handshake_facts<B>(req: &Request<B>) -> Handshake {
+    let mut hs = Handshake::default();
+    for (name, value) in req.headers() {
+        // Connection and Upgrade are hop-by-hop; AWS's CONNECT events omit them too.
+        if name == header::CONNECTION || name == header::UPGRADE {
+            continue;
+        }
+        if let Ok(v) = value.to_str() {
+            hs.headers
+                .push(canonical_header_name(name.as_str()), v.to_owned());
+        }
+    }
+    if let Some(query) = req.uri().query() {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            hs.query.push(decode(k), decode(v));
+        }
+    }
+    hs
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

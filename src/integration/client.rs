@@ -1,0 +1,81 @@
+//! The pooled HTTP client that calls backends, with a node-wide in-flight bound.
+//!
+//! One hyper client per gateway keeps connections alive per backend host. A
+//! semaphore caps calls in flight across the node (`integrations.max_inflight`):
+//! it bounds backend sockets (file descriptors are finite: 20,000 on the reference
+//! machine) and the memory pinned by waiting calls. A call waits for a slot within
+//! its own timeout, so overload shows up as integration timeouts, not unbounded
+//! queues. Response bodies are capped at [`MAX_RESPONSE_BYTES`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
+
+use super::CallError;
+use crate::config::ClientConfig;
+
+/// Largest backend response read: Lambda's own synchronous response limit (6 MB),
+/// rounded to MiB. A WebSocket reply is far smaller (128 KiB), so this only bounds
+/// what a misbehaving backend can make the gateway buffer.
+pub const MAX_RESPONSE_BYTES: usize = 6 << 20;
+
+/// A backend HTTP client shared by all connections of a gateway.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+    permits: Arc<Semaphore>,
+}
+
+impl HttpClient {
+    /// Builds the client from `[integrations]`.
+    pub fn new(cfg: &ClientConfig) -> HttpClient {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(cfg.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(cfg.pool_idle_timeout)
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            .build(connector);
+        HttpClient {
+            client,
+            permits: Arc::new(Semaphore::new(cfg.max_inflight)),
+        }
+    }
+
+    /// POSTs `body` and returns the status and body, within `timeout` (waiting for a
+    /// slot included).
+    pub async fn post(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), CallError> {
+        let call = async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| CallError::Failed("client closed".into()))?;
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| CallError::Failed(format!("request failed: {e}")))?;
+            let status = resp.status().as_u16();
+            let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| CallError::Failed(format!("reading response failed: {e}")))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
+    }
+}

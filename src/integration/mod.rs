@@ -1,0 +1,197 @@
+//! Backend integrations: `aws_proxy`, `http_proxy` and `mock`.
+//!
+//! [`invoke`] turns one event into one [`Reply`] or a [`CallError`]. It knows
+//! nothing of sessions or the registry; the gateway decides what a reply means
+//! (accept a connection, send a frame, nothing).
+
+pub mod client;
+pub mod event;
+pub mod response;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::config::{HttpTarget, IntegrationConfig, MockConfig};
+use crate::routing::Template;
+pub use client::HttpClient;
+pub use event::{EventContext, EventType, Handshake};
+
+/// What an integration answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Lambda `statusCode`, HTTP status, or the mock's status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+    /// The reply for two-way routes, if any.
+    pub body: Option<Payload>,
+}
+
+/// A reply body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Sent as a text frame.
+    Text(String),
+    /// Sent as a binary frame.
+    Binary(Bytes),
+}
+
+/// Why an integration produced no usable reply. The text is for logs only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No answer within the integration's timeout.
+    #[error("timed out")]
+    Timeout,
+    /// Refused, reset, failed status, or a malformed answer.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Reply {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl Payload {
+    /// The frame this payload is sent as.
+    pub fn into_message(self) -> Message {
+        match self {
+            Payload::Text(s) => Message::text(s),
+            Payload::Binary(b) => Message::binary(b),
+        }
+    }
+}
+
+/// Whether calling this integration completes without I/O (so it can run inline).
+pub fn is_immediate(integration: &IntegrationConfig) -> bool {
+    matches!(integration, IntegrationConfig::Mock(_))
+}
+
+/// Whether this integration's templates read the message as JSON.
+pub fn needs_json(integration: &IntegrationConfig) -> bool {
+    match integration {
+        IntegrationConfig::Mock(m) => m.body.as_ref().is_some_and(Template::needs_json),
+        IntegrationConfig::AwsProxy(_) | IntegrationConfig::HttpProxy(_) => false,
+    }
+}
+
+/// The mock's answer for this event.
+pub fn mock_reply(m: &MockConfig, ev: &EventContext<'_>) -> Reply {
+    Reply {
+        status: m.status,
+        headers: m.headers.clone(),
+        body: m.body.as_ref().map(|t| Payload::Text(t.render(ev))),
+    }
+}
+
+/// Calls the integration for one event.
+///
+/// `management_endpoint` (`http://host:port/stage`) is sent in the
+/// `X-Sockgate-Management-Endpoint` header so backends can find the @connections
+/// API without configuration.
+pub async fn invoke(
+    integration: &IntegrationConfig,
+    client: &HttpClient,
+    ev: &EventContext<'_>,
+    management_endpoint: &str,
+) -> Result<Reply, CallError> {
+    match integration {
+        IntegrationConfig::Mock(m) => Ok(mock_reply(m, ev)),
+        IntegrationConfig::AwsProxy(target) => {
+            let req = request(
+                target,
+                ev,
+                management_endpoint,
+                "application/json",
+                Bytes::from(ev.to_json()),
+                false,
+            );
+            let (status, body) = client.post(req, target.timeout).await?;
+            if !(200..300).contains(&status) {
+                return Err(CallError::Failed(format!("backend answered HTTP {status}")));
+            }
+            response::decode(&body).map_err(|e| CallError::Failed(e.to_string()))
+        }
+        IntegrationConfig::HttpProxy(target) => {
+            let body = Bytes::copy_from_slice(ev.body.unwrap_or_default().as_bytes());
+            let req = request(
+                target,
+                ev,
+                management_endpoint,
+                "text/plain; charset=utf-8",
+                body,
+                true,
+            );
+            let (status, body) = client.post(req, target.timeout).await?;
+            if status >= 500 {
+                return Err(CallError::Failed(format!("backend answered HTTP {status}")));
+            }
+            let body = (!body.is_empty()).then(|| match std::str::from_utf8(&body) {
+                Ok(text) => Payload::Text(text.to_owned()),
+                Err(_) => Payload::Binary(body),
+            });
+            Ok(Reply {
+                status,
+                headers: Vec::new(),
+                body,
+            })
+        }
+    }
+}
+
+fn request(
+    target: &HttpTarget,
+    ev: &EventContext<'_>,
+    management_endpoint: &str,
+    content_type: &'static str,
+    body: Bytes,
+    context_headers: bool,
+) -> http::Request<Full<Bytes>> {
+    let mut b = http::Request::post(target.uri.clone())
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header("x-sockgate-management-endpoint", management_endpoint);
+    if context_headers {
+        b = b
+            .header("x-sockgate-connection-id", ev.connection_id.as_str())
+            .header("x-sockgate-request-id", ev.request_id.as_str())
+            .header("x-sockgate-event-type", ev.event_type.as_str())
+            .header("x-sockgate-route-key", ev.route_key)
+            .header("x-sockgate-stage", &*ev.info.stage)
+            .header("x-sockgate-source-ip", &ev.info.source_ip)
+            .header(
+                "x-sockgate-connected-at",
+                ev.info.connected_at_ms.to_string(),
+            );
+        if let Some(id) = &ev.message_id {
+            b = b.header("x-sockgate-message-id", id.as_str());
+        }
+        if ev.is_base64 {
+            b = b.header("x-sockgate-is-base64-encoded", "true");
+        }
+        if let Some((code, reason)) = ev.disconnect {
+            b = b.header("x-sockgate-disconnect-status-code", code.to_string());
+            if let Ok(v) = http::HeaderValue::from_str(reason) {
+                b = b.header("x-sockgate-disconnect-reason", v);
+            }
+        }
+    }
+    // Every header value above is a fixed string, an id, a route key, a stage name
+    // or an IP address — all valid header text — so building cannot fail; fall
+    // back to a bare request rather than panic if that ever changes.
+    b.body(Full::new(body.clone())).unwrap_or_else(|_| {
+        http::Request::post(target.uri.clone())
+            .body(Full::new(body))
+            .unwrap_or_default()
+    })
+}

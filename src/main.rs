@@ -1,0 +1,86 @@
+//! The `sockgate` binary: parse flags, load config, run the server until a signal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sockgate::config::{Config, ProcessEnv};
+use sockgate::{Server, server, telemetry};
+use tracing::{error, info};
+
+/// Exit status for a bad configuration (sysexits EX_CONFIG).
+const EX_CONFIG: u8 = 78;
+/// Exit status when a listener cannot be bound (sysexits EX_UNAVAILABLE).
+const EX_UNAVAILABLE: u8 = 69;
+
+#[derive(Parser)]
+#[command(
+    name = "sockgate",
+    version,
+    about = "A WebSocket gateway compatible with Amazon API Gateway WebSocket APIs."
+)]
+struct Cli {
+    /// Config file (TOML). Without it, sockgate serves its built-in demo.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration, print every error, and exit.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging();
+    let config = match &cli.config {
+        Some(path) => Config::load_file(path, &ProcessEnv),
+        None => Config::demo(&ProcessEnv),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    if let Some(Command::Check) = cli.command {
+        let routes: usize = config.stages.iter().map(|s| s.routes.len()).sum();
+        println!(
+            "configuration OK: {} stage(s), {} route(s) in all",
+            config.stages.len(),
+            routes
+        );
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let stages: Vec<String> = config.stages.iter().map(|s| s.name.clone()).collect();
+        let node = config.server.node_id.clone();
+        let server = match Server::bind(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "Cannot bind a listener.");
+                return ExitCode::from(EX_UNAVAILABLE);
+            }
+        };
+        info!(
+            node.id = %node, public = %server.public_addr(), management = %server.management_addr(), metrics = %server.metrics_addr(),
+            stages = ?stages, "sockgate is listening: ws://{}/{}", server.public_addr(), stages.first().map_or("", String::as_str)
+        );
+        server.run(server::signal()).await;
+        ExitCode::SUCCESS
+    })
+}

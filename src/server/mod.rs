@@ -1,0 +1,247 @@
+//! Listeners, accept loops and the process lifecycle: bind, serve, drain.
+//!
+//! [`Server::bind`] binds all three listeners first (port 0 works, which is how
+//! tests run it), then [`Server::run`] serves until the shutdown future completes
+//! and drains:
+//!
+//! 1. stop accepting on the public listener; `/readyz` turns 503; new upgrades on
+//!    open keep-alive connections get 503;
+//! 2. every session closes with 1001 "Going away" and delivers its `$disconnect`;
+//! 3. wait for all of them, at most `server.shutdown_grace`;
+//! 4. stop the management and metrics listeners (backends may post until the end).
+
+pub mod shutdown;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::http::{management, probes, upgrade};
+
+/// Largest upgrade request head (request line + headers). AWS allows 4096-character
+/// URLs; 16 KiB leaves room for cookies and tokens while bounding memory per
+/// pending handshake. (hyper's minimum is 8 KiB.)
+const MAX_HEAD_BYTES: usize = 16 << 10;
+
+/// A bound, not yet serving, gateway node.
+#[derive(Debug)]
+pub struct Server {
+    gateway: Arc<Gateway>,
+    public: TcpListener,
+    management: TcpListener,
+    metrics: TcpListener,
+    handshake_timeout: Duration,
+    grace: Duration,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Public,
+    Management,
+    Metrics,
+}
+
+// === impl Server ===
+
+impl Server {
+    /// Binds the public, management and metrics listeners.
+    pub async fn bind(config: Config) -> io::Result<Server> {
+        let public = TcpListener::bind(config.server.listen).await?;
+        let management = TcpListener::bind(config.server.management_listen).await?;
+        let metrics = TcpListener::bind(config.server.metrics_listen).await?;
+        let mgmt_addr = management.local_addr()?;
+        let host = if mgmt_addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], mgmt_addr.port()))
+        } else {
+            mgmt_addr
+        };
+        let gateway = Arc::new(Gateway::new(&config, format!("http://{host}")));
+        Ok(Server {
+            gateway,
+            public,
+            management,
+            metrics,
+            handshake_timeout: config.server.handshake_timeout,
+            grace: config.server.shutdown_grace,
+        })
+    }
+
+    /// The public (WebSocket) address.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The @connections address.
+    pub fn management_addr(&self) -> SocketAddr {
+        self.management
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The metrics and probes address.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The shared runtime state (for tests and embedding).
+    pub fn gateway(&self) -> Arc<Gateway> {
+        Arc::clone(&self.gateway)
+    }
+
+    /// Serves until `shutdown` completes, then drains (see the module docs).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_public, public_rx) = watch::channel(false);
+        let (stop_rest, rest_rx) = watch::channel(false);
+        let gw = &self.gateway;
+        let timeout = self.handshake_timeout;
+        let public = tokio::spawn(accept_loop(
+            self.public,
+            Arc::clone(gw),
+            Kind::Public,
+            timeout,
+            public_rx,
+        ));
+        let mgmt = tokio::spawn(accept_loop(
+            self.management,
+            Arc::clone(gw),
+            Kind::Management,
+            timeout,
+            rest_rx.clone(),
+        ));
+        let metrics = tokio::spawn(accept_loop(
+            self.metrics,
+            Arc::clone(gw),
+            Kind::Metrics,
+            timeout,
+            rest_rx,
+        ));
+
+        shutdown.await;
+        let open = gw.registry.len();
+        info!(
+            connections = open,
+            grace_ms = self.grace.as_millis() as u64,
+            "Draining."
+        );
+        gw.shutdown.begin();
+        let _ = stop_public.send(true);
+        let _ = public.await;
+        if tokio::time::timeout(self.grace, gw.shutdown.all_done())
+            .await
+            .is_err()
+        {
+            warn!(
+                remaining = gw.shutdown.live_tasks(),
+                "Grace period over; exiting with connections still open."
+            );
+        }
+        let _ = stop_rest.send(true);
+        let _ = mgmt.await;
+        let _ = metrics.await;
+        info!("Stopped.");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    kind: Kind,
+    handshake_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    tokio::spawn(serve_connection(stream, peer, Arc::clone(&gw), kind, handshake_timeout));
+                }
+                Err(e) => {
+                    // Usually EMFILE (out of file descriptors): back off instead of spinning.
+                    warn!(error = %e, "Accept failed; backing off.");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    gw: Arc<Gateway>,
+    kind: Kind,
+    handshake_timeout: Duration,
+) {
+    let _ = stream.set_nodelay(true);
+    let io = TokioIo::new(stream);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let result = match kind {
+        Kind::Public => {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let gw = Arc::clone(&gw);
+                async move { Ok::<_, Infallible>(upgrade::handle(gw, req, peer).await) }
+            });
+            builder.serve_connection(io, svc).with_upgrades().await
+        }
+        Kind::Management => {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let gw = Arc::clone(&gw);
+                async move { Ok::<_, Infallible>(management::handle(&gw, req).await) }
+            });
+            builder.serve_connection(io, svc).await
+        }
+        Kind::Metrics => {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let resp = probes::handle(&gw, &req);
+                async move { Ok::<_, Infallible>(resp) }
+            });
+            builder.serve_connection(io, svc).await
+        }
+    };
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "HTTP connection ended with an error.");
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Kubernetes and systemd send SIGTERM to stop;
+/// Ctrl-C sends SIGINT). Both drain the same way.
+pub async fn signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "Cannot listen for SIGTERM; only SIGINT will drain.");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received."),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received."),
+    }
+}

@@ -1,0 +1,260 @@
+//! A connection's shared state: identity, outbound queue, close requests.
+//!
+//! [`Connection`] is what the registry hands to the @connections API and to
+//! integration tasks. The session task is the only consumer of its queue.
+//!
+//! Why a `Mutex<VecDeque>` plus an [`AtomicWaker`] and not a tokio mpsc channel:
+//! a tokio channel allocates its first block of slots eagerly, which every idle
+//! connection would pay for; an empty `VecDeque` allocates nothing. The mutex is a
+//! `std` one, held only for a push or a pop and never across an `.await`, so
+//! contention is a few nanoseconds between one producer and the session.
+//!
+//! Bounds: @connections POSTs are refused with 429 (`LimitExceededException`, AWS's
+//! documented meaning: "the client-side buffer is full") once `send_queue_messages`
+//! messages or `send_queue_bytes` bytes are waiting. Replies from integrations are
+//! not refused — they are already bounded by `max_inflight_per_connection`, and
+//! dropping a reply the client asked for would lose it silently.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use futures_util::task::AtomicWaker;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::close::CloseReason;
+use super::id::Id;
+
+/// What the gateway knows about a connection from its handshake.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Stage the client connected to.
+    pub stage: std::sync::Arc<str>,
+    /// Epoch ms of the upgrade.
+    pub connected_at_ms: u64,
+    /// `identity.sourceIp`.
+    pub source_ip: String,
+    /// `identity.userAgent`, if the client sent one.
+    pub user_agent: Option<String>,
+    /// `requestContext.domainName`.
+    pub domain_name: String,
+}
+
+/// Why a message could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostError {
+    /// The connection has ended (410).
+    Gone,
+    /// The queue is at its bound (429).
+    Full,
+}
+
+/// A live connection, shared between its session task and everyone who sends to it.
+#[derive(Debug)]
+pub struct Connection {
+    /// Its id.
+    pub id: Id,
+    /// Handshake facts.
+    pub info: ConnInfo,
+    last_active_ms: AtomicU64,
+    inflight: AtomicUsize,
+    mailbox: Mutex<Mailbox>,
+    waker: AtomicWaker,
+    max_messages: usize,
+    max_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Mailbox {
+    queue: VecDeque<Message>,
+    bytes: usize,
+    close: Option<CloseReason>,
+    closed: bool,
+}
+
+// === impl Connection ===
+
+impl Connection {
+    /// A connection with an empty queue bounded at `max_messages` / `max_bytes`.
+    pub fn new(id: Id, info: ConnInfo, max_messages: usize, max_bytes: usize) -> Connection {
+        let now = info.connected_at_ms;
+        Connection {
+            id,
+            info,
+            last_active_ms: AtomicU64::new(now),
+            inflight: AtomicUsize::new(0),
+            mailbox: Mutex::new(Mailbox::default()),
+            waker: AtomicWaker::new(),
+            max_messages,
+            max_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Mailbox> {
+        // A panic while holding this lock cannot leave the queue inconsistent
+        // (every critical section is a single push/pop), so poisoning is ignored.
+        self.mailbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a message from @connections, within the queue's bounds.
+    pub fn post(&self, msg: Message) -> Result<(), PostError> {
+        let len = msg.len();
+        {
+            let mut mb = self.lock();
+            if mb.closed || mb.close.is_some() {
+                return Err(PostError::Gone);
+            }
+            if mb.queue.len() >= self.max_messages || mb.bytes + len > self.max_bytes {
+                return Err(PostError::Full);
+            }
+            mb.bytes += len;
+            mb.queue.push_back(msg);
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// Queues a reply or error frame (bounded by in-flight calls, not by the queue).
+    /// Returns false if the connection has ended.
+    pub fn push_reply(&self, msg: Message) -> bool {
+        {
+            let mut mb = self.lock();
+            if mb.closed {
+                return false;
+            }
+            mb.bytes += msg.len();
+            mb.queue.push_back(msg);
+        }
+        self.waker.wake();
+        true
+    }
+
+    /// Asks the session to close. False if the connection has already ended or is closing.
+    pub fn request_close(&self, reason: CloseReason) -> bool {
+        {
+            let mut mb = self.lock();
+            if mb.closed || mb.close.is_some() {
+                return false;
+            }
+            mb.close = Some(reason);
+        }
+        self.waker.wake();
+        true
+    }
+
+    /// Session side: registers for wake-ups, then takes the next message or a close request.
+    pub(crate) fn poll_outbound(&self, cx: &mut Context<'_>) -> Poll<Outbound> {
+        self.waker.register(cx.waker());
+        let mut mb = self.lock();
+        if let Some(reason) = mb.close.take() {
+            mb.closed = true;
+            return Poll::Ready(Outbound::Close(reason));
+        }
+        match mb.queue.pop_front() {
+            Some(msg) => {
+                mb.bytes -= msg.len();
+                Poll::Ready(Outbound::Message(msg))
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// Session side: the connection has ended; later posts get `Gone`. Drops anything queued.
+    pub(crate) fn mark_closed(&self) {
+        let mut mb = self.lock();
+        mb.closed = true;
+        mb.queue = VecDeque::new();
+        mb.bytes = 0;
+    }
+
+    /// Records data activity now (for GetConnection's `lastActiveAt`).
+    pub fn touch(&self, now_ms: u64) {
+        self.last_active_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Epoch ms of the last data message in either direction.
+    pub fn last_active_ms(&self) -> u64 {
+        self.last_active_ms.load(Ordering::Relaxed)
+    }
+
+    /// Integration calls in flight for this connection.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Acquire)
+    }
+
+    /// Session side: one more call in flight.
+    pub(crate) fn begin_call(&self) {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Integration side: a call finished; wakes the session in case it paused reading.
+    pub(crate) fn end_call(&self) {
+        self.inflight.fetch_sub(1, Ordering::AcqRel);
+        self.waker.wake();
+    }
+}
+
+/// What the session takes from its mailbox.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Message(Message),
+    Close(CloseReason),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn conn(max_messages: usize, max_bytes: usize) -> Connection {
+        let info = ConnInfo {
+            stage: Arc::from("dev"),
+            connected_at_ms: 1,
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            domain_name: "h".into(),
+        };
+        Connection::new(Id::random(), info, max_messages, max_bytes)
+    }
+
+    fn next(c: &Connection) -> Poll<Outbound> {
+        c.poll_outbound(&mut Context::from_waker(
+            futures_util::task::noop_waker_ref(),
+        ))
+    }
+
+    #[test]
+    fn posts_are_bounded_by_count_and_bytes() {
+        let c = conn(2, 10);
+        assert_eq!(c.post(Message::text("aaaa")), Ok(()));
+        assert_eq!(c.post(Message::text("bbbb")), Ok(()));
+        assert_eq!(c.post(Message::text("c")), Err(PostError::Full));
+        assert!(matches!(next(&c), Poll::Ready(Outbound::Message(_))));
+        assert_eq!(
+            c.post(Message::text("ccccccc")),
+            Err(PostError::Full),
+            "4 + 7 bytes > 10"
+        );
+        assert_eq!(c.post(Message::text("cccccc")), Ok(()));
+        // Replies are not refused by the queue bound.
+        assert!(c.push_reply(Message::text("reply")));
+    }
+
+    #[test]
+    fn close_request_wins_and_then_everything_is_gone() {
+        let c = conn(8, 1024);
+        c.post(Message::text("x")).unwrap();
+        assert!(c.request_close(CloseReason::Deleted));
+        assert!(!c.request_close(CloseReason::Deleted), "only once");
+        assert_eq!(c.post(Message::text("y")), Err(PostError::Gone));
+        assert!(matches!(
+            next(&c),
+            Poll::Ready(Outbound::Close(CloseReason::Deleted))
+        ));
+        c.mark_closed();
+        assert!(!c.push_reply(Message::text("late")));
+        assert!(matches!(next(&c), Poll::Pending));
+    }
+}

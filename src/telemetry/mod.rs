@@ -1,0 +1,309 @@
+//! Metrics and logging setup. Every metric name is defined here, once.
+//!
+//! Each gateway owns its own Prometheus recorder (no global recorder), so several
+//! gateways in one test process do not mix their figures. Handles are registered
+//! up front — per stage and per route, both known at config load — so the hot path
+//! increments an atomic and never looks a key up. Labels are low-cardinality by
+//! construction: stage, route key, outcome; never a connection id.
+//!
+//! Names follow AWS's CloudWatch metrics where one exists: `ConnectCount` →
+//! `sockgate_connects_total`, `MessageCount` → `sockgate_messages_total`,
+//! `IntegrationLatency`, `IntegrationError`, `ClientError`, `ExecutionError`.
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder as _, SharedString, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::session::close::CloseReason;
+
+const CONNECTIONS_OPEN: &str = "sockgate_connections_open";
+const CONNECTS: &str = "sockgate_connects_total";
+const DISCONNECTS: &str = "sockgate_disconnects_total";
+const MESSAGES: &str = "sockgate_messages_total";
+const CLIENT_ERRORS: &str = "sockgate_client_errors_total";
+const QUEUE_REJECTIONS: &str = "sockgate_send_queue_rejections_total";
+const INTEGRATION_LATENCY: &str = "sockgate_integration_latency_seconds";
+const INTEGRATION_ERRORS: &str = "sockgate_integration_errors_total";
+const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
+const MANAGEMENT_REQUESTS: &str = "sockgate_management_requests_total";
+
+/// Seconds; spans a mock reply to the 29 s integration ceiling.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 29.0,
+];
+
+/// How a `$connect` attempt ended (label `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectOutcome {
+    /// Upgraded.
+    Accepted,
+    /// The integration answered a non-2xx status.
+    Rejected,
+    /// The integration failed (502).
+    IntegrationFailed,
+    /// The integration timed out (504).
+    IntegrationTimeout,
+    /// The node is at `max_connections` or draining (503).
+    Unavailable,
+}
+
+impl ConnectOutcome {
+    const LABELS: [&'static str; 5] = [
+        "accepted",
+        "rejected",
+        "integration_failed",
+        "integration_timeout",
+        "unavailable",
+    ];
+}
+
+/// A client mistake the gateway answered itself (AWS `ClientError`; label `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientError {
+    /// No route and no `$default`: the Forbidden frame.
+    NoRoute,
+    /// A malformed upgrade request.
+    BadHandshake,
+}
+
+impl ClientError {
+    const LABELS: [&'static str; 2] = ["no_route", "bad_handshake"];
+}
+
+/// An integration call that did not produce a usable answer (label `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionError {
+    /// No answer within the integration timeout.
+    Timeout,
+    /// Connection refused, reset, non-2xx invocation status, or a malformed response.
+    Failed,
+}
+
+/// The process-wide metrics registry for one gateway.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+/// Handles for one stage.
+#[derive(Debug, Clone)]
+pub struct StageMetrics {
+    /// Open connections.
+    pub connections_open: Gauge,
+    connects: [Counter; 5],
+    disconnects: [Counter; 12],
+    client_errors: [Counter; 2],
+    /// Messages sent to clients (replies, pushes, error frames).
+    pub messages_out: Counter,
+    /// @connections POSTs refused because the connection's queue was full.
+    pub queue_rejections: Counter,
+}
+
+/// Handles for one route of one stage.
+#[derive(Debug, Clone)]
+pub struct RouteMetrics {
+    /// Messages received on this route.
+    pub messages_in: Counter,
+    /// Integration latency.
+    pub latency: Histogram,
+    /// Integration answered a 4xx/5xx `statusCode`.
+    pub integration_errors: Counter,
+    timeouts: Counter,
+    failures: Counter,
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// A fresh registry with descriptions for every metric.
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        let m = Metrics { recorder, handle };
+        m.describe(CONNECTIONS_OPEN, Unit::Count, "Open WebSocket connections.");
+        m.describe(
+            CONNECTS,
+            Unit::Count,
+            "$connect attempts by outcome (AWS ConnectCount).",
+        );
+        m.describe(DISCONNECTS, Unit::Count, "Ended connections by reason.");
+        m.describe(
+            MESSAGES,
+            Unit::Count,
+            "Messages by direction (AWS MessageCount); inbound by route.",
+        );
+        m.describe(
+            CLIENT_ERRORS,
+            Unit::Count,
+            "Requests the gateway refused before any integration (AWS ClientError).",
+        );
+        m.describe(
+            QUEUE_REJECTIONS,
+            Unit::Count,
+            "@connections POSTs refused with 429 because the connection's send queue was full.",
+        );
+        m.describe(
+            INTEGRATION_LATENCY,
+            Unit::Seconds,
+            "Time from sending an integration request to its answer (AWS IntegrationLatency).",
+        );
+        m.describe(
+            INTEGRATION_ERRORS,
+            Unit::Count,
+            "Integration answers with a 4xx/5xx statusCode (AWS IntegrationError).",
+        );
+        m.describe(
+            EXECUTION_ERRORS,
+            Unit::Count,
+            "Integration calls that failed or timed out (AWS ExecutionError).",
+        );
+        m.describe(
+            MANAGEMENT_REQUESTS,
+            Unit::Count,
+            "@connections API requests by method and status.",
+        );
+        m
+    }
+
+    fn describe(&self, name: &'static str, unit: Unit, text: &'static str) {
+        self.recorder
+            .describe_counter(name.into(), Some(unit), SharedString::const_str(text));
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &metadata())
+    }
+
+    /// Registers the handles for a stage.
+    pub fn stage(&self, stage: &str) -> StageMetrics {
+        let s = || Label::new("stage", stage.to_owned());
+        StageMetrics {
+            connections_open: self
+                .recorder
+                .register_gauge(&Key::from_parts(CONNECTIONS_OPEN, vec![s()]), &metadata()),
+            connects: ConnectOutcome::LABELS
+                .map(|o| self.counter(CONNECTS, vec![s(), Label::new("outcome", o)])),
+            disconnects: CloseReason::LABELS
+                .map(|r| self.counter(DISCONNECTS, vec![s(), Label::new("reason", r)])),
+            client_errors: ClientError::LABELS
+                .map(|k| self.counter(CLIENT_ERRORS, vec![s(), Label::new("kind", k)])),
+            messages_out: self.counter(MESSAGES, vec![s(), Label::new("direction", "out")]),
+            queue_rejections: self.counter(QUEUE_REJECTIONS, vec![s()]),
+        }
+    }
+
+    /// Registers the handles for a route of a stage.
+    pub fn route(&self, stage: &str, route: &str) -> RouteMetrics {
+        let labels = || {
+            vec![
+                Label::new("stage", stage.to_owned()),
+                Label::new("route", route.to_owned()),
+            ]
+        };
+        let with = |k: &'static str, v: &'static str| {
+            let mut l = labels();
+            l.push(Label::new(k, v));
+            l
+        };
+        RouteMetrics {
+            messages_in: self.counter(MESSAGES, with("direction", "in")),
+            latency: self
+                .recorder
+                .register_histogram(&Key::from_parts(INTEGRATION_LATENCY, labels()), &metadata()),
+            integration_errors: self.counter(INTEGRATION_ERRORS, labels()),
+            timeouts: self.counter(EXECUTION_ERRORS, with("kind", "timeout")),
+            failures: self.counter(EXECUTION_ERRORS, with("kind", "failed")),
+        }
+    }
+
+    /// Counts one @connections request.
+    pub fn management_request(&self, method: &http::Method, status: u16) {
+        let method = match *method {
+            http::Method::POST => "POST",
+            http::Method::GET => "GET",
+            http::Method::DELETE => "DELETE",
+            _ => "other",
+        };
+        let status = status.to_string();
+        self.counter(
+            MANAGEMENT_REQUESTS,
+            vec![Label::new("method", method), Label::new("status", status)],
+        )
+        .increment(1);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn metadata() -> metrics::Metadata<'static> {
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, None)
+}
+
+// === impl StageMetrics ===
+
+impl StageMetrics {
+    /// Counts a `$connect` outcome.
+    pub fn connect(&self, outcome: ConnectOutcome) {
+        self.connects[outcome as usize].increment(1);
+    }
+
+    /// Counts an ended connection.
+    pub fn disconnect(&self, reason: &CloseReason) {
+        self.disconnects[reason.index()].increment(1);
+    }
+
+    /// Counts a client error.
+    pub fn client_error(&self, kind: ClientError) {
+        self.client_errors[kind as usize].increment(1);
+    }
+}
+
+// === impl RouteMetrics ===
+
+impl RouteMetrics {
+    /// Counts an execution error.
+    pub fn execution_error(&self, kind: ExecutionError) {
+        match kind {
+            ExecutionError::Timeout => self.timeouts.increment(1),
+            ExecutionError::Failed => self.failures.increment(1),
+        }
+    }
+}
+
+/// Installs the tracing subscriber: `SOCKGATE_LOG` (or `RUST_LOG`) filters,
+/// `SOCKGATE_LOG_FORMAT=json` writes one JSON object per line.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("SOCKGATE_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("SOCKGATE_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,388 @@
+//! Test harness: a real gateway on 127.0.0.1:0, a real HTTP backend with scripted
+//! replies that records every request, and WebSocket/HTTP client helpers.
+//!
+//! Timeouts here are safety bounds so a broken build fails instead of hanging;
+//! no test asserts on how long anything took.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Value;
+use sockgate::config::Config;
+use sockgate::gateway::Gateway;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a test waits for something that should happen promptly.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running gateway.
+pub struct Gw {
+    pub public: SocketAddr,
+    pub mgmt: SocketAddr,
+    pub metrics: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Gw {
+    /// Starts a gateway from TOML; listeners are forced to 127.0.0.1:0.
+    pub async fn start(toml: &str) -> Gw {
+        let env: HashMap<String, String> = [
+            ("SOCKGATE_LISTEN", "127.0.0.1:0"),
+            ("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0"),
+            ("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let config =
+            Config::parse(toml, &env).unwrap_or_else(|e| panic!("test config invalid: {e}"));
+        let server = sockgate::Server::bind(config).await.expect("bind");
+        let (public, mgmt, metrics) = (
+            server.public_addr(),
+            server.management_addr(),
+            server.metrics_addr(),
+        );
+        let gateway = server.gateway();
+        let (tx, rx) = oneshot::channel::<()>();
+        let done = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Gw {
+            public,
+            mgmt,
+            metrics,
+            gateway,
+            stop: Some(tx),
+            done: Some(done),
+        }
+    }
+
+    pub fn url(&self, stage: &str) -> String {
+        format!("ws://{}/{stage}", self.public)
+    }
+
+    pub fn connections_url(&self, stage: &str, id: &str) -> String {
+        format!(
+            "http://{}/{stage}/@connections/{}",
+            self.mgmt,
+            id.replace('=', "%3D")
+        )
+    }
+
+    /// Starts a drain and waits for the server to finish it.
+    pub async fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(done) = self.done.take() {
+            tokio::time::timeout(PATIENCE * 3, done)
+                .await
+                .expect("drain finished")
+                .expect("server task");
+        }
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        let (status, _, body) = http(
+            "GET",
+            &format!("http://{}/metrics", self.metrics),
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+}
+
+/// Sums every sample of `name` whose labels contain all of `labels`.
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+// ---------------------------------------------------------------- WebSocket client
+
+pub async fn connect(url: &str) -> Ws {
+    let (ws, resp) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+/// Connects with extra request headers; returns the handshake error on refusal.
+pub async fn connect_with(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Ws, http::Response<Option<Vec<u8>>>), tokio_tungstenite::tungstenite::Error> {
+    let mut req = url.into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("handshake in time")
+}
+
+/// The HTTP status of a refused handshake.
+pub async fn refused_status(url: &str, headers: &[(&str, &str)]) -> u16 {
+    match connect_with(url, headers).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("expected the handshake to be refused"),
+    }
+}
+
+/// The next data or close message (pings and pongs skipped).
+pub async fn recv(ws: &mut Ws) -> Message {
+    loop {
+        let msg = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("message in time")
+            .expect("stream open")
+            .expect("no error");
+        match msg {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+pub async fn recv_text(ws: &mut Ws) -> String {
+    match recv(ws).await {
+        Message::Text(t) => t.to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+pub async fn recv_json(ws: &mut Ws) -> Value {
+    serde_json::from_str(&recv_text(ws).await).expect("JSON frame")
+}
+
+/// Waits for the server's close frame and returns its code and reason.
+pub async fn expect_close(ws: &mut Ws) -> (u16, String) {
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(Some(f)))) => return (u16::from(f.code), f.reason.to_string()),
+            Some(Ok(Message::Close(None))) => return (1005, String::new()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("error before close frame: {e}"),
+            None => panic!("stream ended without a close frame"),
+        }
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).await.expect("send");
+}
+
+/// Asks the gateway for this connection's id through a mock route.
+pub async fn whoami(ws: &mut Ws) -> String {
+    send_text(ws, r#"{"action":"whoami"}"#).await;
+    recv_json(ws).await["connectionId"]
+        .as_str()
+        .expect("connectionId")
+        .to_owned()
+}
+
+/// A mock two-way route that answers the connection id; add to test configs.
+pub const WHOAMI_ROUTE: &str = r#"
+[routes.whoami]
+route_response = true
+integration = { type = "mock", body = '{"connectionId":"${context.connectionId}"}' }
+"#;
+
+// ---------------------------------------------------------------- HTTP client
+
+pub async fn http(method: &str, url: &str, body: Vec<u8>) -> (u16, HeaderMap, Bytes) {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = tokio::time::timeout(PATIENCE, client.request(req))
+        .await
+        .expect("response in time")
+        .expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, body)
+}
+
+// ---------------------------------------------------------------- backend
+
+/// What the backend does for a path.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// 200 with this body (a Lambda proxy response JSON, or anything).
+    Body(String),
+    /// This HTTP status with this body.
+    Status(u16, String),
+    /// Never answer.
+    Hang,
+}
+
+/// One request the backend received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("backend got JSON")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A real HTTP backend on 127.0.0.1:0.
+pub struct Backend {
+    pub addr: SocketAddr,
+    behaviours: Arc<Mutex<HashMap<String, Behaviour>>>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Recorded>>,
+}
+
+impl Backend {
+    pub async fn start() -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let behaviours: Arc<Mutex<HashMap<String, Behaviour>>> = Arc::default();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let b = Arc::clone(&behaviours);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (b, tx) = (Arc::clone(&b), tx.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (b, tx) = (Arc::clone(&b), tx.clone());
+                        async move { Ok::<_, Infallible>(answer(req, b, tx).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Backend {
+            addr,
+            behaviours,
+            rx: tokio::sync::Mutex::new(rx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn on(&self, path: &str, behaviour: Behaviour) {
+        self.behaviours
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), behaviour);
+    }
+
+    /// The next request to `path` (requests to other paths are skipped).
+    pub async fn next(&self, path: &str) -> Recorded {
+        let mut rx = self.rx.lock().await;
+        loop {
+            let r = tokio::time::timeout(PATIENCE, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no request to {path} in time"))
+                .expect("backend alive");
+            if r.path == path {
+                return r;
+            }
+        }
+    }
+
+    /// Every request to `path` that arrives within `wait` (to prove something did NOT happen twice).
+    pub async fn drain(&self, path: &str, wait: Duration) -> Vec<Recorded> {
+        let mut rx = self.rx.lock().await;
+        let mut out = Vec::new();
+        while let Ok(Some(r)) = tokio::time::timeout(wait, rx.recv()).await {
+            if r.path == path {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    b: Arc<Mutex<HashMap<String, Behaviour>>>,
+    tx: mpsc::UnboundedSender<Recorded>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    let headers = req.headers().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let _ = tx.send(Recorded {
+        path: path.clone(),
+        headers,
+        body,
+    });
+    let behaviour = b
+        .lock()
+        .unwrap()
+        .get(&path)
+        .cloned()
+        .unwrap_or(Behaviour::Body(r#"{"statusCode":200}"#.into()));
+    match behaviour {
+        Behaviour::Body(body) => Response::new(Full::new(Bytes::from(body))),
+        Behaviour::Status(code, body) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            *r.status_mut() = http::StatusCode::from_u16(code).unwrap();
+            r
+        }
+        Behaviour::Hang => {
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+    }
+}

@@ -210,9 +210,7 @@ async fn garbage_handshakes_get_clear_errors() {
     );
 
     // A handshake with a malformed key.
-    let raw = format!(
-        "GET /prod HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n"
-    );
+    let raw = "GET /prod HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n";
     assert!(
         raw_exchange(gw.public, raw.as_bytes())
             .await

@@ -1,0 +1,176 @@
+//! Point 1 and the process lifecycle: the real `sockgate` binary.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockgate");
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sockgate-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_accepts_the_shipped_configs() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/sockgate.example.toml");
+    let out = Command::new(BIN)
+        .args(["check", "--config", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("configuration OK"));
+    let out = Command::new(BIN).arg("check").output().unwrap();
+    assert!(out.status.success(), "the embedded demo config is valid");
+}
+
+#[test]
+fn check_lists_every_error_and_exits_78() {
+    let path = write_config(
+        "bad.toml",
+        "[server]\nlisten = \"x\"\n[websocket]\nidle_timeout = \"soon\"\n[stages.dev]\n[routes.\"$nope\"]\nintegration = { type = \"mock\" }\n[typo]\n",
+    );
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("4 errors in configuration:"), "{err}");
+    for needle in [
+        "server.listen",
+        "websocket.idle_timeout",
+        "routes.\"$nope\"",
+        "typo: unknown key",
+    ] {
+        assert!(err.contains(needle), "missing {needle} in {err}");
+    }
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent/sockgate.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+/// Starts the binary on port 0 and reads the bound addresses from its JSON log.
+/// The caller owns the child and waits for it (or kills it).
+#[allow(clippy::zombie_processes)]
+fn spawn(
+    config: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+    BufReader<std::process::ChildStderr>,
+) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "sockgate exited before listening"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let (Some(p), Some(m)) = (v["public"].as_str(), v["metrics"].as_str()) {
+            return (child, p.parse().unwrap(), m.parse().unwrap(), stderr);
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() {
+    let backend = Backend::start().await;
+    let path = write_config(
+        "drain.toml",
+        &format!(
+            "[stages.dev]\n[routes.\"$disconnect\"]\nintegration = {{ type = \"aws_proxy\", uri = \"{}/disconnect\" }}\n",
+            backend.url()
+        ),
+    );
+    let (mut child, public, metrics, mut stderr) = spawn(&path);
+    let mut ws = connect(&format!("ws://{public}/dev")).await;
+    let (status, _, _) = http("GET", &format!("http://{metrics}/readyz"), Vec::new()).await;
+    assert_eq!(status, 200);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(expect_close(&mut ws).await.0, 1001);
+    let ev = backend.next("/disconnect").await.json();
+    assert_eq!(
+        ev["requestContext"]["disconnectReason"],
+        "Server shutting down"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // One structured line per ended connection, with no payloads in it.
+    let mut rest = String::new();
+    std::io::Read::read_to_string(stderr.get_mut(), &mut rest).unwrap();
+    let closed: Vec<&str> = rest
+        .lines()
+        .filter(|l| l.contains("Connection closed."))
+        .collect();
+    assert_eq!(closed.len(), 1, "{rest}");
+    let v: serde_json::Value = serde_json::from_str(closed[0]).unwrap();
+    assert_eq!(v["close.code"], 1001);
+    assert_eq!(v["stage"], "dev");
+}
+
+#[tokio::test]
+async fn demo_serves_echo_whoami_and_help() {
+    // The embedded demo, as `cargo run --release` serves it (on port 0 here).
+    let path = write_config("demo.toml", sockgate::config::DEFAULT_CONFIG);
+    let (mut child, public, metrics, _stderr) = spawn(&path);
+    let mut ws = connect(&format!("ws://{public}/dev")).await;
+    send_text(&mut ws, r#"{"action":"echo","text":"hi"}"#).await;
+    assert_eq!(recv_text(&mut ws).await, r#"{"action":"echo","text":"hi"}"#);
+    assert_eq!(whoami(&mut ws).await.len(), 16);
+    send_text(&mut ws, "hello?").await;
+    assert!(recv_text(&mut ws).await.contains("Routes: echo, whoami"));
+    let (status, _, body) = http("GET", &format!("http://{metrics}/metrics"), Vec::new()).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(
+        metric(
+            &text,
+            "sockgate_messages_total",
+            &["route=\"echo\"", "direction=\"in\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "sockgate_connections_open", &["stage=\"dev\""]),
+        1.0
+    );
+    let (status, _, _) = http("GET", &format!("http://{metrics}/healthz"), Vec::new()).await;
+    assert_eq!(status, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

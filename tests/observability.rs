@@ -77,7 +77,7 @@ async fn readyz_fails_while_draining_and_new_upgrades_get_503() {
     let backend = Backend::start().await;
     backend.on("/disconnect", Behaviour::Hang);
     let toml = format!(
-        "[server]\nshutdown_grace = \"8s\"\n[stages.prod]\n[routes.\"$disconnect\"]\nintegration = {{ type = \"aws_proxy\", uri = \"{}/disconnect\", timeout = \"1s\" }}\n",
+        "[server]\nshutdown_grace = \"2s\"\n[stages.prod]\n[routes.\"$disconnect\"]\nintegration = {{ type = \"aws_proxy\", uri = \"{}/disconnect\", timeout = \"1s\" }}\n",
         backend.url()
     );
     let mut gw = Gw::start(&toml).await;

@@ -187,15 +187,21 @@ pub async fn recv_json(ws: &mut Ws) -> Value {
     serde_json::from_str(&recv_text(ws).await).expect("JSON frame")
 }
 
-/// Waits for the server's close frame and returns its code and reason.
+/// Waits for the server's close frame, sends the closing handshake's reply, and
+/// returns the frame's code and reason.
 pub async fn expect_close(ws: &mut Ws) -> (u16, String) {
     loop {
         match tokio::time::timeout(PATIENCE, ws.next())
             .await
             .expect("close in time")
         {
-            Some(Ok(Message::Close(Some(f)))) => return (u16::from(f.code), f.reason.to_string()),
-            Some(Ok(Message::Close(None))) => return (1005, String::new()),
+            Some(Ok(Message::Close(frame))) => {
+                // Like a real client, answer the closing handshake.
+                ws.flush().await.expect("close reply sent");
+                return frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+            }
             Some(Ok(_)) => continue,
             Some(Err(e)) => panic!("error before close frame: {e}"),
             None => panic!("stream ended without a close frame"),

@@ -23,8 +23,7 @@ integration = {{ type = "aws_proxy", uri = "{backend}/disconnect" }}
 async fn post_delivers_text_and_binary_frames() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url())).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     let url = gw.connections_url("prod", &id);
     let (status, _, body) = http("POST", &url, br#"{"hello":"world"}"#.to_vec()).await;
     assert_eq!((status, body.len()), (200, 0));
@@ -36,22 +35,14 @@ async fn post_delivers_text_and_binary_frames() {
         Message::binary(vec![0xffu8, 0x00, 0xfe])
     );
     // The id unencoded, and the stage-less form serverless-offline uses, work too.
-    let (status, _, _) = http(
-        "POST",
-        &format!("http://{}/prod/@connections/{id}", gw.mgmt),
-        b"a".to_vec(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(recv_text(&mut ws).await, "a");
-    let (status, _, _) = http(
-        "POST",
-        &format!("http://{}/@connections/{id}", gw.mgmt),
-        b"b".to_vec(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(recv_text(&mut ws).await, "b");
+    for (path, data) in [
+        (format!("/prod/@connections/{id}"), "a"),
+        (format!("/@connections/{id}"), "b"),
+    ] {
+        let (status, _, _) = http("POST", &format!("http://{}{path}", gw.mgmt), data.into()).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(recv_text(&mut ws).await, data);
+    }
 }
 
 #[tokio::test]
@@ -82,8 +73,7 @@ async fn get_returns_connection_info() {
 async fn delete_closes_with_1000_and_fires_disconnect() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url())).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     let (status, _, _) = http("DELETE", &gw.connections_url("prod", &id), Vec::new()).await;
     assert_eq!(status, 204);
     assert_eq!(expect_close(&mut ws).await.0, 1000);
@@ -103,8 +93,7 @@ async fn delete_closes_with_1000_and_fires_disconnect() {
 #[tokio::test]
 async fn bad_ids_paths_and_bodies() {
     let gw = Gw::start(&config("http://127.0.0.1:1")).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     // Well-formed but unknown: 410 GoneException.
     let (status, headers, _) = http(
         "POST",
@@ -167,8 +156,7 @@ async fn bad_ids_paths_and_bodies() {
 #[tokio::test]
 async fn full_send_queue_gives_429_and_loses_nothing_accepted() {
     let gw = Gw::start(&config("http://127.0.0.1:1")).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     let url = gw.connections_url("prod", &id);
     // The client stops reading. 512 KiB posts fill the socket buffers, then the
     // 4-message queue; from then on the gateway answers 429.
@@ -214,8 +202,7 @@ async fn full_send_queue_gives_429_and_loses_nothing_accepted() {
 async fn boto3_client_works_unchanged() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url())).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     let endpoint = format!("http://{}/prod", gw.mgmt);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_client.py");
     let child = tokio::process::Command::new("python3")

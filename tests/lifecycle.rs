@@ -53,8 +53,7 @@ async fn disconnect_once(backend: &Backend, id: &str) -> (u64, String) {
 async fn client_close_with_and_without_code() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url(), "")).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     ws.close(Some(CloseFrame {
         code: CloseCode::Away,
         reason: "tab closed".into(),
@@ -66,8 +65,7 @@ async fn client_close_with_and_without_code() {
         (1001, "tab closed".into())
     );
 
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     ws.close(None).await.unwrap();
     assert_eq!(
         disconnect_once(&backend, &id).await,
@@ -79,8 +77,7 @@ async fn client_close_with_and_without_code() {
 async fn dropped_tcp_is_1006() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url(), "")).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     drop(ws);
     assert_eq!(
         disconnect_once(&backend, &id).await,
@@ -98,8 +95,7 @@ async fn oversized_messages_and_frames_close_1009() {
     ))
     .await;
     // One frame over the frame limit.
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     send_text(&mut ws, &"a".repeat(401)).await;
     assert_eq!(
         expect_close(&mut ws).await,
@@ -107,8 +103,7 @@ async fn oversized_messages_and_frames_close_1009() {
     );
     assert_eq!(disconnect_once(&backend, &id).await.0, 1009);
     // Frames within the limit that reassemble past the message limit.
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     use tokio_tungstenite::tungstenite::protocol::frame::{
         Frame,
         coding::{Data, OpCode},
@@ -148,8 +143,7 @@ async fn oversized_messages_and_frames_close_1009() {
 async fn invalid_utf8_closes_1007() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url(), "")).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     use tokio_tungstenite::tungstenite::protocol::frame::{
         Frame,
         coding::{Data, OpCode},
@@ -172,8 +166,7 @@ async fn invalid_utf8_closes_1007() {
 async fn protocol_violations_close_1002() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url(), "")).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     // A continuation frame with nothing to continue.
     use tokio_tungstenite::tungstenite::protocol::frame::{
         Frame,
@@ -198,8 +191,7 @@ async fn idle_timeout_closes_1001_and_traffic_resets_it() {
         "idle_timeout = \"600ms\"\nping_interval = \"off\"",
     ))
     .await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     // Keep talking for longer than the idle timeout: still connected.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -221,8 +213,7 @@ async fn max_connection_duration_closes_1001() {
         "max_connection_duration = \"500ms\"",
     ))
     .await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     assert_eq!(expect_close(&mut ws).await.0, 1001);
     assert_eq!(
         disconnect_once(&backend, &id).await,
@@ -239,11 +230,9 @@ async fn silent_peer_is_dropped_after_a_ping() {
     ))
     .await;
     // A peer that answers pings stays.
-    let mut alive = connect(&gw.url("prod")).await;
-    let alive_id = whoami(&mut alive).await;
+    let (mut alive, alive_id) = connected(&gw.url("prod")).await;
     // A peer that never reads (so never answers pings) is dropped.
-    let mut silent = connect(&gw.url("prod")).await;
-    let id = whoami(&mut silent).await;
+    let (mut silent, id) = connected(&gw.url("prod")).await;
     let reader = tokio::spawn(async move {
         // Keep reading (and so answering pings) until the test ends.
         for _ in 0..6 {
@@ -268,8 +257,7 @@ async fn drain_closes_everything_with_1001_and_delivers_disconnects() {
     let mut gw = Gw::start(&config(&backend.url(), "")).await;
     let mut clients = Vec::new();
     for _ in 0..20 {
-        let mut ws = connect(&gw.url("prod")).await;
-        let id = whoami(&mut ws).await;
+        let (mut ws, id) = connected(&gw.url("prod")).await;
         clients.push((ws, id));
     }
     let metrics = gw.metrics;
@@ -315,6 +303,11 @@ async fn connection_abandoned_during_connect_still_gets_its_disconnect() {
         backend.url()
     );
     let gw = Gw::start(&toml).await;
+    // $connect answers only after the client has gone.
+    backend.on(
+        "/connect",
+        Behaviour::Delay(Duration::from_millis(300), r#"{"statusCode":200}"#.into()),
+    );
     let mut raw = tokio::net::TcpStream::connect(gw.public).await.unwrap();
     raw.write_all(b"GET /prod HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").await.unwrap();
     let id = backend.next("/connect").await.json()["requestContext"]["connectionId"]
@@ -324,4 +317,7 @@ async fn connection_abandoned_during_connect_still_gets_its_disconnect() {
     drop(raw);
     let (code, _) = disconnect_once(&backend, &id).await;
     assert_eq!(code, 1006);
+    // Nothing leaks: the registry entry and the connection permit are gone.
+    assert_eq!(gw.gateway.registry.len(), 0);
+    assert_eq!(gw.gateway.connection_permits.available_permits(), 10_000);
 }

@@ -9,8 +9,7 @@ use support::*;
 #[tokio::test]
 async fn metrics_count_by_stage_and_route_never_by_connection() {
     let gw = Gw::start(&format!("[stages.prod]\n[routes.echo]\nroute_response = true\nintegration = {{ type = \"mock\", body = \"e\" }}\n{WHOAMI_ROUTE}")).await;
-    let mut ws = connect(&gw.url("prod")).await;
-    let id = whoami(&mut ws).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
     for _ in 0..3 {
         send_text(&mut ws, r#"{"action":"echo"}"#).await;
         recv_text(&mut ws).await;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -20,7 +21,7 @@ use tracing::debug;
 
 use super::respond::{Body, HandshakeError, empty};
 use crate::clock;
-use crate::gateway::{Gateway, Stage};
+use crate::gateway::{ConnectError, Gateway, Stage};
 use crate::integration::Handshake;
 use crate::integration::event::canonical_header_name;
 use crate::session::id::Id;
@@ -110,30 +111,44 @@ async fn upgrade(
         gw.ws.send_queue_messages,
         gw.ws.send_queue_bytes,
     ));
-    let subprotocol = gw
-        .on_connect(&stage, &conn, &handshake)
-        .await
-        .map_err(HandshakeError::Connect)?;
-    let subprotocol = match subprotocol {
-        Some(p) if offered(headers, &p) => HeaderValue::from_str(&p).ok(),
-        Some(_) => {
-            // The client would fail a handshake naming a protocol it did not offer.
-            tracing::warn!(stage = %stage.name, "The $connect integration chose a subprotocol the client did not offer; answering 502.");
-            return Err(HandshakeError::Connect(
-                crate::gateway::ConnectError::Failed,
-            ));
-        }
-        None => None,
-    };
-
-    gw.registry.insert(Arc::clone(&conn));
-    stage.metrics.connections_open.increment(1.0);
+    let offered_protocols: Vec<String> = offered_protocols(headers);
     let held = Held {
         permit,
+        // Taken before $connect runs, so a drain that starts meanwhile waits for
+        // this connection's $disconnect too.
         guard: gw.shutdown.track(),
     };
-    let ws_config = ws_config(&gw);
-    tokio::spawn(run_upgraded(req, gw, stage, conn, held, ws_config));
+    // $connect runs in its own task: if the client gives up and hyper drops this
+    // handler, a $connect the backend has already accepted still completes, and the
+    // connection is then abandoned through the normal end path ($disconnect 1006).
+    let (accepted_tx, accepted_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let result = gw.on_connect(&stage, &conn, &handshake).await;
+        let result = result.map_err(HandshakeError::Connect).and_then(|chosen| match chosen {
+            Some(p) if offered_protocols.contains(&p) => Ok(HeaderValue::from_str(&p).ok()),
+            Some(_) => {
+                // The client would fail a handshake naming a protocol it did not offer.
+                tracing::warn!(stage = %stage.name, "The $connect integration chose a subprotocol the client did not offer; answering 502.");
+                Err(HandshakeError::Connect(ConnectError::Failed))
+            }
+            None => Ok(None),
+        });
+        let accepted = result.is_ok();
+        if accepted {
+            gw.registry.insert(Arc::clone(&conn));
+            stage.metrics.connections_open.increment(1.0);
+        }
+        let handler_waiting = accepted_tx.send(result).is_ok();
+        match (accepted, handler_waiting) {
+            (true, true) => run_upgraded(req, gw, stage, conn, held).await,
+            (true, false) => session::abandon(gw, stage, conn, held).await,
+            (false, _) => drop(held),
+        }
+    });
+    // The task always sends unless it panicked; treat that as an integration failure.
+    let subprotocol = accepted_rx
+        .await
+        .unwrap_or(Err(HandshakeError::Connect(ConnectError::Failed)))?;
 
     let mut resp = empty(StatusCode::SWITCHING_PROTOCOLS);
     let h = resp.headers_mut();
@@ -154,13 +169,15 @@ async fn run_upgraded(
     stage: Arc<Stage>,
     conn: Arc<Connection>,
     held: Held,
-    cfg: WebSocketConfig,
 ) {
     match hyper::upgrade::on(req).await {
         Ok(upgraded) => {
-            let ws =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg))
-                    .await;
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(ws_config(&gw)),
+            )
+            .await;
             session::run(ws, gw, stage, conn, held).await;
         }
         Err(e) => {
@@ -196,13 +213,16 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-fn offered(headers: &HeaderMap, protocol: &str) -> bool {
+/// The subprotocols the client offered, in its order.
+fn offered_protocols(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == protocol)
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 fn source_ip(gw: &Gateway, headers: &HeaderMap, peer: SocketAddr) -> String {

@@ -222,6 +222,13 @@ pub async fn whoami(ws: &mut Ws) -> String {
         .to_owned()
 }
 
+/// Connects and learns the connection's id (the config must have `WHOAMI_ROUTE`).
+pub async fn connected(url: &str) -> (Ws, String) {
+    let mut ws = connect(url).await;
+    let id = whoami(&mut ws).await;
+    (ws, id)
+}
+
 /// A mock two-way route that answers the connection id; add to test configs.
 pub const WHOAMI_ROUTE: &str = r#"
 [routes.whoami]
@@ -258,6 +265,8 @@ pub enum Behaviour {
     Body(String),
     /// This HTTP status with this body.
     Status(u16, String),
+    /// Answer 200 with this body after a pause.
+    Delay(Duration, String),
     /// Never answer.
     Hang,
 }
@@ -385,6 +394,10 @@ async fn answer(
             let mut r = Response::new(Full::new(Bytes::from(body)));
             *r.status_mut() = http::StatusCode::from_u16(code).unwrap();
             r
+        }
+        Behaviour::Delay(pause, body) => {
+            tokio::time::sleep(pause).await;
+            Response::new(Full::new(Bytes::from(body)))
         }
         Behaviour::Hang => {
             std::future::pending::<()>().await;

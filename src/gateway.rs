@@ -184,6 +184,12 @@ impl Gateway {
                 stage.metrics.connect(ConnectOutcome::Accepted);
                 Ok(reply.header("sec-websocket-protocol").map(str::to_owned))
             }
+            Ok(reply) if reply.status < 200 => {
+                // A 1xx cannot be the final status of a refused upgrade.
+                warn!(stage = %stage.name, status = reply.status, "The $connect integration answered a 1xx statusCode; answering 502.");
+                stage.metrics.connect(ConnectOutcome::IntegrationFailed);
+                Err(ConnectError::Failed)
+            }
             Ok(reply) => {
                 stage.metrics.connect(ConnectOutcome::Rejected);
                 Err(ConnectError::Rejected(reply.status))

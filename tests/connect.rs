@@ -128,6 +128,7 @@ async fn integration_failures_give_502_and_timeouts_504() {
         Behaviour::Status(500, "boom".into()),
         Behaviour::Body("<html>not json</html>".into()),
         Behaviour::Body(r#"{"statusCode":"two hundred"}"#.into()),
+        Behaviour::Body(r#"{"statusCode":101}"#.into()),
     ] {
         backend.on("/connect", behaviour);
         assert_eq!(refused_status(&gw.url("prod"), &[]).await, 502);
@@ -153,7 +154,16 @@ async fn integration_failures_give_502_and_timeouts_504() {
             "sockgate_execution_errors_total",
             &["kind=\"failed\"", "route=\"$connect\""]
         ),
-        3.0
+        3.0,
+        "the 1xx answer was a completed call, not an execution error"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "sockgate_connects_total",
+            &["outcome=\"integration_failed\""]
+        ),
+        4.0
     );
 }
 

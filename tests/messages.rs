@@ -290,3 +290,28 @@ integration = {{ type = "aws_proxy", uri = "{}/bin" }}
     assert_eq!(v["isBase64Encoded"], true);
     assert_eq!(v["requestContext"]["routeKey"], "$default");
 }
+
+#[tokio::test]
+async fn route_key_that_is_not_header_text_fails_clearly_for_http_proxy() {
+    let backend = Backend::start().await;
+    // A control character is legal in a route key but not in an HTTP header.
+    let extra = format!(
+        "[routes.\"chat/x\\u0001y\"]\nroute_response = true\nintegration = {{ type = \"http_proxy\", uri = \"{}/ctl\" }}\n",
+        backend.url()
+    );
+    let gw = Gw::start(&config(&backend.url(), &extra)).await;
+    let mut ws = connect(&gw.url("prod")).await;
+    send_text(&mut ws, r#"{"service":"chat","action":"x\u0001y"}"#).await;
+    let frame = recv_text(&mut ws).await;
+    assert!(
+        frame.starts_with(r#"{"message": "Internal server error""#),
+        "{frame}"
+    );
+    assert!(
+        backend
+            .drain("/ctl", std::time::Duration::from_millis(200))
+            .await
+            .is_empty(),
+        "no headerless request was sent"
+    );
+}

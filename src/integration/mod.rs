@@ -116,7 +116,7 @@ pub async fn invoke(
                 "application/json",
                 Bytes::from(ev.to_json()),
                 false,
-            );
+            )?;
             let (status, body) = client.post(req, target.timeout).await?;
             if !(200..300).contains(&status) {
                 return Err(CallError::Failed(format!("backend answered HTTP {status}")));
@@ -132,7 +132,7 @@ pub async fn invoke(
                 "text/plain; charset=utf-8",
                 body,
                 true,
-            );
+            )?;
             let (status, body) = client.post(req, target.timeout).await?;
             if status >= 500 {
                 return Err(CallError::Failed(format!("backend answered HTTP {status}")));
@@ -157,7 +157,7 @@ fn request(
     content_type: &'static str,
     body: Bytes,
     context_headers: bool,
-) -> http::Request<Full<Bytes>> {
+) -> Result<http::Request<Full<Bytes>>, CallError> {
     let mut b = http::Request::post(target.uri.clone())
         .header(http::header::CONTENT_TYPE, content_type)
         .header("x-sockgate-management-endpoint", management_endpoint);
@@ -181,17 +181,16 @@ fn request(
         }
         if let Some((code, reason)) = ev.disconnect {
             b = b.header("x-sockgate-disconnect-status-code", code.to_string());
+            // A client's close reason is free UTF-8; when it is not valid header
+            // text it is left out (the status code is always there).
             if let Ok(v) = http::HeaderValue::from_str(reason) {
                 b = b.header("x-sockgate-disconnect-reason", v);
             }
         }
     }
-    // Every header value above is a fixed string, an id, a route key, a stage name
-    // or an IP address — all valid header text — so building cannot fail; fall
-    // back to a bare request rather than panic if that ever changes.
-    b.body(Full::new(body.clone())).unwrap_or_else(|_| {
-        http::Request::post(target.uri.clone())
-            .body(Full::new(body))
-            .unwrap_or_default()
-    })
+    // A custom route key is free text from the config and may not be valid header
+    // text: that is an integration failure with a clear log line, never a request
+    // silently sent without its headers.
+    b.body(Full::new(body))
+        .map_err(|e| CallError::Failed(format!("cannot build the backend request: {e}")))
 }

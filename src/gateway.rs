@@ -165,15 +165,7 @@ impl Gateway {
         let Some(route) = &stage.connect else {
             return Ok(None);
         };
-        let ev = self.event(
-            EventType::Connect,
-            stage,
-            conn,
-            &route.key,
-            Id::random(),
-            None,
-            None,
-        );
+        let ev = self.event(EventType::Connect, stage, conn, &route.key);
         let ev = EventContext {
             handshake: Some(handshake),
             ..ev
@@ -221,38 +213,29 @@ impl Gateway {
             }
         };
         route.metrics.messages_in.increment(1);
-        if integration::is_immediate(&route.integration) {
+        if let IntegrationConfig::Mock(mock) = &route.integration {
+            // Mocks are pure: answer inline, without a task or an in-flight slot.
             let json = parsed.json.take();
-            let mut ev = self.event(
-                EventType::Message,
-                stage,
-                conn,
-                &route.key,
-                Id::random(),
-                Some(text),
-                Some(Id::random()),
-            );
-            ev.is_base64 = is_base64;
-            ev.body_json = json.as_ref();
-            if let IntegrationConfig::Mock(m) = &route.integration {
-                let reply = integration::mock_reply(m, &ev);
-                self.deliver_reply(stage, &route, conn, &ev.request_id, Ok(reply));
-            }
+            let ev = EventContext {
+                body: Some(text),
+                message_id: Some(Id::random()),
+                is_base64,
+                body_json: json.as_ref(),
+                ..self.event(EventType::Message, stage, conn, &route.key)
+            };
+            let reply = integration::mock_reply(mock, &ev);
+            self.deliver_reply(stage, &route, conn, &ev.request_id, Ok(reply));
             return;
         }
         conn.begin_call();
         let (gw, stage, conn) = (Arc::clone(self), Arc::clone(stage), Arc::clone(conn));
         tokio::spawn(async move {
-            let mut ev = gw.event(
-                EventType::Message,
-                &stage,
-                &conn,
-                &route.key,
-                Id::random(),
-                Some(msg.as_str()),
-                Some(Id::random()),
-            );
-            ev.is_base64 = is_base64;
+            let ev = EventContext {
+                body: Some(msg.as_str()),
+                message_id: Some(Id::random()),
+                is_base64,
+                ..gw.event(EventType::Message, &stage, &conn, &route.key)
+            };
             let result = gw.call(&stage, &route, &ev).await;
             gw.deliver_reply(&stage, &route, &conn, &ev.request_id, result);
             conn.end_call();
@@ -295,15 +278,7 @@ impl Gateway {
             return;
         };
         let (code, text) = reason.disconnect_status();
-        let ev = self.event(
-            EventType::Disconnect,
-            stage,
-            conn,
-            &route.key,
-            Id::random(),
-            None,
-            None,
-        );
+        let ev = self.event(EventType::Disconnect, stage, conn, &route.key);
         let ev = EventContext {
             disconnect: Some((code, &text)),
             ..ev
@@ -326,7 +301,7 @@ impl Gateway {
             &stage.management_endpoint,
         )
         .await;
-        if !integration::is_immediate(&route.integration) {
+        if !matches!(route.integration, IntegrationConfig::Mock(_)) {
             route
                 .metrics
                 .latency
@@ -347,16 +322,13 @@ impl Gateway {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The fields every event has; callers add the rest with struct update.
     fn event<'a>(
         &'a self,
         event_type: EventType,
         stage: &'a Stage,
         conn: &'a Connection,
         route_key: &'a str,
-        request_id: Id,
-        body: Option<&'a str>,
-        message_id: Option<Id>,
     ) -> EventContext<'a> {
         EventContext {
             event_type,
@@ -364,10 +336,10 @@ impl Gateway {
             connection_id: &conn.id,
             info: &conn.info,
             api_id: &self.api.id,
-            request_id,
+            request_id: Id::random(),
             request_time_ms: clock::now_ms(),
-            message_id,
-            body,
+            message_id: None,
+            body: None,
             is_base64: false,
             handshake: None,
             disconnect: None,

@@ -202,7 +202,7 @@ async fn connect_result_picks_the_subprotocol() {
 #[tokio::test]
 async fn without_connect_route_every_handshake_is_accepted() {
     let gw = Gw::start(&format!("[stages.dev]\n{WHOAMI_ROUTE}")).await;
-    let (mut ws, id) = connected(&gw.url("dev")).await;
+    let (_ws, id) = connected(&gw.url("dev")).await;
     assert_eq!(id.len(), 16);
     let mut other = connect(&gw.url("dev")).await;
     assert_ne!(whoami(&mut other).await, id, "ids are unique");

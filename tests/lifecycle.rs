@@ -77,7 +77,7 @@ async fn client_close_with_and_without_code() {
 async fn dropped_tcp_is_1006() {
     let backend = Backend::start().await;
     let gw = Gw::start(&config(&backend.url(), "")).await;
-    let (mut ws, id) = connected(&gw.url("prod")).await;
+    let (ws, id) = connected(&gw.url("prod")).await;
     drop(ws);
     assert_eq!(
         disconnect_once(&backend, &id).await,
@@ -232,7 +232,7 @@ async fn silent_peer_is_dropped_after_a_ping() {
     // A peer that answers pings stays.
     let (mut alive, alive_id) = connected(&gw.url("prod")).await;
     // A peer that never reads (so never answers pings) is dropped.
-    let (mut silent, id) = connected(&gw.url("prod")).await;
+    let (silent, id) = connected(&gw.url("prod")).await;
     let reader = tokio::spawn(async move {
         // Keep reading (and so answering pings) until the test ends.
         for _ in 0..6 {
@@ -257,7 +257,7 @@ async fn drain_closes_everything_with_1001_and_delivers_disconnects() {
     let mut gw = Gw::start(&config(&backend.url(), "")).await;
     let mut clients = Vec::new();
     for _ in 0..20 {
-        let (mut ws, id) = connected(&gw.url("prod")).await;
+        let (ws, id) = connected(&gw.url("prod")).await;
         clients.push((ws, id));
     }
     let metrics = gw.metrics;

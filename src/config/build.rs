@@ -68,7 +68,7 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
             );
             None
         }
-        None => Some(crate::session::id::random_node_id()),
+        None => Some(format!("node-{:08x}", rand::random::<u32>())),
     };
     let max_connections = s.int("max_connections", 1, 10_000_000).unwrap_or(10_000) as usize;
     let handshake_timeout = s.duration(

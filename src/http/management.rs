@@ -10,7 +10,7 @@
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::respond::{ApiError, Body, empty};
 use crate::clock;
@@ -45,11 +45,10 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
         .decode_utf8()
         .map_err(|_| ApiError::InvalidConnectionId)?;
     let id = Id::parse(&decoded).ok_or(ApiError::InvalidConnectionId)?;
-    let stage = stage.map(str::to_owned);
     let conn = gw
         .registry
         .get(&id)
-        .filter(|c| stage.as_deref().is_none_or(|s| *c.info.stage == *s));
+        .filter(|c| stage.is_none_or(|s| *c.info.stage == *s));
     match *req.method() {
         Method::POST => {
             if req
@@ -74,11 +73,9 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             let bytes = body.to_bytes();
             // Text frame when the data is UTF-8 (what browsers' onmessage expects),
             // binary otherwise; AWS leaves the opcode UNCONFIRMED.
-            let msg = match std::str::from_utf8(&bytes) {
-                Ok(_) => match tokio_tungstenite::tungstenite::Utf8Bytes::try_from(bytes.clone()) {
-                    Ok(text) => Message::Text(text),
-                    Err(_) => Message::Binary(bytes),
-                },
+            // (Cloning `Bytes` is a reference-count bump; the text is validated once.)
+            let msg = match Utf8Bytes::try_from(bytes.clone()) {
+                Ok(text) => Message::Text(text),
                 Err(_) => Message::Binary(bytes),
             };
             match conn.post(msg) {

@@ -194,6 +194,10 @@ fn ws_config(gw: &Gateway) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(gw.ws.read_buffer_bytes)
         .write_buffer_size(0)
+        // The session polls `poll_ready` before each send, so tungstenite's buffer
+        // holds at most one unsent message past a blocked socket. This cap is a
+        // backstop against that invariant breaking: twice the larger of the send
+        // queue and one maximum message.
         .max_write_buffer_size(
             gw.ws
                 .send_queue_bytes

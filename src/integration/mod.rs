@@ -73,11 +73,6 @@ impl Payload {
     }
 }
 
-/// Whether calling this integration completes without I/O (so it can run inline).
-pub fn is_immediate(integration: &IntegrationConfig) -> bool {
-    matches!(integration, IntegrationConfig::Mock(_))
-}
-
 /// Whether this integration's templates read the message as JSON.
 pub fn needs_json(integration: &IntegrationConfig) -> bool {
     match integration {

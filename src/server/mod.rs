@@ -43,6 +43,9 @@ pub struct Server {
     public: TcpListener,
     management: TcpListener,
     metrics: TcpListener,
+    public_addr: SocketAddr,
+    management_addr: SocketAddr,
+    metrics_addr: SocketAddr,
     handshake_timeout: Duration,
     grace: Duration,
 }
@@ -62,7 +65,12 @@ impl Server {
         let public = TcpListener::bind(config.server.listen).await?;
         let management = TcpListener::bind(config.server.management_listen).await?;
         let metrics = TcpListener::bind(config.server.metrics_listen).await?;
-        let mgmt_addr = management.local_addr()?;
+        let (public_addr, management_addr, metrics_addr) = (
+            public.local_addr()?,
+            management.local_addr()?,
+            metrics.local_addr()?,
+        );
+        let mgmt_addr = management_addr;
         let host = if mgmt_addr.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], mgmt_addr.port()))
         } else {
@@ -74,6 +82,9 @@ impl Server {
             public,
             management,
             metrics,
+            public_addr,
+            management_addr,
+            metrics_addr,
             handshake_timeout: config.server.handshake_timeout,
             grace: config.server.shutdown_grace,
         })
@@ -81,23 +92,17 @@ impl Server {
 
     /// The public (WebSocket) address.
     pub fn public_addr(&self) -> SocketAddr {
-        self.public
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.public_addr
     }
 
     /// The @connections address.
     pub fn management_addr(&self) -> SocketAddr {
-        self.management
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.management_addr
     }
 
     /// The metrics and probes address.
     pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.metrics_addr
     }
 
     /// The shared runtime state (for tests and embedding).

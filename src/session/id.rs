@@ -59,11 +59,6 @@ impl fmt::Debug for Id {
     }
 }
 
-/// A random node id for a node whose config names none.
-pub fn random_node_id() -> String {
-    format!("node-{:08x}", rand::rng().next_u32())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

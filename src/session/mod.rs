@@ -63,7 +63,7 @@ pub async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut state = State::new(&gw, &conn);
+    let mut state = State::new(&gw);
     let mut ws = ws;
     let reason = state.drive(&mut ws, &gw, &stage, &conn).await;
     drop(ws);
@@ -131,7 +131,7 @@ struct State {
 // === impl State ===
 
 impl State {
-    fn new(gw: &Gateway, _conn: &Connection) -> State {
+    fn new(gw: &Gateway) -> State {
         let now = Instant::now();
         State {
             started: now,

@@ -122,54 +122,51 @@ impl Metrics {
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         let m = Metrics { recorder, handle };
-        m.describe(CONNECTIONS_OPEN, Unit::Count, "Open WebSocket connections.");
-        m.describe(
-            CONNECTS,
-            Unit::Count,
-            "$connect attempts by outcome (AWS ConnectCount).",
+        let r = &m.recorder;
+        let text = SharedString::const_str;
+        r.describe_gauge(
+            CONNECTIONS_OPEN.into(),
+            Some(Unit::Count),
+            text("Open WebSocket connections."),
         );
-        m.describe(DISCONNECTS, Unit::Count, "Ended connections by reason.");
-        m.describe(
-            MESSAGES,
-            Unit::Count,
-            "Messages by direction (AWS MessageCount); inbound by route.",
+        r.describe_histogram(
+            INTEGRATION_LATENCY.into(),
+            Some(Unit::Seconds),
+            text(
+                "Time from sending an integration request to its answer (AWS IntegrationLatency).",
+            ),
         );
-        m.describe(
-            CLIENT_ERRORS,
-            Unit::Count,
-            "Requests the gateway refused before any integration (AWS ClientError).",
-        );
-        m.describe(
-            QUEUE_REJECTIONS,
-            Unit::Count,
-            "@connections POSTs refused with 429 because the connection's send queue was full.",
-        );
-        m.describe(
-            INTEGRATION_LATENCY,
-            Unit::Seconds,
-            "Time from sending an integration request to its answer (AWS IntegrationLatency).",
-        );
-        m.describe(
-            INTEGRATION_ERRORS,
-            Unit::Count,
-            "Integration answers with a 4xx/5xx statusCode (AWS IntegrationError).",
-        );
-        m.describe(
-            EXECUTION_ERRORS,
-            Unit::Count,
-            "Integration calls that failed or timed out (AWS ExecutionError).",
-        );
-        m.describe(
-            MANAGEMENT_REQUESTS,
-            Unit::Count,
-            "@connections API requests by method and status.",
-        );
+        for (name, help) in [
+            (CONNECTS, "$connect attempts by outcome (AWS ConnectCount)."),
+            (DISCONNECTS, "Ended connections by reason."),
+            (
+                MESSAGES,
+                "Messages by direction (AWS MessageCount); inbound by route.",
+            ),
+            (
+                CLIENT_ERRORS,
+                "Requests the gateway refused before any integration (AWS ClientError).",
+            ),
+            (
+                QUEUE_REJECTIONS,
+                "@connections POSTs refused with 429 because the connection's send queue was full.",
+            ),
+            (
+                INTEGRATION_ERRORS,
+                "Integration answers with a 4xx/5xx statusCode (AWS IntegrationError).",
+            ),
+            (
+                EXECUTION_ERRORS,
+                "Integration calls that failed or timed out (AWS ExecutionError).",
+            ),
+            (
+                MANAGEMENT_REQUESTS,
+                "@connections API requests by method and status.",
+            ),
+        ] {
+            r.describe_counter(name.into(), Some(Unit::Count), text(help));
+        }
         m
-    }
-
-    fn describe(&self, name: &'static str, unit: Unit, text: &'static str) {
-        self.recorder
-            .describe_counter(name.into(), Some(unit), SharedString::const_str(text));
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {

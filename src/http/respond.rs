@@ -149,3 +149,38 @@ impl HandshakeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every status the @connections API can answer has a pre-registered counter.
+    #[test]
+    fn management_metrics_cover_every_api_status() {
+        let all = [
+            ApiError::Gone,
+            ApiError::PayloadTooLarge,
+            ApiError::LimitExceeded,
+            ApiError::InvalidConnectionId,
+            ApiError::UnreadableBody,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+        ];
+        let statuses = crate::telemetry::MANAGEMENT_STATUSES;
+        for e in all {
+            let status = e.into_response().status().as_u16();
+            assert!(statuses.contains(&status), "{e:?} answers {status}");
+            // Adding a variant breaks this match, pointing here.
+            match e {
+                ApiError::Gone
+                | ApiError::PayloadTooLarge
+                | ApiError::LimitExceeded
+                | ApiError::InvalidConnectionId
+                | ApiError::UnreadableBody
+                | ApiError::NotFound
+                | ApiError::MethodNotAllowed => {}
+            }
+        }
+        assert!(statuses.contains(&200) && statuses.contains(&204));
+    }
+}

@@ -237,28 +237,34 @@ impl State {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        loop {
+        // Clocks are read once per batch written, not once per message.
+        let mut wrote = 0u64;
+        let result = loop {
             match Pin::new(&mut *ws).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteError),
-                Poll::Pending => break,
+                Poll::Ready(Err(_)) => break Some(Event::WriteError),
+                Poll::Pending => break None,
             }
             match conn.poll_outbound(cx) {
                 Poll::Ready(Outbound::Message(msg)) => {
-                    self.last_data = Instant::now();
-                    conn.touch(clock::now_ms());
-                    self.messages_out += 1;
-                    stage.metrics.messages_out.increment(1);
                     if Pin::new(&mut *ws).start_send(msg).is_err() {
-                        return Poll::Ready(Event::WriteError);
+                        break Some(Event::WriteError);
                     }
+                    wrote += 1;
                     self.unflushed = true;
                 }
-                Poll::Ready(Outbound::Close(reason)) => {
-                    return Poll::Ready(Event::CloseRequested(reason));
-                }
-                Poll::Pending => break,
+                Poll::Ready(Outbound::Close(reason)) => break Some(Event::CloseRequested(reason)),
+                Poll::Pending => break None,
             }
+        };
+        if wrote > 0 {
+            self.last_data = Instant::now();
+            conn.touch(clock::now_ms());
+            self.messages_out += wrote;
+            stage.metrics.messages_out.increment(wrote);
+        }
+        if let Some(event) = result {
+            return Poll::Ready(event);
         }
         if self.unflushed {
             match Pin::new(&mut *ws).poll_flush(cx) {

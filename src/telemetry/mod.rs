@@ -82,7 +82,15 @@ pub enum ExecutionError {
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// @connections counters by [method][status], registered up front: a POST is a
+    /// hot path and must not allocate labels or hash a key per request.
+    management: [[Counter; MANAGEMENT_STATUSES.len()]; MANAGEMENT_METHODS.len()],
 }
+
+/// Methods the @connections counters distinguish (anything else is "other").
+const MANAGEMENT_METHODS: [&str; 4] = ["POST", "GET", "DELETE", "other"];
+/// Every status the @connections API answers with (see `http::respond::ApiError`).
+pub(crate) const MANAGEMENT_STATUSES: [u16; 8] = [200, 204, 400, 404, 405, 410, 413, 429];
 
 /// Handles for one stage.
 #[derive(Debug, Clone)]
@@ -121,7 +129,21 @@ impl Metrics {
             .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
-        let m = Metrics { recorder, handle };
+        let management = MANAGEMENT_METHODS.map(|method| {
+            MANAGEMENT_STATUSES.map(|status| {
+                let labels = vec![
+                    Label::new("method", method),
+                    Label::new("status", status.to_string()),
+                ];
+                recorder
+                    .register_counter(&Key::from_parts(MANAGEMENT_REQUESTS, labels), &metadata())
+            })
+        });
+        let m = Metrics {
+            recorder,
+            handle,
+            management,
+        };
         let r = &m.recorder;
         let text = SharedString::const_str;
         r.describe_gauge(
@@ -218,18 +240,23 @@ impl Metrics {
 
     /// Counts one @connections request.
     pub fn management_request(&self, method: &http::Method, status: u16) {
-        let method = match *method {
-            http::Method::POST => "POST",
-            http::Method::GET => "GET",
-            http::Method::DELETE => "DELETE",
-            _ => "other",
+        let m = match *method {
+            http::Method::POST => 0,
+            http::Method::GET => 1,
+            http::Method::DELETE => 2,
+            _ => 3,
         };
-        let status = status.to_string();
-        self.counter(
-            MANAGEMENT_REQUESTS,
-            vec![Label::new("method", method), Label::new("status", status)],
-        )
-        .increment(1);
+        match MANAGEMENT_STATUSES.iter().position(|s| *s == status) {
+            Some(i) => self.management[m][i].increment(1),
+            // Not reachable with today's ApiError; registered on the fly rather than lost.
+            None => {
+                let labels = vec![
+                    Label::new("method", MANAGEMENT_METHODS[m]),
+                    Label::new("status", status.to_string()),
+                ];
+                self.counter(MANAGEMENT_REQUESTS, labels).increment(1);
+            }
+        }
     }
 
     /// The Prometheus text exposition.

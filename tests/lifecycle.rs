@@ -27,6 +27,13 @@ integration = {{ type = "mock", body = "ok" }}
     )
 }
 
+/// A backend recording `$disconnect`, and a gateway with these `[websocket]` settings.
+async fn start(websocket: &str) -> (Gw, Backend) {
+    let backend = Backend::start().await;
+    let gw = Gw::start(&config(&backend.url(), websocket)).await;
+    (gw, backend)
+}
+
 /// Waits for the one `$disconnect` of `id`, then proves no second one arrives.
 async fn disconnect_once(backend: &Backend, id: &str) -> (u64, String) {
     let ev = backend.next("/disconnect").await.json();
@@ -51,8 +58,7 @@ async fn disconnect_once(backend: &Backend, id: &str) -> (u64, String) {
 
 #[tokio::test]
 async fn client_close_with_and_without_code() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(&backend.url(), "")).await;
+    let (gw, backend) = start("").await;
     let (mut ws, id) = connected(&gw.url("prod")).await;
     ws.close(Some(CloseFrame {
         code: CloseCode::Away,
@@ -75,8 +81,7 @@ async fn client_close_with_and_without_code() {
 
 #[tokio::test]
 async fn dropped_tcp_is_1006() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(&backend.url(), "")).await;
+    let (gw, backend) = start("").await;
     let (ws, id) = connected(&gw.url("prod")).await;
     drop(ws);
     assert_eq!(
@@ -88,12 +93,7 @@ async fn dropped_tcp_is_1006() {
 
 #[tokio::test]
 async fn oversized_messages_and_frames_close_1009() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(
-        &backend.url(),
-        "max_message_bytes = 1000\nmax_frame_bytes = 400",
-    ))
-    .await;
+    let (gw, backend) = start("max_message_bytes = 1000\nmax_frame_bytes = 400").await;
     // One frame over the frame limit.
     let (mut ws, id) = connected(&gw.url("prod")).await;
     send_text(&mut ws, &"a".repeat(401)).await;
@@ -141,8 +141,7 @@ async fn oversized_messages_and_frames_close_1009() {
 
 #[tokio::test]
 async fn invalid_utf8_closes_1007() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(&backend.url(), "")).await;
+    let (gw, backend) = start("").await;
     let (mut ws, id) = connected(&gw.url("prod")).await;
     use tokio_tungstenite::tungstenite::protocol::frame::{
         Frame,
@@ -164,8 +163,7 @@ async fn invalid_utf8_closes_1007() {
 
 #[tokio::test]
 async fn protocol_violations_close_1002() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(&backend.url(), "")).await;
+    let (gw, backend) = start("").await;
     let (mut ws, id) = connected(&gw.url("prod")).await;
     // A continuation frame with nothing to continue.
     use tokio_tungstenite::tungstenite::protocol::frame::{
@@ -185,12 +183,7 @@ async fn protocol_violations_close_1002() {
 
 #[tokio::test]
 async fn idle_timeout_closes_1001_and_traffic_resets_it() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(
-        &backend.url(),
-        "idle_timeout = \"600ms\"\nping_interval = \"off\"",
-    ))
-    .await;
+    let (gw, backend) = start("idle_timeout = \"600ms\"\nping_interval = \"off\"").await;
     let (mut ws, id) = connected(&gw.url("prod")).await;
     // Keep talking for longer than the idle timeout: still connected.
     for _ in 0..6 {
@@ -207,12 +200,7 @@ async fn idle_timeout_closes_1001_and_traffic_resets_it() {
 
 #[tokio::test]
 async fn max_connection_duration_closes_1001() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(
-        &backend.url(),
-        "max_connection_duration = \"500ms\"",
-    ))
-    .await;
+    let (gw, backend) = start("max_connection_duration = \"500ms\"").await;
     let (mut ws, id) = connected(&gw.url("prod")).await;
     assert_eq!(expect_close(&mut ws).await.0, 1001);
     assert_eq!(
@@ -223,12 +211,7 @@ async fn max_connection_duration_closes_1001() {
 
 #[tokio::test]
 async fn silent_peer_is_dropped_after_a_ping() {
-    let backend = Backend::start().await;
-    let gw = Gw::start(&config(
-        &backend.url(),
-        "ping_interval = \"200ms\"\npong_timeout = \"200ms\"",
-    ))
-    .await;
+    let (gw, backend) = start("ping_interval = \"200ms\"\npong_timeout = \"200ms\"").await;
     // A peer that answers pings stays.
     let (mut alive, alive_id) = connected(&gw.url("prod")).await;
     // A peer that never reads (so never answers pings) is dropped.
@@ -253,8 +236,7 @@ async fn silent_peer_is_dropped_after_a_ping() {
 
 #[tokio::test]
 async fn drain_closes_everything_with_1001_and_delivers_disconnects() {
-    let backend = Backend::start().await;
-    let mut gw = Gw::start(&config(&backend.url(), "")).await;
+    let (mut gw, backend) = start("").await;
     let mut clients = Vec::new();
     for _ in 0..20 {
         let (ws, id) = connected(&gw.url("prod")).await;

@@ -105,7 +105,7 @@ async fn bad_ids_paths_and_bodies() {
         (status, &headers["x-amzn-errortype"]),
         (410, &"GoneException".parse().unwrap())
     );
-    // Malformed ids: 400 BadRequestException.
+    // Malformed ids name no connection: 410 GoneException too, as AWS does.
     for bad in ["short", "%ZZ", "R1kmxc2V%2FjMCFIA%3D", &"x".repeat(200)] {
         let (status, headers, _) = http(
             "POST",
@@ -113,8 +113,8 @@ async fn bad_ids_paths_and_bodies() {
             b"x".to_vec(),
         )
         .await;
-        assert_eq!(status, 400, "{bad}");
-        assert_eq!(headers["x-amzn-errortype"], "BadRequestException");
+        assert_eq!(status, 410, "{bad}");
+        assert_eq!(headers["x-amzn-errortype"], "GoneException");
     }
     // A connection of another stage is gone from this one; unknown stages are 404.
     let (status, _, _) = http("POST", &gw.connections_url("test", &id), b"x".to_vec()).await;

@@ -41,13 +41,15 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             return Err(ApiError::NotFound);
         }
     }
-    let decoded = percent_encoding::percent_decode_str(raw_id)
+    // An id that is malformed (bad percent-encoding, wrong length or alphabet) names
+    // no connection, so it is 410 like any other id that is not live: AWS lists
+    // "the connection ID is invalid" among the causes of GoneException, and backends
+    // rely on `except GoneException` to drop stored ids.
+    let conn = percent_encoding::percent_decode_str(raw_id)
         .decode_utf8()
-        .map_err(|_| ApiError::InvalidConnectionId)?;
-    let id = Id::parse(&decoded).ok_or(ApiError::InvalidConnectionId)?;
-    let conn = gw
-        .registry
-        .get(&id)
+        .ok()
+        .and_then(|decoded| Id::parse(&decoded))
+        .and_then(|id| gw.registry.get(&id))
         .filter(|c| stage.is_none_or(|s| *c.info.stage == *s));
     match *req.method() {
         Method::POST => {

@@ -17,14 +17,12 @@ pub type Body = Full<Bytes>;
 /// Why an @connections request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiError {
-    /// The connection does not exist (any more) on this stage.
+    /// No live connection on this stage has that id (including malformed ids).
     Gone,
     /// POST body over 128 KiB.
     PayloadTooLarge,
     /// The connection's send queue is full.
     LimitExceeded,
-    /// The id is not a connection id.
-    InvalidConnectionId,
     /// The request body could not be read.
     UnreadableBody,
     /// Unknown path or stage.
@@ -83,11 +81,6 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "LimitExceededException",
                 "The connection's send buffer is full",
-            ),
-            ApiError::InvalidConnectionId => (
-                StatusCode::BAD_REQUEST,
-                "BadRequestException",
-                "Invalid connectionId",
             ),
             ApiError::UnreadableBody => (
                 StatusCode::BAD_REQUEST,
@@ -161,7 +154,6 @@ mod tests {
             ApiError::Gone,
             ApiError::PayloadTooLarge,
             ApiError::LimitExceeded,
-            ApiError::InvalidConnectionId,
             ApiError::UnreadableBody,
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
@@ -175,7 +167,6 @@ mod tests {
                 ApiError::Gone
                 | ApiError::PayloadTooLarge
                 | ApiError::LimitExceeded
-                | ApiError::InvalidConnectionId
                 | ApiError::UnreadableBody
                 | ApiError::NotFound
                 | ApiError::MethodNotAllowed => {}

@@ -1,0 +1,89 @@
+//! Replays the exact bytes boto3's apigatewaymanagementapi client sends (recorded
+//! in ../shared/fixtures/boto3-management-requests.json) against the management API,
+//! and checks the answers are the ones boto3 accepts.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/boto3-management-requests.json"
+);
+
+/// Sends one recorded request as raw HTTP/1.1 (header names and order as boto3 wrote
+/// them), with the fixture's stage and id replaced, and returns (status, headers, body).
+async fn replay(mgmt: std::net::SocketAddr, req: &Value, path: &str) -> (u16, String, String) {
+    let mut raw = format!("{} {path} HTTP/1.1\r\n", req["method"].as_str().unwrap());
+    for (name, value) in req["headers"].as_object().unwrap() {
+        raw.push_str(&format!("{name}: {}\r\n", value.as_str().unwrap()));
+    }
+    raw.push_str("Connection: close\r\n\r\n");
+    raw.push_str(req["body"].as_str().unwrap());
+    let mut s = tokio::net::TcpStream::connect(mgmt).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    tokio::time::timeout(PATIENCE, s.read_to_string(&mut resp))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").expect("complete response");
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[tokio::test]
+async fn boto3_recorded_requests_get_the_answers_boto3_accepts() {
+    let text = std::fs::read_to_string(FIXTURE)
+        .unwrap_or_else(|e| panic!("{FIXTURE}: {e} (shared/ must sit beside the repository)"));
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let requests = fixture["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 4);
+
+    let gw = Gw::start(&format!("[stages.prod]\n{WHOAMI_ROUTE}")).await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
+    let live = |path: &str| path.replace("abc123%3D%3D", &id.replace('=', "%3D"));
+
+    // PostToConnection: 200 with an empty body; the client gets the bytes as text.
+    let post = &requests[0];
+    assert_eq!(post["path"], "/prod/@connections/abc123%3D%3D");
+    let (status, _, body) = replay(gw.mgmt, post, &live(post["path"].as_str().unwrap())).await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(
+        recv(&mut ws).await,
+        Message::text(post["body"].as_str().unwrap())
+    );
+
+    // GetConnection: the JSON fields boto3's model reads.
+    let get = &requests[1];
+    let (status, head, body) = replay(gw.mgmt, get, &live(get["path"].as_str().unwrap())).await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let accepted = &fixture["responses_that_boto3_accepts"]["GetConnection"]["body"];
+    for key in accepted.as_object().unwrap().keys() {
+        assert!(v.get(key).is_some(), "missing {key} in {body}");
+    }
+    assert_eq!(v["identity"]["sourceIp"], "127.0.0.1");
+
+    // DeleteConnection: 204, and the client is closed.
+    let delete = &requests[2];
+    let (status, _, _) = replay(gw.mgmt, delete, &live(delete["path"].as_str().unwrap())).await;
+    assert_eq!(status, 204);
+    assert_eq!(expect_close(&mut ws).await.0, 1000);
+
+    // PostToConnection to an unknown id: 410 with the header that makes it a GoneException.
+    let gone = &requests[3];
+    let (status, head, _) = replay(gw.mgmt, gone, gone["path"].as_str().unwrap()).await;
+    assert_eq!(status, 410);
+    assert!(head.contains("x-amzn-errortype: goneexception"), "{head}");
+    // And the fixture's own (never live) id is gone too, for every operation.
+    for req in &requests[..3] {
+        let (status, head, _) = replay(gw.mgmt, req, req["path"].as_str().unwrap()).await;
+        assert_eq!(status, 410, "{}", req["method"]);
+        assert!(head.contains("x-amzn-errortype: goneexception"));
+    }
+}

@@ -18,8 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::{debug, warn};
 
 use crate::clock;
@@ -34,6 +32,7 @@ use crate::session::mailbox::Connection;
 use crate::telemetry::{
     ClientError, ConnectOutcome, ExecutionError, Metrics, RouteMetrics, StageMetrics,
 };
+use crate::ws::Frame;
 
 /// Everything the phases share. One per node, behind an `Arc`.
 #[derive(Debug)]
@@ -110,7 +109,7 @@ pub enum ConnectError {
 #[derive(Debug)]
 pub enum Inbound {
     /// A text message.
-    Text(Utf8Bytes),
+    Text(String),
     /// A binary message, passed on base64-encoded.
     Base64(String),
 }
@@ -206,8 +205,8 @@ impl Gateway {
             Selected::Route(_, route) => Arc::clone(route),
             Selected::NoRoute => {
                 stage.metrics.client_error(ClientError::NoRoute);
-                conn.push_reply(Message::text(
-                    ErrorFrame::Forbidden.render(&conn.id, &Id::random()),
+                conn.push_reply(Frame::text(
+                    &ErrorFrame::Forbidden.render(&conn.id, &Id::random()),
                 ));
                 return;
             }
@@ -256,15 +255,15 @@ impl Gateway {
                     route.metrics.integration_errors.increment(1);
                 }
                 match reply.body {
-                    Some(body) if route.two_way => body.into_message(),
+                    Some(body) if route.two_way => body.into_frame(),
                     _ => return,
                 }
             }
             Err(CallError::Timeout) => {
-                Message::text(ErrorFrame::Timeout.render(&conn.id, request_id))
+                Frame::text(&ErrorFrame::Timeout.render(&conn.id, request_id))
             }
             Err(CallError::Failed(_)) => {
-                Message::text(ErrorFrame::InternalServerError.render(&conn.id, request_id))
+                Frame::text(&ErrorFrame::InternalServerError.render(&conn.id, request_id))
             }
         };
         if !conn.push_reply(frame) {
@@ -294,12 +293,15 @@ impl Gateway {
         ev: &EventContext<'_>,
     ) -> Result<integration::Reply, CallError> {
         let started = tokio::time::Instant::now();
-        let result = integration::invoke(
+        // Boxed: an HTTP call's future is a few KiB, and it would otherwise be
+        // part of every connection task's size for the connection's whole life
+        // (`$disconnect` runs in the session's task), not just during the call.
+        let result = Box::pin(integration::invoke(
             &route.integration,
             &self.client,
             ev,
             &stage.management_endpoint,
-        )
+        ))
         .await;
         if !matches!(route.integration, IntegrationConfig::Mock(_)) {
             route

@@ -13,6 +13,7 @@
 //! - [`routing`]: selection expressions and route tables (pure).
 //! - [`integration`]: `aws_proxy`, `http_proxy` and `mock` integrations, Lambda events.
 //! - [`registry`]: live connections by id.
+//! - [`ws`]: RFC 6455 framing (decode client frames, encode server frames once).
 //! - [`telemetry`]: metric names and handles; log setup.
 //! - [`clock`]: AWS timestamp formats.
 //!
@@ -37,6 +38,7 @@ pub mod routing;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod ws;
 
 pub use config::Config;
 pub use server::Server;

@@ -188,7 +188,6 @@ fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
     let max_inflight_per_connection = s
         .int("max_inflight_per_connection", 1, 10_000)
         .unwrap_or(16) as usize;
-    let read_buffer_bytes = s.bytes("read_buffer_bytes", 256, 1 << 20).unwrap_or(4096) as usize;
     let close_timeout = s
         .duration(
             "close_timeout",
@@ -210,7 +209,6 @@ fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         send_queue_messages,
         send_queue_bytes,
         max_inflight_per_connection,
-        read_buffer_bytes,
         close_timeout: close_timeout?,
     })
 }

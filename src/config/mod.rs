@@ -106,8 +106,6 @@ pub struct WebSocketConfig {
     pub send_queue_bytes: usize,
     /// Integration calls one connection may have in flight before reading pauses.
     pub max_inflight_per_connection: usize,
-    /// tungstenite's per-connection read buffer.
-    pub read_buffer_bytes: usize,
     /// Time to wait for the client's close frame after the gateway sends its own.
     pub close_timeout: Duration,
 }

@@ -7,10 +7,10 @@
 //! percent-decoded (botocore sends `=` as `%3D`), and `%40connections` is accepted
 //! for clients that encode the `@`.
 
+use crate::ws::Frame;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::respond::{ApiError, Body, empty};
 use crate::clock;
@@ -75,10 +75,9 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             let bytes = body.to_bytes();
             // Text frame when the data is UTF-8 (what browsers' onmessage expects),
             // binary otherwise; AWS leaves the opcode UNCONFIRMED.
-            // (Cloning `Bytes` is a reference-count bump; the text is validated once.)
-            let msg = match Utf8Bytes::try_from(bytes.clone()) {
-                Ok(text) => Message::Text(text),
-                Err(_) => Message::Binary(bytes),
+            let msg = match std::str::from_utf8(&bytes) {
+                Ok(text) => Frame::text(text),
+                Err(_) => Frame::binary(&bytes),
             };
             match conn.post(msg) {
                 Ok(()) => Ok(empty(StatusCode::OK)),

@@ -13,10 +13,8 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::debug;
 
 use super::respond::{Body, HandshakeError, empty};
@@ -28,6 +26,7 @@ use crate::session::id::Id;
 use crate::session::mailbox::{ConnInfo, Connection};
 use crate::session::{self, Held};
 use crate::telemetry::ClientError;
+use crate::ws;
 
 /// Serves one request on the public listener.
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
@@ -39,7 +38,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
 
 async fn upgrade(
     gw: Arc<Gateway>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, HandshakeError> {
     let stage_name = req
@@ -73,7 +72,7 @@ async fn upgrade(
         stage.metrics.client_error(ClientError::BadHandshake);
         return Err(HandshakeError::BadRequest);
     };
-    let accept = derive_accept_key(key.as_bytes());
+    let accept = ws::accept_key(key.as_bytes());
     if gw.shutdown.is_draining() {
         stage
             .metrics
@@ -112,6 +111,9 @@ async fn upgrade(
         gw.ws.send_queue_bytes,
     ));
     let offered_protocols: Vec<String> = offered_protocols(headers);
+    // Only the upgrade handle outlives this handler; the request's headers are
+    // freed when it returns.
+    let on_upgrade = hyper::upgrade::on(&mut req);
     let held = Held {
         permit,
         // Taken before $connect runs, so a drain that starts meanwhile waits for
@@ -123,16 +125,16 @@ async fn upgrade(
     // connection is then abandoned through the normal end path ($disconnect 1006).
     let (accepted_tx, accepted_rx) = oneshot::channel();
     tokio::spawn(async move {
-        let result = gw.on_connect(&stage, &conn, &handshake).await;
-        let result = result.map_err(HandshakeError::Connect).and_then(|chosen| match chosen {
-            Some(p) if offered_protocols.contains(&p) => Ok(HeaderValue::from_str(&p).ok()),
-            Some(_) => {
-                // The client would fail a handshake naming a protocol it did not offer.
-                tracing::warn!(stage = %stage.name, "The $connect integration chose a subprotocol the client did not offer; answering 502.");
-                Err(HandshakeError::Connect(ConnectError::Failed))
-            }
-            None => Ok(None),
-        });
+        // Boxed, and owning its inputs: the `$connect` phase's state is freed when
+        // it ends instead of sizing this task for the connection's whole life.
+        let result = Box::pin(decide(
+            Arc::clone(&gw),
+            Arc::clone(&stage),
+            Arc::clone(&conn),
+            handshake,
+            offered_protocols,
+        ))
+        .await;
         let accepted = result.is_ok();
         if accepted {
             gw.registry.insert(Arc::clone(&conn));
@@ -140,7 +142,7 @@ async fn upgrade(
         }
         let handler_waiting = accepted_tx.send(result).is_ok();
         match (accepted, handler_waiting) {
-            (true, true) => run_upgraded(req, gw, stage, conn, held).await,
+            (true, true) => run_upgraded(on_upgrade, gw, stage, conn, held).await,
             (true, false) => session::abandon(gw, stage, conn, held).await,
             (false, _) => drop(held),
         }
@@ -163,49 +165,54 @@ async fn upgrade(
     Ok(resp)
 }
 
+/// Runs `$connect` and checks the subprotocol it picks.
+async fn decide(
+    gw: Arc<Gateway>,
+    stage: Arc<Stage>,
+    conn: Arc<Connection>,
+    handshake: Handshake,
+    offered_protocols: Vec<String>,
+) -> Result<Option<HeaderValue>, HandshakeError> {
+    let chosen = gw
+        .on_connect(&stage, &conn, &handshake)
+        .await
+        .map_err(HandshakeError::Connect)?;
+    match chosen {
+        Some(p) if offered_protocols.contains(&p) => Ok(HeaderValue::from_str(&p).ok()),
+        Some(_) => {
+            // The client would fail a handshake naming a protocol it did not offer.
+            tracing::warn!(stage = %stage.name, "The $connect integration chose a subprotocol the client did not offer; answering 502.");
+            Err(HandshakeError::Connect(ConnectError::Failed))
+        }
+        None => Ok(None),
+    }
+}
+
 async fn run_upgraded(
-    req: Request<Incoming>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
     gw: Arc<Gateway>,
     stage: Arc<Stage>,
     conn: Arc<Connection>,
     held: Held,
 ) {
-    match hyper::upgrade::on(req).await {
-        Ok(upgraded) => {
-            let ws = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(ws_config(&gw)),
-            )
-            .await;
-            session::run(ws, gw, stage, conn, held).await;
-        }
+    match on_upgrade.await {
+        // On a plain TCP listener the socket is taken back from hyper, so the
+        // session works on the `TcpStream` itself (no boxed I/O in between).
+        Ok(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let io = parts.io.into_inner();
+                session::run(io, parts.read_buf, gw, stage, conn, held).await;
+            }
+            Err(upgraded) => {
+                let none = bytes::Bytes::new();
+                session::run(TokioIo::new(upgraded), none, gw, stage, conn, held).await;
+            }
+        },
         Err(e) => {
             debug!(conn.id = %conn.id, error = %e, "Upgrade did not complete.");
             session::abandon(gw, stage, conn, held).await;
         }
     }
-}
-
-/// tungstenite settings: limits from config, and buffers sized for many mostly
-/// idle connections (tungstenite's 128 KiB default read buffer would cost
-/// gigabytes at 10,000 connections).
-fn ws_config(gw: &Gateway) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(gw.ws.read_buffer_bytes)
-        .write_buffer_size(0)
-        // The session polls `poll_ready` before each send, so tungstenite's buffer
-        // holds at most one unsent message past a blocked socket. This cap is a
-        // backstop against that invariant breaking: twice the larger of the send
-        // queue and one maximum message.
-        .max_write_buffer_size(
-            gw.ws
-                .send_queue_bytes
-                .saturating_mul(2)
-                .max(gw.ws.max_message_bytes * 2),
-        )
-        .max_message_size(Some(gw.ws.max_message_bytes))
-        .max_frame_size(Some(gw.ws.max_frame_bytes))
 }
 
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {

@@ -8,9 +8,9 @@ pub mod client;
 pub mod event;
 pub mod response;
 
+use crate::ws::Frame;
 use bytes::Bytes;
 use http_body_util::Full;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::config::{HttpTarget, IntegrationConfig, MockConfig};
 use crate::routing::Template;
@@ -65,10 +65,10 @@ impl Reply {
 
 impl Payload {
     /// The frame this payload is sent as.
-    pub fn into_message(self) -> Message {
+    pub fn into_frame(self) -> Frame {
         match self {
-            Payload::Text(s) => Message::text(s),
-            Payload::Binary(b) => Message::binary(b),
+            Payload::Text(s) => Frame::text(&s),
+            Payload::Binary(b) => Frame::binary(&b),
         }
     }
 }

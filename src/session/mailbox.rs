@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use tokio_tungstenite::tungstenite::Message;
 
 use super::close::CloseReason;
 use super::id::Id;
+use crate::ws::Frame;
 
 /// What the gateway knows about a connection from its handshake.
 #[derive(Debug, Clone)]
@@ -67,7 +67,9 @@ pub struct Connection {
 
 #[derive(Debug, Default)]
 struct Mailbox {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Frame>,
+    /// Frames handed to the session and not yet written (they count against the bound).
+    taken: usize,
     bytes: usize,
     close: Option<CloseReason>,
     closed: bool,
@@ -98,14 +100,14 @@ impl Connection {
     }
 
     /// Queues a message from @connections, within the queue's bounds.
-    pub fn post(&self, msg: Message) -> Result<(), PostError> {
+    pub fn post(&self, msg: Frame) -> Result<(), PostError> {
         let len = msg.len();
         {
             let mut mb = self.lock();
             if mb.closed || mb.close.is_some() {
                 return Err(PostError::Gone);
             }
-            if mb.queue.len() >= self.max_messages || mb.bytes + len > self.max_bytes {
+            if mb.queue.len() + mb.taken >= self.max_messages || mb.bytes + len > self.max_bytes {
                 return Err(PostError::Full);
             }
             mb.bytes += len;
@@ -115,9 +117,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a reply or error frame (bounded by in-flight calls, not by the queue).
-    /// Returns false if the connection has ended.
-    pub fn push_reply(&self, msg: Message) -> bool {
+    /// Queues a reply, error frame or control frame (bounded by in-flight calls or
+    /// by the protocol, not by the queue). Returns false if the connection has ended.
+    pub fn push_reply(&self, msg: Frame) -> bool {
         {
             let mut mb = self.lock();
             if mb.closed {
@@ -143,21 +145,35 @@ impl Connection {
         true
     }
 
-    /// Session side: registers for wake-ups, then takes the next message or a close request.
-    pub(crate) fn poll_outbound(&self, cx: &mut Context<'_>) -> Poll<Outbound> {
+    /// Session side: registers for wake-ups, then takes a close request, or — when
+    /// `out` is empty — moves every queued frame into `out`. The moved frames keep
+    /// counting against the bound until [`Connection::written`] reports them sent.
+    /// `Ready(None)` means frames were moved.
+    pub(crate) fn poll_outbound(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut VecDeque<Frame>,
+    ) -> Poll<Option<CloseReason>> {
         self.waker.register(cx.waker());
         let mut mb = self.lock();
         if let Some(reason) = mb.close.take() {
             mb.closed = true;
-            return Poll::Ready(Outbound::Close(reason));
+            return Poll::Ready(Some(reason));
         }
-        match mb.queue.pop_front() {
-            Some(msg) => {
-                mb.bytes -= msg.len();
-                Poll::Ready(Outbound::Message(msg))
-            }
-            None => Poll::Pending,
+        if mb.queue.is_empty() || !out.is_empty() {
+            return Poll::Pending;
         }
+        mb.taken += mb.queue.len();
+        // Swap, not drain: the session's (empty) deque becomes the mailbox's.
+        std::mem::swap(&mut mb.queue, out);
+        Poll::Ready(None)
+    }
+
+    /// Session side: `frames` frames of `bytes` bytes taken by `poll_outbound` were written.
+    pub(crate) fn written(&self, frames: usize, bytes: usize) {
+        let mut mb = self.lock();
+        mb.taken = mb.taken.saturating_sub(frames);
+        mb.bytes = mb.bytes.saturating_sub(bytes);
     }
 
     /// Session side: the connection has ended; later posts get `Gone`. Drops anything queued.
@@ -166,6 +182,7 @@ impl Connection {
         mb.closed = true;
         mb.queue = VecDeque::new();
         mb.bytes = 0;
+        mb.taken = 0;
     }
 
     /// Records data activity now (for GetConnection's `lastActiveAt`).
@@ -195,13 +212,6 @@ impl Connection {
     }
 }
 
-/// What the session takes from its mailbox.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    Message(Message),
-    Close(CloseReason),
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -219,42 +229,48 @@ mod tests {
         Connection::new(Id::random(), info, max_messages, max_bytes)
     }
 
-    fn next(c: &Connection) -> Poll<Outbound> {
-        c.poll_outbound(&mut Context::from_waker(
-            futures_util::task::noop_waker_ref(),
-        ))
+    fn next(c: &Connection, out: &mut VecDeque<Frame>) -> Poll<Option<CloseReason>> {
+        c.poll_outbound(
+            &mut Context::from_waker(futures_util::task::noop_waker_ref()),
+            out,
+        )
     }
 
     #[test]
-    fn posts_are_bounded_by_count_and_bytes() {
-        let c = conn(2, 10);
-        assert_eq!(c.post(Message::text("aaaa")), Ok(()));
-        assert_eq!(c.post(Message::text("bbbb")), Ok(()));
-        assert_eq!(c.post(Message::text("c")), Err(PostError::Full));
-        assert!(matches!(next(&c), Poll::Ready(Outbound::Message(_))));
+    fn posts_are_bounded_by_count_and_bytes_until_written() {
+        // Frames count with their 2-byte headers: "aaaa" is 6 bytes on the wire.
+        let c = conn(2, 14);
+        assert_eq!(c.post(Frame::text("aaaa")), Ok(()));
+        assert_eq!(c.post(Frame::text("bbbb")), Ok(()));
+        assert_eq!(c.post(Frame::text("c")), Err(PostError::Full));
+        let mut out = VecDeque::new();
+        assert_eq!(next(&c, &mut out), Poll::Ready(None));
+        assert_eq!(out.len(), 2);
+        // Taken but not yet written: still counted.
+        assert_eq!(c.post(Frame::text("c")), Err(PostError::Full));
+        c.written(1, 6);
         assert_eq!(
-            c.post(Message::text("ccccccc")),
+            c.post(Frame::text("ccccccc")),
             Err(PostError::Full),
-            "4 + 7 bytes > 10"
+            "6 + 9 bytes > 14"
         );
-        assert_eq!(c.post(Message::text("cccccc")), Ok(()));
+        assert_eq!(c.post(Frame::text("cccccc")), Ok(()));
         // Replies are not refused by the queue bound.
-        assert!(c.push_reply(Message::text("reply")));
+        assert!(c.push_reply(Frame::text("reply")));
     }
 
     #[test]
     fn close_request_wins_and_then_everything_is_gone() {
         let c = conn(8, 1024);
-        c.post(Message::text("x")).unwrap();
+        c.post(Frame::text("x")).unwrap();
         assert!(c.request_close(CloseReason::Deleted));
         assert!(!c.request_close(CloseReason::Deleted), "only once");
-        assert_eq!(c.post(Message::text("y")), Err(PostError::Gone));
-        assert!(matches!(
-            next(&c),
-            Poll::Ready(Outbound::Close(CloseReason::Deleted))
-        ));
+        assert_eq!(c.post(Frame::text("y")), Err(PostError::Gone));
+        let mut out = VecDeque::new();
+        assert_eq!(next(&c, &mut out), Poll::Ready(Some(CloseReason::Deleted)));
         c.mark_closed();
-        assert!(!c.push_reply(Message::text("late")));
-        assert!(matches!(next(&c), Poll::Pending));
+        assert!(!c.push_reply(Frame::text("late")));
+        assert_eq!(next(&c, &mut out), Poll::Pending);
+        assert!(out.is_empty());
     }
 }

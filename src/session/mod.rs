@@ -1,8 +1,8 @@
 //! One live client connection: a single task that owns the socket.
 //!
 //! The task drives everything from one `poll_fn` state machine instead of
-//! `select!` over split halves: it writes queued messages while the socket
-//! accepts them, watches the drain signal and a single timer, and reads the next
+//! `select!` over split halves: it writes queued frames while the socket
+//! accepts them (see [`transport`] for how buffers are kept off idle connections), watches the drain signal and a single timer, and reads the next
 //! frame only while the connection has fewer than `max_inflight_per_connection`
 //! integration calls outstanding (so a client that floods a slow backend is
 //! throttled by its own TCP window, and nothing queues without bound). No lock is
@@ -19,6 +19,7 @@
 pub mod close;
 pub mod id;
 pub mod mailbox;
+mod transport;
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -27,22 +28,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine as _;
-use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::ProtocolError};
 use tracing::info;
 
 use crate::clock;
 use crate::config::BinaryPolicy;
 use crate::gateway::{Gateway, Inbound, Stage};
 use crate::server::shutdown::TaskGuard;
+use crate::ws::{self, DecodeError, Item, Limits, OpCode};
 use close::CloseReason;
-use mailbox::{Connection, Outbound};
+use mailbox::Connection;
+use transport::{ReadError, Transport, Written};
 
 /// What the session's resources are: released when the session ends.
 #[derive(Debug)]
@@ -53,9 +51,11 @@ pub struct Held {
     pub guard: TaskGuard,
 }
 
-/// Runs a connection to its end, then fires `$disconnect`.
+/// Runs a connection on an upgraded socket to its end, then fires `$disconnect`.
+/// `leftover` is anything the client sent past its handshake.
 pub async fn run<S>(
-    ws: WebSocketStream<S>,
+    io: S,
+    leftover: bytes::Bytes,
     gw: Arc<Gateway>,
     stage: Arc<Stage>,
     conn: Arc<Connection>,
@@ -63,11 +63,16 @@ pub async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let limits = Limits {
+        max_frame: gw.ws.max_frame_bytes,
+        max_message: gw.ws.max_message_bytes,
+    };
+    let mut io = Transport::new(io, limits, leftover);
     let mut state = State::new(&gw);
-    let mut ws = ws;
-    let reason = state.drive(&mut ws, &gw, &stage, &conn).await;
-    drop(ws);
-    finish(
+    let reason = state.drive(&mut io, &gw, &stage, &conn).await;
+    drop(io);
+    // Boxed so `$disconnect`'s state is allocated only while it runs.
+    Box::pin(finish(
         &gw,
         &stage,
         &conn,
@@ -75,7 +80,7 @@ pub async fn run<S>(
         state.messages_in,
         state.messages_out,
         held,
-    )
+    ))
     .await;
 }
 
@@ -108,8 +113,8 @@ async fn finish(
 }
 
 enum Event {
-    Inbound(Message),
-    ReadError(WsError),
+    Inbound(Item),
+    ReadError(ReadError),
     ReadEnd,
     WriteError,
     CloseRequested(CloseReason),
@@ -122,7 +127,6 @@ struct State {
     last_data: Instant,
     next_ping: Option<Instant>,
     ping_sent: Option<Instant>,
-    unflushed: bool,
     max_inflight: usize,
     messages_in: u64,
     messages_out: u64,
@@ -138,7 +142,6 @@ impl State {
             last_data: now,
             next_ping: gw.ws.ping_interval.map(|i| now + i),
             ping_sent: None,
-            unflushed: false,
             max_inflight: gw.ws.max_inflight_per_connection,
             messages_in: 0,
             messages_out: 0,
@@ -160,7 +163,7 @@ impl State {
 
     async fn drive<S>(
         &mut self,
-        ws: &mut WebSocketStream<S>,
+        io: &mut Transport<S>,
         gw: &Arc<Gateway>,
         stage: &Arc<Stage>,
         conn: &Arc<Connection>,
@@ -172,55 +175,38 @@ impl State {
         tokio::pin!(shutdown);
         shutdown.as_mut().enable();
         if gw.shutdown.is_draining() {
-            return close_with(ws, gw, CloseReason::Shutdown).await;
+            return close_with(io, gw, CloseReason::Shutdown).await;
         }
         let sleep = tokio::time::sleep_until(self.deadline(gw));
         tokio::pin!(sleep);
         loop {
             let event = poll_fn(|cx| {
-                self.poll_event(cx, ws, conn, stage, shutdown.as_mut(), sleep.as_mut())
+                self.poll_event(cx, io, conn, stage, shutdown.as_mut(), sleep.as_mut())
             })
             .await;
-            match event {
-                Event::Inbound(msg) => {
-                    if let Some(reason) = self.on_inbound(msg, gw, stage, conn) {
-                        return self.end(ws, gw, reason).await;
-                    }
-                }
-                Event::ReadError(e) => return self.end(ws, gw, read_error_reason(&e)).await,
-                Event::ReadEnd => return CloseReason::ClientGone,
+            let reason = match event {
+                Event::Inbound(item) => match self.on_inbound(item, gw, stage, conn) {
+                    Some(reason) => reason,
+                    None => continue,
+                },
+                Event::ReadError(ReadError::Decode(e)) => match e {
+                    DecodeError::Protocol => CloseReason::ProtocolError,
+                    DecodeError::TooBig => CloseReason::MessageTooBig,
+                    DecodeError::InvalidUtf8 => CloseReason::InvalidUtf8,
+                },
+                Event::ReadError(ReadError::Io) | Event::ReadEnd => return CloseReason::ClientGone,
                 Event::WriteError => return CloseReason::WriteFailed,
-                Event::CloseRequested(reason) => return self.end(ws, gw, reason).await,
-                Event::Shutdown => return self.end(ws, gw, CloseReason::Shutdown).await,
-                Event::Timer => {
-                    let now = Instant::now();
-                    let cfg = &gw.ws;
-                    if cfg
-                        .max_connection_duration
-                        .is_some_and(|t| now >= self.started + t)
-                    {
-                        return self.end(ws, gw, CloseReason::MaxDuration).await;
+                Event::CloseRequested(reason) => reason,
+                Event::Shutdown => CloseReason::Shutdown,
+                Event::Timer => match self.on_timer(gw, conn) {
+                    Some(reason) => reason,
+                    None => {
+                        sleep.as_mut().reset(self.deadline(gw));
+                        continue;
                     }
-                    if cfg.idle_timeout.is_some_and(|t| now >= self.last_data + t) {
-                        return self.end(ws, gw, CloseReason::IdleTimeout).await;
-                    }
-                    if self
-                        .ping_sent
-                        .is_some_and(|sent| now >= sent + cfg.pong_timeout)
-                    {
-                        return CloseReason::PongTimeout;
-                    }
-                    if self.ping_sent.is_none() && self.next_ping.is_some_and(|at| now >= at) {
-                        if ws.feed(Message::Ping(Default::default())).await.is_err() {
-                            return CloseReason::WriteFailed;
-                        }
-                        self.unflushed = true;
-                        self.ping_sent = Some(now);
-                        self.next_ping = cfg.ping_interval.map(|i| now + i);
-                    }
-                    sleep.as_mut().reset(self.deadline(gw));
-                }
-            }
+                },
+            };
+            return close_with(io, gw, reason).await;
         }
     }
 
@@ -228,7 +214,7 @@ impl State {
     fn poll_event<S>(
         &mut self,
         cx: &mut Context<'_>,
-        ws: &mut WebSocketStream<S>,
+        io: &mut Transport<S>,
         conn: &Connection,
         stage: &Stage,
         shutdown: Pin<&mut tokio::sync::futures::Notified<'_>>,
@@ -237,41 +223,32 @@ impl State {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        // Clocks are read once per batch written, not once per message.
-        let mut wrote = 0u64;
-        let result = loop {
-            match Pin::new(&mut *ws).poll_ready(cx) {
+        let mut done = Written::default();
+        let write = loop {
+            match conn.poll_outbound(cx, io.out_mut()) {
+                Poll::Ready(Some(reason)) => break Some(Event::CloseRequested(reason)),
+                Poll::Ready(None) => {}
+                Poll::Pending if io.has_output() => {}
+                Poll::Pending => break None,
+            }
+            match io.poll_write_out(cx, &mut done) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => break Some(Event::WriteError),
                 Poll::Pending => break None,
             }
-            match conn.poll_outbound(cx) {
-                Poll::Ready(Outbound::Message(msg)) => {
-                    if Pin::new(&mut *ws).start_send(msg).is_err() {
-                        break Some(Event::WriteError);
-                    }
-                    wrote += 1;
-                    self.unflushed = true;
-                }
-                Poll::Ready(Outbound::Close(reason)) => break Some(Event::CloseRequested(reason)),
-                Poll::Pending => break None,
-            }
         };
-        if wrote > 0 {
+        if done.frames > 0 {
+            conn.written(done.frames, done.bytes);
+        }
+        if done.messages > 0 {
+            // Clocks are read once per batch written, not once per message.
             self.last_data = Instant::now();
             conn.touch(clock::now_ms());
-            self.messages_out += wrote;
-            stage.metrics.messages_out.increment(wrote);
+            self.messages_out += done.messages;
+            stage.metrics.messages_out.increment(done.messages);
         }
-        if let Some(event) = result {
+        if let Some(event) = write {
             return Poll::Ready(event);
-        }
-        if self.unflushed {
-            match Pin::new(&mut *ws).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.unflushed = false,
-                Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteError),
-                Poll::Pending => {}
-            }
         }
         if shutdown.poll(cx).is_ready() {
             return Poll::Ready(Event::Shutdown);
@@ -280,41 +257,43 @@ impl State {
             return Poll::Ready(Event::Timer);
         }
         if conn.inflight() < self.max_inflight {
-            match Pin::new(&mut *ws).poll_next(cx) {
-                Poll::Ready(Some(Ok(msg))) => return Poll::Ready(Event::Inbound(msg)),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Event::ReadError(e)),
-                Poll::Ready(None) => return Poll::Ready(Event::ReadEnd),
+            match io.poll_item(cx) {
+                Poll::Ready(Ok(Some(item))) => return Poll::Ready(Event::Inbound(item)),
+                Poll::Ready(Ok(None)) => return Poll::Ready(Event::ReadEnd),
+                Poll::Ready(Err(e)) => return Poll::Ready(Event::ReadError(e)),
                 Poll::Pending => {}
             }
         }
         Poll::Pending
     }
 
-    /// Handles one frame; returns a reason when the connection must end.
+    /// Handles one decoded frame; returns a reason when the connection must end.
     fn on_inbound(
         &mut self,
-        msg: Message,
+        item: Item,
         gw: &Arc<Gateway>,
         stage: &Arc<Stage>,
         conn: &Arc<Connection>,
     ) -> Option<CloseReason> {
         // Any frame proves the peer is alive.
         self.ping_sent = None;
-        let inbound = match msg {
-            Message::Text(text) => Inbound::Text(text),
-            Message::Binary(bytes) => match gw.ws.binary_frames {
+        let inbound = match item {
+            Item::Text(text) => Inbound::Text(text),
+            Item::Binary(bytes) => match gw.ws.binary_frames {
                 BinaryPolicy::Reject => return Some(CloseReason::BinaryRejected),
                 BinaryPolicy::Base64 => {
                     Inbound::Base64(base64::engine::general_purpose::STANDARD.encode(&bytes))
                 }
             },
-            Message::Close(frame) => {
-                let (code, reason) = frame.map_or((1005, String::new()), |f| {
-                    (u16::from(f.code), f.reason.to_string())
-                });
+            Item::Close(frame) => {
+                let (code, reason) = frame.unwrap_or((1005, String::new()));
                 return Some(CloseReason::ClientClose { code, reason });
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+            Item::Ping(payload) => {
+                conn.push_reply(ws::encode(OpCode::Pong, &payload));
+                return None;
+            }
+            Item::Pong => return None,
         };
         self.last_data = Instant::now();
         self.messages_in += 1;
@@ -323,63 +302,69 @@ impl State {
         None
     }
 
-    /// Ends the connection: answers or sends the close frame, then waits briefly
-    /// for the peer to finish the closing handshake.
-    async fn end<S>(
-        &mut self,
-        ws: &mut WebSocketStream<S>,
-        gw: &Gateway,
-        reason: CloseReason,
-    ) -> CloseReason
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        if matches!(reason, CloseReason::ClientClose { .. }) {
-            // tungstenite has queued the echo of the client's close frame; reading
-            // on flushes it and then reports the end of the stream.
-            let _ = tokio::time::timeout(gw.close_timeout(), async {
-                while let Some(Ok(_)) = ws.next().await {}
-            })
-            .await;
-            return reason;
+    /// The timer fired: end the connection, or send a ping; then re-arm.
+    fn on_timer(&mut self, gw: &Gateway, conn: &Connection) -> Option<CloseReason> {
+        let now = Instant::now();
+        let cfg = &gw.ws;
+        if cfg
+            .max_connection_duration
+            .is_some_and(|t| now >= self.started + t)
+        {
+            return Some(CloseReason::MaxDuration);
         }
-        close_with(ws, gw, reason).await
+        if cfg.idle_timeout.is_some_and(|t| now >= self.last_data + t) {
+            return Some(CloseReason::IdleTimeout);
+        }
+        if self
+            .ping_sent
+            .is_some_and(|sent| now >= sent + cfg.pong_timeout)
+        {
+            return Some(CloseReason::PongTimeout);
+        }
+        if self.ping_sent.is_none() && self.next_ping.is_some_and(|at| now >= at) {
+            conn.push_reply(ws::encode(OpCode::Ping, b""));
+            self.ping_sent = Some(now);
+            self.next_ping = cfg.ping_interval.map(|i| now + i);
+        }
+        None
     }
 }
 
-/// Sends the reason's close frame (if it has one) and drains the peer's reply.
-async fn close_with<S>(
-    ws: &mut WebSocketStream<S>,
-    gw: &Gateway,
-    reason: CloseReason,
-) -> CloseReason
+/// Ends the connection's WebSocket side: answers the client's close frame, or
+/// sends the reason's own and waits briefly for the client's reply. Everything
+/// is bounded by `close_timeout`.
+async fn close_with<S>(io: &mut Transport<S>, gw: &Gateway, reason: CloseReason) -> CloseReason
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if let Some((code, text)) = reason.close_frame() {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: text.into(),
-        };
-        let _ = tokio::time::timeout(gw.close_timeout(), async {
-            if ws.send(Message::Close(Some(frame))).await.is_ok() {
-                while let Some(Ok(_)) = ws.next().await {}
-            }
-        })
-        .await;
-    }
-    reason
-}
-
-fn read_error_reason(e: &WsError) -> CloseReason {
-    match e {
-        WsError::Capacity(_) => CloseReason::MessageTooBig,
-        WsError::Utf8(_) => CloseReason::InvalidUtf8,
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => CloseReason::ClientGone,
-        WsError::Protocol(_) => CloseReason::ProtocolError,
-        WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => {
-            CloseReason::ClientGone
+    let (frame, await_reply) = match &reason {
+        // RFC 6455 §5.5.1: echo the status code; the client started the close,
+        // so the server then closes TCP first.
+        CloseReason::ClientClose { code: 1005, .. } => (ws::encode(OpCode::Close, b""), false),
+        CloseReason::ClientClose { code, .. } => (ws::close_frame(*code, ""), false),
+        other => match other.close_frame() {
+            Some((code, text)) => (ws::close_frame(code, text), true),
+            None => return reason,
+        },
+    };
+    io.replace_output(frame);
+    let _ = tokio::time::timeout(gw.close_timeout(), async {
+        let mut done = Written::default();
+        if poll_fn(|cx| io.poll_write_out(cx, &mut done))
+            .await
+            .is_err()
+        {
+            return;
         }
-        _ => CloseReason::ProtocolError,
-    }
+        if await_reply {
+            while let Ok(Some(item)) = poll_fn(|cx| io.poll_item(cx)).await {
+                if matches!(item, Item::Close(_)) {
+                    break;
+                }
+            }
+        }
+        let _ = poll_fn(|cx| io.poll_shutdown(cx)).await;
+    })
+    .await;
+    reason
 }

@@ -1,0 +1,226 @@
+//! Client-to-server frames: parsing, unmasking, reassembly, validation.
+//!
+//! [`Decoder::decode`] looks at the front of a byte slice and either consumes one
+//! whole frame or says how many bytes it needs first. It never holds input
+//! itself; the only state it keeps between calls is a fragmented message being
+//! reassembled. Sizes are checked from the header, before any payload is
+//! buffered, so an oversized frame costs nothing but its header.
+
+/// Size limits, from `[websocket]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest single frame payload.
+    pub max_frame: usize,
+    /// Largest reassembled message.
+    pub max_message: usize,
+}
+
+/// A decoded message or control frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A complete text message (UTF-8 checked).
+    Text(String),
+    /// A complete binary message.
+    Binary(Vec<u8>),
+    /// A ping, with its payload (at most 125 bytes).
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong,
+    /// A close frame: its code and reason, or `None` when it carried no code.
+    Close(Option<(u16, String)>),
+}
+
+/// Why the client's bytes cannot be accepted (each maps to a close code in
+/// `session::close`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// RFC 6455 violation (1002).
+    Protocol,
+    /// A frame or message over its limit (1009).
+    TooBig,
+    /// Text or a close reason that is not UTF-8 (1007).
+    InvalidUtf8,
+}
+
+/// The outcome of one [`Decoder::decode`] call.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The slice holds an incomplete frame; this many bytes (counted from the
+    /// slice's start) complete it, or at least its header.
+    Need(usize),
+    /// One frame was consumed; `item` is `None` for a fragment of a message that
+    /// is not complete yet.
+    Frame {
+        /// Bytes consumed from the slice's start.
+        consumed: usize,
+        /// The message or control frame, if this frame completed one.
+        item: Option<Item>,
+    },
+}
+
+/// Reassembly state for one connection.
+#[derive(Debug)]
+pub struct Decoder {
+    limits: Limits,
+    /// A fragmented message in progress: whether it is text, and its payload so far.
+    partial: Option<(bool, Vec<u8>)>,
+}
+
+const FIN: u8 = 0x80;
+const RSV: u8 = 0x70;
+const MASKED: u8 = 0x80;
+
+// === impl Decoder ===
+
+impl Decoder {
+    /// A decoder with no message in progress.
+    pub fn new(limits: Limits) -> Decoder {
+        Decoder {
+            limits,
+            partial: None,
+        }
+    }
+
+    /// Decodes the frame at the front of `buf`.
+    pub fn decode(&mut self, buf: &[u8]) -> Result<Step, DecodeError> {
+        let [b0, b1, ..] = *buf else {
+            return Ok(Step::Need(2));
+        };
+        if b0 & RSV != 0 {
+            // No extension is negotiated, so no reserved bit may be set.
+            return Err(DecodeError::Protocol);
+        }
+        if b1 & MASKED == 0 {
+            // RFC 6455 §5.1: a server MUST close on an unmasked client frame.
+            return Err(DecodeError::Protocol);
+        }
+        let fin = b0 & FIN != 0;
+        let opcode = b0 & 0x0F;
+        let (len, at) = match b1 & 0x7F {
+            126 => match buf.get(2..4) {
+                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+                None => return Ok(Step::Need(4)),
+            },
+            127 => match buf.get(2..10) {
+                Some(b) => {
+                    let n = u64::from_be_bytes(b.try_into().map_err(|_| DecodeError::Protocol)?);
+                    if n >> 63 != 0 {
+                        return Err(DecodeError::Protocol);
+                    }
+                    (n, 10)
+                }
+                None => return Ok(Step::Need(10)),
+            },
+            n => (u64::from(n), 2),
+        };
+        let is_control = opcode & 0x08 != 0;
+        if is_control {
+            if !fin || len > 125 || !matches!(opcode, 0x8..=0xA) {
+                return Err(DecodeError::Protocol);
+            }
+        } else {
+            match (opcode, &self.partial) {
+                (0x0, None) | (0x1 | 0x2, Some(_)) => return Err(DecodeError::Protocol),
+                (0x0..=0x2, _) => {}
+                _ => return Err(DecodeError::Protocol),
+            }
+            let so_far = self.partial.as_ref().map_or(0, |(_, p)| p.len()) as u64;
+            if len > self.limits.max_frame as u64
+                || so_far.saturating_add(len) > self.limits.max_message as u64
+            {
+                return Err(DecodeError::TooBig);
+            }
+        }
+        // `len` is now at most max(125, max_frame), so it fits in usize.
+        let len = len as usize;
+        let start = at + 4;
+        let total = start + len;
+        if buf.len() < total {
+            return Ok(Step::Need(total));
+        }
+        let key = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+        let payload = &buf[start..total];
+        let item = match opcode {
+            0x8 => Some(close(unmasked(payload, key))?),
+            0x9 => Some(Item::Ping(unmasked(payload, key))),
+            0xA => Some(Item::Pong),
+            0x0 => {
+                let (_, data) = self.partial.as_mut().ok_or(DecodeError::Protocol)?;
+                append_unmasked(data, payload, key);
+                if fin {
+                    let (text, data) = self.partial.take().ok_or(DecodeError::Protocol)?;
+                    Some(message(text, data)?)
+                } else {
+                    None
+                }
+            }
+            _ => {
+                let text = opcode == 0x1;
+                let data = unmasked(payload, key);
+                if fin {
+                    Some(message(text, data)?)
+                } else {
+                    self.partial = Some((text, data));
+                    None
+                }
+            }
+        };
+        Ok(Step::Frame {
+            consumed: total,
+            item,
+        })
+    }
+}
+
+fn message(text: bool, data: Vec<u8>) -> Result<Item, DecodeError> {
+    if text {
+        String::from_utf8(data)
+            .map(Item::Text)
+            .map_err(|_| DecodeError::InvalidUtf8)
+    } else {
+        Ok(Item::Binary(data))
+    }
+}
+
+fn close(payload: Vec<u8>) -> Result<Item, DecodeError> {
+    match payload.as_slice() {
+        [] => Ok(Item::Close(None)),
+        [_] => Err(DecodeError::Protocol),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            // RFC 6455 §7.4: codes a peer may send (1004-1006 and 1015 are reserved
+            // for local use; below 1000 and 1016-2999 are unassigned).
+            if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+                return Err(DecodeError::Protocol);
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| DecodeError::InvalidUtf8)?;
+            Ok(Item::Close(Some((code, reason.to_owned()))))
+        }
+    }
+}
+
+fn unmasked(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len());
+    append_unmasked(&mut out, payload, key);
+    out
+}
+
+/// Appends `payload` XOR the masking key to `out`, eight bytes at a time.
+pub(super) fn append_unmasked(out: &mut Vec<u8>, payload: &[u8], key: [u8; 4]) {
+    let start = out.len();
+    out.extend_from_slice(payload);
+    let data = &mut out[start..];
+    let wide = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        // The remainder starts at a multiple of 8, so the key index restarts at 0.
+        *b ^= key[i & 3];
+    }
+}

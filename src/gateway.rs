@@ -196,7 +196,8 @@ impl Gateway {
         }
     }
 
-    /// Routes one message and starts its integration call.
+    /// Routes one message and starts its integration call. Runs on the
+    /// connection's session task (so inline answers are queued without a wake-up).
     pub fn on_message(self: &Arc<Self>, stage: &Arc<Stage>, conn: &Arc<Connection>, msg: Inbound) {
         let is_base64 = matches!(msg, Inbound::Base64(_));
         let text = msg.as_str();
@@ -205,7 +206,7 @@ impl Gateway {
             Selected::Route(_, route) => Arc::clone(route),
             Selected::NoRoute => {
                 stage.metrics.client_error(ClientError::NoRoute);
-                conn.push_reply(Frame::text(
+                conn.push_from_session(Frame::text(
                     &ErrorFrame::Forbidden.render(&conn.id, &Id::random()),
                 ));
                 return;
@@ -223,7 +224,9 @@ impl Gateway {
                 ..self.event(EventType::Message, stage, conn, &route.key)
             };
             let reply = integration::mock_reply(mock, &ev);
-            self.deliver_reply(stage, &route, conn, &ev.request_id, Ok(reply));
+            if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply)) {
+                conn.push_from_session(frame);
+            }
             return;
         }
         conn.begin_call();
@@ -236,39 +239,13 @@ impl Gateway {
                 ..gw.event(EventType::Message, &stage, &conn, &route.key)
             };
             let result = gw.call(&stage, &route, &ev).await;
-            gw.deliver_reply(&stage, &route, &conn, &ev.request_id, result);
+            if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result)
+                && !conn.push_reply(frame)
+            {
+                debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
+            }
             conn.end_call();
         });
-    }
-
-    fn deliver_reply(
-        &self,
-        stage: &Stage,
-        route: &Route,
-        conn: &Connection,
-        request_id: &Id,
-        result: Result<integration::Reply, CallError>,
-    ) {
-        let frame = match result {
-            Ok(reply) => {
-                if reply.status >= 400 {
-                    route.metrics.integration_errors.increment(1);
-                }
-                match reply.body {
-                    Some(body) if route.two_way => body.into_frame(),
-                    _ => return,
-                }
-            }
-            Err(CallError::Timeout) => {
-                Frame::text(&ErrorFrame::Timeout.render(&conn.id, request_id))
-            }
-            Err(CallError::Failed(_)) => {
-                Frame::text(&ErrorFrame::InternalServerError.render(&conn.id, request_id))
-            }
-        };
-        if !conn.push_reply(frame) {
-            debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
-        }
     }
 
     /// Fires `$disconnect` once for an accepted connection.
@@ -396,5 +373,32 @@ impl Stage {
             metrics: metrics.stage(&cfg.name),
             management_endpoint: format!("{management_base}/{}", cfg.name),
         }
+    }
+}
+
+/// What the client gets for an integration's result: its reply on a two-way
+/// route, AWS's error frame on a failure, nothing otherwise.
+fn reply_frame(
+    route: &Route,
+    conn: &Connection,
+    request_id: &Id,
+    result: Result<integration::Reply, CallError>,
+) -> Option<Frame> {
+    match result {
+        Ok(reply) => {
+            if reply.status >= 400 {
+                route.metrics.integration_errors.increment(1);
+            }
+            match reply.body {
+                Some(body) if route.two_way => Some(body.into_frame()),
+                _ => None,
+            }
+        }
+        Err(CallError::Timeout) => Some(Frame::text(
+            &ErrorFrame::Timeout.render(&conn.id, request_id),
+        )),
+        Err(CallError::Failed(_)) => Some(Frame::text(
+            &ErrorFrame::InternalServerError.render(&conn.id, request_id),
+        )),
     }
 }

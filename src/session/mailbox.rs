@@ -120,15 +120,28 @@ impl Connection {
     /// Queues a reply, error frame or control frame (bounded by in-flight calls or
     /// by the protocol, not by the queue). Returns false if the connection has ended.
     pub fn push_reply(&self, msg: Frame) -> bool {
-        {
-            let mut mb = self.lock();
-            if mb.closed {
-                return false;
-            }
-            mb.bytes += msg.len();
-            mb.queue.push_back(msg);
+        let queued = self.push_unbounded(msg);
+        if queued {
+            self.waker.wake();
         }
-        self.waker.wake();
+        queued
+    }
+
+    /// [`Connection::push_reply`] for the session task itself (a mock reply, a
+    /// pong): no wake-up, because the session drains its mailbox before it next
+    /// waits. Waking the running task would only re-queue it, and might wake an
+    /// idle worker thread to steal it, for nothing.
+    pub fn push_from_session(&self, msg: Frame) -> bool {
+        self.push_unbounded(msg)
+    }
+
+    fn push_unbounded(&self, msg: Frame) -> bool {
+        let mut mb = self.lock();
+        if mb.closed {
+            return false;
+        }
+        mb.bytes += msg.len();
+        mb.queue.push_back(msg);
         true
     }
 

@@ -290,7 +290,7 @@ impl State {
                 return Some(CloseReason::ClientClose { code, reason });
             }
             Item::Ping(payload) => {
-                conn.push_reply(ws::encode(OpCode::Pong, &payload));
+                conn.push_from_session(ws::encode(OpCode::Pong, &payload));
                 return None;
             }
             Item::Pong => return None,
@@ -322,7 +322,7 @@ impl State {
             return Some(CloseReason::PongTimeout);
         }
         if self.ping_sent.is_none() && self.next_ping.is_some_and(|at| now >= at) {
-            conn.push_reply(ws::encode(OpCode::Ping, b""));
+            conn.push_from_session(ws::encode(OpCode::Ping, b""));
             self.ping_sent = Some(now);
             self.next_ping = cfg.ping_interval.map(|i| now + i);
         }

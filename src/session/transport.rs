@@ -212,7 +212,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
                 slices[i] = IoSlice::new(&frame.as_bytes()[skip..]);
                 count += 1;
             }
-            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
+            // One frame (the usual case): a plain send, which costs the kernel
+            // less than a one-element writev.
+            let io = Pin::new(&mut self.io);
+            let n = if count == 1 {
+                ready!(io.poll_write(cx, &slices[0]))?
+            } else {
+                ready!(io.poll_write_vectored(cx, &slices[..count]))?
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }

@@ -62,9 +62,9 @@ enum Kind {
 impl Server {
     /// Binds the public, management and metrics listeners.
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let public = TcpListener::bind(config.server.listen).await?;
-        let management = TcpListener::bind(config.server.management_listen).await?;
-        let metrics = TcpListener::bind(config.server.metrics_listen).await?;
+        let public = listen(config.server.listen)?;
+        let management = listen(config.server.management_listen)?;
+        let metrics = listen(config.server.metrics_listen)?;
         let (public_addr, management_addr, metrics_addr) = (
             public.local_addr()?,
             management.local_addr()?,
@@ -189,6 +189,24 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Pending connections the kernel may queue before `accept`. tokio's default is
+/// 1,024; a burst of new clients (every client reconnecting after a load
+/// balancer restart) overflows that, and each overflowed SYN costs its client a
+/// one-second retransmission. The kernel caps this at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted node can rebind while old sockets linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 async fn serve_connection(

@@ -33,3 +33,37 @@ pub(crate) fn target(url: &str) -> Result<SocketAddr, String> {
     let host = rest.split('/').next().unwrap_or(rest);
     host.parse().map_err(|_| format!("{host} is not ip:port"))
 }
+
+/// Asks the `whoami` route (sockgate's demo, or the bare server) for the connection id.
+pub(crate) async fn whoami(ws: &mut Ws) -> Result<String, String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::text(r#"{"action":"whoami"}"#))
+        .await
+        .map_err(|e| e.to_string())?;
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        .await
+        .map_err(|_| "no answer from the whoami route".to_owned())?;
+    match reply {
+        Some(Ok(Message::Text(t))) => serde_json::from_str::<serde_json::Value>(&t)
+            .ok()
+            .and_then(|v| v["connectionId"].as_str().map(str::to_owned))
+            .ok_or_else(|| "the whoami route answered without a connectionId".to_owned()),
+        _ => Err("no answer from the whoami route".to_owned()),
+    }
+}
+
+/// A pooled HTTP client for management calls.
+pub(crate) fn http() -> hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+> {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(512)
+        .build_http()
+}
+
+/// Percent-encodes an id for a URL path (ids may end in '=').
+pub(crate) fn path_id(id: &str) -> String {
+    id.replace('=', "%3D")
+}

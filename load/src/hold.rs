@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::{client, stats};
+use crate::progress::Progress;
+use crate::{Outcome, client, stats};
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub(crate) struct Args {
     /// ws://host:port/stage
     #[arg(long, default_value = "ws://127.0.0.1:8080/dev")]
@@ -29,7 +30,7 @@ pub(crate) struct Args {
     settle_secs: u64,
 }
 
-pub(crate) async fn run(a: Args) -> Result<String, String> {
+pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let sources = crate::parse_sources(&a.sources)?;
     let target = client::target(&a.url)?;
     let before = stats::rss_kib(a.pid)?;
@@ -37,6 +38,7 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
     let mut hist = stats::histogram();
     let mut held = Vec::with_capacity(a.connections);
     let mut errors = 0usize;
+    let progress = Progress::start("hold", a.connections as u64, "connections");
     let attempts = futures_util::stream::iter(0..a.connections)
         .map(|i| {
             let url = a.url.clone();
@@ -52,8 +54,9 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
     while let Some((r, took)) = attempts.next().await {
         match r {
             Ok(ws) => {
-                let _ = hist.record(took.as_micros().max(1) as u64);
+                stats::record(&mut hist, took);
                 held.push(ws);
+                progress.add(1);
             }
             Err(e) => {
                 if errors < 3 {
@@ -64,6 +67,7 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
         }
     }
     let connect_secs = started.elapsed().as_secs_f64();
+    drop(progress);
     tokio::time::sleep(Duration::from_secs(a.settle_secs)).await;
     let after = stats::rss_kib(a.pid)?;
     let open = held.len();
@@ -73,7 +77,7 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
     } else {
         0.0
     };
-    Ok(json!({
+    let json = json!({
         "scenario": "hold",
         "connections_open": open,
         "connect_errors": errors,
@@ -84,6 +88,6 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
         "gateway_rss_kib_after": after,
         "gateway_rss_bytes_per_connection": per_conn.round(),
         "sources": sources.len(),
-    })
-    .to_string())
+    });
+    Ok(Outcome::with_latency(json, hist))
 }

@@ -6,16 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{client, stats};
+use crate::progress::Progress;
+use crate::{Outcome, client, stats};
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub(crate) struct Args {
     #[arg(long, default_value = "ws://127.0.0.1:8080/dev")]
     url: String,
@@ -33,7 +32,7 @@ pub(crate) struct Args {
     sources: String,
 }
 
-pub(crate) async fn run(a: Args) -> Result<String, String> {
+pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let sources = crate::parse_sources(&a.sources)?;
     let target = client::target(&a.url)?;
     let base = Instant::now();
@@ -42,16 +41,7 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
     let mut readers = Vec::new();
     for i in 0..a.connections {
         let mut ws = client::connect(&a.url, target, sources[i % sources.len()]).await?;
-        ws.send(Message::text(r#"{"action":"whoami"}"#))
-            .await
-            .map_err(|e| e.to_string())?;
-        let id = match ws.next().await {
-            Some(Ok(Message::Text(t))) => serde_json::from_str::<serde_json::Value>(&t)
-                .ok()
-                .and_then(|v| v["connectionId"].as_str().map(str::to_owned)),
-            _ => None,
-        }
-        .ok_or("no connectionId from the whoami route")?;
+        let id = client::whoami(&mut ws).await?;
         ids.push(id);
         let hist = Arc::clone(&hist);
         readers.push(tokio::spawn(async move {
@@ -62,19 +52,16 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
                     && let Ok(sent_ns) = t.parse::<u64>()
                 {
                     let now_ns = base.elapsed().as_nanos() as u64;
-                    let _ = hist
-                        .lock()
-                        .unwrap()
-                        .record((now_ns.saturating_sub(sent_ns) / 1000).max(1));
+                    let took = Duration::from_nanos(now_ns.saturating_sub(sent_ns));
+                    stats::record(&mut hist.lock().unwrap(), took);
                 }
             }
         }));
     }
-    let http = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(512)
-        .build_http::<Full<Bytes>>();
+    let http = client::http();
     let statuses: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let total = a.rate * a.duration_secs;
+    let progress = Progress::start("push", total, "posts");
     let started = Instant::now();
     let mut posts = Vec::with_capacity(total as usize);
     for n in 0..total {
@@ -84,9 +71,10 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
         let url = format!(
             "{}/@connections/{}",
             a.management,
-            ids[n as usize % ids.len()].replace('=', "%3D")
+            client::path_id(&ids[n as usize % ids.len()])
         );
         let (http, statuses) = (http.clone(), Arc::clone(&statuses));
+        progress.add(1);
         posts.push(tokio::spawn(async move {
             let body = Bytes::from(base.elapsed().as_nanos().to_string());
             let req = hyper::Request::post(url)
@@ -106,8 +94,9 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
     for r in readers {
         let _ = r.await;
     }
-    let h = hist.lock().unwrap();
-    Ok(json!({
+    drop(progress);
+    let h = hist.lock().unwrap().clone();
+    let json = json!({
         "scenario": "push",
         "connections": a.connections,
         "target_rate": a.rate,
@@ -116,6 +105,6 @@ pub(crate) async fn run(a: Args) -> Result<String, String> {
         "statuses": *statuses.lock().unwrap(),
         "delivered": h.len(),
         "latency": stats::summary(&h),
-    })
-    .to_string())
+    });
+    Ok(Outcome::with_latency(json, h))
 }

@@ -1,4 +1,4 @@
-//! Latency histograms and their JSON summary.
+//! Latency histograms, their JSON summary, and process facts from /proc.
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -6,6 +6,16 @@ use serde_json::{Value, json};
 /// Microsecond latencies from 1 µs to 60 s, 3 significant digits.
 pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds are valid")
+}
+
+/// Records a duration in microseconds (at least 1, at most the histogram's bound).
+pub(crate) fn record(h: &mut Histogram<u64>, d: std::time::Duration) {
+    h.saturating_record((d.as_micros() as u64).max(1));
+}
+
+/// Adds `from` into `into` (same bounds, so it cannot fail).
+pub(crate) fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    into.add(from).expect("histograms share bounds");
 }
 
 /// p50/p90/p99/p99.9/max in microseconds.
@@ -29,4 +39,19 @@ pub(crate) fn rss_kib(pid: u32) -> Result<u64, String> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| "no VmRSS line".to_owned())
+}
+
+/// User + system CPU seconds a process has used so far (from /proc/PID/stat).
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        // Clock ticks are 100 per second on every Linux this runs on (USER_HZ).
+        (Some(u), Some(s)) => Ok((u + s) / 100.0),
+        _ => Err(format!("/proc/{pid}/stat: unexpected format")),
+    }
 }

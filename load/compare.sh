@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Reproduces load/results/comparison.md: builds sockgate, the load tool and the
+# bare baseline server in release mode, then runs every case in load/cases/
+# against both servers, one after the other, on this machine.
+#
+#   bash load/compare.sh                 # every case (about 5 minutes)
+#   bash load/compare.sh --only echo     # some cases
+#
+# Needs: loopback addresses 127.0.0.2-127.0.0.17 (Linux routes all of 127/8 to lo),
+# an open-file limit of at least 20,000 (`ulimit -n`), and nothing else listening
+# on ports 28080-28090, 28180-28181 and 28300.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" -lt 20000 ]; then
+  echo "compare.sh: the open-file limit is $(ulimit -n); the hold case needs 20000 (see README, 'Raising the limits')." >&2
+  exit 1
+fi
+cargo build --release --workspace --quiet
+exec target/release/sockgate-load compare "$@"

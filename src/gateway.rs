@@ -22,12 +22,13 @@ use tracing::{debug, warn};
 
 use crate::clock;
 use crate::config::{ApiConfig, Config, IntegrationConfig, StageConfig, WebSocketConfig};
+use crate::delivery::groups::Groups;
 use crate::integration::{self, CallError, EventContext, EventType, Handshake, HttpClient};
 use crate::registry::Registry;
 use crate::routing::{self, RouteTable, Selected};
 use crate::server::shutdown::Shutdown;
 use crate::session::close::{CloseReason, ErrorFrame};
-use crate::session::id::Id;
+use crate::session::id::{Id, NodeTag};
 use crate::session::mailbox::Connection;
 use crate::telemetry::{
     ClientError, ConnectOutcome, ExecutionError, Metrics, RouteMetrics, StageMetrics,
@@ -43,8 +44,12 @@ pub struct Gateway {
     pub ws: WebSocketConfig,
     /// Stages by name.
     pub stages: HashMap<String, Arc<Stage>>,
+    /// This node's tag: the first characters of its connection ids.
+    pub node: NodeTag,
     /// Live connections.
     pub registry: Registry,
+    /// Group memberships of this node's connections.
+    pub groups: Groups,
     /// Backend client.
     pub client: HttpClient,
     /// Metrics registry.
@@ -143,7 +148,9 @@ impl Gateway {
             api: config.api.clone(),
             ws: config.websocket.clone(),
             stages,
+            node: NodeTag::random(),
             registry: Registry::default(),
+            groups: Groups::default(),
             client: HttpClient::new(&config.integrations),
             metrics,
             shutdown: Shutdown::default(),
@@ -158,7 +165,7 @@ impl Gateway {
     pub async fn on_connect(
         &self,
         stage: &Stage,
-        conn: &Connection,
+        conn: &Arc<Connection>,
         handshake: &Handshake,
     ) -> Result<Option<String>, ConnectError> {
         let Some(route) = &stage.connect else {
@@ -173,6 +180,7 @@ impl Gateway {
         match result {
             Ok(reply) if reply.is_success() => {
                 stage.metrics.connect(ConnectOutcome::Accepted);
+                self.apply_membership(stage, conn, &reply);
                 Ok(reply.header("sec-websocket-protocol").map(str::to_owned))
             }
             Ok(reply) if reply.status < 200 => {
@@ -224,6 +232,7 @@ impl Gateway {
                 ..self.event(EventType::Message, stage, conn, &route.key)
             };
             let reply = integration::mock_reply(mock, &ev);
+            self.apply_membership(stage, conn, &reply);
             if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply)) {
                 conn.push_from_session(frame);
             }
@@ -239,6 +248,9 @@ impl Gateway {
                 ..gw.event(EventType::Message, &stage, &conn, &route.key)
             };
             let result = gw.call(&stage, &route, &ev).await;
+            if let Ok(reply) = &result {
+                gw.apply_membership(&stage, &conn, reply);
+            }
             if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result)
                 && !conn.push_reply(frame)
             {

@@ -10,6 +10,8 @@
 //! - [`session`]: one task per live connection; the one reason → close-code mapping
 //!   (`session::close`); ids; the per-connection mailbox.
 //! - [`gateway`]: the lifecycle phases `on_connect`, `on_message`, `on_disconnect`.
+//! - [`delivery`]: sends from outside a session (@connections, groups, broadcasts)
+//!   and the node's group index.
 //! - [`routing`]: selection expressions and route tables (pure).
 //! - [`integration`]: `aws_proxy`, `http_proxy` and `mock` integrations, Lambda events.
 //! - [`registry`]: live connections by id.
@@ -30,6 +32,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod gateway;
 pub mod http;
 pub mod integration;

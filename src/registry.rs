@@ -34,6 +34,14 @@ impl Registry {
         self.map.get(id).map(|c| Arc::clone(c.value()))
     }
 
+    /// Calls `f` on every live connection (shard by shard, under each shard's
+    /// read lock; `f` must not block).
+    pub fn for_each(&self, mut f: impl FnMut(&Arc<Connection>)) {
+        for entry in self.map.iter() {
+            f(entry.value());
+        }
+    }
+
     /// Number of live connections.
     pub fn len(&self) -> usize {
         self.map.len()

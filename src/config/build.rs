@@ -188,6 +188,8 @@ fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
     let max_inflight_per_connection = s
         .int("max_inflight_per_connection", 1, 10_000)
         .unwrap_or(16) as usize;
+    let max_groups_per_connection =
+        s.int("max_groups_per_connection", 1, 10_000).unwrap_or(100) as usize;
     let close_timeout = s
         .duration(
             "close_timeout",
@@ -209,6 +211,7 @@ fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         send_queue_messages,
         send_queue_bytes,
         max_inflight_per_connection,
+        max_groups_per_connection,
         close_timeout: close_timeout?,
     })
 }

@@ -108,6 +108,8 @@ pub struct WebSocketConfig {
     pub max_inflight_per_connection: usize,
     /// Time to wait for the client's close frame after the gateway sends its own.
     pub close_timeout: Duration,
+    /// Groups one connection may be in (a join beyond gets 429).
+    pub max_groups_per_connection: usize,
 }
 
 /// `[integrations]`: the shared, pooled backend client.

@@ -1,26 +1,45 @@
-//! The @connections API: POST (send), GET (info), DELETE (disconnect) at
-//! `/{stage}/@connections/{id}`, exactly as boto3's and the AWS CLI's
-//! `apigatewaymanagementapi` client calls it with `endpoint_url=http://host:port/{stage}`.
+//! The management listener: the @connections API, groups and broadcasts.
 //!
-//! Also served without the stage prefix (`/@connections/{id}`), as
-//! serverless-offline does, so code written against it works unchanged. The id is
-//! percent-decoded (botocore sends `=` as `%3D`), and `%40connections` is accepted
-//! for clients that encode the `@`.
+//! - `POST|GET|DELETE /{stage}/@connections/{id}`: send, info, disconnect —
+//!   exactly as boto3's and the AWS CLI's `apigatewaymanagementapi` client calls
+//!   it with `endpoint_url=http://host:port/{stage}`. Also served without the
+//!   stage (`/@connections/{id}`), as serverless-offline does. The id is
+//!   percent-decoded (botocore sends `=` as `%3D`); `%40connections` is accepted.
+//! - `PUT|DELETE /{stage}/@groups/{group}/{id}`: add a connection to a group, or
+//!   remove it (204; 410 if the connection is gone; removing a non-member is not
+//!   an error).
+//! - `POST /{stage}/@groups/{group}`: send the body to every member.
+//! - `POST /{stage}/@broadcast`: send the body to every connection of the stage.
+//!
+//! Sends answer 200 with `{"queued":N,"dropped":M}`: receivers whose queue took
+//! the message, and those skipped because their queue was full.
 
-use crate::ws::Frame;
+use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 
 use super::respond::{ApiError, Body, empty};
 use crate::clock;
+use crate::delivery::groups::{GroupKey, Sent};
 use crate::gateway::Gateway;
-use crate::session::close::CloseReason;
 use crate::session::id::Id;
-use crate::session::mailbox::PostError;
 
 /// Largest POST body: the API model's `Data` maximum (131072 bytes).
 pub const MAX_POST_BYTES: usize = 128 << 10;
+
+/// What a management path names.
+#[derive(Debug, PartialEq, Eq)]
+enum Target<'a> {
+    /// `[/{stage}]/@connections/{id}` (id still percent-encoded).
+    Connection(Option<&'a str>, &'a str),
+    /// `/{stage}/@groups/{group}`.
+    Group(&'a str, &'a str),
+    /// `/{stage}/@groups/{group}/{id}`.
+    Member(&'a str, &'a str, &'a str),
+    /// `/{stage}/@broadcast`.
+    Stage(&'a str),
+}
 
 /// Serves one request on the management listener.
 pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
@@ -35,118 +54,188 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
 }
 
 async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let (stage, raw_id) = parse_path(req.uri().path()).ok_or(ApiError::NotFound)?;
-    if let Some(stage) = stage {
-        if !gw.stages.contains_key(stage) {
-            return Err(ApiError::NotFound);
-        }
+    let path = req.uri().path().to_owned();
+    let target = parse_path(&path).ok_or(ApiError::NotFound)?;
+    let stage = match target {
+        Target::Connection(stage, _) => stage,
+        Target::Group(stage, _) | Target::Member(stage, _, _) | Target::Stage(stage) => Some(stage),
+    };
+    if stage.is_some_and(|s| !gw.stages.contains_key(s)) {
+        return Err(ApiError::NotFound);
     }
-    // An id that is malformed (bad percent-encoding, wrong length or alphabet) names
-    // no connection, so it is 410 like any other id that is not live: AWS lists
-    // "the connection ID is invalid" among the causes of GoneException, and backends
-    // rely on `except GoneException` to drop stored ids.
-    let conn = percent_encoding::percent_decode_str(raw_id)
-        .decode_utf8()
-        .ok()
-        .and_then(|decoded| Id::parse(&decoded))
-        .and_then(|id| gw.registry.get(&id))
-        .filter(|c| stage.is_none_or(|s| *c.info.stage == *s));
-    match *req.method() {
-        Method::POST => {
-            if req
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-                .is_some_and(|n| n > MAX_POST_BYTES)
-            {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            let body = Limited::new(req.into_body(), MAX_POST_BYTES)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        ApiError::PayloadTooLarge
-                    } else {
-                        ApiError::UnreadableBody
-                    }
-                })?;
-            let conn = conn.ok_or(ApiError::Gone)?;
-            let bytes = body.to_bytes();
-            // Text frame when the data is UTF-8 (what browsers' onmessage expects),
-            // binary otherwise; AWS leaves the opcode UNCONFIRMED.
-            let msg = match std::str::from_utf8(&bytes) {
-                Ok(text) => Frame::text(text),
-                Err(_) => Frame::binary(&bytes),
-            };
-            match conn.post(msg) {
-                Ok(()) => Ok(empty(StatusCode::OK)),
-                Err(PostError::Gone) => Err(ApiError::Gone),
-                Err(PostError::Full) => {
-                    if let Some(stage) = gw.stages.get(&*conn.info.stage) {
-                        stage.metrics.queue_rejections.increment(1);
-                    }
-                    Err(ApiError::LimitExceeded)
+    let method = req.method().clone();
+    match target {
+        Target::Connection(stage, raw_id) => {
+            // A malformed id names no connection, so it is 410 like any other id
+            // that is not live: AWS lists "the connection ID is invalid" among the
+            // causes of GoneException, and backends rely on `except GoneException`.
+            let id = parse_id(raw_id).ok_or(ApiError::Gone);
+            match method {
+                Method::POST => {
+                    let body = read_body(req).await?;
+                    gw.post_to(&id?, stage, body).await?;
+                    Ok(empty(StatusCode::OK))
                 }
+                Method::GET => {
+                    let view = gw.connection_info(&id?, stage).await?;
+                    let body = serde_json::json!({
+                        "connectedAt": clock::iso8601(view.info.connected_at_ms),
+                        "identity": { "sourceIp": view.info.source_ip, "userAgent": view.info.user_agent },
+                        "lastActiveAt": clock::iso8601(view.last_active_ms),
+                    });
+                    Ok(json(StatusCode::OK, body.to_string()))
+                }
+                Method::DELETE => {
+                    gw.disconnect(&id?, stage).await?;
+                    Ok(empty(StatusCode::NO_CONTENT))
+                }
+                _ => Err(ApiError::MethodNotAllowed),
             }
         }
-        Method::GET => {
-            let conn = conn.ok_or(ApiError::Gone)?;
-            let body = serde_json::json!({
-                "connectedAt": clock::iso8601(conn.info.connected_at_ms),
-                "identity": { "sourceIp": conn.info.source_ip, "userAgent": conn.info.user_agent },
-                "lastActiveAt": clock::iso8601(conn.last_active_ms()),
-            });
-            let mut resp = Response::new(Full::new(bytes::Bytes::from(body.to_string())));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Ok(resp)
-        }
-        Method::DELETE => {
-            let conn = conn.ok_or(ApiError::Gone)?;
-            if conn.request_close(CloseReason::Deleted) {
-                Ok(empty(StatusCode::NO_CONTENT))
-            } else {
-                Err(ApiError::Gone)
+        Target::Member(stage, group, raw_id) => {
+            let key = group_key(stage, group)?;
+            let id = parse_id(raw_id).ok_or(ApiError::Gone);
+            match method {
+                Method::PUT => gw.join_group(&key, &id?).await?,
+                Method::DELETE => gw.leave_group(&key, &id?).await?,
+                _ => return Err(ApiError::MethodNotAllowed),
             }
+            Ok(empty(StatusCode::NO_CONTENT))
         }
-        _ => Err(ApiError::MethodNotAllowed),
+        Target::Group(stage, group) => {
+            let key = group_key(stage, group)?;
+            if method != Method::POST {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            let body = read_body(req).await?;
+            Ok(sent(gw.send_to_group(&key, &body).await))
+        }
+        Target::Stage(stage) => {
+            if method != Method::POST {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            let body = read_body(req).await?;
+            Ok(sent(gw.broadcast(stage, &body).await))
+        }
     }
 }
 
-/// Splits `/{stage}/@connections/{id}` or `/@connections/{id}`.
-fn parse_path(path: &str) -> Option<(Option<&str>, &str)> {
+/// The body of a send, within the 128 KiB limit.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_POST_BYTES)
+    {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let body = Limited::new(req.into_body(), MAX_POST_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::UnreadableBody
+            }
+        })?;
+    Ok(body.to_bytes())
+}
+
+fn parse_id(raw: &str) -> Option<Id> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .and_then(|decoded| Id::parse(&decoded))
+}
+
+fn group_key(stage: &str, raw: &str) -> Result<GroupKey, ApiError> {
+    let name = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::InvalidGroup)?;
+    GroupKey::new(stage, &name).ok_or(ApiError::InvalidGroup)
+}
+
+fn sent(s: Sent) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        format!(r#"{{"queued":{},"dropped":{}}}"#, s.queued, s.dropped),
+    )
+}
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn parse_path(path: &str) -> Option<Target<'_>> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let is_marker = |s: &str| s == "@connections" || s.eq_ignore_ascii_case("%40connections");
+    // `@name`, or `%40name` from clients that encode the `@`.
+    let is = |s: &str, marker: &str| {
+        s == marker
+            || (s.get(3..) == marker.get(1..)
+                && s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%40")))
+    };
+    let ok = |s: &&str| !s.is_empty();
     match segments.as_slice() {
-        [marker, id] if is_marker(marker) && !id.is_empty() => Some((None, id)),
-        [stage, marker, id] if is_marker(marker) && !id.is_empty() && !stage.is_empty() => {
-            Some((Some(stage), id))
+        [m, id] if is(m, "@connections") && ok(id) => Some(Target::Connection(None, id)),
+        [stage, m, id] if is(m, "@connections") && ok(id) && ok(stage) => {
+            Some(Target::Connection(Some(stage), id))
         }
+        [stage, m, group] if is(m, "@groups") && ok(stage) && ok(group) => {
+            Some(Target::Group(stage, group))
+        }
+        [stage, m, group, id] if is(m, "@groups") && ok(stage) && ok(group) && ok(id) => {
+            Some(Target::Member(stage, group, id))
+        }
+        [stage, m] if is(m, "@broadcast") && ok(stage) => Some(Target::Stage(stage)),
         _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_path;
+    use super::{Target, parse_path};
 
     #[test]
     fn paths() {
         assert_eq!(
             parse_path("/prod/@connections/abc%3D"),
-            Some((Some("prod"), "abc%3D"))
+            Some(Target::Connection(Some("prod"), "abc%3D"))
         );
-        assert_eq!(parse_path("/@connections/abc"), Some((None, "abc")));
+        assert_eq!(
+            parse_path("/@connections/abc"),
+            Some(Target::Connection(None, "abc"))
+        );
         assert_eq!(
             parse_path("/prod/%40connections/abc"),
-            Some((Some("prod"), "abc"))
+            Some(Target::Connection(Some("prod"), "abc"))
         );
-        assert_eq!(parse_path("/prod/@connections/"), None);
-        assert_eq!(parse_path("/prod/@connections/a/b"), None);
-        assert_eq!(parse_path("/prod/other/abc"), None);
-        assert_eq!(parse_path("/"), None);
+        assert_eq!(
+            parse_path("/prod/@groups/room"),
+            Some(Target::Group("prod", "room"))
+        );
+        assert_eq!(
+            parse_path("/prod/@groups/room/abc"),
+            Some(Target::Member("prod", "room", "abc"))
+        );
+        assert_eq!(parse_path("/prod/@broadcast"), Some(Target::Stage("prod")));
+        for none in [
+            "/prod/@connections/",
+            "/prod/@connections/a/b",
+            "/prod/other/abc",
+            "/",
+            "/@groups/room",
+            "/prod/@groups/",
+            "/prod/@broadcast/x",
+        ] {
+            assert_eq!(parse_path(none), None, "{none}");
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! typed exception (`GoneException`, …); a bare 410 would only be a generic error.
 
 use bytes::Bytes;
+
+use crate::delivery::DeliveryError;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
@@ -29,6 +31,20 @@ pub enum ApiError {
     NotFound,
     /// A method @connections does not serve.
     MethodNotAllowed,
+    /// The connection is already in `max_groups_per_connection` groups.
+    TooManyGroups,
+    /// A group name outside the allowed characters or length.
+    InvalidGroup,
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(e: DeliveryError) -> ApiError {
+        match e {
+            DeliveryError::Gone => ApiError::Gone,
+            DeliveryError::Full => ApiError::LimitExceeded,
+            DeliveryError::TooManyGroups => ApiError::TooManyGroups,
+        }
+    }
 }
 
 /// Why a WebSocket upgrade was refused.
@@ -92,6 +108,16 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowedException",
                 "Method Not Allowed",
+            ),
+            ApiError::TooManyGroups => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "LimitExceededException",
+                "The connection is in the maximum number of groups",
+            ),
+            ApiError::InvalidGroup => (
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                "Group names are 1-128 characters of letters, digits, '-', '_', '.' and ':'",
             ),
         };
         let mut resp = json(status, message);
@@ -157,6 +183,8 @@ mod tests {
             ApiError::UnreadableBody,
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
+            ApiError::TooManyGroups,
+            ApiError::InvalidGroup,
         ];
         let statuses = crate::telemetry::MANAGEMENT_STATUSES;
         for e in all {
@@ -169,7 +197,9 @@ mod tests {
                 | ApiError::LimitExceeded
                 | ApiError::UnreadableBody
                 | ApiError::NotFound
-                | ApiError::MethodNotAllowed => {}
+                | ApiError::MethodNotAllowed
+                | ApiError::TooManyGroups
+                | ApiError::InvalidGroup => {}
             }
         }
         assert!(statuses.contains(&200) && statuses.contains(&204));

@@ -105,7 +105,7 @@ async fn upgrade(
         },
     };
     let conn = Arc::new(Connection::new(
-        Id::random(),
+        Id::for_node(gw.node),
         info,
         gw.ws.send_queue_messages,
         gw.ws.send_queue_bytes,

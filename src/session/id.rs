@@ -5,6 +5,12 @@
 //! sockgate uses the URL-safe alphabet (`-` and `_` instead of `+` and `/`): a
 //! backend that forgets to percent-encode an id in an @connections URL still works,
 //! and ids never contain a path separator.
+//!
+//! A connection id also names the node that holds the connection: its first
+//! four characters are that node's [`NodeTag`] (3 random bytes, drawn when the
+//! node starts), the other 8 bytes are random (64 bits). Any node can therefore
+//! send an @connections call straight to the owner's channel, and ids from a
+//! node that has restarted can never be mistaken for live ones.
 
 use std::fmt;
 
@@ -19,10 +25,73 @@ pub struct Id([u8; 16]);
 /// The id of one WebSocket connection.
 pub type ConnectionId = Id;
 
+/// A node's identity within a cluster: the first four characters of the ids of
+/// the connections it holds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeTag([u8; 4]);
+
+// === impl NodeTag ===
+
+impl NodeTag {
+    /// A fresh random tag.
+    pub fn random() -> NodeTag {
+        let mut raw = [0u8; 3];
+        rand::rng().fill_bytes(&mut raw);
+        let mut out = [0u8; 4];
+        let n = URL_SAFE.encode_slice(raw, &mut out).unwrap_or_default();
+        debug_assert_eq!(n, 4);
+        NodeTag(out)
+    }
+
+    /// Parses a tag as it appears in channel names.
+    pub fn parse(s: &str) -> Option<NodeTag> {
+        let bytes: [u8; 4] = s.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            .then_some(NodeTag(bytes))
+    }
+
+    /// The tag as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for NodeTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for NodeTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeTag({})", self.as_str())
+    }
+}
+
 // === impl Id ===
 
 impl Id {
-    /// A fresh random id.
+    /// A connection id for a connection held by `node`.
+    pub fn for_node(node: NodeTag) -> Id {
+        let mut raw = [0u8; 11];
+        rand::rng().fill_bytes(&mut raw[3..]);
+        let mut out = [0u8; 16];
+        let n = URL_SAFE.encode_slice(raw, &mut out).unwrap_or_default();
+        debug_assert_eq!(n, 16);
+        // Base64 maps 3 bytes to 4 characters, so the tag's characters replace
+        // the encoding of the three zero bytes exactly.
+        out[..4].copy_from_slice(&node.0);
+        Id(out)
+    }
+
+    /// The node a connection id belongs to.
+    pub fn node(&self) -> NodeTag {
+        NodeTag([self.0[0], self.0[1], self.0[2], self.0[3]])
+    }
+
+    /// A fresh random id (request and message ids).
     pub fn random() -> Id {
         let mut raw = [0u8; 11];
         rand::rng().fill_bytes(&mut raw);
@@ -72,6 +141,23 @@ mod tests {
             assert_eq!(Id::parse(id.as_str()), Some(id));
         }
         assert_ne!(Id::random(), Id::random());
+    }
+
+    #[test]
+    fn connection_ids_carry_their_node() {
+        let node = NodeTag::random();
+        assert_eq!(NodeTag::parse(node.as_str()), Some(node));
+        for _ in 0..1000 {
+            let id = Id::for_node(node);
+            assert_eq!(id.node(), node);
+            assert!(id.as_str().starts_with(node.as_str()));
+            assert_eq!(
+                Id::parse(id.as_str()),
+                Some(id),
+                "still a valid AWS-looking id"
+            );
+        }
+        assert_ne!(Id::for_node(node), Id::for_node(node));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use futures_util::task::AtomicWaker;
 
 use super::close::CloseReason;
 use super::id::Id;
+use crate::delivery::groups::GroupKey;
 use crate::ws::Frame;
 
 /// What the gateway knows about a connection from its handshake.
@@ -50,6 +51,15 @@ pub enum PostError {
     Full,
 }
 
+/// Why a connection could not join a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinError {
+    /// The connection has ended (410).
+    Gone,
+    /// It is already in `max_groups_per_connection` groups (429).
+    TooMany,
+}
+
 /// A live connection, shared between its session task and everyone who sends to it.
 #[derive(Debug)]
 pub struct Connection {
@@ -73,6 +83,8 @@ struct Mailbox {
     bytes: usize,
     close: Option<CloseReason>,
     closed: bool,
+    /// The groups it is in (the node's index has the other direction).
+    groups: Vec<GroupKey>,
 }
 
 // === impl Connection ===
@@ -189,13 +201,52 @@ impl Connection {
         mb.bytes = mb.bytes.saturating_sub(bytes);
     }
 
+    /// Records membership of `group`: `Ok(true)` if new, `Ok(false)` if already a member.
+    pub(crate) fn join(&self, group: &GroupKey, max: usize) -> Result<bool, JoinError> {
+        let mut mb = self.lock();
+        if mb.closed {
+            return Err(JoinError::Gone);
+        }
+        if mb.groups.contains(group) {
+            return Ok(false);
+        }
+        if mb.groups.len() >= max {
+            return Err(JoinError::TooMany);
+        }
+        mb.groups.push(group.clone());
+        Ok(true)
+    }
+
+    /// Forgets membership of `group`: `Ok(true)` if it was a member.
+    pub(crate) fn leave(&self, group: &GroupKey) -> Result<bool, PostError> {
+        let mut mb = self.lock();
+        if mb.closed {
+            return Err(PostError::Gone);
+        }
+        let before = mb.groups.len();
+        mb.groups.retain(|g| g != group);
+        Ok(mb.groups.len() < before)
+    }
+
+    /// The groups it is in.
+    pub fn groups(&self) -> Vec<GroupKey> {
+        self.lock().groups.clone()
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// Session side: the connection has ended; later posts get `Gone`. Drops anything queued.
-    pub(crate) fn mark_closed(&self) {
+    /// Returns the groups it was in, for the caller to leave.
+    pub(crate) fn mark_closed(&self) -> Vec<GroupKey> {
         let mut mb = self.lock();
         mb.closed = true;
         mb.queue = VecDeque::new();
         mb.bytes = 0;
         mb.taken = 0;
+        std::mem::take(&mut mb.groups)
     }
 
     /// Records data activity now (for GetConnection's `lastActiveAt`).

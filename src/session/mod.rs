@@ -98,8 +98,9 @@ async fn finish(
     messages_out: u64,
     held: Held,
 ) {
-    conn.mark_closed();
+    let groups = conn.mark_closed();
     gw.registry.remove(&conn.id);
+    gw.forget_groups(&conn.id, &groups);
     stage.metrics.connections_open.decrement(1.0);
     stage.metrics.disconnect(&reason);
     gw.on_disconnect(stage, conn, &reason).await;

@@ -21,6 +21,7 @@ const DISCONNECTS: &str = "sockgate_disconnects_total";
 const MESSAGES: &str = "sockgate_messages_total";
 const CLIENT_ERRORS: &str = "sockgate_client_errors_total";
 const QUEUE_REJECTIONS: &str = "sockgate_send_queue_rejections_total";
+const FANOUT: &str = "sockgate_fanout_deliveries_total";
 const INTEGRATION_LATENCY: &str = "sockgate_integration_latency_seconds";
 const INTEGRATION_ERRORS: &str = "sockgate_integration_errors_total";
 const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
@@ -88,7 +89,7 @@ pub struct Metrics {
 }
 
 /// Methods the @connections counters distinguish (anything else is "other").
-const MANAGEMENT_METHODS: [&str; 4] = ["POST", "GET", "DELETE", "other"];
+const MANAGEMENT_METHODS: [&str; 5] = ["POST", "GET", "DELETE", "PUT", "other"];
 /// Every status the @connections API answers with (see `http::respond::ApiError`).
 pub(crate) const MANAGEMENT_STATUSES: [u16; 8] = [200, 204, 400, 404, 405, 410, 413, 429];
 
@@ -104,6 +105,10 @@ pub struct StageMetrics {
     pub messages_out: Counter,
     /// @connections POSTs refused because the connection's queue was full.
     pub queue_rejections: Counter,
+    /// Group sends and broadcasts: receivers on this node whose queue took the message.
+    pub fanout_queued: Counter,
+    /// Group sends and broadcasts: receivers skipped because their queue was full.
+    pub fanout_dropped: Counter,
 }
 
 /// Handles for one route of one stage.
@@ -174,6 +179,10 @@ impl Metrics {
                 "@connections POSTs refused with 429 because the connection's send queue was full.",
             ),
             (
+                FANOUT,
+                "Group-send and broadcast receivers on this node: queued, or dropped because their send queue was full.",
+            ),
+            (
                 INTEGRATION_ERRORS,
                 "Integration answers with a 4xx/5xx statusCode (AWS IntegrationError).",
             ),
@@ -183,7 +192,7 @@ impl Metrics {
             ),
             (
                 MANAGEMENT_REQUESTS,
-                "@connections API requests by method and status.",
+                "Management API requests (@connections, @groups, @broadcast) by method and status.",
             ),
         ] {
             r.describe_counter(name.into(), Some(Unit::Count), text(help));
@@ -211,6 +220,8 @@ impl Metrics {
                 .map(|k| self.counter(CLIENT_ERRORS, vec![s(), Label::new("kind", k)])),
             messages_out: self.counter(MESSAGES, vec![s(), Label::new("direction", "out")]),
             queue_rejections: self.counter(QUEUE_REJECTIONS, vec![s()]),
+            fanout_queued: self.counter(FANOUT, vec![s(), Label::new("outcome", "queued")]),
+            fanout_dropped: self.counter(FANOUT, vec![s(), Label::new("outcome", "dropped")]),
         }
     }
 
@@ -244,7 +255,8 @@ impl Metrics {
             http::Method::POST => 0,
             http::Method::GET => 1,
             http::Method::DELETE => 2,
-            _ => 3,
+            http::Method::PUT => 3,
+            _ => 4,
         };
         match MANAGEMENT_STATUSES.iter().position(|s| *s == status) {
             Some(i) => self.management[m][i].increment(1),

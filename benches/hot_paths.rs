@@ -1,5 +1,8 @@
-//! Criterion benches for per-message hot paths: route selection and event
-//! serialization. Run with `cargo bench`; conditions go in the closing notes.
+//! Criterion benches for the hot paths: route selection, event serialization,
+//! frame decoding, the connection registry under contention, and fan-out
+//! (encode a frame once and queue it to many connections, against encoding it
+//! per receiver). Run with `cargo bench`; README "Speed" has the figures and
+//! their conditions.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -8,11 +11,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sockgate::delivery::groups::{GroupKey, Groups};
 use sockgate::integration::{EventContext, EventType};
+use sockgate::registry::Registry;
 use sockgate::routing::{Message, RouteTable, Template};
 use sockgate::session::id::Id;
 use sockgate::session::mailbox::ConnInfo;
+use sockgate::session::mailbox::Connection;
+use sockgate::ws::{Decoder, Frame, Limits, Step};
 
 fn route_selection(c: &mut Criterion) {
     let custom: HashMap<String, u32> = (0..50).map(|i| (format!("route{i}"), i)).collect();
@@ -81,5 +90,115 @@ fn event_serialization(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, route_selection, event_serialization);
+fn conn(id: Id) -> Arc<Connection> {
+    let info = ConnInfo {
+        stage: Arc::from("prod"),
+        connected_at_ms: 1,
+        source_ip: "127.0.0.1".into(),
+        user_agent: None,
+        domain_name: "h".into(),
+    };
+    Arc::new(Connection::new(id, info, 1_000_000, 1 << 30))
+}
+
+fn frame_decoding(c: &mut Criterion) {
+    // A masked 64-byte text frame, as a browser sends it.
+    let payload = br#"{"action":"sendmessage","data":"hello world, hello sockgate!!"}"#;
+    let key = [0x12, 0x34, 0x56, 0x78];
+    let mut wire = vec![0x81, 0x80 | payload.len() as u8];
+    wire.extend_from_slice(&key);
+    wire.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    let limits = Limits {
+        max_frame: 32 << 10,
+        max_message: 128 << 10,
+    };
+    let mut d = Decoder::new(limits);
+    c.bench_function("ws/decode_64_byte_text_frame", |b| {
+        b.iter(|| black_box(matches!(d.decode(black_box(&wire)), Ok(Step::Frame { .. }))))
+    });
+}
+
+/// Insert, look up and remove under contention: two threads (this machine's
+/// cores) each churn their own ids against a registry holding 10,000 others.
+fn registry_contention(c: &mut Criterion) {
+    let registry = Arc::new(Registry::default());
+    for _ in 0..10_000 {
+        registry.insert(conn(Id::random()));
+    }
+    c.bench_function("registry/insert_get_remove_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(2);
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let registry = Arc::clone(&registry);
+                    s.spawn(move || {
+                        let mine: Vec<Arc<Connection>> =
+                            (0..64).map(|_| conn(Id::random())).collect();
+                        for i in 0..per_thread {
+                            let c = &mine[i as usize % mine.len()];
+                            registry.insert(Arc::clone(c));
+                            black_box(registry.get(&c.id));
+                            registry.remove(&c.id);
+                        }
+                    });
+                }
+            });
+            // Wall time for `iters` triples shared by two threads: the
+            // registry's throughput under contention, per triple.
+            start.elapsed()
+        })
+    });
+}
+
+/// One 64-byte message to 10,000 group members: encoded once and shared, as
+/// sockgate does, against encoding a copy per receiver.
+fn fanout(c: &mut Criterion) {
+    let groups = Groups::default();
+    let key = GroupKey::new("prod", "room").unwrap();
+    let members: Vec<Arc<Connection>> = (0..10_000).map(|_| conn(Id::random())).collect();
+    for m in &members {
+        groups.join(m, &key, 10).unwrap();
+    }
+    let payload = "x".repeat(64);
+    let drain = |members: &[Arc<Connection>]| {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut out = std::collections::VecDeque::new();
+        for m in members {
+            if m.poll_outbound(&mut cx, &mut out).is_ready() {
+                m.written(out.len(), out.iter().map(Frame::len).sum());
+                out.clear();
+            }
+        }
+    };
+    let mut g = c.benchmark_group("fanout_10k");
+    g.throughput(Throughput::Elements(10_000));
+    g.sample_size(20).measurement_time(Duration::from_secs(5));
+    g.bench_function(BenchmarkId::from_parameter("encode_once"), |b| {
+        b.iter(|| {
+            let sent = groups.send(&key, &Frame::text(black_box(&payload)));
+            drain(&members);
+            black_box(sent)
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("encode_per_receiver"), |b| {
+        b.iter(|| {
+            for m in &members {
+                let _ = m.post(Frame::text(black_box(&payload)));
+            }
+            drain(&members);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    route_selection,
+    event_serialization,
+    frame_decoding,
+    registry_contention,
+    fanout
+);
 criterion_main!(benches);

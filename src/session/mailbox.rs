@@ -174,7 +174,7 @@ impl Connection {
     /// `out` is empty — moves every queued frame into `out`. The moved frames keep
     /// counting against the bound until [`Connection::written`] reports them sent.
     /// `Ready(None)` means frames were moved.
-    pub(crate) fn poll_outbound(
+    pub fn poll_outbound(
         &self,
         cx: &mut Context<'_>,
         out: &mut VecDeque<Frame>,
@@ -195,7 +195,7 @@ impl Connection {
     }
 
     /// Session side: `frames` frames of `bytes` bytes taken by `poll_outbound` were written.
-    pub(crate) fn written(&self, frames: usize, bytes: usize) {
+    pub fn written(&self, frames: usize, bytes: usize) {
         let mut mb = self.lock();
         mb.taken = mb.taken.saturating_sub(frames);
         mb.bytes = mb.bytes.saturating_sub(bytes);

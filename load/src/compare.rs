@@ -481,8 +481,14 @@ fn judge(t: &Target, b: Option<f64>, g: Option<f64>, unit: &str) -> (String, boo
         _ => f64::NAN,
     };
     match *t {
-        Target::AtMost(x) => (format!("≤ {} {unit}", number(x)), g0 <= x),
-        Target::AtLeast(x) => (format!("≥ {} {unit}", number(x)), g0 >= x),
+        Target::AtMost(x) => (
+            format!("≤ {} {unit}", number(x)).trim_end().to_owned(),
+            g0 <= x,
+        ),
+        Target::AtLeast(x) => (
+            format!("≥ {} {unit}", number(x)).trim_end().to_owned(),
+            g0 >= x,
+        ),
         Target::RatioAtMost(x) => (format!("ratio ≤ {x}"), r <= x),
         Target::RatioAtLeast(x) => (format!("ratio ≥ {x}"), r >= x),
         Target::DiffAtMost(x) => {

@@ -103,7 +103,7 @@ pub(crate) fn svg(title: &str, series: &[Series<'_>]) -> String {
             r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
             path.join(" ")
         );
-        let ly = TOP + 40.0 * i as f64;
+        let ly = TOP + 56.0 * i as f64;
         let _ = write!(
             out,
             r#"<line x1="{0}" y1="{ly}" x2="{1}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{2}" y="{3}">{4}</text>"#,
@@ -113,15 +113,26 @@ pub(crate) fn svg(title: &str, series: &[Series<'_>]) -> String {
             ly + 4.0,
             escape(&s.label)
         );
-        let _ = write!(
-            out,
-            r##"<text x="{}" y="{}" fill="#555" font-size="11">p50 {} · p99 {} · max {}</text>"##,
-            W - RIGHT + 15.0,
-            ly + 20.0,
-            micros(s.hist.value_at_quantile(0.5) as f64),
-            micros(s.hist.value_at_quantile(0.99) as f64),
-            micros(s.hist.max() as f64)
-        );
+        let stats = [
+            format!(
+                "p50 {} · p99 {}",
+                micros(s.hist.value_at_quantile(0.5) as f64),
+                micros(s.hist.value_at_quantile(0.99) as f64)
+            ),
+            format!(
+                "p99.9 {} · max {}",
+                micros(s.hist.value_at_quantile(0.999) as f64),
+                micros(s.hist.max() as f64)
+            ),
+        ];
+        for (j, line) in stats.iter().enumerate() {
+            let _ = write!(
+                out,
+                r##"<text x="{}" y="{}" fill="#555" font-size="11">{line}</text>"##,
+                W - RIGHT + 15.0,
+                ly + 18.0 + 14.0 * j as f64,
+            );
+        }
     }
     out.push_str("</svg>\n");
     out

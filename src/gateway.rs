@@ -14,13 +14,14 @@
 //! calls are outstanding (backpressure to the client's TCP window).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::clock;
+use crate::cluster::Cluster;
 use crate::config::{ApiConfig, Config, IntegrationConfig, StageConfig, WebSocketConfig};
 use crate::delivery::groups::Groups;
 use crate::integration::{self, CallError, EventContext, EventType, Handshake, HttpClient};
@@ -50,6 +51,8 @@ pub struct Gateway {
     pub registry: Registry,
     /// Group memberships of this node's connections.
     pub groups: Groups,
+    /// The link to other nodes, when `[cluster]` is configured (set once at start).
+    pub cluster: OnceLock<Arc<Cluster>>,
     /// Backend client.
     pub client: HttpClient,
     /// Metrics registry.
@@ -151,6 +154,7 @@ impl Gateway {
             node: NodeTag::random(),
             registry: Registry::default(),
             groups: Groups::default(),
+            cluster: OnceLock::new(),
             client: HttpClient::new(&config.integrations),
             metrics,
             shutdown: Shutdown::default(),
@@ -180,7 +184,9 @@ impl Gateway {
         match result {
             Ok(reply) if reply.is_success() => {
                 stage.metrics.connect(ConnectOutcome::Accepted);
-                self.apply_membership(stage, conn, &reply);
+                let joined = self.apply_membership(stage, conn, &reply);
+                // Before the 101: a group send after the client opens reaches it.
+                self.sync_groups(&joined).await;
                 Ok(reply.header("sec-websocket-protocol").map(str::to_owned))
             }
             Ok(reply) if reply.status < 200 => {
@@ -232,7 +238,9 @@ impl Gateway {
                 ..self.event(EventType::Message, stage, conn, &route.key)
             };
             let reply = integration::mock_reply(mock, &ev);
-            self.apply_membership(stage, conn, &reply);
+            // Inline, so not awaited: with a cluster the reconciler subscribes
+            // to any newly joined group within milliseconds.
+            let _ = self.apply_membership(stage, conn, &reply);
             if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply)) {
                 conn.push_from_session(frame);
             }
@@ -249,7 +257,8 @@ impl Gateway {
             };
             let result = gw.call(&stage, &route, &ev).await;
             if let Ok(reply) = &result {
-                gw.apply_membership(&stage, &conn, reply);
+                let joined = gw.apply_membership(&stage, &conn, reply);
+                gw.sync_groups(&joined).await;
             }
             if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result)
                 && !conn.push_reply(frame)

@@ -15,6 +15,8 @@
 //! - [`routing`]: selection expressions and route tables (pure).
 //! - [`integration`]: `aws_proxy`, `http_proxy` and `mock` integrations, Lambda events.
 //! - [`registry`]: live connections by id.
+//! - [`cluster`]: several nodes joined through Redis (cross-node calls, group
+//!   fan-out, liveness and reaping lost nodes).
 //! - [`ws`]: RFC 6455 framing (decode client frames, encode server frames once).
 //! - [`telemetry`]: metric names and handles; log setup.
 //! - [`clock`]: AWS timestamp formats.
@@ -31,6 +33,7 @@
 //! `Notify` plus drop-counted task guards.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod gateway;

@@ -23,8 +23,10 @@ pub(super) fn build(table: &toml::Table, errors: &Errors) -> Option<Config> {
     let integrations = read_client(root.section("integrations"));
     let routes = read_routes(root.entries("routes"));
     let stages = read_stages(root.entries("stages"), &routes, errors);
+    let cluster = read_cluster(root.section("cluster"));
     root.finish();
     Some(Config {
+        cluster: cluster?,
         server: server?,
         api: api?,
         websocket: websocket?,
@@ -95,6 +97,73 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         shutdown_grace: shutdown_grace.unwrap_or(Some(Duration::from_secs(30)))?,
         trust_forwarded_for,
     })
+}
+
+/// `[cluster]`; `Some(None)` when no Redis is configured (a single node).
+fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> {
+    let redis_url = s.string("redis_url").map(str::to_owned);
+    let heartbeat_interval = s
+        .duration(
+            "heartbeat_interval",
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_secs(1)));
+    let node_ttl = s
+        .duration(
+            "node_ttl",
+            Duration::from_millis(500),
+            Duration::from_secs(600),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_secs(5)));
+    let request_timeout = s
+        .duration(
+            "request_timeout",
+            Duration::from_millis(10),
+            Duration::from_secs(30),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_secs(1)));
+    let group_partitions = s.int("group_partitions", 1, 64).unwrap_or(1) as u32;
+    let readiness_requires_redis = s.bool("readiness_requires_redis").unwrap_or(true);
+    let mut ok = true;
+    if let (Some(h), Some(t)) = (heartbeat_interval, node_ttl)
+        && t < h * 2
+    {
+        s.errors().push(
+            join(s.path(), "node_ttl"),
+            "must be at least twice heartbeat_interval (a node must miss two heartbeats before it is declared lost)",
+        );
+        ok = false;
+    }
+    match redis_url.as_deref() {
+        Some(url) if url.starts_with("redis://") => {}
+        Some(url) => {
+            s.errors().push(
+                join(s.path(), "redis_url"),
+                format!("{url:?} is not a redis:// URL (e.g. \"redis://127.0.0.1:6379\")"),
+            );
+            ok = false;
+        }
+        None => {}
+    }
+    s.finish();
+    if !ok {
+        return None;
+    }
+    let Some(redis_url) = redis_url else {
+        return Some(None);
+    };
+    Some(Some(ClusterConfig {
+        redis_url,
+        heartbeat_interval: heartbeat_interval?,
+        node_ttl: node_ttl?,
+        request_timeout: request_timeout?,
+        group_partitions,
+        readiness_requires_redis,
+    }))
 }
 
 fn read_api(mut s: Section<'_>) -> Option<ApiConfig> {

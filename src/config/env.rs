@@ -61,6 +61,7 @@ const OVERRIDES: &[(&str, &str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("SOCKGATE_DOMAIN_NAME", "api", "domain_name", Kind::Str),
+    ("SOCKGATE_REDIS_URL", "cluster", "redis_url", Kind::Str),
 ];
 
 /// Applies overrides; returns (key path, variable) for each one applied.

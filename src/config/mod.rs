@@ -40,6 +40,26 @@ pub struct Config {
     pub integrations: ClientConfig,
     /// The deployed stages, each with its routes resolved.
     pub stages: Vec<StageConfig>,
+    /// Redis between nodes; `None` runs a single node with no dependencies.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`: several nodes sharing connections through Redis.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://host:port[/db]` (RESP3 is requested automatically).
+    pub redis_url: String,
+    /// How often the node renews its liveness key and looks for lost nodes.
+    pub heartbeat_interval: Duration,
+    /// A node silent this long is lost: its connections are reported gone and
+    /// their `$disconnect`s are delivered by a survivor.
+    pub node_ttl: Duration,
+    /// Bound on every cross-node call (a Redis command, or the owner's answer).
+    pub request_timeout: Duration,
+    /// Channels each group's traffic is spread over (for Redis Cluster shards).
+    pub group_partitions: u32,
+    /// `/readyz` fails while Redis (the fan-out path) is unreachable.
+    pub readiness_requires_redis: bool,
 }
 
 /// `[server]`

@@ -199,3 +199,38 @@ integration = { type = "aws_proxy", uri = "${stageVariables.backend}/connect" }
     );
     assert_eq!(uri(1).0, "http://127.0.0.1:4000/connect");
 }
+
+#[test]
+fn cluster_is_off_by_default_and_validated_when_on() {
+    let base = "[stages.dev]\n";
+    assert!(Config::parse(base, &env(&[])).unwrap().cluster.is_none());
+    let on = Config::parse(
+        &format!("{base}[cluster]\nredis_url = \"redis://10.0.0.5:6379\"\n"),
+        &env(&[]),
+    )
+    .unwrap()
+    .cluster
+    .unwrap();
+    assert_eq!(on.heartbeat_interval, Duration::from_secs(1));
+    assert_eq!(on.node_ttl, Duration::from_secs(5));
+    assert_eq!(on.group_partitions, 1);
+    assert!(on.readiness_requires_redis);
+    // The environment can switch it on.
+    let via_env = Config::parse(base, &env(&[("SOCKGATE_REDIS_URL", "redis://r:6379")])).unwrap();
+    assert_eq!(via_env.cluster.unwrap().redis_url, "redis://r:6379");
+    let errs = errors(&format!(
+        "{base}[cluster]\nredis_url = \"http://x\"\nheartbeat_interval = \"2s\"\nnode_ttl = \"3s\"\ngroup_partitions = 0\nredis = 1\n"
+    ));
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    for needle in [
+        "cluster.redis_url",
+        "cluster.node_ttl: must be at least twice",
+        "cluster.group_partitions",
+        "cluster.redis: unknown key",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(needle)),
+            "{needle} in {errs:?}"
+        );
+    }
+}

@@ -11,8 +11,11 @@
 //! - `POST /{stage}/@groups/{group}`: send the body to every member.
 //! - `POST /{stage}/@broadcast`: send the body to every connection of the stage.
 //!
-//! Sends answer 200 with `{"queued":N,"dropped":M}`: receivers whose queue took
-//! the message, and those skipped because their queue was full.
+//! Sends answer 200 with `{"queued":N,"dropped":M}`: receivers on this node whose
+//! queue took the message, and those skipped because their queue was full; with
+//! a cluster, `"remote_nodes":K` more nodes received it to deliver to theirs.
+//! If the cluster is unreachable the send is delivered on this node only and the
+//! answer is 503 `ServiceUnavailableException`.
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -21,6 +24,7 @@ use hyper::body::Incoming;
 
 use super::respond::{ApiError, Body, empty};
 use crate::clock;
+use crate::delivery::SendReport;
 use crate::delivery::groups::{GroupKey, Sent};
 use crate::gateway::Gateway;
 use crate::session::id::Id;
@@ -108,14 +112,14 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
                 return Err(ApiError::MethodNotAllowed);
             }
             let body = read_body(req).await?;
-            Ok(sent(gw.send_to_group(&key, &body).await))
+            Ok(sent(gw.send_to_group(&key, &body).await?))
         }
         Target::Stage(stage) => {
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed);
             }
             let body = read_body(req).await?;
-            Ok(sent(gw.broadcast(stage, &body).await))
+            Ok(sent(gw.broadcast(stage, &body).await?))
         }
     }
 }
@@ -157,11 +161,13 @@ fn group_key(stage: &str, raw: &str) -> Result<GroupKey, ApiError> {
     GroupKey::new(stage, &name).ok_or(ApiError::InvalidGroup)
 }
 
-fn sent(s: Sent) -> Response<Body> {
-    json(
-        StatusCode::OK,
-        format!(r#"{{"queued":{},"dropped":{}}}"#, s.queued, s.dropped),
-    )
+fn sent(r: SendReport) -> Response<Body> {
+    let Sent { queued, dropped } = r.local;
+    let body = match r.remote_nodes {
+        Some(n) => format!(r#"{{"queued":{queued},"dropped":{dropped},"remote_nodes":{n}}}"#),
+        None => format!(r#"{{"queued":{queued},"dropped":{dropped}}}"#),
+    };
+    json(StatusCode::OK, body)
 }
 
 fn json(status: StatusCode, body: String) -> Response<Body> {

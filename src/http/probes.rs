@@ -1,6 +1,8 @@
 //! The metrics listener: `/metrics` (Prometheus), `/healthz` (the process
 //! answers) and `/readyz` (ready for new connections: fails once draining, so a
-//! load balancer stops sending clients here before connections are closed).
+//! load balancer stops sending clients here before connections are closed, and
+//! — with a cluster — while this node's self-probe through Redis fails, unless
+//! `cluster.readiness_requires_redis = false`).
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -27,7 +29,12 @@ pub fn handle<B>(gw: &Gateway, req: &Request<B>) -> Response<Body> {
         "/readyz" if gw.shutdown.is_draining() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
         }
-        "/readyz" => text(StatusCode::OK, "ready\n"),
+        "/readyz" => match gw.cluster.get() {
+            Some(cluster) if !cluster.ready() => {
+                text(StatusCode::SERVICE_UNAVAILABLE, "cluster unreachable\n")
+            }
+            _ => text(StatusCode::OK, "ready\n"),
+        },
         _ => empty(StatusCode::NOT_FOUND),
     }
 }

@@ -35,6 +35,8 @@ pub enum ApiError {
     TooManyGroups,
     /// A group name outside the allowed characters or length.
     InvalidGroup,
+    /// The call needs another node and the cluster (Redis) cannot be reached.
+    Unavailable,
 }
 
 impl From<DeliveryError> for ApiError {
@@ -43,6 +45,7 @@ impl From<DeliveryError> for ApiError {
             DeliveryError::Gone => ApiError::Gone,
             DeliveryError::Full => ApiError::LimitExceeded,
             DeliveryError::TooManyGroups => ApiError::TooManyGroups,
+            DeliveryError::Unavailable => ApiError::Unavailable,
         }
     }
 }
@@ -119,6 +122,11 @@ impl ApiError {
                 "BadRequestException",
                 "Group names are 1-128 characters of letters, digits, '-', '_', '.' and ':'",
             ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "The cluster is unreachable; delivery to other nodes failed",
+            ),
         };
         let mut resp = json(status, message);
         resp.headers_mut()
@@ -185,6 +193,7 @@ mod tests {
             ApiError::MethodNotAllowed,
             ApiError::TooManyGroups,
             ApiError::InvalidGroup,
+            ApiError::Unavailable,
         ];
         let statuses = crate::telemetry::MANAGEMENT_STATUSES;
         for e in all {
@@ -199,7 +208,8 @@ mod tests {
                 | ApiError::NotFound
                 | ApiError::MethodNotAllowed
                 | ApiError::TooManyGroups
-                | ApiError::InvalidGroup => {}
+                | ApiError::InvalidGroup
+                | ApiError::Unavailable => {}
             }
         }
         assert!(statuses.contains(&200) && statuses.contains(&204));

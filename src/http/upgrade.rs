@@ -138,6 +138,9 @@ async fn upgrade(
         let accepted = result.is_ok();
         if accepted {
             gw.registry.insert(Arc::clone(&conn));
+            if let Some(cluster) = gw.cluster.get() {
+                cluster.opened(&conn);
+            }
             stage.metrics.connections_open.increment(1.0);
         }
         let handler_waiting = accepted_tx.send(result).is_ok();

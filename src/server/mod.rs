@@ -27,6 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::{management, probes, upgrade};
@@ -77,6 +78,12 @@ impl Server {
             mgmt_addr
         };
         let gateway = Arc::new(Gateway::new(&config, format!("http://{host}")));
+        if let Some(cfg) = &config.cluster {
+            let cluster = Cluster::start(&gateway, cfg)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let _ = gateway.cluster.set(cluster);
+            info!(node = %gateway.node, redis = %redact(&cfg.redis_url), "Joining the cluster.");
+        }
         Ok(Server {
             gateway,
             public,
@@ -157,6 +164,9 @@ impl Server {
                 "Grace period over; exiting with connections still open."
             );
         }
+        if let Some(cluster) = gw.cluster.get() {
+            cluster.leave().await;
+        }
         let _ = stop_rest.send(true);
         let _ = mgmt.await;
         let _ = metrics.await;
@@ -188,6 +198,16 @@ async fn accept_loop(
                 }
             }
         }
+    }
+}
+
+/// A Redis URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -20,6 +20,8 @@
 //! | binary frame (policy reject) | 1003 "Binary frames are not supported" | 1003 / same |
 //! | protocol violation | 1002 "Protocol error" | 1002 / same |
 //! | socket write failed | none | 1006 / "Connection closed abnormally" |
+//! | node lost (kill -9; `$disconnect` sent by a surviving node) | none (the node is gone) | 1006 / "Node lost" |
+//! | node was cut off from Redis and declared lost meanwhile | 1012 "Node lost, reconnect" | (already delivered by the survivor) |
 
 use std::borrow::Cow;
 
@@ -57,13 +59,15 @@ pub enum CloseReason {
     ProtocolError,
     /// Writing to the socket failed.
     WriteFailed,
+    /// The node holding the connection was lost; a surviving node reports it.
+    NodeLost,
 }
 
 // === impl CloseReason ===
 
 impl CloseReason {
     /// Every reason's metric label, in [`CloseReason::index`] order.
-    pub const LABELS: [&'static str; 12] = [
+    pub const LABELS: [&'static str; 13] = [
         "client_close",
         "client_gone",
         "idle_timeout",
@@ -76,6 +80,7 @@ impl CloseReason {
         "binary_rejected",
         "protocol_error",
         "write_failed",
+        "node_lost",
     ];
 
     /// Position in [`CloseReason::LABELS`].
@@ -93,6 +98,7 @@ impl CloseReason {
             CloseReason::BinaryRejected => 9,
             CloseReason::ProtocolError => 10,
             CloseReason::WriteFailed => 11,
+            CloseReason::NodeLost => 12,
         }
     }
 
@@ -107,6 +113,9 @@ impl CloseReason {
             CloseReason::InvalidUtf8 => Some((1007, "Invalid frame payload data")),
             CloseReason::BinaryRejected => Some((1003, "Binary frames are not supported")),
             CloseReason::ProtocolError => Some((1002, "Protocol error")),
+            // Seen only by clients of a node that was cut off from Redis while a
+            // survivor declared it lost: 1012 (Service Restart) tells them to reconnect.
+            CloseReason::NodeLost => Some((1012, "Node lost, reconnect")),
             CloseReason::ClientClose { .. }
             | CloseReason::ClientGone
             | CloseReason::PongTimeout
@@ -141,6 +150,7 @@ impl CloseReason {
             CloseReason::InvalidUtf8 => (1007, Cow::Borrowed("Invalid frame payload data")),
             CloseReason::BinaryRejected => (1003, Cow::Borrowed("Binary frames are not supported")),
             CloseReason::ProtocolError => (1002, Cow::Borrowed("Protocol error")),
+            CloseReason::NodeLost => (1006, Cow::Borrowed("Node lost")),
         }
     }
 }
@@ -208,7 +218,9 @@ mod tests {
             CloseReason::BinaryRejected,
             CloseReason::ProtocolError,
             CloseReason::WriteFailed,
+            CloseReason::NodeLost,
         ];
+        assert_eq!(all.len(), CloseReason::LABELS.len());
         for (i, r) in all.iter().enumerate() {
             assert_eq!(r.index(), i);
         }

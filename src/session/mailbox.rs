@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -69,6 +69,8 @@ pub struct Connection {
     pub info: ConnInfo,
     last_active_ms: AtomicU64,
     inflight: AtomicUsize,
+    /// Its record is in the cluster's Redis hash (so a survivor could reap it).
+    registered: AtomicBool,
     mailbox: Mutex<Mailbox>,
     waker: AtomicWaker,
     max_messages: usize,
@@ -98,6 +100,7 @@ impl Connection {
             info,
             last_active_ms: AtomicU64::new(now),
             inflight: AtomicUsize::new(0),
+            registered: AtomicBool::new(false),
             mailbox: Mutex::new(Mailbox::default()),
             waker: AtomicWaker::new(),
             max_messages,
@@ -257,6 +260,16 @@ impl Connection {
     /// Epoch ms of the last data message in either direction.
     pub fn last_active_ms(&self) -> u64 {
         self.last_active_ms.load(Ordering::Relaxed)
+    }
+
+    /// Cluster side: its record is now in Redis.
+    pub(crate) fn mark_registered(&self) {
+        self.registered.store(true, Ordering::Release);
+    }
+
+    /// Whether its record is in Redis (then `$disconnect` goes to whoever claims it first).
+    pub fn is_registered(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
     }
 
     /// Integration calls in flight for this connection.

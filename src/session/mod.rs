@@ -14,7 +14,8 @@
 //!
 //! Whatever ends the session, [`run`] ends the same way, exactly once: mark the
 //! mailbox closed (later posts get 410), remove from the registry, free the
-//! socket, fire `$disconnect`, log one line, release the connection permit.
+//! socket, fire `$disconnect` (with a cluster, after claiming it), log one line,
+//! release the connection permit.
 
 pub mod close;
 pub mod id;
@@ -103,7 +104,11 @@ async fn finish(
     gw.forget_groups(&conn.id, &groups);
     stage.metrics.connections_open.decrement(1.0);
     stage.metrics.disconnect(&reason);
-    gw.on_disconnect(stage, conn, &reason).await;
+    if gw.claim_disconnect(conn).await {
+        gw.on_disconnect(stage, conn, &reason).await;
+    } else {
+        info!(conn.id = %conn.id, stage = %stage.name, "$disconnect skipped: a surviving node already delivered it while this one was cut off.");
+    }
     let (code, why) = reason.disconnect_status();
     info!(
         conn.id = %conn.id, stage = %stage.name, close.code = code, close.reason = %why,

@@ -22,6 +22,10 @@ const MESSAGES: &str = "sockgate_messages_total";
 const CLIENT_ERRORS: &str = "sockgate_client_errors_total";
 const QUEUE_REJECTIONS: &str = "sockgate_send_queue_rejections_total";
 const FANOUT: &str = "sockgate_fanout_deliveries_total";
+const CLUSTER_UP: &str = "sockgate_cluster_up";
+const CLUSTER_MESSAGES: &str = "sockgate_cluster_messages_total";
+const CLUSTER_DROPPED: &str = "sockgate_cluster_dropped_total";
+const CLUSTER_REAPED: &str = "sockgate_cluster_reaped_connections_total";
 const INTEGRATION_LATENCY: &str = "sockgate_integration_latency_seconds";
 const INTEGRATION_ERRORS: &str = "sockgate_integration_errors_total";
 const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
@@ -91,7 +95,7 @@ pub struct Metrics {
 /// Methods the @connections counters distinguish (anything else is "other").
 const MANAGEMENT_METHODS: [&str; 5] = ["POST", "GET", "DELETE", "PUT", "other"];
 /// Every status the @connections API answers with (see `http::respond::ApiError`).
-pub(crate) const MANAGEMENT_STATUSES: [u16; 8] = [200, 204, 400, 404, 405, 410, 413, 429];
+pub(crate) const MANAGEMENT_STATUSES: [u16; 9] = [200, 204, 400, 404, 405, 410, 413, 429, 503];
 
 /// Handles for one stage.
 #[derive(Debug, Clone)]
@@ -99,7 +103,7 @@ pub struct StageMetrics {
     /// Open connections.
     pub connections_open: Gauge,
     connects: [Counter; 5],
-    disconnects: [Counter; 12],
+    disconnects: [Counter; CloseReason::LABELS.len()],
     client_errors: [Counter; 2],
     /// Messages sent to clients (replies, pushes, error frames).
     pub messages_out: Counter,
@@ -122,6 +126,27 @@ pub struct RouteMetrics {
     pub integration_errors: Counter,
     timeouts: Counter,
     failures: Counter,
+}
+
+/// Handles for the cluster link (registered only when a cluster is configured).
+#[derive(Debug, Clone)]
+pub struct ClusterMetrics {
+    /// 1 while the fan-out path (Redis, proven by the self-probe) works.
+    pub up: Gauge,
+    /// Messages received from Redis, by [`ClusterMetrics::KINDS`].
+    pub received: [Counter; 5],
+    /// Messages published to Redis, by [`ClusterMetrics::KINDS`].
+    pub published: [Counter; 5],
+    /// Messages from Redis dropped because the node could not keep up.
+    pub dropped: Counter,
+    /// `$disconnect`s this node delivered for connections of lost nodes.
+    pub reaped: Counter,
+}
+
+impl ClusterMetrics {
+    /// Message kinds: requests and replies between nodes, group sends, stage
+    /// broadcasts, self-probes.
+    pub const KINDS: [&'static str; 5] = ["request", "reply", "group", "stage", "probe"];
 }
 
 // === impl Metrics ===
@@ -156,6 +181,13 @@ impl Metrics {
             Some(Unit::Count),
             text("Open WebSocket connections."),
         );
+        r.describe_gauge(
+            CLUSTER_UP.into(),
+            None,
+            text(
+                "1 while this node's fan-out path through Redis works (its self-probe comes back).",
+            ),
+        );
         r.describe_histogram(
             INTEGRATION_LATENCY.into(),
             Some(Unit::Seconds),
@@ -177,6 +209,18 @@ impl Metrics {
             (
                 QUEUE_REJECTIONS,
                 "@connections POSTs refused with 429 because the connection's send queue was full.",
+            ),
+            (
+                CLUSTER_MESSAGES,
+                "Messages between this node and Redis, by direction and kind.",
+            ),
+            (
+                CLUSTER_DROPPED,
+                "Messages from Redis dropped because this node's dispatcher queue was full.",
+            ),
+            (
+                CLUSTER_REAPED,
+                "$disconnects this node delivered for connections of lost nodes.",
             ),
             (
                 FANOUT,
@@ -203,6 +247,25 @@ impl Metrics {
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
         self.recorder
             .register_counter(&Key::from_parts(name, labels), &metadata())
+    }
+
+    /// Registers the cluster link's handles.
+    pub fn cluster(&self) -> ClusterMetrics {
+        let kind = |direction: &'static str, k: &'static str| {
+            self.counter(
+                CLUSTER_MESSAGES,
+                vec![Label::new("direction", direction), Label::new("kind", k)],
+            )
+        };
+        ClusterMetrics {
+            up: self
+                .recorder
+                .register_gauge(&Key::from_name(CLUSTER_UP), &metadata()),
+            received: ClusterMetrics::KINDS.map(|k| kind("in", k)),
+            published: ClusterMetrics::KINDS.map(|k| kind("out", k)),
+            dropped: self.counter(CLUSTER_DROPPED, vec![]),
+            reaped: self.counter(CLUSTER_REAPED, vec![]),
+        }
     }
 
     /// Registers the handles for a stage.

@@ -1,0 +1,175 @@
+//! Handles what Redis pushes to this node, in order, without awaiting.
+//!
+//! - requests on our node channel: do the operation on the local connection and
+//!   publish the answer (from a spawned task, so a slow `PUBLISH` never holds up
+//!   the next message);
+//! - replies: complete the waiting request;
+//! - probes: record that the fan-out path works;
+//! - group and stage messages: queue the frame, encoded once, to our members.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
+
+use super::names::{self, Channel};
+use super::wire::{Message, Op, Reply, Request, Status};
+use super::{Cluster, Kind, Record};
+use crate::clock;
+use crate::delivery::groups::GroupKey;
+use crate::delivery::{DeliveryError, payload_frame};
+use crate::gateway::Gateway;
+use crate::session::id::Id;
+
+pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushInfo>) {
+    while let Some(push) = pushes.recv().await {
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        if cluster.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(gw) = cluster.gateway() else { return };
+        if push.kind == PushKind::Disconnection {
+            // The client reconnects and re-subscribes by itself; until the next
+            // probe comes back the node reports itself down.
+            cluster.probe_ok_ms.store(0, Ordering::Release);
+            cluster.metrics.up.set(0.0);
+            continue;
+        }
+        if push.kind != PushKind::Message {
+            continue;
+        }
+        let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+            (push.data.first(), push.data.get(1))
+        else {
+            continue;
+        };
+        let Ok(channel) = std::str::from_utf8(channel) else {
+            continue;
+        };
+        match names::parse_channel(channel) {
+            Some(Channel::Node) => on_node_message(&cluster, &gw, Bytes::copy_from_slice(payload)),
+            Some(Channel::Group(key)) => {
+                cluster.metrics.received[Kind::Group as usize].increment(1);
+                let key = key
+                    .split_once('/')
+                    .and_then(|(stage, group)| GroupKey::new(stage, group));
+                if let (Some(key), Some(data)) = (key, from_others(&cluster, payload)) {
+                    let sent = gw.groups.send(&key, &payload_frame(data));
+                    gw.count_fanout(key.stage(), sent);
+                }
+            }
+            Some(Channel::Stage(stage)) => {
+                cluster.metrics.received[Kind::Stage as usize].increment(1);
+                if let Some(data) = from_others(&cluster, payload) {
+                    gw.broadcast_local(stage, data);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// The data of a group or stage message sent by another node (our own were
+/// delivered locally when we sent them).
+fn from_others<'a>(cluster: &Cluster, payload: &'a [u8]) -> Option<&'a [u8]> {
+    let (sender, data) = payload.split_at_checked(4)?;
+    (sender != cluster.node.as_str().as_bytes()).then_some(data)
+}
+
+fn on_node_message(cluster: &Arc<Cluster>, gw: &Arc<Gateway>, payload: Bytes) {
+    match Message::decode(payload) {
+        Some(Message::Request(req)) => {
+            cluster.metrics.received[Kind::Request as usize].increment(1);
+            let reply_to = req.reply_to;
+            let (reply, joined) = serve(gw, req);
+            let (cluster, gw) = (Arc::clone(cluster), Arc::clone(gw));
+            tokio::spawn(async move {
+                // A join is answered once our subscription to the group is in place.
+                if let Some(key) = joined {
+                    gw.sync_groups(&[key]).await;
+                }
+                let msg = Message::Reply(reply).encode();
+                let _ = cluster
+                    .publish(names::node_channel(reply_to), msg, Kind::Reply)
+                    .await;
+            });
+        }
+        Some(Message::Reply(reply)) => {
+            cluster.metrics.received[Kind::Reply as usize].increment(1);
+            if let Some((_, waiter)) = cluster.pending.remove(&reply.id) {
+                let _ = waiter.send(reply);
+            }
+        }
+        Some(Message::Probe(nonce)) => {
+            cluster.metrics.received[Kind::Probe as usize].increment(1);
+            if nonce == cluster.probe_nonce.load(Ordering::Acquire) {
+                cluster
+                    .probe_ok_ms
+                    .store(clock::now_ms(), Ordering::Release);
+                cluster.metrics.up.set(1.0);
+            }
+        }
+        None => tracing::warn!("A malformed message arrived on this node's channel; ignored."),
+    }
+}
+
+/// A join or leave. Group requests always name their stage, and the asker has
+/// validated the group name.
+fn membership(
+    gw: &Gateway,
+    stage: Option<&str>,
+    group: &str,
+    conn: &Id,
+    join: bool,
+) -> Result<Option<GroupKey>, DeliveryError> {
+    let key = stage
+        .and_then(|s| GroupKey::new(s, group))
+        .ok_or(DeliveryError::Gone)?;
+    if join {
+        Ok(gw.join_group_local(&key, conn)?.then_some(key))
+    } else {
+        gw.leave_group_local(&key, conn)?;
+        Ok(None)
+    }
+}
+
+/// Does a request on a connection of this node; also returns a group this node
+/// just got its first member of.
+fn serve(gw: &Gateway, req: Request) -> (Reply, Option<GroupKey>) {
+    let stage = req.stage.as_deref();
+    let mut joined = None;
+    let result = match req.op {
+        Op::Post(data) => gw
+            .post_local(&req.conn, stage, &data)
+            .map(|()| Bytes::new()),
+        Op::Get => gw.local_view(&req.conn, stage).map(|view| {
+            let record = Record {
+                last_active: Some(view.last_active_ms),
+                ..Record::of_info(&view.info)
+            };
+            Bytes::from(serde_json::to_vec(&record).unwrap_or_default())
+        }),
+        Op::Delete => gw.disconnect_local(&req.conn, stage).map(|()| Bytes::new()),
+        Op::Join(group) => membership(gw, stage, &group, &req.conn, true).map(|first| {
+            joined = first;
+            Bytes::new()
+        }),
+        Op::Leave(group) => membership(gw, stage, &group, &req.conn, false).map(|_| Bytes::new()),
+    };
+    let (status, body) = match result {
+        Ok(body) => (Status::Ok, body),
+        Err(DeliveryError::Full) => (Status::Full, Bytes::new()),
+        Err(DeliveryError::TooManyGroups) => (Status::TooManyGroups, Bytes::new()),
+        Err(DeliveryError::Gone | DeliveryError::Unavailable) => (Status::Gone, Bytes::new()),
+    };
+    let reply = Reply {
+        id: req.id,
+        status,
+        body,
+    };
+    (reply, joined)
+}

@@ -1,0 +1,351 @@
+//! Heartbeats, the self-probe, connection records, and reaping lost nodes.
+//!
+//! Every `heartbeat_interval` a node renews `alive` (TTL `node_ttl`) and its
+//! score in `sockgate:{nodes}`, publishes a probe to itself, and looks for nodes
+//! whose score is older than `node_ttl` and whose `alive` key has expired. One
+//! survivor wins the reaper lock for such a node, marks it lost, and for each of
+//! its recorded connections claims the record with `HDEL` and delivers
+//! `$disconnect` ("Node lost"). A node that ends a connection claims the record
+//! the same way first, so each `$disconnect` is delivered exactly once — also
+//! when a node was only cut off from Redis, was reaped meanwhile, and comes back
+//! (it then closes the reaped connections with 1012 and skips their
+//! `$disconnect`s). Without Redis a node delivers its own `$disconnect`s and
+//! cleans up the records once Redis is back (the resync).
+//!
+//! Records are written by one task, in batches, in the order connections open
+//! and close, so a record is never written after its own removal.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{Cluster, Kind, Record, names};
+use crate::clock;
+use crate::gateway::Gateway;
+use crate::session::close::CloseReason;
+use crate::session::id::{Id, NodeTag};
+use crate::session::mailbox::Connection;
+
+/// Records written or removed in one pipeline.
+const RECORD_BATCH: usize = 512;
+/// `$disconnect`s in flight while reaping a lost node (bounds backend load).
+const REAP_CONCURRENCY: usize = 64;
+/// How long a reaper holds its lock before another survivor may take over.
+const REAPER_LOCK_MS: u64 = 60_000;
+/// How long a lost node's tombstone stays, for it to notice if it comes back.
+const LOST_MARK_SECS: u64 = 3600;
+
+/// What the record writer does, in order.
+#[derive(Debug)]
+pub(super) enum RecordOp {
+    /// A connection opened: write its record.
+    Open(Arc<Connection>),
+    /// A connection that was never recorded ended: remove any record a batch in
+    /// flight may still write.
+    Forget(Id),
+}
+
+pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
+    let mut tick = tokio::time::interval(cluster.cfg.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_up = false;
+    loop {
+        tick.tick().await;
+        if cluster.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(gw) = cluster.gateway() else { return };
+        if beat(&cluster).await == Some(true) {
+            declared_lost(&cluster, &gw).await;
+        }
+        probe(&cluster).await;
+        let up = cluster.is_up();
+        cluster.metrics.up.set(if up { 1.0 } else { 0.0 });
+        if up != was_up {
+            if up {
+                info!(node = %cluster.node, "Cluster link is up.");
+            } else {
+                warn!(node = %cluster.node, "Cluster link is down: cross-node calls answer 503 until Redis is back.");
+            }
+        }
+        if up && (!was_up || cluster.needs_resync.load(Ordering::Acquire)) {
+            resync(&cluster, &gw).await;
+        }
+        if up {
+            find_lost(&cluster, &gw).await;
+        }
+        // Lets the subscription reconciler retry anything that failed.
+        cluster.groups_changed.notify_one();
+        was_up = up;
+    }
+}
+
+/// Renews the node's liveness; `Some(true)` if a survivor has declared it lost.
+async fn beat(cluster: &Cluster) -> Option<bool> {
+    let mut redis = cluster.redis.clone();
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(names::alive(cluster.node))
+        .arg(clock::now_ms())
+        .arg("PX")
+        .arg(cluster.cfg.node_ttl.as_millis() as u64)
+        .ignore()
+        .cmd("ZADD")
+        .arg(names::NODES)
+        .arg(clock::now_ms())
+        .arg(cluster.node.as_str())
+        .ignore()
+        .cmd("EXISTS")
+        .arg(names::lost(cluster.node));
+    let r = tokio::time::timeout(
+        cluster.cfg.request_timeout,
+        pipe.query_async::<(i64,)>(&mut redis),
+    )
+    .await;
+    match r {
+        Ok(Ok((lost,))) => Some(lost == 1),
+        _ => None,
+    }
+}
+
+/// Publishes a probe to our own channel; the dispatcher records its return.
+async fn probe(cluster: &Cluster) {
+    let nonce = rand::random::<u64>();
+    cluster.probe_nonce.store(nonce, Ordering::Release);
+    let msg = super::wire::Message::Probe(nonce).encode();
+    let _ = cluster
+        .publish(names::node_channel(cluster.node), msg, Kind::Probe)
+        .await;
+}
+
+/// A survivor reaped this node while it was cut off: its recorded connections
+/// already had their `$disconnect`. Close them (their claims will fail, so no
+/// second `$disconnect`), and clear the mark.
+async fn declared_lost(cluster: &Cluster, gw: &Gateway) {
+    let mut closed = 0usize;
+    gw.registry.for_each(|conn| {
+        if conn.is_registered() && conn.request_close(CloseReason::NodeLost) {
+            closed += 1;
+        }
+    });
+    warn!(node = %cluster.node, closed, "This node was declared lost while cut off from Redis; closing the connections a survivor reported gone.");
+    let mut redis = cluster.redis.clone();
+    let _ = tokio::time::timeout(
+        cluster.cfg.request_timeout,
+        redis::cmd("DEL")
+            .arg(names::lost(cluster.node))
+            .query_async::<i64>(&mut redis),
+    )
+    .await;
+    cluster.needs_resync.store(true, Ordering::Release);
+}
+
+/// Brings this node's records up to date after an outage or a full queue:
+/// removes records of connections that ended meanwhile, writes missing ones.
+async fn resync(cluster: &Cluster, gw: &Gateway) {
+    cluster.needs_resync.store(false, Ordering::Release);
+    let stale: Vec<Id> =
+        std::mem::take(&mut *cluster.stale.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut missing = Vec::new();
+    gw.registry.for_each(|conn| {
+        if !conn.is_registered() && !conn.is_closed() {
+            missing.push(Arc::clone(conn));
+        }
+    });
+    let ops = stale
+        .into_iter()
+        .map(RecordOp::Forget)
+        .chain(missing.into_iter().map(RecordOp::Open));
+    let ops: Vec<RecordOp> = ops.collect();
+    for chunk in ops.chunks(RECORD_BATCH) {
+        if !write_records(cluster, chunk).await {
+            return;
+        }
+    }
+}
+
+/// The record writer: batches of opens and forgets, in order.
+pub(super) async fn record_connections(cluster: Weak<Cluster>, mut rx: mpsc::Receiver<RecordOp>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while let Some(first) = rx.recv().await {
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        batch.push(first);
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        write_records(&cluster, &batch).await;
+        batch.clear();
+    }
+}
+
+/// Writes one batch; on failure leaves the work to the next resync.
+async fn write_records(cluster: &Cluster, ops: &[RecordOp]) -> bool {
+    let key = names::conns(cluster.node);
+    let mut pipe = redis::pipe();
+    for op in ops {
+        match op {
+            RecordOp::Open(conn) => {
+                let json = serde_json::to_string(&Record::of_info(&conn.info)).unwrap_or_default();
+                pipe.hset(&key, conn.id.as_str(), json).ignore();
+            }
+            RecordOp::Forget(id) => {
+                pipe.hdel(&key, id.as_str()).ignore();
+            }
+        }
+    }
+    let mut redis = cluster.redis.clone();
+    let ok = matches!(
+        tokio::time::timeout(
+            cluster.cfg.request_timeout,
+            pipe.query_async::<()>(&mut redis)
+        )
+        .await,
+        Ok(Ok(()))
+    );
+    if ok {
+        for op in ops {
+            if let RecordOp::Open(conn) = op {
+                conn.mark_registered();
+            }
+        }
+    } else {
+        let mut stale = cluster.stale.lock().unwrap_or_else(|e| e.into_inner());
+        stale.extend(ops.iter().filter_map(|op| match op {
+            RecordOp::Forget(id) => Some(*id),
+            RecordOp::Open(_) => None,
+        }));
+        cluster.needs_resync.store(true, Ordering::Release);
+    }
+    ok
+}
+
+/// Looks for nodes whose heartbeat stopped, and reaps those whose lock we win.
+async fn find_lost(cluster: &Arc<Cluster>, gw: &Arc<Gateway>) {
+    let cutoff = clock::now_ms().saturating_sub(cluster.cfg.node_ttl.as_millis() as u64);
+    let mut redis = cluster.redis.clone();
+    let stale = tokio::time::timeout(
+        cluster.cfg.request_timeout,
+        redis::cmd("ZRANGEBYSCORE")
+            .arg(names::NODES)
+            .arg("-inf")
+            .arg(cutoff)
+            .query_async::<Vec<String>>(&mut redis),
+    )
+    .await;
+    let Ok(Ok(tags)) = stale else { return };
+    for tag in tags.iter().filter_map(|t| NodeTag::parse(t)) {
+        if tag == cluster.node {
+            continue;
+        }
+        // The liveness key's TTL (Redis's clock) decides; scores only nominate.
+        let mut pipe = redis::pipe();
+        pipe.cmd("EXISTS").arg(names::alive(tag));
+        pipe.cmd("SET")
+            .arg(names::reaper(tag))
+            .arg(cluster.node.as_str())
+            .arg("NX")
+            .arg("PX")
+            .arg(REAPER_LOCK_MS);
+        // EXISTS first: a SET for a live node is undone below.
+        let r = tokio::time::timeout(
+            cluster.cfg.request_timeout,
+            pipe.query_async::<(i64, Option<String>)>(&mut redis),
+        )
+        .await;
+        match r {
+            Ok(Ok((0, Some(_)))) => {
+                tokio::spawn(reap(Arc::clone(cluster), Arc::clone(gw), tag));
+            }
+            Ok(Ok((1, Some(_)))) => {
+                let _ = redis::cmd("DEL")
+                    .arg(names::reaper(tag))
+                    .query_async::<i64>(&mut redis)
+                    .await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reports a lost node's connections gone: each record claimed with `HDEL`, then
+/// its `$disconnect` delivered with reason "Node lost".
+async fn reap(cluster: Arc<Cluster>, gw: Arc<Gateway>, lost: NodeTag) {
+    let mut redis = cluster.redis.clone();
+    let key = names::conns(lost);
+    let _ = redis::cmd("SET")
+        .arg(names::lost(lost))
+        .arg(cluster.node.as_str())
+        .arg("EX")
+        .arg(LOST_MARK_SECS)
+        .query_async::<()>(&mut redis)
+        .await;
+    let mut cursor: u64 = 0;
+    let mut delivered = 0usize;
+    loop {
+        let page = redis::cmd("HSCAN")
+            .arg(&key)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(RECORD_BATCH)
+            .query_async::<(u64, Vec<(String, String)>)>(&mut redis)
+            .await;
+        let Ok((next, entries)) = page else {
+            // Redis went away mid-reap; the lock expires and a survivor resumes.
+            return;
+        };
+        let claimed = futures_util::stream::iter(entries)
+            .map(|(id, json)| {
+                let (cluster, gw, key) = (&cluster, &gw, &key);
+                async move {
+                    let mut redis = cluster.redis.clone();
+                    let won = redis::cmd("HDEL")
+                        .arg(key)
+                        .arg(&id)
+                        .query_async::<i64>(&mut redis)
+                        .await;
+                    if !matches!(won, Ok(1)) {
+                        return false;
+                    }
+                    let (Some(id), Ok(record)) =
+                        (Id::parse(&id), serde_json::from_str::<Record>(&json))
+                    else {
+                        return false;
+                    };
+                    let Some(stage) = gw.stages.get(record.stage.as_str()) else {
+                        return false;
+                    };
+                    let conn = Connection::new(id, record.info(), 1, 1);
+                    stage.metrics.disconnect(&CloseReason::NodeLost);
+                    gw.on_disconnect(stage, &conn, &CloseReason::NodeLost).await;
+                    cluster.metrics.reaped.increment(1);
+                    true
+                }
+            })
+            .buffer_unordered(REAP_CONCURRENCY)
+            .filter(|won| std::future::ready(*won))
+            .count()
+            .await;
+        delivered += claimed;
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let mut pipe = redis::pipe();
+    pipe.del(&key)
+        .ignore()
+        .zrem(names::NODES, lost.as_str())
+        .ignore()
+        .del(names::reaper(lost))
+        .ignore();
+    let _ = pipe.query_async::<()>(&mut redis).await;
+    warn!(lost = %lost, by = %cluster.node, disconnects = delivered, "A node was lost; its connections were reported gone and their $disconnects delivered.");
+}

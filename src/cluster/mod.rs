@@ -1,0 +1,469 @@
+//! Several nodes behind one load balancer, joined through Redis.
+//!
+//! A single node needs none of this: without `[cluster]` it has no dependency.
+//! With it, each node:
+//!
+//! - **owns a channel** named after its tag (the first four characters of its
+//!   connection ids). A POST, GET, DELETE or group join for a connection on
+//!   another node is one request published on the owner's channel, and one
+//!   reply on the asker's; nothing is broadcast to every node. Requests from
+//!   one node to one connection travel one Redis connection and one
+//!   subscription, so their order is kept.
+//! - **subscribes to a group's channel only while it has members** in it (see
+//!   `subscriptions`), and to each stage's broadcast channel. A group send is one
+//!   `PUBLISH` per partition; every subscribed node encodes the frame once and
+//!   queues it to its own members.
+//! - **keeps a heartbeat**: a liveness key with a TTL, and a record of each of
+//!   its connections. When a node dies, a survivor claims the reaping, reports
+//!   its connections gone, and delivers each one's `$disconnect` — claimed
+//!   per connection with `HDEL`, so exactly one node delivers it (see `liveness`).
+//! - **proves its fan-out path** by publishing a probe to itself every heartbeat;
+//!   `/readyz` and `sockgate_cluster_up` follow the probe, not just "connected".
+//!
+//! Failure behaviour: while the probe fails, calls that need another node fail
+//! at once with 503 `ServiceUnavailableException`, and every call to Redis is
+//! bounded by `request_timeout`, so nothing hangs; local delivery carries on.
+//! The Redis client reconnects by itself, and re-subscribes every channel.
+//!
+//! Concurrency: pushes from Redis go through one bounded queue to one
+//! dispatcher task, which handles them in order without awaiting (replies are
+//! published from spawned tasks). Waiting requests sit in a map of oneshot
+//! channels keyed by request id.
+
+mod dispatch;
+mod liveness;
+pub(crate) mod names;
+mod subscriptions;
+pub(crate) mod wire;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use dashmap::DashMap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::clock;
+use crate::config::ClusterConfig;
+use crate::delivery::DeliveryError;
+use crate::delivery::groups::GroupKey;
+use crate::gateway::Gateway;
+use crate::session::id::{Id, NodeTag};
+use crate::session::mailbox::{ConnInfo, Connection};
+use crate::telemetry::ClusterMetrics;
+use wire::{Message, Op, Reply, Request};
+
+/// Pushes from Redis waiting for the dispatcher. Beyond this the node is far
+/// behind; further messages are dropped and counted
+/// (`sockgate_cluster_dropped_total`) rather than queued without bound.
+const PUSH_QUEUE: usize = 65_536;
+
+/// New connections waiting to be recorded in Redis. Beyond it a record is left
+/// for the next resync rather than queued without bound.
+const REGISTRATION_QUEUE: usize = 65_536;
+
+/// Message kinds, indexing [`ClusterMetrics`] counters.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Request = 0,
+    Reply = 1,
+    Group = 2,
+    Stage = 3,
+    Probe = 4,
+}
+
+/// What a node records about each of its connections, so that a survivor can
+/// deliver its `$disconnect` if the node is lost (and what GET answers across nodes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    stage: String,
+    connected_at: u64,
+    source_ip: String,
+    user_agent: Option<String>,
+    domain_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_active: Option<u64>,
+}
+
+impl Record {
+    fn of_info(i: &ConnInfo) -> Record {
+        Record {
+            stage: i.stage.to_string(),
+            connected_at: i.connected_at_ms,
+            source_ip: i.source_ip.clone(),
+            user_agent: i.user_agent.clone(),
+            domain_name: i.domain_name.clone(),
+            last_active: None,
+        }
+    }
+
+    fn info(&self) -> ConnInfo {
+        ConnInfo {
+            stage: Arc::from(self.stage.as_str()),
+            connected_at_ms: self.connected_at,
+            source_ip: self.source_ip.clone(),
+            user_agent: self.user_agent.clone(),
+            domain_name: self.domain_name.clone(),
+        }
+    }
+}
+
+/// A node's link to the others.
+pub struct Cluster {
+    node: NodeTag,
+    cfg: ClusterConfig,
+    redis: ConnectionManager,
+    gw: Weak<Gateway>,
+    metrics: ClusterMetrics,
+    next_request: AtomicU64,
+    pending: DashMap<u64, oneshot::Sender<Reply>>,
+    /// Epoch ms when our own probe last came back through Redis.
+    probe_ok_ms: AtomicU64,
+    /// The nonce of the probe in flight.
+    probe_nonce: AtomicU64,
+    /// Set when records in Redis may be out of date (an outage, a full queue).
+    needs_resync: AtomicBool,
+    /// Connections whose `$disconnect` was delivered while Redis was unreachable:
+    /// their records must still be removed.
+    stale: Mutex<Vec<Id>>,
+    records: mpsc::Sender<liveness::RecordOp>,
+    /// Groups whose membership on this node changed (for the subscription reconciler).
+    dirty_groups: Mutex<HashSet<GroupKey>>,
+    groups_changed: Notify,
+    /// Channels currently subscribed (changed only under `subscription_lock`).
+    subscribed: Mutex<HashSet<String>>,
+    subscription_lock: tokio::sync::Mutex<()>,
+    stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node", &self.node)
+            .field("up", &self.is_up())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Adds `protocol=resp3` (pushes on the command connection need RESP3).
+fn resp3_url(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}/?protocol=resp3")
+    }
+}
+
+// === impl Cluster ===
+
+impl Cluster {
+    /// Links `gw` to the cluster and starts the background tasks. Connecting is
+    /// lazy: a node starts (and serves locally) while Redis is still down.
+    pub fn start(gw: &Arc<Gateway>, cfg: &ClusterConfig) -> Result<Arc<Cluster>, String> {
+        let client = redis::Client::open(resp3_url(&cfg.redis_url))
+            .map_err(|e| format!("cluster.redis_url: {e}"))?;
+        let metrics = gw.metrics.cluster();
+        let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE);
+        let dropped = metrics.dropped.clone();
+        let manager_cfg = ConnectionManagerConfig::new()
+            .set_push_sender(move |info| {
+                if push_tx.try_send(info).is_err() {
+                    dropped.increment(1);
+                }
+                Ok::<(), ()>(())
+            })
+            .set_automatic_resubscription()
+            .set_connection_timeout(Some(cfg.request_timeout))
+            .set_response_timeout(Some(cfg.request_timeout))
+            // Reconnect attempts are driven by our heartbeat; the client's own
+            // retries would only make callers wait.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let redis = client
+            .get_connection_manager_lazy(manager_cfg)
+            .map_err(|e| format!("cluster.redis_url: {e}"))?;
+        let (reg_tx, reg_rx) = mpsc::channel(REGISTRATION_QUEUE);
+        let cluster = Arc::new(Cluster {
+            node: gw.node,
+            cfg: cfg.clone(),
+            redis,
+            gw: Arc::downgrade(gw),
+            metrics,
+            next_request: AtomicU64::new(1),
+            pending: DashMap::new(),
+            probe_ok_ms: AtomicU64::new(0),
+            probe_nonce: AtomicU64::new(0),
+            needs_resync: AtomicBool::new(false),
+            stale: Mutex::new(Vec::new()),
+            records: reg_tx,
+            dirty_groups: Mutex::new(HashSet::new()),
+            groups_changed: Notify::new(),
+            subscribed: Mutex::new(HashSet::new()),
+            subscription_lock: tokio::sync::Mutex::new(()),
+            stopping: AtomicBool::new(false),
+        });
+        cluster.metrics.up.set(0.0);
+        // The dispatcher and the record writer hold the cluster weakly: they end
+        // when it is dropped (their channels' senders live inside it).
+        tokio::spawn(dispatch::run(Arc::downgrade(&cluster), push_rx));
+        tokio::spawn(liveness::heartbeat(Arc::clone(&cluster)));
+        tokio::spawn(liveness::record_connections(
+            Arc::downgrade(&cluster),
+            reg_rx,
+        ));
+        tokio::spawn(subscriptions::reconcile(Arc::clone(&cluster)));
+        Ok(cluster)
+    }
+
+    /// This node's tag.
+    pub fn node(&self) -> NodeTag {
+        self.node
+    }
+
+    /// Whether the fan-out path works: our own probe came back recently.
+    pub fn is_up(&self) -> bool {
+        let window = self.cfg.heartbeat_interval * 2 + self.cfg.request_timeout;
+        let ok = self.probe_ok_ms.load(Ordering::Acquire);
+        ok != 0 && clock::now_ms().saturating_sub(ok) <= window.as_millis() as u64
+    }
+
+    /// Whether `/readyz` may report ready.
+    pub fn ready(&self) -> bool {
+        !self.cfg.readiness_requires_redis || self.is_up()
+    }
+
+    fn gateway(&self) -> Option<Arc<Gateway>> {
+        self.gw.upgrade()
+    }
+
+    /// Asks the node that holds `conn` to do `op`, and waits for its answer.
+    pub(crate) async fn request(
+        &self,
+        conn: Id,
+        stage: Option<&str>,
+        op: Op,
+    ) -> Result<Reply, DeliveryError> {
+        if !self.is_up() {
+            return Err(DeliveryError::Unavailable);
+        }
+        let owner = conn.node();
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(id, tx);
+        // Removes the waiter however this call ends (timeout, error, caller gone).
+        let _waiting = Waiting(&self.pending, id);
+        let msg = Message::Request(Request {
+            id,
+            reply_to: self.node,
+            conn,
+            stage: stage.map(str::to_owned),
+            op,
+        });
+        let receivers = self
+            .publish(names::node_channel(owner), msg.encode(), Kind::Request)
+            .await?;
+        if receivers == 0 {
+            // Nobody listens on the owner's channel: it is gone (then so is the
+            // connection), or it is cut off from Redis (then we cannot tell).
+            return match self.exists(names::alive(owner)).await? {
+                false => Err(DeliveryError::Gone),
+                true => Err(DeliveryError::Unavailable),
+            };
+        }
+        match tokio::time::timeout(self.cfg.request_timeout, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            _ => Err(DeliveryError::Unavailable),
+        }
+    }
+
+    /// Publishes a group send to every partition of the group; returns how many
+    /// other nodes received it.
+    pub(crate) async fn publish_group(
+        &self,
+        key: &GroupKey,
+        data: &[u8],
+    ) -> Result<usize, DeliveryError> {
+        if !self.is_up() {
+            return Err(DeliveryError::Unavailable);
+        }
+        let payload = self.fanout_payload(data);
+        let mut others = 0;
+        for p in 0..self.cfg.group_partitions {
+            let channel = names::group_channel(key, p);
+            let n = self
+                .publish(channel.clone(), payload.clone(), Kind::Group)
+                .await?;
+            others += n.saturating_sub(usize::from(self.is_subscribed(&channel)));
+        }
+        Ok(others)
+    }
+
+    /// Publishes a stage broadcast; returns how many other nodes received it.
+    pub(crate) async fn publish_stage(
+        &self,
+        stage: &str,
+        data: &[u8],
+    ) -> Result<usize, DeliveryError> {
+        if !self.is_up() {
+            return Err(DeliveryError::Unavailable);
+        }
+        let channel = names::stage_channel(stage);
+        let n = self
+            .publish(channel.clone(), self.fanout_payload(data), Kind::Stage)
+            .await?;
+        Ok(n.saturating_sub(usize::from(self.is_subscribed(&channel))))
+    }
+
+    /// Group and stage messages: the sender's tag, then the data (the sender has
+    /// already delivered to its own connections and skips its own message).
+    fn fanout_payload(&self, data: &[u8]) -> Bytes {
+        let mut b = BytesMut::with_capacity(4 + data.len());
+        b.put_slice(self.node.as_str().as_bytes());
+        b.put_slice(data);
+        b.freeze()
+    }
+
+    fn is_subscribed(&self, channel: &str) -> bool {
+        self.subscribed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(channel)
+    }
+
+    /// A group's membership on this node changed: subscribe or unsubscribe soon.
+    pub fn group_changed(&self, key: &GroupKey) {
+        self.dirty_groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        self.groups_changed.notify_one();
+    }
+
+    /// Subscribes to a group's channel now if this node needs it (after a join
+    /// whose answer promises delivery). If Redis does not confirm, the
+    /// reconciler keeps retrying.
+    pub async fn sync_group(&self, key: &GroupKey) {
+        let Some(gw) = self.gateway() else { return };
+        if !subscriptions::sync_group(self, &gw, key).await {
+            self.group_changed(key);
+        }
+    }
+
+    /// A connection was accepted: record it in Redis (in the background).
+    pub fn opened(&self, conn: &Arc<Connection>) {
+        if self
+            .records
+            .try_send(liveness::RecordOp::Open(Arc::clone(conn)))
+            .is_err()
+        {
+            self.needs_resync.store(true, Ordering::Release);
+        }
+    }
+
+    /// A connection ended: should this node deliver its `$disconnect`? A recorded
+    /// connection is claimed with `HDEL`; if a survivor already reaped it (this
+    /// node was cut off and declared lost), the answer is no. Without Redis the
+    /// answer is yes, and the record is removed on the next resync.
+    pub async fn claim_disconnect(&self, conn: &Connection) -> bool {
+        if !conn.is_registered() {
+            // Its record may still be in the writer's queue: remove it after.
+            if self
+                .records
+                .try_send(liveness::RecordOp::Forget(conn.id))
+                .is_err()
+            {
+                self.stale
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(conn.id);
+                self.needs_resync.store(true, Ordering::Release);
+            }
+            return true;
+        }
+        let mut redis = self.redis.clone();
+        let cmd = redis::cmd("HDEL")
+            .arg(names::conns(self.node))
+            .arg(conn.id.as_str())
+            .clone();
+        match tokio::time::timeout(self.cfg.request_timeout, cmd.query_async::<i64>(&mut redis))
+            .await
+        {
+            Ok(Ok(removed)) => removed == 1,
+            _ => {
+                self.stale
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(conn.id);
+                self.needs_resync.store(true, Ordering::Release);
+                true
+            }
+        }
+    }
+
+    /// Leaves the cluster on a clean shutdown (after every `$disconnect`).
+    pub async fn leave(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.groups_changed.notify_one();
+        let mut redis = self.redis.clone();
+        let mut pipe = redis::pipe();
+        pipe.del(names::alive(self.node))
+            .del(names::conns(self.node))
+            .zrem(names::NODES, self.node.as_str());
+        let _ = tokio::time::timeout(self.cfg.request_timeout, pipe.query_async::<()>(&mut redis))
+            .await;
+    }
+
+    async fn publish(
+        &self,
+        channel: String,
+        payload: Bytes,
+        kind: Kind,
+    ) -> Result<usize, DeliveryError> {
+        let mut redis = self.redis.clone();
+        let cmd = redis::cmd("PUBLISH").arg(channel).arg(&payload[..]).clone();
+        match tokio::time::timeout(self.cfg.request_timeout, cmd.query_async::<i64>(&mut redis))
+            .await
+        {
+            Ok(Ok(n)) => {
+                self.metrics.published[kind as usize].increment(1);
+                Ok(usize::try_from(n).unwrap_or(0))
+            }
+            _ => Err(DeliveryError::Unavailable),
+        }
+    }
+
+    async fn exists(&self, key: String) -> Result<bool, DeliveryError> {
+        let mut redis = self.redis.clone();
+        let cmd = redis::cmd("EXISTS").arg(key).clone();
+        match tokio::time::timeout(self.cfg.request_timeout, cmd.query_async::<i64>(&mut redis))
+            .await
+        {
+            Ok(Ok(n)) => Ok(n > 0),
+            _ => Err(DeliveryError::Unavailable),
+        }
+    }
+}
+
+/// Removes a request's waiter when the request ends.
+struct Waiting<'a>(&'a DashMap<u64, oneshot::Sender<Reply>>, u64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.remove(&self.1);
+    }
+}
+
+/// Decodes a GET answer from another node.
+pub(crate) fn decode_view(body: &[u8]) -> Option<crate::delivery::ConnectionView> {
+    let record: Record = serde_json::from_slice(body).ok()?;
+    Some(crate::delivery::ConnectionView {
+        info: record.info(),
+        last_active_ms: record.last_active.unwrap_or(record.connected_at),
+    })
+}

@@ -1,0 +1,113 @@
+//! Redis key and channel names.
+//!
+//! Every name carries a hash tag (the part in braces), so that under Redis
+//! Cluster everything about one node, one group partition or one stage lives on
+//! one shard and sharded pub/sub (`SPUBLISH`) can carry it:
+//!
+//! | name | what |
+//! |---|---|
+//! | `sockgate:{n:TAG}` | channel: requests and replies for node TAG, and its self-probe |
+//! | `sockgate:{n:TAG}:alive` | key with a TTL: node TAG is alive |
+//! | `sockgate:{n:TAG}:conns` | hash: id → the connection's facts, for `$disconnect` if TAG is lost |
+//! | `sockgate:{n:TAG}:lost` | key: a survivor declared TAG lost (its connections were reaped) |
+//! | `sockgate:{n:TAG}:reaper` | key with a TTL: which survivor is reaping TAG |
+//! | `sockgate:{nodes}` | sorted set: node tags by last heartbeat (epoch ms) |
+//! | `sockgate:{g:STAGE/GROUP:P}` | channel: sends to a group, partition P |
+//! | `sockgate:{s:STAGE}` | channel: broadcasts to a stage |
+
+use crate::delivery::groups::GroupKey;
+use crate::session::id::NodeTag;
+
+/// The node's request/reply channel.
+pub(crate) fn node_channel(node: NodeTag) -> String {
+    format!("sockgate:{{n:{node}}}")
+}
+
+/// The node's liveness key.
+pub(crate) fn alive(node: NodeTag) -> String {
+    format!("sockgate:{{n:{node}}}:alive")
+}
+
+/// The node's connection records.
+pub(crate) fn conns(node: NodeTag) -> String {
+    format!("sockgate:{{n:{node}}}:conns")
+}
+
+/// Marks a node whose connections a survivor has reaped.
+pub(crate) fn lost(node: NodeTag) -> String {
+    format!("sockgate:{{n:{node}}}:lost")
+}
+
+/// The lock a survivor holds while reaping a node.
+pub(crate) fn reaper(node: NodeTag) -> String {
+    format!("sockgate:{{n:{node}}}:reaper")
+}
+
+/// Every node's last heartbeat.
+pub(crate) const NODES: &str = "sockgate:{nodes}";
+
+/// One partition of a group's channel.
+pub(crate) fn group_channel(key: &GroupKey, partition: u32) -> String {
+    format!("sockgate:{{g:{}:{partition}}}", key.as_str())
+}
+
+/// A stage's broadcast channel.
+pub(crate) fn stage_channel(stage: &str) -> String {
+    format!("sockgate:{{s:{stage}}}")
+}
+
+/// What a channel name carries, for the dispatcher.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Channel<'a> {
+    /// A node channel (ours, or we would not be subscribed).
+    Node,
+    /// A group partition: the group key `stage/group`.
+    Group(&'a str),
+    /// A stage broadcast.
+    Stage(&'a str),
+}
+
+/// Parses a channel name this module made.
+pub(crate) fn parse_channel(name: &str) -> Option<Channel<'_>> {
+    let inner = name.strip_prefix("sockgate:{")?.strip_suffix('}')?;
+    if inner.starts_with("n:") {
+        return Some(Channel::Node);
+    }
+    if let Some(rest) = inner.strip_prefix("g:") {
+        let (key, _partition) = rest.rsplit_once(':')?;
+        return Some(Channel::Group(key));
+    }
+    inner.strip_prefix("s:").map(Channel::Stage)
+}
+
+/// The partition a node listens to for every group (stable per node).
+pub(crate) fn partition_of(node: NodeTag, partitions: u32) -> u32 {
+    let hash = node
+        .as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    hash % partitions.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_round_trip() {
+        let node = NodeTag::parse("Ab_9").unwrap();
+        assert_eq!(node_channel(node), "sockgate:{n:Ab_9}");
+        assert_eq!(parse_channel(&node_channel(node)), Some(Channel::Node));
+        let key = GroupKey::new("prod", "room:1").unwrap();
+        let ch = group_channel(&key, 3);
+        assert_eq!(ch, "sockgate:{g:prod/room:1:3}");
+        assert_eq!(parse_channel(&ch), Some(Channel::Group("prod/room:1")));
+        assert_eq!(
+            parse_channel(&stage_channel("prod")),
+            Some(Channel::Stage("prod"))
+        );
+        assert_eq!(parse_channel("other"), None);
+        assert!(partition_of(node, 4) < 4);
+        assert_eq!(partition_of(node, 1), 0);
+    }
+}

@@ -1,0 +1,101 @@
+//! Keeps this node's subscriptions equal to what it needs: its own channel,
+//! each stage's broadcast channel, and the channel (its partition) of every
+//! group that has a member here — and no other group.
+//!
+//! A task works through the set of groups whose local membership changed; a
+//! join through the management API also reconciles its group at once, so the
+//! 204 means "sends reach this member". Both hold one lock and compare the
+//! group's membership *now* with what the node is subscribed to, so a join and a
+//! leave racing on one group can never leave the subscription in the wrong
+//! state. Failed commands are retried on the next heartbeat. After a reconnect
+//! the Redis client restores every subscription itself.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{Cluster, names};
+use crate::delivery::groups::GroupKey;
+use crate::gateway::Gateway;
+
+pub(super) async fn reconcile(cluster: Arc<Cluster>) {
+    loop {
+        if cluster.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(gw) = cluster.gateway() else { return };
+        let mut fixed = vec![names::node_channel(cluster.node)];
+        fixed.extend(gw.stages.keys().map(|s| names::stage_channel(s)));
+        for channel in fixed {
+            if !cluster.is_subscribed(&channel) && !subscribe(&cluster, &channel, true).await {
+                break;
+            }
+        }
+        let dirty: HashSet<_> = std::mem::take(
+            &mut *cluster
+                .dirty_groups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let mut failed = Vec::new();
+        {
+            let _one_at_a_time = cluster.subscription_lock.lock().await;
+            for key in dirty {
+                if !reconcile_group(&cluster, &gw, &key).await {
+                    failed.push(key);
+                }
+            }
+        }
+        if !failed.is_empty() {
+            cluster
+                .dirty_groups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(failed);
+        }
+        drop(gw);
+        // Woken by membership changes, and at least every heartbeat (to retry,
+        // and to notice that the node is stopping).
+        let _ = tokio::time::timeout(
+            cluster.cfg.heartbeat_interval,
+            cluster.groups_changed.notified(),
+        )
+        .await;
+    }
+}
+
+/// Subscribes to or unsubscribes from one group's partition as its local
+/// membership requires now (caller holds `subscription_lock`). False if Redis
+/// did not confirm.
+async fn reconcile_group(cluster: &Cluster, gw: &Gateway, key: &GroupKey) -> bool {
+    let partition = names::partition_of(cluster.node, cluster.cfg.group_partitions);
+    let channel = names::group_channel(key, partition);
+    let want = gw.groups.has_members(key);
+    want == cluster.is_subscribed(&channel) || subscribe(cluster, &channel, want).await
+}
+
+/// Reconciles one group now (after a join that must take effect before its answer).
+pub(super) async fn sync_group(cluster: &Cluster, gw: &Gateway, key: &GroupKey) -> bool {
+    let _one_at_a_time = cluster.subscription_lock.lock().await;
+    reconcile_group(cluster, gw, key).await
+}
+
+/// Subscribes (or unsubscribes); true when Redis confirmed it.
+async fn subscribe(cluster: &Cluster, channel: &str, on: bool) -> bool {
+    let mut redis = cluster.redis.clone();
+    let result = if on {
+        tokio::time::timeout(cluster.cfg.request_timeout, redis.subscribe(channel)).await
+    } else {
+        tokio::time::timeout(cluster.cfg.request_timeout, redis.unsubscribe(channel)).await
+    };
+    let ok = matches!(result, Ok(Ok(())));
+    if ok {
+        let mut set = cluster.subscribed.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            set.insert(channel.to_owned());
+        } else {
+            set.remove(channel);
+        }
+    }
+    ok
+}

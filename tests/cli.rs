@@ -2,20 +2,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use support::process::{BIN, spawn, write_config};
 use support::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sockgate");
-
-fn write_config(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sockgate-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 #[test]
 fn check_accepts_the_shipped_configs() {
@@ -62,42 +52,6 @@ fn check_lists_every_error_and_exits_78() {
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
-}
-
-/// Starts the binary on port 0 and reads the bound addresses from its JSON log.
-/// The caller owns the child and waits for it (or kills it).
-#[allow(clippy::zombie_processes)]
-fn spawn(
-    config: &std::path::Path,
-) -> (
-    std::process::Child,
-    std::net::SocketAddr,
-    std::net::SocketAddr,
-    BufReader<std::process::ChildStderr>,
-) {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
-        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
-        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
-        .env("SOCKGATE_LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "sockgate exited before listening"
-        );
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let (Some(p), Some(m)) = (v["public"].as_str(), v["metrics"].as_str()) {
-            return (child, p.parse().unwrap(), m.parse().unwrap(), stderr);
-        }
-    }
 }
 
 #[tokio::test]

@@ -5,6 +5,9 @@
 //! no test asserts on how long anything took.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
+pub mod redis;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -87,6 +90,39 @@ impl Gw {
             self.mgmt,
             id.replace('=', "%3D")
         )
+    }
+
+    /// Waits until `/readyz` answers 200 (with a cluster: the node's probe
+    /// through Redis has come back).
+    pub async fn wait_ready(&self) {
+        let url = format!("http://{}/readyz", self.metrics);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if http("GET", &url, Vec::new()).await.0 == 200 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `/readyz`'s status.
+    pub async fn readyz(&self) -> u16 {
+        http(
+            "GET",
+            &format!("http://{}/readyz", self.metrics),
+            Vec::new(),
+        )
+        .await
+        .0
+    }
+
+    /// `http://host:port{path}` on the management listener.
+    pub fn mgmt_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.mgmt)
     }
 
     /// Starts a drain and waits for the server to finish it.

@@ -1,0 +1,363 @@
+//! Several nodes joined through a real redis-server: @connections and groups
+//! across nodes, a node killed with SIGKILL, and Redis restarted mid-traffic.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use support::redis::RedisServer;
+use support::*;
+
+/// Fast timings so liveness is exercised in seconds.
+fn cluster_config(redis: &str, backend: Option<&str>) -> String {
+    let disconnect = backend.map_or(String::new(), |b| {
+        format!(
+            "[routes.\"$disconnect\"]\nintegration = {{ type = \"aws_proxy\", uri = \"{b}/disconnect\" }}\n"
+        )
+    });
+    format!(
+        r#"
+[cluster]
+redis_url = "{redis}"
+heartbeat_interval = "100ms"
+node_ttl = "1s"
+request_timeout = "500ms"
+[websocket]
+route_selection_expression = "$request.body.action"
+[stages.prod]
+{WHOAMI_ROUTE}
+{disconnect}
+"#
+    )
+}
+
+async fn nodes(redis: &RedisServer, n: usize) -> Vec<Gw> {
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        let gw = Gw::start(&cluster_config(&redis.url(), None)).await;
+        gw.wait_ready().await;
+        nodes.push(gw);
+    }
+    nodes
+}
+
+async fn post(gw: &Gw, id: &str, body: &str) -> u16 {
+    http(
+        "POST",
+        &gw.connections_url("prod", id),
+        body.as_bytes().to_vec(),
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn connections_api_works_across_nodes_and_keeps_order() {
+    let redis = RedisServer::start();
+    let nodes = nodes(&redis, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (mut ws, id) = connected(&a.url("prod")).await;
+
+    // POST through the other node, 50 in a row: all arrive, in order.
+    for i in 0..50 {
+        assert_eq!(post(b, &id, &format!("m{i}")).await, 200);
+    }
+    for i in 0..50 {
+        assert_eq!(recv_text(&mut ws).await, format!("m{i}"));
+    }
+
+    // GET through the other node answers from the owner.
+    let (status, _, body) = http("GET", &b.connections_url("prod", &id), vec![]).await;
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
+    assert!(info["connectedAt"].as_str().unwrap().ends_with('Z'));
+
+    // Ids that name no live connection are 410 everywhere: unknown on a live
+    // node, and on a node that does not exist.
+    let live_node_unknown = format!("{}AAAAAAAAAAA=", &id[..4]);
+    let no_such_node = "zzzzAAAAAAAAAAA=";
+    for bad in [live_node_unknown.as_str(), no_such_node] {
+        assert_eq!(post(b, bad, "x").await, 410, "{bad}");
+        let (status, headers, _) = http("GET", &b.connections_url("prod", bad), vec![]).await;
+        assert_eq!(status, 410);
+        assert_eq!(headers["x-amzn-errortype"], "GoneException");
+    }
+    // The stage is checked by the owner too.
+    let (status, _, _) = http("GET", &b.connections_url("other", &id), vec![]).await;
+    assert_eq!(status, 404, "unknown stage");
+
+    // DELETE through the other node closes it; then it is gone everywhere.
+    let (status, _, _) = http("DELETE", &b.connections_url("prod", &id), vec![]).await;
+    assert_eq!(status, 204);
+    assert_eq!(expect_close(&mut ws).await.0, 1000);
+    let mut gone = false;
+    for _ in 0..100 {
+        if post(b, &id, "late").await == 410 && post(a, &id, "late").await == 410 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone);
+}
+
+#[tokio::test]
+async fn groups_and_broadcasts_span_nodes_and_reach_only_subscribed_nodes() {
+    let redis = RedisServer::start();
+    let nodes = nodes(&redis, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (mut wa, ida) = connected(&a.url("prod")).await;
+    let (mut wb, idb) = connected(&b.url("prod")).await;
+    let (mut wc, idc) = connected(&c.url("prod")).await;
+
+    // Joins made through node C for connections on A and B.
+    for id in [&ida, &idb] {
+        let (status, _, _) = http(
+            "PUT",
+            &c.mgmt_url(&format!("/prod/@groups/room/{id}")),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 204);
+    }
+    let (status, _, body) = http(
+        "POST",
+        &c.mgmt_url("/prod/@groups/room"),
+        b"hello room".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sent["queued"], 0, "C has no member");
+    assert_eq!(sent["remote_nodes"], 2, "A and B subscribed");
+    assert_eq!(recv_text(&mut wa).await, "hello room");
+    assert_eq!(recv_text(&mut wb).await, "hello room");
+    // C's client got nothing (a marker arrives first), and C received no group
+    // traffic at all: it subscribes only to groups it has members in.
+    assert_eq!(post(c, &idc, "marker").await, 200);
+    assert_eq!(recv_text(&mut wc).await, "marker");
+    let group_in = |text: &str| {
+        metric(
+            text,
+            "sockgate_cluster_messages_total",
+            &["direction=\"in\"", "kind=\"group\""],
+        )
+    };
+    assert_eq!(group_in(&c.metrics_text().await), 0.0);
+    assert_eq!(group_in(&b.metrics_text().await), 1.0);
+
+    // One Redis message per group send.
+    let published = |text: &str| {
+        metric(
+            text,
+            "sockgate_cluster_messages_total",
+            &["direction=\"out\"", "kind=\"group\""],
+        )
+    };
+    assert_eq!(published(&c.metrics_text().await), 1.0);
+
+    // A stage broadcast from A reaches every node's connections, A's own included, once.
+    let (status, _, body) = http(
+        "POST",
+        &a.mgmt_url("/prod/@broadcast"),
+        b"everyone".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (sent["queued"].as_u64(), sent["remote_nodes"].as_u64()),
+        (Some(1), Some(2))
+    );
+    for ws in [&mut wa, &mut wb, &mut wc] {
+        assert_eq!(recv_text(ws).await, "everyone");
+    }
+
+    // B's member leaves (through A); B drops its subscription.
+    let (status, _, _) = http(
+        "DELETE",
+        &a.mgmt_url(&format!("/prod/@groups/room/{idb}")),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 204);
+    let mut unsubscribed = false;
+    for _ in 0..100 {
+        let (_, _, body) = http("POST", &c.mgmt_url("/prod/@groups/room"), b"again".to_vec()).await;
+        let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if sent["remote_nodes"] == 1 {
+            unsubscribed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(unsubscribed, "B unsubscribed once its last member left");
+    assert_eq!(recv_text(&mut wa).await, "again");
+    assert_eq!(post(b, &idb, "marker").await, 200);
+    // Anything B still got before unsubscribing would arrive before the marker.
+    loop {
+        let text = recv_text(&mut wb).await;
+        if text == "marker" {
+            break;
+        }
+        assert_eq!(
+            text, "again",
+            "only sends from before the leave took effect"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_killed_node_is_reported_gone_and_its_disconnects_are_delivered_once() {
+    let redis = RedisServer::start();
+    let backend = Backend::start().await;
+    let config = cluster_config(&redis.url(), Some(&backend.url()));
+    let survivor_a = Gw::start(&config).await;
+    let survivor_b = Gw::start(&config).await;
+    survivor_a.wait_ready().await;
+    survivor_b.wait_ready().await;
+    // The node to kill is a real process.
+    let path = support::process::write_config("cluster-victim.toml", &config);
+    let (mut victim, public, metrics, _stderr) = support::process::spawn(&path);
+    let ready = format!("http://{metrics}/readyz");
+    for _ in 0..500 {
+        if http("GET", &ready, vec![]).await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut clients = Vec::new();
+    let mut ids = BTreeSet::new();
+    for _ in 0..5 {
+        let (ws, id) = connected(&format!("ws://{public}/prod")).await;
+        assert_eq!(post(&survivor_a, &id, "reachable").await, 200);
+        ids.insert(id);
+        clients.push(ws);
+    }
+    // Give the victim's record writer a moment, as a real node would have had.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    victim.kill().unwrap();
+    let _ = victim.wait();
+
+    // Every connection is reported gone, through either survivor, within the
+    // node TTL plus a heartbeat (1.1 s here; PATIENCE bounds the wait).
+    for id in &ids {
+        let mut status = 0;
+        for _ in 0..500 {
+            status = post(&survivor_b, id, "anyone?").await;
+            if status == 410 {
+                break;
+            }
+            assert_eq!(
+                status, 503,
+                "before the TTL expires the owner is unreachable, not gone"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(status, 410);
+    }
+    // One $disconnect per connection, from one survivor, saying why.
+    let mut seen = BTreeSet::new();
+    for _ in 0..ids.len() {
+        let ev = backend.next("/disconnect").await.json();
+        assert_eq!(ev["requestContext"]["disconnectStatusCode"], 1006);
+        assert_eq!(ev["requestContext"]["disconnectReason"], "Node lost");
+        assert!(
+            seen.insert(
+                ev["requestContext"]["connectionId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            )
+        );
+    }
+    assert_eq!(seen, ids);
+    let extra = backend.drain("/disconnect", Duration::from_secs(2)).await;
+    assert!(extra.is_empty(), "no second $disconnect: {}", extra.len());
+    let reaped: f64 = [&survivor_a, &survivor_b]
+        .iter()
+        .map(|n| async move {
+            metric(
+                &n.metrics_text().await,
+                "sockgate_cluster_reaped_connections_total",
+                &[],
+            )
+        })
+        .collect::<futures_util::future::JoinAll<_>>()
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(reaped, 5.0);
+    drop(clients);
+}
+
+#[tokio::test]
+async fn redis_outage_fails_fast_keeps_local_delivery_and_recovers() {
+    let mut redis = RedisServer::start();
+    let nodes = nodes(&redis, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (mut ws, id) = connected(&a.url("prod")).await;
+
+    // Traffic before, during and after the outage: the owner's own API (local)
+    // and the other node's (cross-node), with sequence numbers.
+    let mut accepted = Vec::new();
+    let mut refused_remote = 0;
+    let mut seq = 0;
+    let mut send = async |via: &Gw, accepted: &mut Vec<String>| {
+        seq += 1;
+        let body = format!("s{seq}");
+        let status = post(via, &id, &body).await;
+        if status == 200 {
+            accepted.push(body);
+        }
+        status
+    };
+    for _ in 0..10 {
+        assert_eq!(send(b, &mut accepted).await, 200);
+    }
+    redis.kill();
+    // Within a few heartbeats both nodes notice and fail over to "local only".
+    let mut down = false;
+    for _ in 0..500 {
+        if a.readyz().await == 503 && b.readyz().await == 503 {
+            down = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(down, "/readyz reports the broken fan-out path");
+    for _ in 0..10 {
+        // Cross-node: a clear 503, not a hang (PATIENCE bounds each request).
+        let status = send(b, &mut accepted).await;
+        assert_eq!(status, 503);
+        refused_remote += 1;
+        // Local: still delivered.
+        assert_eq!(send(a, &mut accepted).await, 200);
+    }
+    let (status, headers, _) = http("POST", &b.mgmt_url("/prod/@groups/room"), b"x".to_vec()).await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["x-amzn-errortype"], "ServiceUnavailableException");
+
+    redis.restart();
+    a.wait_ready().await;
+    b.wait_ready().await;
+    for _ in 0..10 {
+        assert_eq!(send(b, &mut accepted).await, 200);
+    }
+    // The contract: every accepted POST is delivered exactly once and in
+    // order; every refused one is not delivered.
+    let mut got = Vec::new();
+    while got.len() < accepted.len() {
+        got.push(recv_text(&mut ws).await);
+    }
+    assert_eq!(got, accepted);
+    assert_eq!(refused_remote, 10);
+    assert_eq!(post(a, &id, "marker").await, 200);
+    assert_eq!(
+        recv_text(&mut ws).await,
+        "marker",
+        "nothing else was delivered"
+    );
+}

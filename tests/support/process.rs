@@ -1,0 +1,45 @@
+//! The real `sockgate` binary as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStderr, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sockgate");
+
+/// Writes a config file into this test process's temp directory.
+pub fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sockgate-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts the binary on port 0 and reads the bound addresses (public, metrics)
+/// from its JSON log. The caller owns the child and waits for it (or kills it).
+#[allow(clippy::zombie_processes)]
+pub fn spawn(config: &std::path::Path) -> (Child, SocketAddr, SocketAddr, BufReader<ChildStderr>) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "sockgate exited before listening"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let (Some(p), Some(m)) = (v["public"].as_str(), v["metrics"].as_str()) {
+            return (child, p.parse().unwrap(), m.parse().unwrap(), stderr);
+        }
+    }
+}

@@ -361,3 +361,67 @@ async fn redis_outage_fails_fast_keeps_local_delivery_and_recovers() {
         "nothing else was delivered"
     );
 }
+
+#[tokio::test]
+async fn a_node_cut_off_and_declared_lost_closes_its_reaped_connections_without_a_second_disconnect()
+ {
+    let redis = RedisServer::start();
+    let backend = Backend::start().await;
+    let proxy =
+        support::tcp_proxy::TcpProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
+            .await;
+    let survivor = Gw::start(&cluster_config(&redis.url(), Some(&backend.url()))).await;
+    let cut_off = Gw::start(&cluster_config(
+        &format!("redis://{}", proxy.addr),
+        Some(&backend.url()),
+    ))
+    .await;
+    survivor.wait_ready().await;
+    cut_off.wait_ready().await;
+    let (mut reaped, reaped_id) = connected(&cut_off.url("prod")).await;
+    // Recorded in Redis (the owner answers through the survivor once it is).
+    assert_eq!(post(&survivor, &reaped_id, "recorded").await, 200);
+    assert_eq!(recv_text(&mut reaped).await, "recorded");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    proxy.cut();
+    // The survivor declares the node lost and delivers the $disconnect once.
+    let ev = backend.next("/disconnect").await.json();
+    assert_eq!(ev["requestContext"]["connectionId"], reaped_id.as_str());
+    assert_eq!(ev["requestContext"]["disconnectReason"], "Node lost");
+    assert_eq!(post(&survivor, &reaped_id, "x").await, 410);
+    // The cut-off node still serves its clients locally, and accepts new ones.
+    assert_eq!(post(&cut_off, &reaped_id, "local").await, 200);
+    assert_eq!(recv_text(&mut reaped).await, "local");
+    let (mut fresh, fresh_id) = connected(&cut_off.url("prod")).await;
+
+    proxy.restore();
+    // Back in touch, it learns it was declared lost: the reaped connection is
+    // closed with 1012 and gets no second $disconnect.
+    assert_eq!(expect_close(&mut reaped).await.0, 1012);
+    cut_off.wait_ready().await;
+    // The connection opened while cut off was never reaped: it stays, is
+    // reachable through the survivor again, and its own $disconnect comes once.
+    let mut reachable = false;
+    for _ in 0..200 {
+        if post(&survivor, &fresh_id, "hello again").await == 200 {
+            reachable = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reachable);
+    assert_eq!(recv_text(&mut fresh).await, "hello again");
+    fresh.close(None).await.unwrap();
+    let ev = backend.next("/disconnect").await.json();
+    assert_eq!(ev["requestContext"]["connectionId"], fresh_id.as_str());
+    let extra = backend.drain("/disconnect", Duration::from_secs(2)).await;
+    assert!(
+        extra.is_empty(),
+        "exactly one $disconnect per connection: {:?}",
+        extra
+            .iter()
+            .map(|r| r.json()["requestContext"]["connectionId"].clone())
+            .collect::<Vec<_>>()
+    );
+}

@@ -7,6 +7,7 @@
 
 pub mod process;
 pub mod redis;
+pub mod tcp_proxy;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -19,7 +19,8 @@ use crate::{Outcome, client, stats};
 
 #[derive(clap::Args, Clone)]
 pub(crate) struct Args {
-    /// ws://host:port/stage
+    /// ws://host:port/stage; several, comma-separated, spread the receivers
+    /// round-robin over the nodes of a cluster.
     #[arg(long, default_value = "ws://127.0.0.1:8080/dev")]
     url: String,
     /// Base of the management API for the stage.
@@ -48,7 +49,11 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let sources = crate::parse_sources(&a.sources)?;
-    let target = client::target(&a.url)?;
+    let urls: Vec<String> = a.url.split(',').map(|u| u.trim().to_owned()).collect();
+    let targets = urls
+        .iter()
+        .map(|u| client::target(u))
+        .collect::<Result<Vec<_>, _>>()?;
     let http = client::http();
     let base = Instant::now();
 
@@ -56,12 +61,8 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let joining = Progress::start("broadcast: connecting", a.receivers as u64, "receivers");
     let connected = futures_util::stream::iter(0..a.receivers)
         .map(|i| {
-            let (url, mgmt, group, http) = (
-                a.url.clone(),
-                a.management.clone(),
-                a.group.clone(),
-                http.clone(),
-            );
+            let (mgmt, group, http) = (a.management.clone(), a.group.clone(), http.clone());
+            let (url, target) = (urls[i % urls.len()].clone(), targets[i % targets.len()]);
             let source = sources[i % sources.len()];
             async move {
                 let mut ws = client::connect(&url, target, source).await?;
@@ -162,6 +163,7 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         "publish_rate": a.rate,
         "payload_bytes": a.payload_bytes,
         "target": if a.group.is_some() { "group" } else { "stage" },
+        "nodes": urls.len(),
         "statuses": *statuses.lock().unwrap(),
         "expected_deliveries": expected,
         "deliveries": all.len(),

@@ -58,7 +58,11 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
             return;
         }
         let Some(gw) = cluster.gateway() else { return };
-        if beat(&cluster).await == Some(true) {
+        let beat = beat(&cluster).await;
+        if beat.is_some() {
+            cluster.beat_ok_ms.store(clock::now_ms(), Ordering::Release);
+        }
+        if beat == Some(true) {
             declared_lost(&cluster, &gw).await;
         }
         probe(&cluster).await;
@@ -188,6 +192,11 @@ pub(super) async fn record_connections(cluster: Weak<Cluster>, mut rx: mpsc::Rec
 
 /// Writes one batch; on failure leaves the work to the next resync.
 async fn write_records(cluster: &Cluster, ops: &[RecordOp]) -> bool {
+    if !cluster.reachable() {
+        // Fail at once during an outage; the resync after it does this work.
+        fail_records(cluster, ops);
+        return false;
+    }
     let key = names::conns(cluster.node);
     let mut pipe = redis::pipe();
     for op in ops {
@@ -217,14 +226,20 @@ async fn write_records(cluster: &Cluster, ops: &[RecordOp]) -> bool {
             }
         }
     } else {
-        let mut stale = cluster.stale.lock().unwrap_or_else(|e| e.into_inner());
-        stale.extend(ops.iter().filter_map(|op| match op {
-            RecordOp::Forget(id) => Some(*id),
-            RecordOp::Open(_) => None,
-        }));
-        cluster.needs_resync.store(true, Ordering::Release);
+        fail_records(cluster, ops);
     }
     ok
+}
+
+/// Leaves a batch to the next resync: forgets are remembered, opens are found
+/// again in the registry.
+fn fail_records(cluster: &Cluster, ops: &[RecordOp]) {
+    let mut stale = cluster.stale.lock().unwrap_or_else(|e| e.into_inner());
+    stale.extend(ops.iter().filter_map(|op| match op {
+        RecordOp::Forget(id) => Some(*id),
+        RecordOp::Open(_) => None,
+    }));
+    cluster.needs_resync.store(true, Ordering::Release);
 }
 
 /// Looks for nodes whose heartbeat stopped, and reaps those whose lock we win.

@@ -125,6 +125,9 @@ pub struct Cluster {
     probe_ok_ms: AtomicU64,
     /// The nonce of the probe in flight.
     probe_nonce: AtomicU64,
+    /// Epoch ms of the last heartbeat Redis acknowledged (commands work, even
+    /// if the pub/sub path is not proven yet).
+    beat_ok_ms: AtomicU64,
     /// Set when records in Redis may be out of date (an outage, a full queue).
     needs_resync: AtomicBool,
     /// Connections whose `$disconnect` was delivered while Redis was unreachable:
@@ -199,6 +202,7 @@ impl Cluster {
             pending: DashMap::new(),
             probe_ok_ms: AtomicU64::new(0),
             probe_nonce: AtomicU64::new(0),
+            beat_ok_ms: AtomicU64::new(0),
             needs_resync: AtomicBool::new(false),
             stale: Mutex::new(Vec::new()),
             records: reg_tx,
@@ -231,6 +235,14 @@ impl Cluster {
         let window = self.cfg.heartbeat_interval * 2 + self.cfg.request_timeout;
         let ok = self.probe_ok_ms.load(Ordering::Acquire);
         ok != 0 && clock::now_ms().saturating_sub(ok) <= window.as_millis() as u64
+    }
+
+    /// Whether Redis answers commands: the fan-out path works, or a heartbeat
+    /// was acknowledged recently (right after a reconnect, before the next probe).
+    pub(crate) fn reachable(&self) -> bool {
+        let window = self.cfg.heartbeat_interval * 2 + self.cfg.request_timeout;
+        let ok = self.beat_ok_ms.load(Ordering::Acquire);
+        self.is_up() || (ok != 0 && clock::now_ms().saturating_sub(ok) <= window.as_millis() as u64)
     }
 
     /// Whether `/readyz` may report ready.
@@ -378,12 +390,13 @@ impl Cluster {
                 .try_send(liveness::RecordOp::Forget(conn.id))
                 .is_err()
             {
-                self.stale
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(conn.id);
-                self.needs_resync.store(true, Ordering::Release);
+                self.forget_later(conn.id);
             }
+            return true;
+        }
+        if !self.reachable() {
+            // Do not make every ending connection wait out a timeout.
+            self.forget_later(conn.id);
             return true;
         }
         let mut redis = self.redis.clone();
@@ -396,14 +409,19 @@ impl Cluster {
         {
             Ok(Ok(removed)) => removed == 1,
             _ => {
-                self.stale
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(conn.id);
-                self.needs_resync.store(true, Ordering::Release);
+                self.forget_later(conn.id);
                 true
             }
         }
+    }
+
+    /// Removes a record on the next resync (its `$disconnect` went out without Redis).
+    fn forget_later(&self, id: Id) {
+        self.stale
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id);
+        self.needs_resync.store(true, Ordering::Release);
     }
 
     /// Leaves the cluster on a clean shutdown (after every `$disconnect`).

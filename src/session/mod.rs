@@ -104,7 +104,9 @@ async fn finish(
     gw.forget_groups(&conn.id, &groups);
     stage.metrics.connections_open.decrement(1.0);
     stage.metrics.disconnect(&reason);
-    if gw.claim_disconnect(conn).await {
+    // A connection closed because a survivor declared this node lost has had its
+    // `$disconnect` from that survivor already.
+    if reason != CloseReason::NodeLost && gw.claim_disconnect(conn).await {
         gw.on_disconnect(stage, conn, &reason).await;
     } else {
         info!(conn.id = %conn.id, stage = %stage.name, "$disconnect skipped: a surviving node already delivered it while this one was cut off.");

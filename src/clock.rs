@@ -53,6 +53,18 @@ fn civil(epoch_ms: u64) -> Civil {
     }
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of the
+/// calendar arithmetic in `civil`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = year - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// `requestTime` format: `19/Feb/2024:07:11:42 +0000`.
 pub fn clf(epoch_ms: u64) -> String {
     let c = civil(epoch_ms);
@@ -89,5 +101,21 @@ mod tests {
         // Leap day and year end.
         assert_eq!(iso8601(1_709_164_800_000), "2024-02-29T00:00:00.000Z");
         assert_eq!(clf(1_735_689_599_000), "31/Dec/2024:23:59:59 +0000");
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil() {
+        for ms in [
+            0,
+            1_708_326_702_789u64,
+            1_709_164_800_000,
+            4_102_444_800_000,
+        ] {
+            let c = civil(ms);
+            assert_eq!(
+                days_from_civil(c.year, c.month, c.day),
+                (ms / 86_400_000) as i64
+            );
+        }
     }
 }

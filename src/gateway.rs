@@ -22,7 +22,9 @@ use tracing::{debug, warn};
 
 use crate::clock;
 use crate::cluster::Cluster;
-use crate::config::{ApiConfig, Config, IntegrationConfig, StageConfig, WebSocketConfig};
+use crate::config::{
+    ApiConfig, Config, IntegrationConfig, ManagementAuth, StageConfig, WebSocketConfig,
+};
 use crate::delivery::groups::Groups;
 use crate::integration::{self, CallError, EventContext, EventType, Handshake, HttpClient};
 use crate::registry::Registry;
@@ -66,6 +68,8 @@ pub struct Gateway {
     pub trust_forwarded_for: bool,
     /// `http://host:port` of the management listener, for backends.
     pub management_base: String,
+    /// Who may call the management API.
+    pub management_auth: ManagementAuth,
 }
 
 /// A deployed stage: its routes resolved with its variables.
@@ -161,6 +165,7 @@ impl Gateway {
             connection_permits: Arc::new(Semaphore::new(config.server.max_connections)),
             trust_forwarded_for: config.server.trust_forwarded_for,
             management_base,
+            management_auth: config.management.clone(),
         }
     }
 

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //!
+//! - [`auth`]: management API authentication (SigV4, bearer tokens); `$connect`
+//!   authorization.
 //! - [`config`]: the validated configuration and loading it (TOML + `SOCKGATE_*`).
 //! - [`server`]: listeners, accept loops, drain ([`server::Server`] is the entry point).
 //! - [`http`]: what each listener serves: upgrades, @connections, probes; the one
@@ -32,6 +34,7 @@
 //! tasks and are bounded per connection and per node. Drain is a broadcast
 //! `Notify` plus drop-counted task guards.
 
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;

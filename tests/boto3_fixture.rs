@@ -87,3 +87,92 @@ async fn boto3_recorded_requests_get_the_answers_boto3_accepts() {
         assert!(head.contains("x-amzn-errortype: goneexception"));
     }
 }
+
+/// SigV4 verification against the signatures boto3 actually made.
+#[test]
+fn boto3_signatures_verify_with_the_right_secret_only() {
+    use sockgate::auth::sigv4::{AccessKey, SigError, Signed, verify};
+    let text = std::fs::read_to_string(FIXTURE).expect("shared/ sits beside the repository");
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let key = |secret: &str| AccessKey {
+        id: fixture["signing"]["access_key_id"].as_str().unwrap().into(),
+        secret: secret.into(),
+    };
+    let right = [key(fixture["signing"]["secret_access_key"]
+        .as_str()
+        .unwrap())];
+    let wrong = [key("not-the-secret")];
+    for req in fixture["requests"].as_array().unwrap() {
+        let headers: Vec<(String, String)> = req["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let views: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        let amz = req["headers"]["X-Amz-Date"].as_str().unwrap();
+        let signed_at = sockgate::auth::sigv4::parse_amz_date(amz).unwrap();
+        let (method, path, body) = (
+            req["method"].as_str().unwrap(),
+            req["path"].as_str().unwrap(),
+            req["body"].as_str().unwrap().as_bytes(),
+        );
+        let signed = Signed {
+            method,
+            path,
+            query: "",
+            headers: &views,
+            body,
+        };
+        let region = Some("us-east-1");
+        assert_eq!(
+            verify(&signed, &right, region, 300, signed_at),
+            Ok("AKIDEXAMPLE"),
+            "{method} {path}"
+        );
+        assert_eq!(
+            verify(&signed, &right, None, 300, signed_at + 299),
+            Ok("AKIDEXAMPLE")
+        );
+        assert_eq!(
+            verify(&signed, &wrong, region, 300, signed_at),
+            Err(SigError::Mismatch)
+        );
+        assert_eq!(
+            verify(&signed, &right, region, 300, signed_at + 301),
+            Err(SigError::Stale)
+        );
+        assert_eq!(
+            verify(&signed, &right, Some("eu-west-1"), 300, signed_at),
+            Err(SigError::WrongScope)
+        );
+        let tampered_path = path.replace("prod", "dev");
+        let t = Signed {
+            path: &tampered_path,
+            ..signed
+        };
+        assert_eq!(
+            verify(&t, &right, region, 300, signed_at),
+            Err(SigError::Mismatch)
+        );
+        let t = Signed {
+            body: b"{\"evil\":1}",
+            ..signed
+        };
+        assert_eq!(
+            verify(&t, &right, region, 300, signed_at),
+            Err(SigError::Mismatch)
+        );
+        let t = Signed {
+            method: "PUT",
+            ..signed
+        };
+        assert_eq!(
+            verify(&t, &right, region, 300, signed_at),
+            Err(SigError::Mismatch)
+        );
+    }
+}

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::env::EnvSource;
 use super::reader::{Errors, Section, join};
 use super::*;
 use crate::routing::{self, Scope, expr::Var};
@@ -15,7 +16,7 @@ const MIN_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(50);
 const MAX_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub(super) fn build(table: &toml::Table, errors: &Errors) -> Option<Config> {
+pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -> Option<Config> {
     let mut root = Section::root(table, errors);
     let server = read_server(root.section("server"));
     let api = read_api(root.section("api"));
@@ -24,8 +25,14 @@ pub(super) fn build(table: &toml::Table, errors: &Errors) -> Option<Config> {
     let routes = read_routes(root.entries("routes"));
     let stages = read_stages(root.entries("stages"), &routes, errors);
     let cluster = read_cluster(root.section("cluster"));
+    let management = read_management(
+        root.section("management"),
+        env,
+        server.as_ref().map(|s| s.management_listen),
+    );
     root.finish();
     Some(Config {
+        management: management?,
         cluster: cluster?,
         server: server?,
         api: api?,
@@ -97,6 +104,108 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         shutdown_grace: shutdown_grace.unwrap_or(Some(Duration::from_secs(30)))?,
         trust_forwarded_for,
     })
+}
+
+/// A secret: the value itself, or `env:NAME` to read it from the environment
+/// (so config files need not hold secrets).
+fn secret(s: &Section<'_>, key: &str, value: &str, env: &dyn EnvSource) -> Option<String> {
+    match value.strip_prefix("env:") {
+        Some(var) => match env.get(var) {
+            Some(v) if !v.is_empty() => Some(v),
+            _ => {
+                s.errors().push(
+                    join(s.path(), key),
+                    format!("environment variable {var} is not set"),
+                );
+                None
+            }
+        },
+        None => Some(value.to_owned()),
+    }
+}
+
+/// `[management]`: who may call the management API.
+fn read_management(
+    mut s: Section<'_>,
+    env: &dyn EnvSource,
+    listen: Option<std::net::SocketAddr>,
+) -> Option<ManagementAuth> {
+    let mut ok = true;
+    let mut access_keys = Vec::new();
+    for (id, value) in s.string_map("access_keys") {
+        let path_key = format!("access_keys.{id}");
+        let valid_id =
+            (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric());
+        if !valid_id {
+            s.errors().push(
+                join(s.path(), &path_key),
+                "an access key id is 1-128 letters and digits",
+            );
+            ok = false;
+            continue;
+        }
+        match secret(&s, &path_key, &value, env) {
+            Some(secret) if !secret.is_empty() => {
+                access_keys.push(crate::auth::sigv4::AccessKey { id, secret })
+            }
+            Some(_) => {
+                s.errors().push(
+                    join(s.path(), &path_key),
+                    "a secret access key cannot be empty",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    let mut bearer_tokens = Vec::new();
+    for (name, value) in s.string_map("bearer_tokens") {
+        let path_key = format!("bearer_tokens.{name}");
+        match secret(&s, &path_key, &value, env) {
+            Some(token) if token.len() >= 32 && token.bytes().all(|b| b.is_ascii_graphic()) => {
+                bearer_tokens.push(token);
+            }
+            Some(_) => {
+                s.errors().push(
+                    join(s.path(), &path_key),
+                    "a bearer token has at least 32 printable characters (e.g. `openssl rand -hex 32`)",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    let region = s.string("region").map(str::to_owned);
+    let skew = s
+        .duration(
+            "max_clock_skew",
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_secs(300)));
+    let allow_unauthenticated = s.bool("allow_unauthenticated").unwrap_or(false);
+    let auth = ManagementAuth {
+        access_keys,
+        bearer_tokens,
+        region,
+        max_clock_skew_secs: skew.map_or(300, |d| d.as_secs()),
+    };
+    if let Some(addr) = listen
+        && !addr.ip().is_loopback()
+        && !auth.required()
+        && !allow_unauthenticated
+    {
+        s.errors().push(
+            join(s.path(), "access_keys"),
+            format!(
+                "server.management_listen {addr} is reachable from other hosts: configure access_keys or bearer_tokens, or set management.allow_unauthenticated = true"
+            ),
+        );
+        ok = false;
+    }
+    s.finish();
+    (ok && skew.is_some()).then_some(auth)
 }
 
 /// `[cluster]`; `Some(None)` when no Redis is configured (a single node).

@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use crate::auth::management::ManagementAuth;
+
 use crate::routing::Template;
 
 pub use env::{EnvSource, ProcessEnv};
@@ -42,6 +44,8 @@ pub struct Config {
     pub stages: Vec<StageConfig>,
     /// Redis between nodes; `None` runs a single node with no dependencies.
     pub cluster: Option<ClusterConfig>,
+    /// Who may call the management API.
+    pub management: ManagementAuth,
 }
 
 /// `[cluster]`: several nodes sharing connections through Redis.
@@ -257,7 +261,7 @@ impl Config {
         })?;
         let errors = reader::Errors::default();
         let origins = env::apply(&mut table, env, &errors);
-        let config = build::build(&table, &errors);
+        let config = build::build(&table, &errors, env);
         let mut list = errors.into_vec();
         if list.is_empty() {
             if let Some(config) = config {

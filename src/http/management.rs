@@ -11,6 +11,10 @@
 //! - `POST /{stage}/@groups/{group}`: send the body to every member.
 //! - `POST /{stage}/@broadcast`: send the body to every connection of the stage.
 //!
+//! When `[management]` configures access keys or bearer tokens, every request
+//! must be SigV4-signed by one of the keys or carry one of the tokens; otherwise
+//! it gets 403 `ForbiddenException` (see `auth::management`).
+//!
 //! Sends answer 200 with `{"queued":N,"dropped":M}`: receivers on this node whose
 //! queue took the message, and those skipped because their queue was full; with
 //! a cluster, `"remote_nodes":K` more nodes received it to deliver to theirs.
@@ -23,6 +27,7 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 
 use super::respond::{ApiError, Body, empty};
+use crate::auth::sigv4::Signed;
 use crate::clock;
 use crate::delivery::SendReport;
 use crate::delivery::groups::{GroupKey, Sent};
@@ -58,8 +63,11 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
 }
 
 async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let path = req.uri().path().to_owned();
-    let target = parse_path(&path).ok_or(ApiError::NotFound)?;
+    let (parts, body) = req.into_parts();
+    let body = read_body(&parts.headers, body).await?;
+    authenticate(gw, &parts, &body)?;
+    let path = parts.uri.path();
+    let target = parse_path(path).ok_or(ApiError::NotFound)?;
     let stage = match target {
         Target::Connection(stage, _) => stage,
         Target::Group(stage, _) | Target::Member(stage, _, _) | Target::Stage(stage) => Some(stage),
@@ -67,7 +75,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
     if stage.is_some_and(|s| !gw.stages.contains_key(s)) {
         return Err(ApiError::NotFound);
     }
-    let method = req.method().clone();
+    let method = parts.method.clone();
     match target {
         Target::Connection(stage, raw_id) => {
             // A malformed id names no connection, so it is 410 like any other id
@@ -76,7 +84,6 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             let id = parse_id(raw_id).ok_or(ApiError::Gone);
             match method {
                 Method::POST => {
-                    let body = read_body(req).await?;
                     gw.post_to(&id?, stage, body).await?;
                     Ok(empty(StatusCode::OK))
                 }
@@ -111,30 +118,56 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed);
             }
-            let body = read_body(req).await?;
             Ok(sent(gw.send_to_group(&key, &body).await?))
         }
         Target::Stage(stage) => {
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed);
             }
-            let body = read_body(req).await?;
             Ok(sent(gw.broadcast(stage, &body).await?))
         }
     }
 }
 
-/// The body of a send, within the 128 KiB limit.
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    if req
-        .headers()
+/// Checks the request's credentials when the management API requires them.
+fn authenticate(gw: &Gateway, parts: &http::request::Parts, body: &[u8]) -> Result<(), ApiError> {
+    let auth = &gw.management_auth;
+    if !auth.required() {
+        return Ok(());
+    }
+    let headers: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let signed = Signed {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    match auth.authenticate(&signed, clock::now_ms() / 1000) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // Why, for the operator; never the credentials themselves.
+            tracing::warn!(method = %parts.method, reason = %e, "Management request refused.");
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// The body (of a send; others are empty), within the 128 KiB limit. Read
+/// before authenticating: a SigV4 signature covers it.
+async fn read_body(headers: &http::HeaderMap, body: Incoming) -> Result<Bytes, ApiError> {
+    if headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_POST_BYTES)
     {
         return Err(ApiError::PayloadTooLarge);
     }
-    let body = Limited::new(req.into_body(), MAX_POST_BYTES)
+    let body = Limited::new(body, MAX_POST_BYTES)
         .collect()
         .await
         .map_err(|e| {

@@ -37,6 +37,8 @@ pub enum ApiError {
     InvalidGroup,
     /// The call needs another node and the cluster (Redis) cannot be reached.
     Unavailable,
+    /// Missing or wrong credentials (SigV4 signature or bearer token).
+    Forbidden,
 }
 
 impl From<DeliveryError> for ApiError {
@@ -122,6 +124,7 @@ impl ApiError {
                 "BadRequestException",
                 "Group names are 1-128 characters of letters, digits, '-', '_', '.' and ':'",
             ),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden"),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailableException",
@@ -194,6 +197,7 @@ mod tests {
             ApiError::TooManyGroups,
             ApiError::InvalidGroup,
             ApiError::Unavailable,
+            ApiError::Forbidden,
         ];
         let statuses = crate::telemetry::MANAGEMENT_STATUSES;
         for e in all {
@@ -209,7 +213,8 @@ mod tests {
                 | ApiError::MethodNotAllowed
                 | ApiError::TooManyGroups
                 | ApiError::InvalidGroup
-                | ApiError::Unavailable => {}
+                | ApiError::Unavailable
+                | ApiError::Forbidden => {}
             }
         }
         assert!(statuses.contains(&200) && statuses.contains(&204));

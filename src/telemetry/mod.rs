@@ -95,7 +95,8 @@ pub struct Metrics {
 /// Methods the @connections counters distinguish (anything else is "other").
 const MANAGEMENT_METHODS: [&str; 5] = ["POST", "GET", "DELETE", "PUT", "other"];
 /// Every status the @connections API answers with (see `http::respond::ApiError`).
-pub(crate) const MANAGEMENT_STATUSES: [u16; 9] = [200, 204, 400, 404, 405, 410, 413, 429, 503];
+pub(crate) const MANAGEMENT_STATUSES: [u16; 10] =
+    [200, 204, 400, 403, 404, 405, 410, 413, 429, 503];
 
 /// Handles for one stage.
 #[derive(Debug, Clone)]

@@ -50,12 +50,19 @@ pub struct Gw {
 impl Gw {
     /// Starts a gateway from TOML; listeners are forced to 127.0.0.1:0.
     pub async fn start(toml: &str) -> Gw {
+        Gw::start_with_env(toml, &[]).await
+    }
+
+    /// [`Gw::start`] with extra environment (for `env:` secrets), passed to the
+    /// config loader only; the process environment is not touched.
+    pub async fn start_with_env(toml: &str, extra: &[(&str, &str)]) -> Gw {
         let env: HashMap<String, String> = [
             ("SOCKGATE_LISTEN", "127.0.0.1:0"),
             ("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0"),
             ("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0"),
         ]
         .iter()
+        .chain(extra)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let config =
@@ -276,13 +283,23 @@ integration = { type = "mock", body = '{"connectionId":"${context.connectionId}"
 // ---------------------------------------------------------------- HTTP client
 
 pub async fn http(method: &str, url: &str, body: Vec<u8>) -> (u16, HeaderMap, Bytes) {
+    http_with(method, url, &[], body).await
+}
+
+/// [`http`] with extra request headers.
+pub async fn http_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, HeaderMap, Bytes) {
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .build_http::<Full<Bytes>>();
-    let req = Request::builder()
-        .method(method)
-        .uri(url)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
+    let mut req = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).unwrap();
     let resp = tokio::time::timeout(PATIENCE, client.request(req))
         .await
         .expect("response in time")

@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use crate::auth::Authorizer;
+use crate::auth::admission::Admission;
 use crate::clock;
 use crate::cluster::Cluster;
 use crate::config::{
@@ -32,7 +34,7 @@ use crate::routing::{self, RouteTable, Selected};
 use crate::server::shutdown::Shutdown;
 use crate::session::close::{CloseReason, ErrorFrame};
 use crate::session::id::{Id, NodeTag};
-use crate::session::mailbox::Connection;
+use crate::session::mailbox::{ConnInfo, Connection};
 use crate::telemetry::{
     ClientError, ConnectOutcome, ExecutionError, Metrics, RouteMetrics, StageMetrics,
 };
@@ -70,6 +72,8 @@ pub struct Gateway {
     pub management_base: String,
     /// Who may call the management API.
     pub management_auth: ManagementAuth,
+    /// Origin and per-IP checks on upgrades.
+    pub admission: Admission,
 }
 
 /// A deployed stage: its routes resolved with its variables.
@@ -91,6 +95,10 @@ pub struct Stage {
     pub metrics: StageMetrics,
     /// `http://host:port/stage` for backends.
     pub management_endpoint: String,
+    /// What `$connect` must pass, if anything.
+    pub authorizer: Option<Arc<Authorizer>>,
+    /// API keys (name, key), one of which `$connect` must present; empty: none.
+    pub api_keys: Vec<(String, String)>,
 }
 
 /// One route of one stage.
@@ -141,13 +149,25 @@ impl Gateway {
     /// Builds the runtime state from a validated config.
     pub fn new(config: &Config, management_base: String) -> Gateway {
         let metrics = Metrics::new();
+        // One instance per authorizer, shared by the stages that use it (and its caches).
+        let authorizers: HashMap<String, Arc<Authorizer>> = config
+            .authorizers
+            .iter()
+            .map(|(name, cfg)| (name.clone(), Arc::new(Authorizer::new(cfg))))
+            .collect();
         let stages = config
             .stages
             .iter()
             .map(|s| {
                 (
                     s.name.clone(),
-                    Arc::new(Stage::new(s, &config.websocket, &metrics, &management_base)),
+                    Arc::new(Stage::new(
+                        s,
+                        &config.websocket,
+                        &metrics,
+                        &management_base,
+                        &authorizers,
+                    )),
                 )
             })
             .collect();
@@ -166,6 +186,7 @@ impl Gateway {
             trust_forwarded_for: config.server.trust_forwarded_for,
             management_base,
             management_auth: config.management.clone(),
+            admission: Admission::new(config.admission.clone()),
         }
     }
 
@@ -335,11 +356,23 @@ impl Gateway {
         conn: &'a Connection,
         route_key: &'a str,
     ) -> EventContext<'a> {
+        self.event_for(event_type, stage, &conn.id, &conn.info, route_key)
+    }
+
+    /// [`Gateway::event`] for a connection that does not exist yet (authorizers).
+    pub(crate) fn event_for<'a>(
+        &'a self,
+        event_type: EventType,
+        stage: &'a Stage,
+        id: &'a Id,
+        info: &'a ConnInfo,
+        route_key: &'a str,
+    ) -> EventContext<'a> {
         EventContext {
             event_type,
             route_key,
-            connection_id: &conn.id,
-            info: &conn.info,
+            connection_id: id,
+            info,
             api_id: &self.api.id,
             request_id: Id::random(),
             request_time_ms: clock::now_ms(),
@@ -367,6 +400,7 @@ impl Stage {
         ws: &WebSocketConfig,
         metrics: &Metrics,
         management_base: &str,
+        authorizers: &HashMap<String, Arc<Authorizer>>,
     ) -> Stage {
         let mut custom = HashMap::new();
         let (mut connect, mut disconnect, mut default) = (None, None, None);
@@ -398,6 +432,12 @@ impl Stage {
             table,
             metrics: metrics.stage(&cfg.name),
             management_endpoint: format!("{management_base}/{}", cfg.name),
+            authorizer: cfg
+                .authorizer
+                .as_ref()
+                .and_then(|a| authorizers.get(a))
+                .cloned(),
+            api_keys: cfg.api_keys.clone(),
         }
     }
 }

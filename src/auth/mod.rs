@@ -1,9 +1,80 @@
-//! Who may do what: the management API's authentication, and (at `$connect`)
-//! the client's authorization.
+//! Who may do what: the management API's authentication, and the checks a
+//! client passes to open a connection.
+//!
+//! An upgrade passes, in order: admission ([`admission`]: `Origin`, per-IP
+//! caps), the stage's API key, and the stage's authorizer ([`jwt`] or
+//! [`request`]); then `$connect` runs. The authorizer's result becomes the
+//! connection's `requestContext.authorizer`, in every later event.
 //!
 //! - [`management`]: SigV4 (boto3, the AWS CLI) and bearer tokens on the
-//!   management listener.
-//! - [`sigv4`]: the pure signature check it uses.
+//!   management listener; [`sigv4`] is the pure signature check.
 
+pub mod admission;
+pub mod connect;
+pub mod jwt;
 pub mod management;
+pub mod request;
 pub mod sigv4;
+
+pub use connect::{Admitted, identity_values, offered_token};
+
+/// What an authorizer established about a client.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    /// `principalId` (a JWT's `sub`).
+    pub principal_id: String,
+    /// The whole `requestContext.authorizer` object.
+    pub authorizer: serde_json::Value,
+}
+
+/// Why an authorizer refused (mapped to an HTTP status in `http::respond`;
+/// the text is for the log only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No or bad credentials (401).
+    Unauthorized(&'static str),
+    /// Valid credentials without the right to connect (403).
+    Forbidden(&'static str),
+    /// The authorizer failed or answered garbage: fail closed (502).
+    Failed(&'static str),
+    /// The authorizer did not answer in time (504).
+    Timeout,
+    /// Keys cannot be obtained at all (503).
+    Unavailable(&'static str),
+}
+
+impl AuthFailure {
+    /// The log text.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthFailure::Unauthorized(r)
+            | AuthFailure::Forbidden(r)
+            | AuthFailure::Failed(r)
+            | AuthFailure::Unavailable(r) => r,
+            AuthFailure::Timeout => "authorizer timed out",
+        }
+    }
+}
+
+/// A configured authorizer, ready to run.
+#[derive(Debug)]
+pub enum Authorizer {
+    /// Verifies a JWT itself (boxed: it holds its config and key caches).
+    Jwt(Box<jwt::JwtAuthorizer>),
+    /// Asks an HTTP backend.
+    Request(request::RequestAuthorizer),
+}
+
+impl Authorizer {
+    /// Builds it from its config.
+    pub fn new(cfg: &crate::config::AuthorizerConfig) -> Authorizer {
+        match cfg {
+            crate::config::AuthorizerConfig::Jwt(c) => {
+                Authorizer::Jwt(Box::new(jwt::JwtAuthorizer::new(c.clone())))
+            }
+            crate::config::AuthorizerConfig::Request(c) => {
+                Authorizer::Request(request::RequestAuthorizer::new(c.clone()))
+            }
+        }
+    }
+}

@@ -87,6 +87,11 @@ struct Record {
     domain_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_active: Option<u64>,
+    /// The authorizer context, so a survivor's `$disconnect` carries it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorizer: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key_id: Option<String>,
 }
 
 impl Record {
@@ -98,6 +103,8 @@ impl Record {
             user_agent: i.user_agent.clone(),
             domain_name: i.domain_name.clone(),
             last_active: None,
+            authorizer: i.auth.authorizer.as_deref().cloned(),
+            api_key_id: i.auth.api_key_id.as_deref().map(str::to_owned),
         }
     }
 
@@ -108,6 +115,10 @@ impl Record {
             source_ip: self.source_ip.clone(),
             user_agent: self.user_agent.clone(),
             domain_name: self.domain_name.clone(),
+            auth: crate::session::mailbox::ConnAuth {
+                authorizer: self.authorizer.clone().map(Arc::new),
+                api_key_id: self.api_key_id.as_deref().map(Arc::from),
+            },
         }
     }
 }

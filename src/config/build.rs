@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::env::EnvSource;
 use super::reader::{Errors, Section, join};
+use super::security;
 use super::*;
 use crate::routing::{self, Scope, expr::Var};
 
@@ -23,7 +24,13 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let websocket = read_websocket(root.section("websocket"));
     let integrations = read_client(root.section("integrations"));
     let routes = read_routes(root.entries("routes"));
-    let stages = read_stages(root.entries("stages"), &routes, errors);
+    let stages = read_stages(root.entries("stages"), &routes, errors, env);
+    let authorizers = security::read_authorizers(root.entries("authorizers"), env);
+    let admission = security::read_admission(root.section("admission"));
+    let authorizers_ok = match (&stages, &authorizers) {
+        (Some(st), Some(a)) => security::check_stage_authorizers(st, a, errors),
+        _ => true,
+    };
     let cluster = read_cluster(root.section("cluster"));
     let management = read_management(
         root.section("management"),
@@ -31,7 +38,12 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         server.as_ref().map(|s| s.management_listen),
     );
     root.finish();
+    if !authorizers_ok {
+        return None;
+    }
     Some(Config {
+        authorizers: authorizers?,
+        admission: admission?,
         management: management?,
         cluster: cluster?,
         server: server?,
@@ -108,7 +120,12 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
 
 /// A secret: the value itself, or `env:NAME` to read it from the environment
 /// (so config files need not hold secrets).
-fn secret(s: &Section<'_>, key: &str, value: &str, env: &dyn EnvSource) -> Option<String> {
+pub(super) fn secret(
+    s: &Section<'_>,
+    key: &str,
+    value: &str,
+    env: &dyn EnvSource,
+) -> Option<String> {
     match value.strip_prefix("env:") {
         Some(var) => match env.get(var) {
             Some(v) if !v.is_empty() => Some(v),
@@ -541,6 +558,7 @@ fn read_stages(
     entries: Vec<(String, Section<'_>)>,
     routes: &[RawRoute],
     errors: &Errors,
+    env: &dyn EnvSource,
 ) -> Option<Vec<StageConfig>> {
     if entries.is_empty() {
         errors.push(
@@ -586,6 +604,19 @@ fn read_stages(
                     "values are 1-512 characters of A-Z a-z 0-9 - . _ ~ : / ? # & = ,",
                 );
                 ok = false;
+            }
+        }
+        let authorizer = s.string("authorizer").map(str::to_owned);
+        let mut api_keys = Vec::new();
+        for (key_name, value) in s.string_map("api_keys") {
+            let k = format!("api_keys.{key_name}");
+            match secret(&s, &k, &value, env) {
+                Some(v) if v.len() >= 20 => api_keys.push((key_name, v)),
+                Some(_) => {
+                    errors.push(join(&path, &k), "an API key has at least 20 characters");
+                    ok = false;
+                }
+                None => ok = false,
             }
         }
         s.finish();
@@ -634,6 +665,8 @@ fn read_stages(
             name,
             variables,
             routes: resolved,
+            authorizer,
+            api_keys,
         });
     }
     ok.then_some(stages)

@@ -13,6 +13,7 @@
 mod build;
 pub mod env;
 mod reader;
+pub mod security;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +26,9 @@ pub use crate::auth::management::ManagementAuth;
 use crate::routing::Template;
 
 pub use env::{EnvSource, ProcessEnv};
+pub use security::{
+    AdmissionConfig, AuthorizerConfig, IdentitySource, JwtConfig, RequestAuthorizerConfig,
+};
 
 /// The demo config served when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/sockgate.default.toml");
@@ -46,6 +50,10 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// Who may call the management API.
     pub management: ManagementAuth,
+    /// Named authorizers stages may use on `$connect`.
+    pub authorizers: BTreeMap<String, AuthorizerConfig>,
+    /// Checks on every upgrade before authorizers run.
+    pub admission: AdmissionConfig,
 }
 
 /// `[cluster]`: several nodes sharing connections through Redis.
@@ -158,6 +166,10 @@ pub struct StageConfig {
     pub variables: BTreeMap<String, String>,
     /// Every configured route.
     pub routes: Vec<RouteConfig>,
+    /// The `[authorizers.*]` entry `$connect` must pass, if any.
+    pub authorizer: Option<String>,
+    /// API keys (name, key) of which `$connect` must present one; empty: none needed.
+    pub api_keys: Vec<(String, String)>,
 }
 
 /// One route.

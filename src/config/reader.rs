@@ -258,6 +258,34 @@ impl<'a> Section<'a> {
         Some(Some(d))
     }
 
+    /// A list of strings.
+    pub(crate) fn string_list(&mut self, key: &str) -> Vec<String> {
+        match self.raw(key) {
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        other => self.error(
+                            key,
+                            format!("item {i}: expected a string, found {}", other.type_str()),
+                        ),
+                    }
+                }
+                out
+            }
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(other) => {
+                self.error(
+                    key,
+                    format!("expected a list of strings, found {}", other.type_str()),
+                );
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// A table of string values (stage variables).
     pub(crate) fn string_map(&mut self, key: &str) -> Vec<(String, String)> {
         let path = join(&self.path, key);

@@ -184,6 +184,7 @@ mod tests {
             source_ip: "127.0.0.1".into(),
             user_agent: None,
             domain_name: "h".into(),
+            auth: Default::default(),
         };
         Arc::new(Connection::new(Id::random(), info, 4, 1 << 20))
     }

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 
+use crate::auth::AuthFailure;
 use crate::delivery::DeliveryError;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
@@ -67,6 +68,16 @@ pub enum HandshakeError {
     Unavailable,
     /// `$connect` refused it.
     Connect(ConnectError),
+    /// The browser `Origin` is not in `allowed_origins`.
+    OriginNotAllowed,
+    /// Over a per-source-IP cap.
+    TooManyRequests,
+    /// The stage needs an API key and none (or a wrong one) was presented.
+    ApiKey,
+    /// The stage's authorizer refused or failed.
+    Auth(AuthFailure),
+    /// Subprotocols were offered and none is in `allowed_subprotocols`.
+    SubprotocolNotAllowed,
 }
 
 /// An AWS-style JSON error body: `{"message":"…"}`.
@@ -175,6 +186,31 @@ impl HandshakeError {
             HandshakeError::Connect(ConnectError::Rejected(code)) => {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
                 json(status, status.canonical_reason().unwrap_or("Rejected"))
+            }
+            HandshakeError::OriginNotAllowed | HandshakeError::ApiKey => {
+                json(StatusCode::FORBIDDEN, "Forbidden")
+            }
+            HandshakeError::TooManyRequests => {
+                json(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+            }
+            HandshakeError::SubprotocolNotAllowed => {
+                json(StatusCode::BAD_REQUEST, "Unsupported subprotocol")
+            }
+            // AWS's answers to a refused authorization; the reason stays in the log.
+            HandshakeError::Auth(AuthFailure::Unauthorized(_)) => {
+                json(StatusCode::UNAUTHORIZED, "Unauthorized")
+            }
+            HandshakeError::Auth(AuthFailure::Forbidden(_)) => {
+                json(StatusCode::FORBIDDEN, "Forbidden")
+            }
+            HandshakeError::Auth(AuthFailure::Failed(_)) => {
+                json(StatusCode::BAD_GATEWAY, "Bad Gateway")
+            }
+            HandshakeError::Auth(AuthFailure::Timeout) => {
+                json(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout")
+            }
+            HandshakeError::Auth(AuthFailure::Unavailable(_)) => {
+                json(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
             }
         }
     }

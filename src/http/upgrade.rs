@@ -18,14 +18,17 @@ use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::respond::{Body, HandshakeError, empty};
+use crate::auth::connect::Refused;
+use crate::auth::{self, AuthFailure};
 use crate::clock;
 use crate::gateway::{ConnectError, Gateway, Stage};
 use crate::integration::Handshake;
 use crate::integration::event::canonical_header_name;
 use crate::session::id::Id;
-use crate::session::mailbox::{ConnInfo, Connection};
+use crate::session::mailbox::{ConnAuth, ConnInfo, Connection};
 use crate::session::{self, Held};
 use crate::telemetry::ClientError;
+use crate::telemetry::ConnectOutcome;
 use crate::ws;
 
 /// Serves one request on the public listener.
@@ -79,6 +82,21 @@ async fn upgrade(
             .connect(crate::telemetry::ConnectOutcome::Unavailable);
         return Err(HandshakeError::Unavailable);
     }
+    // Admission: the browser Origin, then the source IP's caps.
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if gw.admission.check_origin(origin).is_err() {
+        stage.metrics.connect(ConnectOutcome::Unauthorized);
+        return Err(HandshakeError::OriginNotAllowed);
+    }
+    let source_ip = source_ip(&gw, headers, peer);
+    let ip_permit = match source_ip.parse().map(|ip| gw.admission.admit_ip(ip)) {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_)) => {
+            stage.metrics.connect(ConnectOutcome::Throttled);
+            return Err(HandshakeError::TooManyRequests);
+        }
+        Err(_) => None,
+    };
     let Ok(permit) = Arc::clone(&gw.connection_permits).try_acquire_owned() else {
         stage
             .metrics
@@ -87,10 +105,10 @@ async fn upgrade(
     };
 
     let handshake = handshake_facts(&req);
-    let info = ConnInfo {
+    let mut info = ConnInfo {
         stage: Arc::clone(&stage.name),
         connected_at_ms: clock::now_ms(),
-        source_ip: source_ip(&gw, headers, peer),
+        source_ip,
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -103,19 +121,50 @@ async fn upgrade(
                 .unwrap_or("localhost")
                 .to_owned(),
         },
+        auth: ConnAuth::default(),
     };
+    let id = Id::for_node(gw.node);
+    let mut offered_protocols: Vec<String> = offered_protocols(headers);
+    // The API key and the authorizer, before `$connect` (AWS's order).
+    let admitted = gw
+        .check_connect(&stage, &id, &info, &handshake, &offered_protocols)
+        .await
+        .map_err(|refused| {
+            let (outcome, err) = match refused {
+                Refused::ApiKey => (ConnectOutcome::Unauthorized, HandshakeError::ApiKey),
+                Refused::Auth(f) => {
+                    debug!(stage = %stage.name, reason = f.reason(), "Authorizer refused an upgrade.");
+                    let outcome = match f {
+                        AuthFailure::Unauthorized(_) | AuthFailure::Forbidden(_) => ConnectOutcome::Unauthorized,
+                        _ => ConnectOutcome::AuthorizerFailed,
+                    };
+                    (outcome, HandshakeError::Auth(f))
+                }
+            };
+            stage.metrics.connect(outcome);
+            err
+        })?;
+    info.auth = ConnAuth {
+        authorizer: admitted.authorizer,
+        api_key_id: admitted.api_key_id,
+    };
+    // A token offered as a subprotocol is a credential, never a protocol to select.
+    if let Some(token) = auth::offered_token(&offered_protocols).map(str::to_owned) {
+        offered_protocols.retain(|p| *p != token);
+    }
+    let chosen_default = choose_subprotocol(&gw, &offered_protocols)?;
     let conn = Arc::new(Connection::new(
-        Id::for_node(gw.node),
+        id,
         info,
         gw.ws.send_queue_messages,
         gw.ws.send_queue_bytes,
     ));
-    let offered_protocols: Vec<String> = offered_protocols(headers);
     // Only the upgrade handle outlives this handler; the request's headers are
     // freed when it returns.
     let on_upgrade = hyper::upgrade::on(&mut req);
     let held = Held {
         permit,
+        ip: ip_permit,
         // Taken before $connect runs, so a drain that starts meanwhile waits for
         // this connection's $disconnect too.
         guard: gw.shutdown.track(),
@@ -134,7 +183,8 @@ async fn upgrade(
             handshake,
             offered_protocols,
         ))
-        .await;
+        .await
+        .map(|chosen| chosen.or(chosen_default));
         let accepted = result.is_ok();
         if accepted {
             gw.registry.insert(Arc::clone(&conn));
@@ -180,8 +230,13 @@ async fn decide(
         .on_connect(&stage, &conn, &handshake)
         .await
         .map_err(HandshakeError::Connect)?;
+    let allowed = &gw.admission.config().allowed_subprotocols;
     match chosen {
-        Some(p) if offered_protocols.contains(&p) => Ok(HeaderValue::from_str(&p).ok()),
+        Some(p)
+            if offered_protocols.contains(&p) && (allowed.is_empty() || allowed.contains(&p)) =>
+        {
+            Ok(HeaderValue::from_str(&p).ok())
+        }
         Some(_) => {
             // The client would fail a handshake naming a protocol it did not offer.
             tracing::warn!(stage = %stage.name, "The $connect integration chose a subprotocol the client did not offer; answering 502.");
@@ -216,6 +271,24 @@ async fn run_upgraded(
             session::abandon(gw, stage, conn, held).await;
         }
     }
+}
+
+/// The subprotocol to answer when `$connect` picks none: with
+/// `allowed_subprotocols`, the first offered one that is allowed; an offer with
+/// none allowed is refused (a browser would fail the handshake anyway).
+fn choose_subprotocol(
+    gw: &Gateway,
+    offered: &[String],
+) -> Result<Option<HeaderValue>, HandshakeError> {
+    let allowed = &gw.admission.config().allowed_subprotocols;
+    if allowed.is_empty() || offered.is_empty() {
+        return Ok(None);
+    }
+    offered
+        .iter()
+        .find(|p| allowed.contains(p))
+        .map(|p| HeaderValue::from_str(p).ok())
+        .ok_or(HandshakeError::SubprotocolNotAllowed)
 }
 
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {

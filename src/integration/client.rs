@@ -48,12 +48,32 @@ impl HttpClient {
         }
     }
 
+    /// Sends `req` and returns the status and body (at most `max_body` bytes),
+    /// within `timeout` (waiting for a slot included).
+    pub async fn send(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<(u16, Bytes), CallError> {
+        self.call(req, timeout, max_body).await
+    }
+
     /// POSTs `body` and returns the status and body, within `timeout` (waiting for a
     /// slot included).
     pub async fn post(
         &self,
         req: http::Request<Full<Bytes>>,
         timeout: Duration,
+    ) -> Result<(u16, Bytes), CallError> {
+        self.call(req, timeout, MAX_RESPONSE_BYTES).await
+    }
+
+    async fn call(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        timeout: Duration,
+        max_body: usize,
     ) -> Result<(u16, Bytes), CallError> {
         let call = async {
             let _permit = self
@@ -67,7 +87,7 @@ impl HttpClient {
                 .await
                 .map_err(|e| CallError::Failed(format!("request failed: {e}")))?;
             let status = resp.status().as_u16();
-            let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            let body = Limited::new(resp.into_body(), max_body)
                 .collect()
                 .await
                 .map_err(|e| CallError::Failed(format!("reading response failed: {e}")))?

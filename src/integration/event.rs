@@ -62,6 +62,15 @@ impl MultiMap {
             .map(String::as_str)
     }
 
+    /// The first value of `name`, compared exactly (query parameters are case-sensitive).
+    pub fn get_exact(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.first())
+            .map(String::as_str)
+    }
+
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -150,6 +159,8 @@ struct RequestContext<'a> {
     domain_name: &'a str,
     connection_id: &'a str,
     api_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -158,6 +169,8 @@ struct Identity<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<&'a str>,
     source_ip: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_id: Option<&'a str>,
 }
 
 /// A header or query map as `{name: "v1,v2"}` (AWS joins repeated values with commas).
@@ -262,11 +275,13 @@ impl EventContext<'_> {
                 identity: Identity {
                     user_agent: self.info.user_agent.as_deref(),
                     source_ip: &self.info.source_ip,
+                    api_key_id: self.info.auth.api_key_id.as_deref(),
                 },
                 request_id,
                 domain_name: &self.info.domain_name,
                 connection_id: self.connection_id.as_str(),
                 api_id: self.api_id,
+                authorizer: self.info.auth.authorizer.as_deref(),
             },
             body: self.body,
             is_base64_encoded: self.is_base64,

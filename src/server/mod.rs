@@ -123,6 +123,20 @@ impl Server {
         let (stop_rest, rest_rx) = watch::channel(false);
         let gw = &self.gateway;
         let timeout = self.handshake_timeout;
+        // Drops idle per-IP admission entries (bounds that map; see auth::admission).
+        let sweeper = {
+            let gw = Arc::downgrade(gw);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match gw.upgrade() {
+                        Some(gw) => gw.admission.sweep(),
+                        None => return,
+                    }
+                }
+            })
+        };
         let public = tokio::spawn(accept_loop(
             self.public,
             Arc::clone(gw),
@@ -167,6 +181,7 @@ impl Server {
         if let Some(cluster) = gw.cluster.get() {
             cluster.leave().await;
         }
+        sweeper.abort();
         let _ = stop_rest.send(true);
         let _ = mgmt.await;
         let _ = metrics.await;
@@ -242,7 +257,9 @@ async fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(handshake_timeout)
-        .max_buf_size(MAX_HEAD_BYTES);
+        .max_buf_size(MAX_HEAD_BYTES)
+        // Bounds the parsed header list per request (431 beyond), like the size.
+        .max_headers(gw.admission.config().max_headers);
     let result = match kind {
         Kind::Public => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {

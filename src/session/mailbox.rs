@@ -40,6 +40,17 @@ pub struct ConnInfo {
     pub user_agent: Option<String>,
     /// `requestContext.domainName`.
     pub domain_name: String,
+    /// What the client proved at `$connect`.
+    pub auth: ConnAuth,
+}
+
+/// What a connection proved at `$connect`, carried into every event.
+#[derive(Debug, Clone, Default)]
+pub struct ConnAuth {
+    /// `requestContext.authorizer`, from the stage's authorizer.
+    pub authorizer: Option<std::sync::Arc<serde_json::Value>>,
+    /// `requestContext.identity.apiKeyId`: the name of the API key presented.
+    pub api_key_id: Option<std::sync::Arc<str>>,
 }
 
 /// Why a message could not be queued.
@@ -302,6 +313,7 @@ mod tests {
             source_ip: "127.0.0.1".into(),
             user_agent: None,
             domain_name: "h".into(),
+            auth: Default::default(),
         };
         Connection::new(Id::random(), info, max_messages, max_bytes)
     }

@@ -50,6 +50,8 @@ pub struct Held {
     pub permit: OwnedSemaphorePermit,
     /// The drain's completion guard.
     pub guard: TaskGuard,
+    /// The source IP's connection slot, when per-IP caps are on.
+    pub ip: Option<crate::auth::admission::IpPermit>,
 }
 
 /// Runs a connection on an upgraded socket to its end, then fires `$disconnect`.

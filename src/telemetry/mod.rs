@@ -49,15 +49,24 @@ pub enum ConnectOutcome {
     IntegrationTimeout,
     /// The node is at `max_connections` or draining (503).
     Unavailable,
+    /// Refused by the Origin check, the API key or the authorizer (401/403).
+    Unauthorized,
+    /// The authorizer failed or timed out (5xx, fail closed).
+    AuthorizerFailed,
+    /// Over a per-IP cap (429).
+    Throttled,
 }
 
 impl ConnectOutcome {
-    const LABELS: [&'static str; 5] = [
+    const LABELS: [&'static str; 8] = [
         "accepted",
         "rejected",
         "integration_failed",
         "integration_timeout",
         "unavailable",
+        "unauthorized",
+        "authorizer_failed",
+        "throttled",
     ];
 }
 
@@ -103,7 +112,7 @@ pub(crate) const MANAGEMENT_STATUSES: [u16; 10] =
 pub struct StageMetrics {
     /// Open connections.
     pub connections_open: Gauge,
-    connects: [Counter; 5],
+    connects: [Counter; ConnectOutcome::LABELS.len()],
     disconnects: [Counter; CloseReason::LABELS.len()],
     client_errors: [Counter; 2],
     /// Messages sent to clients (replies, pushes, error frames).

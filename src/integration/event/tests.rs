@@ -11,6 +11,7 @@ fn info() -> ConnInfo {
         source_ip: "203.0.113.7".into(),
         user_agent: Some("Mozilla/5.0".into()),
         domain_name: "gw.example.com".into(),
+        auth: Default::default(),
     }
 }
 

@@ -1,0 +1,218 @@
+//! Admission before anything else runs: the browser `Origin` allow-list, and
+//! per-source-IP caps on open connections and on new connections per second.
+//!
+//! Per-IP state lives in a `DashMap` entry that exists while the IP has open
+//! connections or a recently used rate bucket; [`Admission::sweep`] (run every
+//! minute by the server) drops idle entries, so the map is bounded by the open
+//! connections plus the IPs seen in the last minute.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dashmap::DashMap;
+
+use crate::config::AdmissionConfig;
+
+/// Why admission refused an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The `Origin` is not allowed (403).
+    Origin,
+    /// Too many open connections, or new connections per second, from this IP (429).
+    TooMany,
+}
+
+#[derive(Debug)]
+struct IpState {
+    open: usize,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// The node's admission checks.
+#[derive(Debug)]
+pub struct Admission {
+    cfg: AdmissionConfig,
+    per_ip: Arc<DashMap<IpAddr, IpState>>,
+}
+
+/// An open connection's slot in its IP's count (released on drop).
+#[derive(Debug)]
+pub struct IpPermit {
+    ip: IpAddr,
+    per_ip: Arc<DashMap<IpAddr, IpState>>,
+}
+
+impl Drop for IpPermit {
+    fn drop(&mut self) {
+        if let Some(mut st) = self.per_ip.get_mut(&self.ip) {
+            st.open = st.open.saturating_sub(1);
+        }
+    }
+}
+
+impl Admission {
+    /// Builds the checks from `[admission]`.
+    pub fn new(cfg: AdmissionConfig) -> Admission {
+        Admission {
+            cfg,
+            per_ip: Arc::new(DashMap::new()),
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &AdmissionConfig {
+        &self.cfg
+    }
+
+    /// Checks the `Origin` header (absent: not a browser, allowed).
+    pub fn check_origin(&self, origin: Option<&str>) -> Result<(), Refusal> {
+        match origin {
+            Some(o) if !self.cfg.allowed_origins.is_empty() => {
+                if self
+                    .cfg
+                    .allowed_origins
+                    .iter()
+                    .any(|allowed| origin_matches(allowed, o))
+                {
+                    Ok(())
+                } else {
+                    Err(Refusal::Origin)
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes a slot for a new connection from `ip`, if its caps allow.
+    pub fn admit_ip(&self, ip: IpAddr) -> Result<Option<IpPermit>, Refusal> {
+        if self.cfg.max_connections_per_ip.is_none() && self.cfg.connects_per_ip.is_none() {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        let mut st = self.per_ip.entry(ip).or_insert_with(|| IpState {
+            open: 0,
+            tokens: self.cfg.connects_per_ip.map_or(0.0, |(_, burst)| burst),
+            refilled: now,
+        });
+        if let Some(max) = self.cfg.max_connections_per_ip
+            && st.open >= max
+        {
+            return Err(Refusal::TooMany);
+        }
+        if let Some((rate, burst)) = self.cfg.connects_per_ip {
+            let elapsed = now.duration_since(st.refilled).as_secs_f64();
+            st.tokens = (st.tokens + elapsed * rate).min(burst);
+            st.refilled = now;
+            if st.tokens < 1.0 {
+                return Err(Refusal::TooMany);
+            }
+            st.tokens -= 1.0;
+        }
+        st.open += 1;
+        Ok(Some(IpPermit {
+            ip,
+            per_ip: Arc::clone(&self.per_ip),
+        }))
+    }
+
+    /// Drops entries with no open connection and a full bucket.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let refill = self.cfg.connects_per_ip;
+        self.per_ip.retain(|_, st| {
+            let full = refill.is_none_or(|(rate, burst)| {
+                st.tokens + now.duration_since(st.refilled).as_secs_f64() * rate >= burst
+            });
+            st.open > 0 || !full
+        });
+    }
+
+    /// IPs tracked now (for tests and metrics).
+    pub fn tracked_ips(&self) -> usize {
+        self.per_ip.len()
+    }
+}
+
+/// `https://app.example.com` matches itself; `https://*.example.com` matches
+/// any subdomain (not the bare domain). Scheme and host compare case-insensitively.
+fn origin_matches(allowed: &str, origin: &str) -> bool {
+    let (allowed, origin) = (allowed.to_ascii_lowercase(), origin.to_ascii_lowercase());
+    match allowed.split_once('*') {
+        None => allowed == origin,
+        Some((prefix, suffix)) => {
+            origin.len() > prefix.len() + suffix.len()
+                && origin.starts_with(prefix)
+                && origin.ends_with(suffix)
+                && !origin[prefix.len()..origin.len() - suffix.len()].contains('/')
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admission(max: Option<usize>, rate: Option<(f64, f64)>) -> Admission {
+        Admission::new(AdmissionConfig {
+            allowed_origins: vec![
+                "https://app.example.com".into(),
+                "https://*.example.org".into(),
+            ],
+            allowed_subprotocols: vec![],
+            max_connections_per_ip: max,
+            connects_per_ip: rate,
+            max_headers: 100,
+        })
+    }
+
+    #[test]
+    fn origins() {
+        let a = admission(None, None);
+        for ok in [
+            None,
+            Some("https://app.example.com"),
+            Some("HTTPS://APP.EXAMPLE.COM"),
+            Some("https://x.example.org"),
+        ] {
+            assert_eq!(a.check_origin(ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "https://evil.com",
+            "http://app.example.com",
+            "https://example.org",
+            "https://app.example.com.evil.com",
+            "https://a/b.example.org",
+            "null",
+        ] {
+            assert_eq!(a.check_origin(Some(bad)), Err(Refusal::Origin), "{bad}");
+        }
+    }
+
+    #[test]
+    fn per_ip_open_cap_and_release() {
+        let a = admission(Some(2), None);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let p1 = a.admit_ip(ip).unwrap();
+        let _p2 = a.admit_ip(ip).unwrap();
+        assert_eq!(a.admit_ip(ip).unwrap_err(), Refusal::TooMany);
+        assert!(
+            a.admit_ip("10.0.0.2".parse().unwrap()).is_ok(),
+            "other IPs are not affected"
+        );
+        drop(p1);
+        assert!(a.admit_ip(ip).is_ok());
+    }
+
+    #[test]
+    fn per_ip_rate_with_burst_and_sweep() {
+        let a = admission(None, Some((1.0, 3.0)));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let permits: Vec<_> = (0..3).map(|_| a.admit_ip(ip).unwrap()).collect();
+        assert_eq!(a.admit_ip(ip).unwrap_err(), Refusal::TooMany, "burst spent");
+        drop(permits);
+        a.sweep();
+        assert_eq!(a.tracked_ips(), 1, "kept while the bucket refills");
+    }
+}

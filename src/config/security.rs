@@ -1,0 +1,430 @@
+//! `[authorizers.*]`, `[admission]` and the per-stage `authorizer` / `api_keys`:
+//! what a client must show, and may do, to open a connection.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::env::EnvSource;
+use super::reader::{Errors, Section, join};
+
+/// Where an authorizer finds a value on the upgrade request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// A header (case-insensitive); `Authorization: Bearer x` yields `x` for JWTs.
+    Header(String),
+    /// A query string parameter (case-sensitive).
+    Query(String),
+    /// The `Sec-WebSocket-Protocol` offer (browsers cannot set other headers):
+    /// the offered value that is a JWT.
+    Subprotocol,
+}
+
+impl IdentitySource {
+    /// Parses `$request.header.X`, `$request.querystring.x` (or AWS's
+    /// `route.request.…` spelling).
+    pub fn parse(s: &str) -> Option<IdentitySource> {
+        let rest = s
+            .strip_prefix("$request.")
+            .or_else(|| s.strip_prefix("route.request."))?;
+        if let Some(name) = rest.strip_prefix("header.") {
+            if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+                return Some(IdentitySource::Subprotocol);
+            }
+            return valid(name).then(|| IdentitySource::Header(name.to_ascii_lowercase()));
+        }
+        let name = rest.strip_prefix("querystring.")?;
+        valid(name).then(|| IdentitySource::Query(name.to_owned()))
+    }
+}
+
+fn valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The kind of key an algorithm verifies with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    /// HS256/384/512: a shared secret.
+    Hmac,
+    /// RS*, PS*: an RSA public key.
+    Rsa,
+    /// ES256/384: an EC public key.
+    Ec,
+    /// EdDSA: an Ed25519 public key.
+    Ed,
+}
+
+impl KeyFamily {
+    /// The family of `alg`.
+    pub fn of(alg: jsonwebtoken::Algorithm) -> KeyFamily {
+        use jsonwebtoken::Algorithm::*;
+        match alg {
+            HS256 | HS384 | HS512 => KeyFamily::Hmac,
+            RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => KeyFamily::Rsa,
+            ES256 | ES384 => KeyFamily::Ec,
+            EdDSA => KeyFamily::Ed,
+        }
+    }
+}
+
+/// A JWT authorizer.
+#[derive(Clone)]
+pub struct JwtConfig {
+    /// Where the token is.
+    pub identity_source: IdentitySource,
+    /// Accepted `iss` values.
+    pub issuer: Vec<String>,
+    /// Accepted `aud` values (one must match).
+    pub audience: Vec<String>,
+    /// The allow-list of algorithms (`HS256`, `RS256`, `PS256`, `ES256`, `EdDSA`, …).
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// HMAC secret (for HS*).
+    pub secret: Option<String>,
+    /// PEM public keys (RSA, EC or Ed25519), by `kid` (a key named `default`
+    /// matches tokens without a `kid`).
+    pub public_keys: BTreeMap<String, String>,
+    /// JWKS document to fetch keys from.
+    pub jwks_uri: Option<String>,
+    /// How often JWKS keys are re-fetched.
+    pub jwks_refresh: Duration,
+    /// Least time between fetches triggered by unknown `kid`s.
+    pub jwks_refetch_min: Duration,
+    /// Clock leeway for `exp` and `nbf`.
+    pub leeway: Duration,
+    /// At least one of these must be in the token's `scope` / `scp`.
+    pub required_scopes: Vec<String>,
+    /// Claims that must have exactly these values.
+    pub required_claims: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("identity_source", &self.identity_source)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("algorithms", &self.algorithms)
+            .field("jwks_uri", &self.jwks_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request authorizer: an HTTP backend shaped like a Lambda REQUEST authorizer.
+#[derive(Debug, Clone)]
+pub struct RequestAuthorizerConfig {
+    /// `http://…` that receives the authorizer event.
+    pub uri: String,
+    /// Values that must all be present (else 401 without a call); also the cache key.
+    pub identity_sources: Vec<IdentitySource>,
+    /// How long a decision is reused for the same identity values (0: never).
+    pub ttl: Duration,
+    /// Bound on one call.
+    pub timeout: Duration,
+}
+
+/// One `[authorizers.NAME]`.
+#[derive(Debug, Clone)]
+pub enum AuthorizerConfig {
+    /// `type = "jwt"`
+    Jwt(JwtConfig),
+    /// `type = "request"`
+    Request(RequestAuthorizerConfig),
+}
+
+/// `[admission]`: checks before any authorizer or integration runs.
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    /// Browser `Origin`s allowed to connect (exact, or `https://*.example.com`);
+    /// empty allows any. Requests without `Origin` (not from a browser) pass.
+    pub allowed_origins: Vec<String>,
+    /// Subprotocols the gateway accepts; empty accepts any the `$connect`
+    /// integration picks.
+    pub allowed_subprotocols: Vec<String>,
+    /// Open connections per source IP (`None`: no cap).
+    pub max_connections_per_ip: Option<usize>,
+    /// New connections per second per source IP, and the burst allowed above it.
+    pub connects_per_ip: Option<(f64, f64)>,
+    /// Most request headers on an upgrade request (431 beyond).
+    pub max_headers: usize,
+}
+
+pub(super) fn read_authorizers(
+    entries: Vec<(String, Section<'_>)>,
+    env: &dyn EnvSource,
+) -> Option<BTreeMap<String, AuthorizerConfig>> {
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (name, mut s) in entries {
+        let kind = s.string("type").unwrap_or("").to_owned();
+        let parsed = match kind.as_str() {
+            "jwt" => read_jwt(&mut s, env).map(AuthorizerConfig::Jwt),
+            "request" => read_request(&mut s).map(AuthorizerConfig::Request),
+            other => {
+                s.errors().push(
+                    join(s.path(), "type"),
+                    format!("{other:?}: use \"jwt\" or \"request\""),
+                );
+                None
+            }
+        };
+        s.finish();
+        match parsed {
+            Some(a) => {
+                out.insert(name, a);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn sources(s: &mut Section<'_>, key: &str) -> Option<Vec<IdentitySource>> {
+    let raw = s.string_list(key);
+    let mut out = Vec::new();
+    for r in &raw {
+        match IdentitySource::parse(r) {
+            Some(src) => out.push(src),
+            None => {
+                s.errors().push(
+                    join(s.path(), key),
+                    format!("{r:?}: use $request.header.NAME, $request.querystring.NAME or $request.header.Sec-WebSocket-Protocol"),
+                );
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn read_jwt(s: &mut Section<'_>, env: &dyn EnvSource) -> Option<JwtConfig> {
+    let errors = s.errors();
+    let path = s.path().to_owned();
+    let source = sources(s, "identity_source")?;
+    let [identity_source] = <[IdentitySource; 1]>::try_from(source).ok().or_else(|| {
+        errors.push(
+            join(&path, "identity_source"),
+            "exactly one identity source is required",
+        );
+        None
+    })?;
+    let issuer = s.string_list("issuer");
+    let audience = s.string_list("audience");
+    let mut algorithms = Vec::new();
+    for a in s.string_list("algorithms") {
+        match a.parse::<jsonwebtoken::Algorithm>() {
+            Ok(alg) => algorithms.push(alg),
+            Err(_) => errors.push(
+                join(&path, "algorithms"),
+                format!(
+                    "{a:?}: use HS256/384/512, RS256/384/512, PS256/384/512, ES256/384 or EdDSA"
+                ),
+            ),
+        }
+    }
+    let secret = match s.string("secret") {
+        Some(v) => Some(super::build::secret(s, "secret", v, env)?),
+        None => None,
+    };
+    let public_keys: BTreeMap<String, String> = s.string_map("public_keys").into_iter().collect();
+    let jwks_uri = s.string("jwks_uri").map(str::to_owned);
+    let jwks_refresh = s
+        .duration(
+            "jwks_refresh",
+            Duration::from_secs(10),
+            Duration::from_secs(86_400),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_secs(600)));
+    let jwks_refetch_min = s
+        .duration(
+            "jwks_refetch_min",
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_secs(10)));
+    let leeway = s
+        .duration("leeway", Duration::ZERO, Duration::from_secs(600), false)
+        .unwrap_or(Some(Duration::from_secs(30)));
+    let required_scopes = s.string_list("required_scopes");
+    let required_claims: BTreeMap<String, String> =
+        s.string_map("required_claims").into_iter().collect();
+    let mut ok = true;
+    let mut need = |cond: bool, key: &str, why: &str| {
+        if !cond {
+            errors.push(join(&path, key), why);
+            ok = false;
+        }
+    };
+    need(
+        !issuer.is_empty(),
+        "issuer",
+        "required: the accepted iss value(s)",
+    );
+    need(
+        !audience.is_empty(),
+        "audience",
+        "required: the accepted aud value(s)",
+    );
+    need(
+        !algorithms.is_empty(),
+        "algorithms",
+        "required: an explicit allow-list, e.g. [\"RS256\"]",
+    );
+    let hmac = algorithms
+        .iter()
+        .any(|a| KeyFamily::of(*a) == KeyFamily::Hmac);
+    let asymmetric = algorithms
+        .iter()
+        .any(|a| KeyFamily::of(*a) != KeyFamily::Hmac);
+    need(
+        !(hmac && asymmetric),
+        "algorithms",
+        "HMAC and public-key algorithms cannot share an authorizer (that is how algorithm-confusion attacks work)",
+    );
+    need(
+        !hmac || secret.is_some(),
+        "secret",
+        "HS* algorithms need a secret",
+    );
+    need(
+        !asymmetric || jwks_uri.is_some() || !public_keys.is_empty(),
+        "public_keys",
+        "public-key algorithms need public_keys or jwks_uri",
+    );
+    need(
+        !hmac || (public_keys.is_empty() && jwks_uri.is_none()),
+        "secret",
+        "an HMAC authorizer takes only a secret",
+    );
+    if let Some(uri) = &jwks_uri {
+        need(
+            uri.starts_with("http://"),
+            "jwks_uri",
+            "only http:// is supported until the outbound TLS client lands; serve the JWKS from a sidecar or internal address",
+        );
+    }
+    for (kid, pem) in &public_keys {
+        let parses = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).is_ok()
+            || jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).is_ok()
+            || jsonwebtoken::DecodingKey::from_ed_pem(pem.as_bytes()).is_ok();
+        need(
+            parses,
+            &format!("public_keys.{kid}"),
+            "not a PEM public key (RSA, EC or Ed25519)",
+        );
+    }
+    if !ok {
+        return None;
+    }
+    Some(JwtConfig {
+        identity_source,
+        issuer,
+        audience,
+        algorithms,
+        secret,
+        public_keys,
+        jwks_uri,
+        jwks_refresh: jwks_refresh?,
+        jwks_refetch_min: jwks_refetch_min?,
+        leeway: leeway?,
+        required_scopes,
+        required_claims,
+    })
+}
+
+fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
+    let uri = s.string("uri").map(str::to_owned);
+    let identity_sources = sources(s, "identity_sources")?;
+    let ttl = s
+        .duration("ttl", Duration::ZERO, Duration::from_secs(3600), false)
+        .unwrap_or(Some(Duration::from_secs(300)));
+    let timeout = s
+        .duration(
+            "timeout",
+            Duration::from_millis(50),
+            Duration::from_secs(29),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_secs(10)));
+    let Some(uri) = uri.filter(|u| u.starts_with("http://")) else {
+        s.errors().push(
+            join(s.path(), "uri"),
+            "required: the authorizer's http:// URL",
+        );
+        return None;
+    };
+    if identity_sources.is_empty() {
+        s.errors().push(
+            join(s.path(), "identity_sources"),
+            "required: at least one (their values are the cache key)",
+        );
+        return None;
+    }
+    Some(RequestAuthorizerConfig {
+        uri,
+        identity_sources,
+        ttl: ttl?,
+        timeout: timeout?,
+    })
+}
+
+pub(super) fn read_admission(mut s: Section<'_>) -> Option<AdmissionConfig> {
+    let allowed_origins = s.string_list("allowed_origins");
+    let allowed_subprotocols = s.string_list("allowed_subprotocols");
+    let max_connections_per_ip = s.int("max_connections_per_ip", 0, 10_000_000).unwrap_or(0);
+    let rate = s
+        .int("connects_per_ip_per_second", 0, 1_000_000)
+        .unwrap_or(0);
+    let burst = s
+        .int("connects_per_ip_burst", 1, 1_000_000)
+        .unwrap_or(rate.max(1) * 2);
+    let max_headers = s.int("max_headers", 8, 1000).unwrap_or(100) as usize;
+    let mut ok = true;
+    for o in &allowed_origins {
+        let valid = (o.starts_with("https://") || o.starts_with("http://"))
+            && !o.ends_with('/')
+            && o.matches('*').count() <= 1;
+        if !valid {
+            s.errors().push(
+                join(s.path(), "allowed_origins"),
+                format!("{o:?}: an origin is scheme://host[:port], optionally with one * (https://*.example.com)"),
+            );
+            ok = false;
+        }
+    }
+    s.finish();
+    ok.then_some(AdmissionConfig {
+        allowed_origins,
+        allowed_subprotocols,
+        max_connections_per_ip: (max_connections_per_ip > 0)
+            .then_some(max_connections_per_ip as usize),
+        connects_per_ip: (rate > 0).then_some((rate as f64, burst as f64)),
+        max_headers,
+    })
+}
+
+/// Checks every stage's `authorizer` names a defined one.
+pub(super) fn check_stage_authorizers(
+    stages: &[super::StageConfig],
+    authorizers: &BTreeMap<String, AuthorizerConfig>,
+    errors: &Errors,
+) -> bool {
+    let mut ok = true;
+    for s in stages {
+        if let Some(name) = &s.authorizer
+            && !authorizers.contains_key(name)
+        {
+            errors.push(
+                join(&join("stages", &s.name), "authorizer"),
+                format!("no [authorizers.{name}] is defined"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}

@@ -63,6 +63,7 @@ fn event_serialization(c: &mut Criterion) {
         source_ip: "203.0.113.7".into(),
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         domain_name: "ws.example.com".into(),
+        auth: Default::default(),
     };
     let conn = Id::random();
     let vars = BTreeMap::new();
@@ -97,6 +98,7 @@ fn conn(id: Id) -> Arc<Connection> {
         source_ip: "127.0.0.1".into(),
         user_agent: None,
         domain_name: "h".into(),
+        auth: Default::default(),
     };
     Arc::new(Connection::new(id, info, 1_000_000, 1 << 30))
 }

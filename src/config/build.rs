@@ -105,6 +105,23 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         false,
     );
     let trust_forwarded_for = s.bool("trust_forwarded_for").unwrap_or(false);
+    let tls = match (s.string("tls_cert_file"), s.string("tls_key_file")) {
+        (None, None) => Some(None),
+        (Some(cert), Some(key)) => match crate::server::tls::Tls::load(cert, key) {
+            Ok(tls) => Some(Some(tls)),
+            Err(e) => {
+                s.errors().push(join(s.path(), "tls_cert_file"), e);
+                None
+            }
+        },
+        _ => {
+            s.errors().push(
+                join(s.path(), "tls_cert_file"),
+                "tls_cert_file and tls_key_file go together",
+            );
+            None
+        }
+    };
     s.finish();
     Some(ServerConfig {
         listen: listen?,
@@ -115,6 +132,7 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         handshake_timeout: handshake_timeout.unwrap_or(Some(Duration::from_secs(10)))?,
         shutdown_grace: shutdown_grace.unwrap_or(Some(Duration::from_secs(30)))?,
         trust_forwarded_for,
+        tls: tls?,
     })
 }
 

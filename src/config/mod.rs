@@ -93,6 +93,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Take `identity.sourceIp` from the first X-Forwarded-For address.
     pub trust_forwarded_for: bool,
+    /// TLS on the public listener (`wss://`), when configured.
+    pub tls: Option<crate::server::tls::Tls>,
 }
 
 /// `[api]`

@@ -11,6 +11,7 @@
 //! 4. stop the management and metrics listeners (backends may post until the end).
 
 pub mod shutdown;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,7 +24,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -31,6 +32,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::{management, probes, upgrade};
+use tls::Tls;
 
 /// Largest upgrade request head (request line + headers). AWS allows 4096-character
 /// URLs; 16 KiB leaves room for cookies and tokens while bounding memory per
@@ -49,6 +51,7 @@ pub struct Server {
     metrics_addr: SocketAddr,
     handshake_timeout: Duration,
     grace: Duration,
+    tls: Option<Tls>,
 }
 
 #[derive(Clone, Copy)]
@@ -93,6 +96,7 @@ impl Server {
             management_addr,
             metrics_addr,
             handshake_timeout: config.server.handshake_timeout,
+            tls: config.server.tls.clone(),
             grace: config.server.shutdown_grace,
         })
     }
@@ -142,6 +146,7 @@ impl Server {
             Arc::clone(gw),
             Kind::Public,
             timeout,
+            self.tls.clone(),
             public_rx,
         ));
         let mgmt = tokio::spawn(accept_loop(
@@ -149,6 +154,7 @@ impl Server {
             Arc::clone(gw),
             Kind::Management,
             timeout,
+            None,
             rest_rx.clone(),
         ));
         let metrics = tokio::spawn(accept_loop(
@@ -156,6 +162,7 @@ impl Server {
             Arc::clone(gw),
             Kind::Metrics,
             timeout,
+            None,
             rest_rx,
         ));
 
@@ -194,6 +201,7 @@ async fn accept_loop(
     gw: Arc<Gateway>,
     kind: Kind,
     handshake_timeout: Duration,
+    tls: Option<Tls>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(5);
@@ -203,7 +211,26 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
-                    tokio::spawn(serve_connection(stream, peer, Arc::clone(&gw), kind, handshake_timeout));
+                    let _ = stream.set_nodelay(true);
+                    let gw = Arc::clone(&gw);
+                    match &tls {
+                        None => {
+                            tokio::spawn(serve_connection(stream, peer, gw, kind, handshake_timeout));
+                        }
+                        Some(tls) => {
+                            let acceptor = tls.acceptor().clone();
+                            tokio::spawn(async move {
+                                // The TLS handshake counts against the same timeout.
+                                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                                    Ok(Ok(stream)) => {
+                                        serve_connection(stream, peer, gw, kind, handshake_timeout).await;
+                                    }
+                                    Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed."),
+                                    Err(_) => debug!(%peer, "TLS handshake timed out."),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Usually EMFILE (out of file descriptors): back off instead of spinning.
@@ -244,14 +271,15 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     gw: Arc<Gateway>,
     kind: Kind,
     handshake_timeout: Duration,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let io = TokioIo::new(stream);
     let mut builder = http1::Builder::new();
     builder

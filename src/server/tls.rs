@@ -1,0 +1,56 @@
+//! Optional TLS on the public listener (rustls, TLS 1.2 and 1.3).
+//!
+//! Plain WebSocket stays the default, for nodes behind a load balancer that
+//! terminates TLS. With `server.tls_cert_file` and `server.tls_key_file` the
+//! public listener speaks `wss://` itself. The files are read and checked when
+//! the config loads, so a bad certificate is a config error, not a failed
+//! handshake later.
+
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::{self, ServerConfig};
+
+/// A ready TLS acceptor with its certificate chain.
+#[derive(Clone)]
+pub struct Tls {
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+impl Tls {
+    /// Loads a PEM certificate chain and private key; the error says what is wrong.
+    pub fn load(cert_file: &str, key_file: &str) -> Result<Tls, String> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+            .map_err(|e| format!("{cert_file}: {e}"))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{cert_file}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("{cert_file}: no certificate in it"));
+        }
+        let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| format!("{key_file}: {e}"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("{cert_file} / {key_file}: {e}"))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+
+    /// The acceptor for new connections.
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+}

@@ -1,0 +1,94 @@
+//! `wss://` on the public listener: a real TLS handshake with rustls, then the
+//! WebSocket protocol over it.
+
+mod support;
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use support::*;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_tungstenite::tungstenite::Message;
+
+const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/tls-cert.pem");
+const CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/tls-ca.pem");
+const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/tls-key.pem");
+
+fn config() -> String {
+    format!(
+        "[server]\ntls_cert_file = \"{CERT}\"\ntls_key_file = \"{KEY}\"\n[websocket]\nroute_selection_expression = \"$request.body.action\"\n[stages.prod]\n[routes.\"$default\"]\nroute_response = true\nintegration = {{ type = \"mock\", body = \"tls:${{request.body}}\" }}\n"
+    )
+}
+
+fn connector() -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(CA).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn wss_works_and_plain_ws_does_not() {
+    let gw = Gw::start(&config()).await;
+    let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    let tls = connector()
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the configured certificate");
+    let url = format!("wss://localhost:{}/prod", gw.public.port());
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("WebSocket over TLS");
+    let next_text =
+        async |ws: &mut tokio_tungstenite::WebSocketStream<_>| match tokio::time::timeout(
+            PATIENCE,
+            ws.next(),
+        )
+        .await
+        {
+            Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
+            other => panic!("expected a text message, got {other:?}"),
+        };
+    ws.send(Message::text("secret hello")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "tls:secret hello");
+    // The session runs on the TLS stream (no TCP fast path): large frames too.
+    let big = "z".repeat(30_000);
+    ws.send(Message::text(big.clone())).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.len(), big.len() + 4);
+
+    // A client that does not speak TLS gets nowhere.
+    let plain = tokio_tungstenite::connect_async(gw.url("prod")).await;
+    assert!(plain.is_err());
+}
+
+#[test]
+fn bad_certificate_files_are_config_errors() {
+    use sockgate::config::Config;
+    let env = std::collections::HashMap::new();
+    let text = "[server]\ntls_cert_file = \"/nonexistent.pem\"\ntls_key_file = \"/nonexistent.key\"\n[stages.dev]\n";
+    let err = Config::parse(text, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("server.tls_cert_file") && err.contains("/nonexistent.pem"),
+        "{err}"
+    );
+    let half = "[server]\ntls_cert_file = \"/x.pem\"\n[stages.dev]\n";
+    assert!(
+        Config::parse(half, &env)
+            .unwrap_err()
+            .to_string()
+            .contains("go together")
+    );
+    let swapped =
+        format!("[server]\ntls_cert_file = \"{KEY}\"\ntls_key_file = \"{CERT}\"\n[stages.dev]\n");
+    assert!(Config::parse(&swapped, &env).is_err());
+}

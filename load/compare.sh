@@ -4,7 +4,7 @@
 # against both servers, one after the other, on this machine.
 #
 #   bash load/compare.sh                 # every case (about 5 minutes)
-#   bash load/compare.sh --only echo     # some cases
+#   bash load/compare.sh --only echo     # some cases (written to load/results/partial/)
 #
 # Needs: loopback addresses 127.0.0.2-127.0.0.17 (Linux routes all of 127/8 to lo),
 # an open-file limit of at least 20,000 (`ulimit -n`), and nothing else listening

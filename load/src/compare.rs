@@ -26,9 +26,11 @@ pub(crate) struct Args {
     /// Directory of cases.
     #[arg(long, default_value = "load/cases")]
     cases: PathBuf,
-    /// Where results, plots and the table are written.
-    #[arg(long, default_value = "load/results")]
-    out: PathBuf,
+    /// Where results, plots and the table are written [default: load/results, or
+    /// load/results/partial with --only, so a partial run never replaces the
+    /// committed table].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Run only these cases (comma-separated names).
     #[arg(long)]
     only: Option<String>,
@@ -105,6 +107,13 @@ const BARE_WS: &str = "127.0.0.1:28180";
 const BARE_HTTP: &str = "127.0.0.1:28181";
 
 pub(crate) async fn run(a: Args) -> Result<(), String> {
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if a.only.is_some() {
+            "load/results/partial"
+        } else {
+            "load/results"
+        })
+    });
     let only: Option<Vec<String>> = a
         .only
         .as_ref()
@@ -128,7 +137,7 @@ pub(crate) async fn run(a: Args) -> Result<(), String> {
             ));
         }
     }
-    std::fs::create_dir_all(a.out.join("logs")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out.join("logs")).map_err(|e| e.to_string())?;
 
     let mut jsonl = String::new();
     let mut summary = String::new();
@@ -138,9 +147,9 @@ pub(crate) async fn run(a: Args) -> Result<(), String> {
         let text = std::fs::read_to_string(dir.join("case.toml")).map_err(|e| e.to_string())?;
         let case: Case = toml::from_str(&text).map_err(|e| format!("{name}/case.toml: {e}"))?;
         eprintln!("== {name}: {}", case.title);
-        let bare = run_side(&a, name, &dir, &case, Which::Bare).await?;
+        let bare = run_side(&a, &out, name, &dir, &case, Which::Bare).await?;
         tokio::time::sleep(Duration::from_secs(a.pause_secs)).await;
-        let gw = run_side(&a, name, &dir, &case, Which::Sockgate).await?;
+        let gw = run_side(&a, &out, name, &dir, &case, Which::Sockgate).await?;
         tokio::time::sleep(Duration::from_secs(a.pause_secs)).await;
         for (which, r) in [("bare", &bare), ("sockgate", &gw)] {
             let mut line = r.outcome.json.clone();
@@ -161,14 +170,14 @@ pub(crate) async fn run(a: Args) -> Result<(), String> {
                 },
             ];
             let svg = plot::svg(&case.title, &series);
-            std::fs::write(a.out.join(format!("{name}.svg")), svg).map_err(|e| e.to_string())?;
+            std::fs::write(out.join(format!("{name}.svg")), svg).map_err(|e| e.to_string())?;
         }
         write_case(&mut summary, &mut details, name, &case, &bare, &gw);
     }
-    std::fs::write(a.out.join("results.jsonl"), jsonl).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("results.jsonl"), jsonl).map_err(|e| e.to_string())?;
     let doc = format!("{}{summary}\n{details}", header(&a, &names));
-    std::fs::write(a.out.join("comparison.md"), doc).map_err(|e| e.to_string())?;
-    eprintln!("wrote {}", a.out.join("comparison.md").display());
+    std::fs::write(out.join("comparison.md"), doc).map_err(|e| e.to_string())?;
+    eprintln!("wrote {}", out.join("comparison.md").display());
     Ok(())
 }
 
@@ -188,13 +197,14 @@ fn bare_label(case: &Case) -> &'static str {
 
 async fn run_side(
     a: &Args,
+    out: &Path,
     name: &str,
     dir: &Path,
     case: &Case,
     which: Which,
 ) -> Result<SideResult, String> {
     let direct = which == Which::Bare && case.scenario == "proxy";
-    let log = a.out.join("logs").join(format!(
+    let log = out.join("logs").join(format!(
         "{name}-{}.log",
         if which == Which::Bare {
             "bare"
@@ -351,7 +361,20 @@ fn header(a: &Args, names: &[String]) -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default()
     };
-    let dirty = if cmd("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+    // The results directory itself is rewritten by every run: it does not count.
+    let dirty = if cmd(
+        "git",
+        &[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!load/results",
+        ],
+    )
+    .is_empty()
+    {
         ""
     } else {
         " (with uncommitted changes)"

@@ -1,5 +1,6 @@
-//! An authenticated management API: SigV4 from boto3 itself, bearer tokens with
-//! two active at once, and every kind of bad credential refused with 403.
+//! An authenticated management API: SigV4 from boto3 and the AWS CLI themselves,
+//! bearer tokens with two active at once, and every kind of bad credential
+//! refused with 403.
 
 mod support;
 
@@ -63,6 +64,72 @@ async fn boto3_signing_with_a_configured_key_works_and_a_wrong_secret_is_forbidd
     assert!(out.contains("gone ok GoneException"), "{out}");
     assert_eq!(first, r#"{"hello": "from boto3"}"#);
     assert_eq!(close, 1000);
+}
+
+/// Runs `aws apigatewaymanagementapi ARGS…` against `endpoint`, signed with the
+/// given key and nothing from the machine's own AWS config; (success, output).
+async fn run_aws_cli(endpoint: &str, key: (&str, &str), args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new("aws")
+        .args(["apigatewaymanagementapi", "--endpoint-url", endpoint])
+        .args(["--region", "eu-west-1", "--output", "json"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", key.0)
+        .env("AWS_SECRET_ACCESS_KEY", key.1)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .await
+        .expect("the AWS CLI runs (CI installs awscli)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn the_aws_cli_works_unchanged_with_the_second_key() {
+    let gw = start().await;
+    let (mut ws, id) = connected(&gw.url("prod")).await;
+    let endpoint = format!("http://{}/prod", gw.mgmt);
+    let key = ("AKIDSECOND", "second-secret-value");
+    let data = std::env::temp_dir().join(format!("sockgate-cli-{id}.json"));
+    std::fs::write(&data, br#"{"hello":"from the AWS CLI"}"#).unwrap();
+    let data_arg = format!("fileb://{}", data.display());
+
+    let post = [
+        "post-to-connection",
+        "--connection-id",
+        &id,
+        "--data",
+        &data_arg,
+    ];
+    let (ok, out) = run_aws_cli(&endpoint, key, &post).await;
+    assert!(ok, "{out}");
+    assert_eq!(recv_text(&mut ws).await, r#"{"hello":"from the AWS CLI"}"#);
+
+    let (ok, out) = run_aws_cli(&endpoint, key, &["get-connection", "--connection-id", &id]).await;
+    assert!(ok, "{out}");
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["Identity"]["SourceIp"], "127.0.0.1", "{out}");
+    assert!(info["ConnectedAt"].is_string(), "{out}");
+
+    // The right key id with the wrong secret: refused, and nothing delivered.
+    let (ok, out) = run_aws_cli(&endpoint, ("AKIDSECOND", "not-the-secret"), &post).await;
+    assert!(!ok && out.contains("ForbiddenException"), "{out}");
+
+    let del = ["delete-connection", "--connection-id", &id];
+    let (ok, out) = run_aws_cli(&endpoint, key, &del).await;
+    assert!(ok, "{out}");
+    assert_eq!(expect_close(&mut ws).await.0, 1000);
+    let (ok, out) = run_aws_cli(&endpoint, key, &post).await;
+    assert!(!ok && out.contains("GoneException"), "{out}");
+    let _ = std::fs::remove_file(&data);
 }
 
 #[tokio::test]

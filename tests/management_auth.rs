@@ -26,6 +26,16 @@ async fn start() -> Gw {
     Gw::start_with_env(&config(""), &[("SECOND_SECRET", "second-secret-value")]).await
 }
 
+/// A finished client process: (success, its stdout then stderr).
+fn outcome(out: &std::process::Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 async fn run_boto3(endpoint: &str, id: &str, args: &[&str]) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_client.py");
     let out = tokio::process::Command::new("python3")
@@ -36,12 +46,7 @@ async fn run_boto3(endpoint: &str, id: &str, args: &[&str]) -> (bool, String) {
         .output()
         .await
         .expect("python3 runs (CI installs boto3)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(&out)
 }
 
 #[tokio::test]
@@ -84,12 +89,7 @@ async fn run_aws_cli(endpoint: &str, key: (&str, &str), args: &[&str]) -> (bool,
         .output()
         .await
         .expect("the AWS CLI runs (CI installs awscli)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(&out)
 }
 
 #[tokio::test]

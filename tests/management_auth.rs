@@ -119,9 +119,14 @@ async fn the_aws_cli_works_unchanged_with_the_second_key() {
     assert_eq!(info["Identity"]["SourceIp"], "127.0.0.1", "{out}");
     assert!(info["ConnectedAt"].is_string(), "{out}");
 
-    // The right key id with the wrong secret: refused, and nothing delivered.
+    // The right key id with the wrong secret: refused, and nothing delivered (the
+    // next message the client sees is the marker posted after it).
     let (ok, out) = run_aws_cli(&endpoint, ("AKIDSECOND", "not-the-secret"), &post).await;
     assert!(!ok && out.contains("ForbiddenException"), "{out}");
+    std::fs::write(&data, b"marker").unwrap();
+    let (ok, out) = run_aws_cli(&endpoint, key, &post).await;
+    assert!(ok, "{out}");
+    assert_eq!(recv_text(&mut ws).await, "marker");
 
     let del = ["delete-connection", "--connection-id", &id];
     let (ok, out) = run_aws_cli(&endpoint, key, &del).await;

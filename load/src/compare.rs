@@ -27,8 +27,7 @@ pub(crate) struct Args {
     #[arg(long, default_value = "load/cases")]
     cases: PathBuf,
     /// Where results, plots and the table are written [default: load/results, or
-    /// load/results/partial with --only, so a partial run never replaces the
-    /// committed table].
+    /// load/results/partial with --only].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these cases (comma-separated names).
@@ -44,6 +43,20 @@ pub(crate) struct Args {
     /// do not weigh on the next.
     #[arg(long, default_value_t = 5)]
     pause_secs: u64,
+}
+
+impl Args {
+    /// `--out`, or its default: a partial run (`--only`) never writes over the
+    /// committed table.
+    fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            PathBuf::from(if self.only.is_some() {
+                "load/results/partial"
+            } else {
+                "load/results"
+            })
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -107,13 +120,7 @@ const BARE_WS: &str = "127.0.0.1:28180";
 const BARE_HTTP: &str = "127.0.0.1:28181";
 
 pub(crate) async fn run(a: Args) -> Result<(), String> {
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from(if a.only.is_some() {
-            "load/results/partial"
-        } else {
-            "load/results"
-        })
-    });
+    let out = a.out_dir();
     let only: Option<Vec<String>> = a
         .only
         .as_ref()
@@ -147,9 +154,9 @@ pub(crate) async fn run(a: Args) -> Result<(), String> {
         let text = std::fs::read_to_string(dir.join("case.toml")).map_err(|e| e.to_string())?;
         let case: Case = toml::from_str(&text).map_err(|e| format!("{name}/case.toml: {e}"))?;
         eprintln!("== {name}: {}", case.title);
-        let bare = run_side(&a, &out, name, &dir, &case, Which::Bare).await?;
+        let bare = run_side(&a, name, &dir, &case, Which::Bare).await?;
         tokio::time::sleep(Duration::from_secs(a.pause_secs)).await;
-        let gw = run_side(&a, &out, name, &dir, &case, Which::Sockgate).await?;
+        let gw = run_side(&a, name, &dir, &case, Which::Sockgate).await?;
         tokio::time::sleep(Duration::from_secs(a.pause_secs)).await;
         for (which, r) in [("bare", &bare), ("sockgate", &gw)] {
             let mut line = r.outcome.json.clone();
@@ -197,14 +204,13 @@ fn bare_label(case: &Case) -> &'static str {
 
 async fn run_side(
     a: &Args,
-    out: &Path,
     name: &str,
     dir: &Path,
     case: &Case,
     which: Which,
 ) -> Result<SideResult, String> {
     let direct = which == Which::Bare && case.scenario == "proxy";
-    let log = out.join("logs").join(format!(
+    let log = a.out_dir().join("logs").join(format!(
         "{name}-{}.log",
         if which == Which::Bare {
             "bare"

@@ -1,5 +1,5 @@
 //! Replays the exact bytes boto3's apigatewaymanagementapi client sends (recorded
-//! in ../shared/fixtures/boto3-management-requests.json) against the management API,
+//! in tests/fixtures/boto3-management-requests.json) against the management API,
 //! and checks the answers are the ones boto3 accepts.
 
 mod support;
@@ -8,11 +8,6 @@ use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
-
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/boto3-management-requests.json"
-);
 
 /// Sends one recorded request as raw HTTP/1.1 (header names and order as boto3 wrote
 /// them), with the fixture's stage and id replaced, and returns (status, headers, body).
@@ -37,9 +32,7 @@ async fn replay(mgmt: std::net::SocketAddr, req: &Value, path: &str) -> (u16, St
 
 #[tokio::test]
 async fn boto3_recorded_requests_get_the_answers_boto3_accepts() {
-    let text = std::fs::read_to_string(FIXTURE)
-        .unwrap_or_else(|e| panic!("{FIXTURE}: {e} (shared/ must sit beside the repository)"));
-    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let fixture = boto3_fixture();
     let requests = fixture["requests"].as_array().unwrap();
     assert_eq!(requests.len(), 4);
 
@@ -92,8 +85,7 @@ async fn boto3_recorded_requests_get_the_answers_boto3_accepts() {
 #[test]
 fn boto3_signatures_verify_with_the_right_secret_only() {
     use sockgate::auth::sigv4::{AccessKey, SigError, Signed, verify};
-    let text = std::fs::read_to_string(FIXTURE).expect("shared/ sits beside the repository");
-    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let fixture = boto3_fixture();
     let key = |secret: &str| AccessKey {
         id: fixture["signing"]["access_key_id"].as_str().unwrap().into(),
         secret: secret.into(),

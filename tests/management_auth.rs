@@ -241,12 +241,7 @@ async fn a_recorded_boto3_request_is_refused_once_its_signature_is_stale() {
         &[("SECOND_SECRET", "second-secret-value")],
     )
     .await;
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/boto3-management-requests.json"
-    ))
-    .unwrap();
-    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let fixture = boto3_fixture();
     let req = &fixture["requests"][0];
     let headers: Vec<(String, String)> = req["headers"]
         .as_object()

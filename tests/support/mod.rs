@@ -37,6 +37,20 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long a test waits for something that should happen promptly.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// The exact requests boto3's `apigatewaymanagementapi` client sent, recorded with
+/// their SigV4 signatures and the answers boto3 accepts (see `tests/fixtures/README.md`).
+pub const BOTO3_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/boto3-management-requests.json"
+);
+
+/// The recorded boto3 requests, parsed.
+pub fn boto3_fixture() -> Value {
+    let text =
+        std::fs::read_to_string(BOTO3_FIXTURE).unwrap_or_else(|e| panic!("{BOTO3_FIXTURE}: {e}"));
+    serde_json::from_str(&text).expect("the fixture is JSON")
+}
+
 /// A running gateway.
 pub struct Gw {
     pub public: SocketAddr,

@@ -199,6 +199,8 @@ impl Gateway {
         handshake: &Handshake,
     ) -> Result<Option<String>, ConnectError> {
         let Some(route) = &stage.connect else {
+            // No `$connect` integration: every connection that got this far is accepted.
+            stage.metrics.connect(ConnectOutcome::Accepted);
             return Ok(None);
         };
         let ev = self.event(EventType::Connect, stage, conn, &route.key);

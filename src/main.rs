@@ -48,11 +48,13 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Check) = cli.command {
-        let routes: usize = config.stages.iter().map(|s| s.routes.len()).sum();
+        // Routes are declared once and every stage serves all of them.
+        let routes = config.stages.first().map_or(0, |s| s.routes.len());
+        let names: Vec<&str> = config.stages.iter().map(|s| s.name.as_str()).collect();
         println!(
-            "configuration OK: {} stage(s), {} route(s) in all",
-            config.stages.len(),
-            routes
+            "configuration OK: {} stage(s) ({}); {routes} route(s), served by every stage",
+            names.len(),
+            names.join(", "),
         );
         return ExitCode::SUCCESS;
     }

@@ -19,7 +19,11 @@ fn check_accepts_the_shipped_configs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("configuration OK"));
+    // Routes are counted once, not once per stage (the example has 2 stages, 5 routes).
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configuration OK: 2 stage(s) (dev, prod); 5 route(s), served by every stage\n"
+    );
     let out = Command::new(BIN).arg("check").output().unwrap();
     assert!(out.status.success(), "the embedded demo config is valid");
 }
@@ -123,8 +127,39 @@ async fn demo_serves_echo_whoami_and_help() {
         metric(&text, "sockgate_connections_open", &["stage=\"dev\""]),
         1.0
     );
+    // The demo has no $connect route: the connection is still an accepted connect.
+    assert_eq!(
+        metric(&text, "sockgate_connects_total", &["outcome=\"accepted\""]),
+        1.0
+    );
     let (status, _, _) = http("GET", &format!("http://{metrics}/healthz"), Vec::new()).await;
     assert_eq!(status, 200);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn plain_logs_into_a_pipe_carry_no_colour_codes() {
+    let path = write_config("plain.toml", sockgate::config::DEFAULT_CONFIG);
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
+        .env_remove("SOCKGATE_LOG_FORMAT")
+        .env_remove("NO_COLOR")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("sockgate is listening"), "{line:?}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "ANSI escape in a piped log: {line:?}"
+    );
 }

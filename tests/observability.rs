@@ -39,8 +39,8 @@ async fn metrics_count_by_stage_and_route_never_by_connection() {
     );
     assert_eq!(
         metric(&text, "sockgate_connects_total", &["outcome=\"accepted\""]),
-        0.0,
-        "no $connect route, no ConnectCount"
+        1.0,
+        "a connection accepted without a $connect integration is an accepted connect"
     );
     assert!(text.contains("# HELP sockgate_integration_latency_seconds"));
     assert!(!text.contains(&id), "no connection ids in labels");

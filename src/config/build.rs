@@ -568,7 +568,13 @@ fn read_integration(mut s: Section<'_>) -> Option<RawIntegration> {
             None
         }
     };
-    s.finish();
+    if result.is_some() || matches!(kind, Some("aws_proxy" | "http_proxy" | "mock")) {
+        s.finish();
+    } else {
+        // Without a known type there is no way to tell which keys are valid:
+        // the type's own error is the one to report.
+        s.abandon();
+    }
     result
 }
 
@@ -696,10 +702,10 @@ fn resolve_uri(
     vars: &BTreeMap<String, String>,
 ) -> Result<http::Uri, String> {
     for var in template.vars() {
-        if let Var::StageVar(name) = var {
-            if !vars.contains_key(name) {
-                return Err(format!("stage variable {name:?} is not defined"));
-            }
+        if let Var::StageVar(name) = var
+            && !vars.contains_key(name)
+        {
+            return Err(format!("stage variable {name:?} is not defined"));
         }
     }
     let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;

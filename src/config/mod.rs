@@ -277,10 +277,10 @@ impl Config {
         let origins = env::apply(&mut table, env, &errors);
         let config = build::build(&table, &errors, env);
         let mut list = errors.into_vec();
-        if list.is_empty() {
-            if let Some(config) = config {
-                return Ok(config);
-            }
+        if list.is_empty()
+            && let Some(config) = config
+        {
+            return Ok(config);
         }
         env::annotate(&mut list, &origins);
         if list.is_empty() {

@@ -3,8 +3,9 @@
 //! serde's `deny_unknown_fields` stops at the first error; an operator fixing a
 //! config wants all of them at once. [`Section`] hands out typed values by key,
 //! remembers which keys were read, and on [`Section::finish`] reports every key
-//! that nobody asked for as unknown. Errors go into a shared [`Errors`] list with
-//! their full key path (`routes."$connect".integration.timeout`).
+//! that nobody asked for as unknown — with the nearest key that was asked for as a
+//! suggestion ("did you mean `max_connections`?"). Errors go into a shared
+//! [`Errors`] list with their full key path (`routes."$connect".integration.timeout`).
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -52,7 +53,8 @@ pub(crate) fn join(path: &str, key: &str) -> String {
 pub(crate) struct Section<'a> {
     table: Option<&'a Table>,
     path: String,
-    used: Vec<&'a str>,
+    /// Every key asked for, present or not: the valid keys, for suggestions.
+    asked: Vec<String>,
     errors: &'a Errors,
 }
 
@@ -63,7 +65,7 @@ impl<'a> Section<'a> {
         Section {
             table: Some(table),
             path: String::new(),
-            used: Vec::new(),
+            asked: Vec::new(),
             errors,
         }
     }
@@ -77,10 +79,8 @@ impl<'a> Section<'a> {
     }
 
     fn raw(&mut self, key: &str) -> Option<&'a Value> {
-        let table = self.table?;
-        let (k, v) = table.get_key_value(key)?;
-        self.used.push(k.as_str());
-        Some(v)
+        self.asked.push(key.to_owned());
+        self.table?.get(key)
     }
 
     fn error(&self, key: &str, reason: impl Into<String>) {
@@ -101,7 +101,7 @@ impl<'a> Section<'a> {
         Section {
             table,
             path,
-            used: Vec::new(),
+            asked: Vec::new(),
             errors: self.errors,
         }
     }
@@ -128,7 +128,7 @@ impl<'a> Section<'a> {
                     let section = Section {
                         table,
                         path: entry_path,
-                        used: Vec::new(),
+                        asked: Vec::new(),
                         errors: self.errors,
                     };
                     (name.clone(), section)
@@ -311,15 +311,40 @@ impl<'a> Section<'a> {
         }
     }
 
-    /// Reports every key in this table that was never read.
+    /// Reports every key in this table that was never read, with the nearest
+    /// valid key when one is close enough to be a typo.
     pub(crate) fn finish(self) {
         let Some(table) = self.table else { return };
         for key in table.keys() {
-            if !self.used.contains(&key.as_str()) {
-                self.errors.push(join(&self.path, key), "unknown key");
+            if self.asked.contains(key) {
+                continue;
             }
+            let reason = match nearest(key, &self.asked) {
+                Some(near) => format!("unknown key (did you mean `{near}`?)"),
+                None => "unknown key".to_owned(),
+            };
+            self.errors.push(join(&self.path, key), reason);
         }
     }
+
+    /// Ends a section whose other keys cannot be judged (its `type` was wrong or
+    /// missing, so which keys are valid is unknown): reports nothing more.
+    pub(crate) fn abandon(self) {}
+}
+
+/// The valid key closest to `key`, if it is close enough to be a typo: within a
+/// third of its length in edits (at least one), or the same apart from case,
+/// `-` versus `_`, or one word of a compound key.
+fn nearest<'k>(key: &str, valid: &'k [String]) -> Option<&'k str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let key_n = norm(key);
+    let budget = (key.chars().count() / 3).max(1);
+    valid
+        .iter()
+        .map(|v| (strsim::damerau_levenshtein(&key_n, &norm(v)), v))
+        .filter(|(d, _)| *d <= budget)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Parses "500ms", "29s", "10m", "2h" (one number, one unit).
@@ -356,11 +381,11 @@ fn parse_bytes(s: &str) -> Option<u64> {
 /// Formats a duration the way the config writes it.
 pub(crate) fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 3_600_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    } else if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")

@@ -101,19 +101,40 @@ fn unknown_keys_everywhere_are_errors() {
     let errs = errors(
         "[stages.dev]\nvaraibles = {}\n[routes.a]\nintegration = { type = \"mock\", bdy = \"x\" }\n[websockets]\n",
     );
-    assert!(
-        errs.iter()
-            .any(|e| e == "stages.dev.varaibles: unknown key"),
-        "{errs:?}"
+    for expected in [
+        "stages.dev.varaibles: unknown key (did you mean `variables`?)",
+        "routes.a.integration.bdy: unknown key (did you mean `body`?)",
+        "websockets: unknown key (did you mean `websocket`?)",
+    ] {
+        assert!(errs.iter().any(|e| e == expected), "{expected} in {errs:?}");
+    }
+}
+
+#[test]
+fn unknown_keys_suggest_the_nearest_valid_one_only_when_close() {
+    let errs = errors("[server]\nmax_conections = 5\nmax-connections = 5\nzzz = 1\n[stages.dev]\n");
+    for expected in [
+        "server.max_conections: unknown key (did you mean `max_connections`?)",
+        "server.max-connections: unknown key (did you mean `max_connections`?)",
+        "server.zzz: unknown key",
+    ] {
+        assert!(errs.iter().any(|e| e == expected), "{expected} in {errs:?}");
+    }
+    assert_eq!(errs.len(), 3, "{errs:?}");
+}
+
+#[test]
+fn a_wrong_integration_type_is_the_only_error_reported_for_it() {
+    // Before: uri and timeout were also reported as unknown keys of the bad type.
+    let errs = errors(
+        "[stages.dev]\n[routes.send]\nintegration = { type = \"lambda\", uri = \"http://x/\", timeout = \"5s\" }\n[routes.other]\nintegration = { uri = \"http://x/\" }\n",
     );
-    assert!(
-        errs.iter()
-            .any(|e| e == "routes.a.integration.bdy: unknown key"),
-        "{errs:?}"
-    );
-    assert!(
-        errs.iter().any(|e| e == "websockets: unknown key"),
-        "{errs:?}"
+    assert_eq!(
+        errs,
+        [
+            "routes.other.integration.type: missing (\"aws_proxy\", \"http_proxy\" or \"mock\")",
+            "routes.send.integration.type: \"lambda\" is not one of \"aws_proxy\", \"http_proxy\", \"mock\"",
+        ],
     );
 }
 

@@ -236,22 +236,23 @@ fn unbraced_len(s: &str) -> usize {
 }
 
 fn parse_var(name: &str) -> Result<Var, ParseError> {
-    if let Some(rest) = name.strip_prefix("request.body") {
-        if rest.is_empty() || rest.starts_with('.') || rest.starts_with('[') {
-            return parse_path(rest)
-                .map(Var::Body)
-                .map_err(|why| ParseError::BadPath(name.into(), why));
-        }
+    if let Some(rest) = name.strip_prefix("request.body")
+        && (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+    {
+        return parse_path(rest)
+            .map(Var::Body)
+            .map_err(|why| ParseError::BadPath(name.into(), why));
     }
-    if let Some(rest) = name.strip_prefix("context.") {
-        if let Some((_, var)) = CONTEXT_VARS.iter().find(|(n, _)| *n == rest) {
-            return Ok(Var::Context(*var));
-        }
+    if let Some(rest) = name.strip_prefix("context.")
+        && let Some((_, var)) = CONTEXT_VARS.iter().find(|(n, _)| *n == rest)
+    {
+        return Ok(Var::Context(*var));
     }
-    if let Some(rest) = name.strip_prefix("stageVariables.") {
-        if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Ok(Var::StageVar(rest.to_owned()));
-        }
+    if let Some(rest) = name.strip_prefix("stageVariables.")
+        && !rest.is_empty()
+        && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Ok(Var::StageVar(rest.to_owned()));
     }
     Err(ParseError::UnknownVar(name.to_owned()))
 }

@@ -406,8 +406,13 @@ pub fn init_logging() {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: log files and collectors get plain
+    // text. NO_COLOR (https://no-color.org) turns it off at a terminal too.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let json = std::env::var("SOCKGATE_LOG_FORMAT").is_ok_and(|f| f == "json");
     let _ = if json {

@@ -1,21 +1,28 @@
-//! A progress bar on stderr while a scenario runs.
+//! A progress bar on stderr while a scenario runs ([`indicatif`]).
 //!
-//! On a terminal it redraws one line four times a second; otherwise (CI logs,
-//! the comparison script) it prints a plain line every five seconds.
+//! On a terminal indicatif redraws the bar in place. Into a pipe or a file (CI
+//! logs, the comparison script) indicatif draws nothing, so a plain line is
+//! printed every five seconds instead: a long run still shows it is alive.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How often a plain line is printed when stderr is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 /// A counter toward a total, drawn until dropped.
 pub(crate) struct Progress {
     done: Arc<AtomicU64>,
+    bar: ProgressBar,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Progress {
-    /// A bar over time: `secs` seconds, with `counter` (e.g. messages) shown beside it.
+    /// A bar over time: `secs` seconds, with the count (e.g. messages) shown beside it.
     pub(crate) fn timed(label: &str, secs: u64) -> Progress {
         Progress::draw(label, secs, "s", true)
     }
@@ -27,38 +34,46 @@ impl Progress {
 
     fn draw(label: &str, total: u64, unit: &'static str, timed: bool) -> Progress {
         let done = Arc::new(AtomicU64::new(0));
+        let bar = ProgressBar::new(total);
+        let template = if timed {
+            format!("{label} [{{bar:30}}] {{percent:>3}}% {{elapsed}} · {{msg}} done")
+        } else {
+            format!("{label} [{{bar:30}}] {{percent:>3}}% {{pos}}/{{len}} {unit} {{elapsed}}")
+        };
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("#>-"));
+        }
+        let (counter, shown) = (Arc::clone(&done), bar.clone());
         let label = label.to_owned();
-        let counter = Arc::clone(&done);
+        // The counter is an atomic bumped on hot paths; the bar is refreshed from it
+        // here, a few times a second, instead of on every increment.
         let task = tokio::spawn(async move {
             let tty = std::io::stderr().is_terminal();
-            let every = if tty {
+            let mut tick = tokio::time::interval(if tty {
                 Duration::from_millis(250)
             } else {
-                Duration::from_secs(5)
-            };
-            let started = Instant::now();
+                PLAIN_EVERY
+            });
+            tick.tick().await;
             loop {
-                tokio::time::sleep(every).await;
+                tick.tick().await;
                 let n = counter.load(Ordering::Relaxed);
-                let line = if timed {
-                    let secs = started.elapsed().as_secs();
-                    format!(
-                        "{} · {n} done",
-                        render(&label, secs, total, unit, started.elapsed())
-                    )
-                } else {
-                    render(&label, n, total, unit, started.elapsed())
-                };
-                let mut err = std::io::stderr().lock();
-                if tty {
-                    let _ = write!(err, "\r{line}\x1b[K");
-                } else {
-                    let _ = writeln!(err, "{line}");
+                let pos = if timed { shown.elapsed().as_secs() } else { n };
+                shown.set_position(pos.min(total));
+                if timed {
+                    shown.set_message(n.to_string());
                 }
-                let _ = err.flush();
+                if !tty {
+                    let secs = shown.elapsed().as_secs();
+                    if timed {
+                        eprintln!("{label}: {secs}/{total} s, {n} done");
+                    } else {
+                        eprintln!("{label}: {n}/{total} {unit} after {secs} s");
+                    }
+                }
             }
         });
-        Progress { done, task }
+        Progress { done, bar, task }
     }
 
     /// Adds `n` to the count.
@@ -75,25 +90,7 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.task.abort();
-        if std::io::stderr().is_terminal() {
-            eprint!("\r\x1b[K");
-        }
+        // The scenario's JSON line follows on stdout: leave no bar behind it.
+        self.bar.finish_and_clear();
     }
-}
-
-fn render(label: &str, n: u64, total: u64, unit: &str, elapsed: Duration) -> String {
-    const WIDTH: usize = 30;
-    let frac = if total == 0 {
-        0.0
-    } else {
-        (n as f64 / total as f64).min(1.0)
-    };
-    let filled = (frac * WIDTH as f64) as usize;
-    format!(
-        "{label} [{}{}] {:>3.0}% {n}/{total} {unit} {:.0}s",
-        "#".repeat(filled),
-        "-".repeat(WIDTH - filled),
-        frac * 100.0,
-        elapsed.as_secs_f64()
-    )
 }

@@ -269,7 +269,8 @@ impl Gateway {
             // Inline, so not awaited: with a cluster the reconciler subscribes
             // to any newly joined group within milliseconds.
             let _ = self.apply_membership(stage, conn, &reply);
-            if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply)) {
+            let max = self.ws.max_reply_bytes;
+            if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply), max) {
                 conn.push_from_session(frame);
             }
             return;
@@ -288,7 +289,8 @@ impl Gateway {
                 let joined = gw.apply_membership(&stage, &conn, reply);
                 gw.sync_groups(&joined).await;
             }
-            if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result)
+            let max = gw.ws.max_reply_bytes;
+            if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result, max)
                 && !conn.push_reply(frame)
             {
                 debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
@@ -445,12 +447,15 @@ impl Stage {
 }
 
 /// What the client gets for an integration's result: its reply on a two-way
-/// route, AWS's error frame on a failure, nothing otherwise.
+/// route, AWS's error frame on a failure, nothing otherwise. A reply over
+/// `max_reply_bytes` is a failure: it bounds what one call can queue for a
+/// client (the README's per-connection formula counts on it).
 fn reply_frame(
     route: &Route,
     conn: &Connection,
     request_id: &Id,
     result: Result<integration::Reply, CallError>,
+    max_reply_bytes: usize,
 ) -> Option<Frame> {
     match result {
         Ok(reply) => {
@@ -458,7 +463,20 @@ fn reply_frame(
                 route.metrics.integration_errors.increment(1);
             }
             match reply.body {
-                Some(body) if route.two_way => Some(body.into_frame()),
+                Some(body) if route.two_way => {
+                    if body.len() <= max_reply_bytes {
+                        return Some(body.into_frame());
+                    }
+                    route.metrics.execution_error(ExecutionError::Failed);
+                    warn!(
+                        conn.id = %conn.id, route = %route.key, request.id = %request_id,
+                        bytes = body.len(), max_reply_bytes,
+                        "Integration reply exceeds max_reply_bytes; the client gets an Internal server error frame."
+                    );
+                    Some(Frame::text(
+                        &ErrorFrame::InternalServerError.render(&conn.id, request_id),
+                    ))
+                }
                 _ => None,
             }
         }

@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
+use support::raw::{HANDSHAKE, Raw, frame};
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 const CONFIG: &str = r#"
 [websocket]
@@ -27,105 +25,11 @@ route_response = true
 integration = { type = "mock", body = '${context.connectionId}' }
 "#;
 
-const HANDSHAKE: &[u8] = b"GET /prod HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-/// A masked client frame.
-fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0xA1, 0x02, 0xF3, 0x44];
-    let mut out = vec![b0];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
-}
-
 fn echo(text: &str) -> Vec<u8> {
     frame(
         0x81,
         format!(r#"{{"action":"echo","text":"{text}"}}"#).as_bytes(),
     )
-}
-
-struct Raw {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    /// Connects and sends `first` (the handshake, possibly with frames after it).
-    async fn open(addr: SocketAddr, first: &[u8]) -> Raw {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.set_nodelay(true).unwrap();
-        s.write_all(first).await.unwrap();
-        let mut raw = Raw { s, buf: Vec::new() };
-        let head = loop {
-            if let Some(end) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break raw.buf.drain(..end + 4).collect::<Vec<u8>>();
-            }
-            raw.fill().await;
-        };
-        let head = String::from_utf8(head).unwrap();
-        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
-        assert!(
-            head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
-            "RFC 6455 accept key: {head}"
-        );
-        raw
-    }
-
-    async fn fill(&mut self) {
-        let mut chunk = [0u8; 65536];
-        let n = tokio::time::timeout(PATIENCE, self.s.read(&mut chunk))
-            .await
-            .expect("server answered in time")
-            .unwrap();
-        assert!(n > 0, "server closed the connection");
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-
-    /// The next server frame: (first byte, payload). Server frames are never masked.
-    async fn next(&mut self) -> (u8, Vec<u8>) {
-        loop {
-            if self.buf.len() >= 2 {
-                assert_eq!(self.buf[1] & 0x80, 0, "server frames are unmasked");
-                let (len, at) = match self.buf[1] {
-                    126 if self.buf.len() >= 4 => {
-                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-                    }
-                    127 if self.buf.len() >= 10 => (
-                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
-                        10,
-                    ),
-                    126 | 127 => (usize::MAX, 0),
-                    n => (n as usize, 2),
-                };
-                if len != usize::MAX && self.buf.len() >= at + len {
-                    let b0 = self.buf[0];
-                    let payload = self.buf[at..at + len].to_vec();
-                    self.buf.drain(..at + len);
-                    return (b0, payload);
-                }
-            }
-            self.fill().await;
-        }
-    }
-
-    async fn next_text(&mut self) -> String {
-        let (b0, payload) = self.next().await;
-        assert_eq!(b0, 0x81, "a final text frame");
-        String::from_utf8(payload).unwrap()
-    }
 }
 
 #[tokio::test]

@@ -403,6 +403,18 @@ fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         .unwrap_or(16) as usize;
     let max_groups_per_connection =
         s.int("max_groups_per_connection", 1, 10_000).unwrap_or(100) as usize;
+    // By default a reply may be as large as a message (an echo route's is).
+    let max_reply_bytes = s
+        .bytes("max_reply_bytes", 1 << 10, 64 << 20)
+        .map_or(max_message_bytes, |b| b as usize);
+    let slow_client_timeout = s
+        .duration(
+            "slow_client_timeout",
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+            true,
+        )
+        .unwrap_or(Some(Duration::from_secs(30)));
     let close_timeout = s
         .duration(
             "close_timeout",
@@ -424,6 +436,8 @@ fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         send_queue_messages,
         send_queue_bytes,
         max_inflight_per_connection,
+        max_reply_bytes,
+        slow_client_timeout,
         max_groups_per_connection,
         close_timeout: close_timeout?,
     })
@@ -445,9 +459,13 @@ fn read_client(mut s: Section<'_>) -> Option<ClientConfig> {
     );
     let pool_max_idle_per_host =
         s.int("pool_max_idle_per_host", 0, 100_000).unwrap_or(256) as usize;
+    let max_response_bytes = s
+        .bytes("max_response_bytes", 4 << 10, 6 << 20)
+        .unwrap_or(1 << 20) as usize;
     s.finish();
     Some(ClientConfig {
         max_inflight,
+        max_response_bytes,
         connect_timeout: connect_timeout.unwrap_or(Some(Duration::from_secs(5)))?,
         pool_idle_timeout: pool_idle_timeout.unwrap_or(Some(Duration::from_secs(90)))?,
         pool_max_idle_per_host,

@@ -140,6 +140,12 @@ pub struct WebSocketConfig {
     pub send_queue_bytes: usize,
     /// Integration calls one connection may have in flight before reading pauses.
     pub max_inflight_per_connection: usize,
+    /// Largest reply frame (a two-way route's answer); a larger one is replaced
+    /// by AWS's `Internal server error` frame.
+    pub max_reply_bytes: usize,
+    /// How long a connection may keep more than `send_queue_bytes` unsent (its
+    /// client not reading) before it is closed with 1008; `None` never closes it.
+    pub slow_client_timeout: Option<Duration>,
     /// Time to wait for the client's close frame after the gateway sends its own.
     pub close_timeout: Duration,
     /// Groups one connection may be in (a join beyond gets 429).
@@ -151,6 +157,8 @@ pub struct WebSocketConfig {
 pub struct ClientConfig {
     /// Backend calls in flight across the node; more wait for a slot (within their timeout).
     pub max_inflight: usize,
+    /// Largest backend response body read; a larger one fails the call.
+    pub max_response_bytes: usize,
     /// TCP connect timeout to a backend.
     pub connect_timeout: Duration,
     /// How long an idle pooled backend connection is kept.

@@ -5,7 +5,8 @@
 //! it bounds backend sockets (file descriptors are finite: 20,000 on the reference
 //! machine) and the memory pinned by waiting calls. A call waits for a slot within
 //! its own timeout, so overload shows up as integration timeouts, not unbounded
-//! queues. Response bodies are capped at [`MAX_RESPONSE_BYTES`].
+//! queues. Response bodies are capped at `integrations.max_response_bytes`
+//! (1 MiB by default): a backend cannot make the gateway buffer more per call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,16 +21,12 @@ use tokio::sync::Semaphore;
 use super::CallError;
 use crate::config::ClientConfig;
 
-/// Largest backend response read: Lambda's own synchronous response limit (6 MB),
-/// rounded to MiB. A WebSocket reply is far smaller (128 KiB), so this only bounds
-/// what a misbehaving backend can make the gateway buffer.
-pub const MAX_RESPONSE_BYTES: usize = 6 << 20;
-
 /// A backend HTTP client shared by all connections of a gateway.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     client: Client<HttpConnector, Full<Bytes>>,
     permits: Arc<Semaphore>,
+    max_response_bytes: usize,
 }
 
 impl HttpClient {
@@ -45,6 +42,7 @@ impl HttpClient {
         HttpClient {
             client,
             permits: Arc::new(Semaphore::new(cfg.max_inflight)),
+            max_response_bytes: cfg.max_response_bytes,
         }
     }
 
@@ -66,7 +64,7 @@ impl HttpClient {
         req: http::Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), CallError> {
-        self.call(req, timeout, MAX_RESPONSE_BYTES).await
+        self.call(req, timeout, self.max_response_bytes).await
     }
 
     async fn call(

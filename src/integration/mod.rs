@@ -64,6 +64,19 @@ impl Reply {
 }
 
 impl Payload {
+    /// Its length in bytes (the frame's payload, without the frame header).
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Text(t) => t.len(),
+            Payload::Binary(b) => b.len(),
+        }
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The frame this payload is sent as.
     pub fn into_frame(self) -> Frame {
         match self {

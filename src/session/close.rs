@@ -20,6 +20,7 @@
 //! | binary frame (policy reject) | 1003 "Binary frames are not supported" | 1003 / same |
 //! | protocol violation | 1002 "Protocol error" | 1002 / same |
 //! | socket write failed | none | 1006 / "Connection closed abnormally" |
+//! | over `send_queue_bytes` unsent for `slow_client_timeout` (client not reading) | 1008 "Client too slow" | 1008 / "Client too slow" |
 //! | node lost (kill -9; `$disconnect` sent by a surviving node) | none (the node is gone) | 1006 / "Node lost" |
 //! | node was cut off from Redis and declared lost meanwhile | 1012 "Node lost, reconnect" | (already delivered by the survivor) |
 
@@ -61,13 +62,15 @@ pub enum CloseReason {
     WriteFailed,
     /// The node holding the connection was lost; a surviving node reports it.
     NodeLost,
+    /// More than `send_queue_bytes` stayed unsent for `slow_client_timeout`.
+    SlowClient,
 }
 
 // === impl CloseReason ===
 
 impl CloseReason {
     /// Every reason's metric label, in [`CloseReason::index`] order.
-    pub const LABELS: [&'static str; 13] = [
+    pub const LABELS: [&'static str; 14] = [
         "client_close",
         "client_gone",
         "idle_timeout",
@@ -81,6 +84,7 @@ impl CloseReason {
         "protocol_error",
         "write_failed",
         "node_lost",
+        "slow_client",
     ];
 
     /// Position in [`CloseReason::LABELS`].
@@ -99,6 +103,7 @@ impl CloseReason {
             CloseReason::ProtocolError => 10,
             CloseReason::WriteFailed => 11,
             CloseReason::NodeLost => 12,
+            CloseReason::SlowClient => 13,
         }
     }
 
@@ -116,6 +121,10 @@ impl CloseReason {
             // Seen only by clients of a node that was cut off from Redis while a
             // survivor declared it lost: 1012 (Service Restart) tells them to reconnect.
             CloseReason::NodeLost => Some((1012, "Node lost, reconnect")),
+            // 1008 (Policy Violation): the client broke the rule that it reads
+            // what it asked for. It may never see the frame (it is not reading);
+            // the close itself is bounded by close_timeout.
+            CloseReason::SlowClient => Some((1008, "Client too slow")),
             CloseReason::ClientClose { .. }
             | CloseReason::ClientGone
             | CloseReason::PongTimeout
@@ -151,6 +160,7 @@ impl CloseReason {
             CloseReason::BinaryRejected => (1003, Cow::Borrowed("Binary frames are not supported")),
             CloseReason::ProtocolError => (1002, Cow::Borrowed("Protocol error")),
             CloseReason::NodeLost => (1006, Cow::Borrowed("Node lost")),
+            CloseReason::SlowClient => (1008, Cow::Borrowed("Client too slow")),
         }
     }
 }
@@ -219,6 +229,7 @@ mod tests {
             CloseReason::ProtocolError,
             CloseReason::WriteFailed,
             CloseReason::NodeLost,
+            CloseReason::SlowClient,
         ];
         assert_eq!(all.len(), CloseReason::LABELS.len());
         for (i, r) in all.iter().enumerate() {

@@ -11,9 +11,14 @@
 //!
 //! Bounds: @connections POSTs are refused with 429 (`LimitExceededException`, AWS's
 //! documented meaning: "the client-side buffer is full") once `send_queue_messages`
-//! messages or `send_queue_bytes` bytes are waiting. Replies from integrations are
-//! not refused — they are already bounded by `max_inflight_per_connection`, and
-//! dropping a reply the client asked for would lose it silently.
+//! messages or `send_queue_bytes` bytes are waiting. Replies and error frames are
+//! not refused — dropping an answer the client asked for would lose it silently —
+//! and are bounded where they are caused instead: the session reads the client's
+//! next message only while the [`Connection::backlog`] is under `send_queue_bytes`,
+//! so a client that does not read stops being read (TCP backpressure), and what it
+//! can still cause is the replies of calls already in flight. Pongs take one slot:
+//! a newer ping's pong replaces one not yet taken (RFC 6455 §5.5.3 allows answering
+//! only the latest ping).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -82,6 +87,9 @@ pub struct Connection {
     inflight: AtomicUsize,
     /// Its record is in the cluster's Redis hash (so a survivor could reap it).
     registered: AtomicBool,
+    /// A copy of `Mailbox::bytes`, written under the lock and read without it by
+    /// the session's read gate on every poll.
+    backlog: AtomicUsize,
     mailbox: Mutex<Mailbox>,
     waker: AtomicWaker,
     max_messages: usize,
@@ -91,6 +99,8 @@ pub struct Connection {
 #[derive(Debug, Default)]
 struct Mailbox {
     queue: VecDeque<Frame>,
+    /// The pong for the latest ping, not yet taken (it goes out before `queue`).
+    pong: Option<Frame>,
     /// Frames handed to the session and not yet written (they count against the bound).
     taken: usize,
     bytes: usize,
@@ -112,6 +122,7 @@ impl Connection {
             last_active_ms: AtomicU64::new(now),
             inflight: AtomicUsize::new(0),
             registered: AtomicBool::new(false),
+            backlog: AtomicUsize::new(0),
             mailbox: Mutex::new(Mailbox::default()),
             waker: AtomicWaker::new(),
             max_messages,
@@ -125,6 +136,17 @@ impl Connection {
         self.mailbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sets the unsent byte count (called with the lock held).
+    fn set_bytes(&self, mb: &mut Mailbox, bytes: usize) {
+        mb.bytes = bytes;
+        self.backlog.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes queued for the client and not yet written to its socket.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
     /// Queues a message from @connections, within the queue's bounds.
     pub fn post(&self, msg: Frame) -> Result<(), PostError> {
         let len = msg.len();
@@ -136,15 +158,17 @@ impl Connection {
             if mb.queue.len() + mb.taken >= self.max_messages || mb.bytes + len > self.max_bytes {
                 return Err(PostError::Full);
             }
-            mb.bytes += len;
+            let bytes = mb.bytes + len;
+            self.set_bytes(&mut mb, bytes);
             mb.queue.push_back(msg);
         }
         self.waker.wake();
         Ok(())
     }
 
-    /// Queues a reply, error frame or control frame (bounded by in-flight calls or
-    /// by the protocol, not by the queue). Returns false if the connection has ended.
+    /// Queues a reply, error frame or control frame: never refused, because the
+    /// session bounds what causes them (see the module doc). Returns false if the
+    /// connection has ended.
     pub fn push_reply(&self, msg: Frame) -> bool {
         let queued = self.push_unbounded(msg);
         if queued {
@@ -166,9 +190,23 @@ impl Connection {
         if mb.closed {
             return false;
         }
-        mb.bytes += msg.len();
+        let bytes = mb.bytes + msg.len();
+        self.set_bytes(&mut mb, bytes);
         mb.queue.push_back(msg);
         true
+    }
+
+    /// Session side: queues the pong for the latest ping, replacing one not yet
+    /// taken, so pings from a client that does not read cost one frame at most.
+    pub fn push_pong(&self, pong: Frame) {
+        let mut mb = self.lock();
+        if mb.closed {
+            return;
+        }
+        let old = mb.pong.as_ref().map_or(0, Frame::len);
+        let bytes = mb.bytes - old + pong.len();
+        self.set_bytes(&mut mb, bytes);
+        mb.pong = Some(pong);
     }
 
     /// Asks the session to close. False if the connection has already ended or is closing.
@@ -199,12 +237,16 @@ impl Connection {
             mb.closed = true;
             return Poll::Ready(Some(reason));
         }
-        if mb.queue.is_empty() || !out.is_empty() {
+        if (mb.queue.is_empty() && mb.pong.is_none()) || !out.is_empty() {
             return Poll::Pending;
         }
-        mb.taken += mb.queue.len();
+        let pong = mb.pong.take();
+        mb.taken += mb.queue.len() + usize::from(pong.is_some());
         // Swap, not drain: the session's (empty) deque becomes the mailbox's.
         std::mem::swap(&mut mb.queue, out);
+        if let Some(pong) = pong {
+            out.push_front(pong);
+        }
         Poll::Ready(None)
     }
 
@@ -212,7 +254,8 @@ impl Connection {
     pub fn written(&self, frames: usize, bytes: usize) {
         let mut mb = self.lock();
         mb.taken = mb.taken.saturating_sub(frames);
-        mb.bytes = mb.bytes.saturating_sub(bytes);
+        let left = mb.bytes.saturating_sub(bytes);
+        self.set_bytes(&mut mb, left);
     }
 
     /// Records membership of `group`: `Ok(true)` if new, `Ok(false)` if already a member.
@@ -258,7 +301,8 @@ impl Connection {
         let mut mb = self.lock();
         mb.closed = true;
         mb.queue = VecDeque::new();
-        mb.bytes = 0;
+        mb.pong = None;
+        self.set_bytes(&mut mb, 0);
         mb.taken = 0;
         std::mem::take(&mut mb.groups)
     }
@@ -346,6 +390,24 @@ mod tests {
         assert_eq!(c.post(Frame::text("cccccc")), Ok(()));
         // Replies are not refused by the queue bound.
         assert!(c.push_reply(Frame::text("reply")));
+    }
+
+    #[test]
+    fn a_newer_pong_replaces_one_not_yet_taken_and_goes_first() {
+        let c = conn(8, 1024);
+        c.push_reply(Frame::text("reply"));
+        c.push_pong(crate::ws::encode(crate::ws::OpCode::Pong, b"1"));
+        c.push_pong(crate::ws::encode(crate::ws::OpCode::Pong, b"22"));
+        // "reply" (7 bytes) and one pong (2 + 2 bytes): the first pong is gone.
+        assert_eq!(c.backlog(), 7 + 4);
+        let mut out = VecDeque::new();
+        assert_eq!(next(&c, &mut out), Poll::Ready(None));
+        assert_eq!(out.len(), 2);
+        assert_eq!(&out[0].as_bytes()[..], b"\x8a\x0222");
+        // Taken but unwritten frames still count; writing them clears the backlog.
+        assert_eq!(c.backlog(), 11);
+        c.written(2, 11);
+        assert_eq!(c.backlog(), 0);
     }
 
     #[test]

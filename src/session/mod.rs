@@ -2,15 +2,25 @@
 //!
 //! The task drives everything from one `poll_fn` state machine instead of
 //! `select!` over split halves: it writes queued frames while the socket
-//! accepts them (see [`transport`] for how buffers are kept off idle connections), watches the drain signal and a single timer, and reads the next
-//! frame only while the connection has fewer than `max_inflight_per_connection`
-//! integration calls outstanding (so a client that floods a slow backend is
-//! throttled by its own TCP window, and nothing queues without bound). No lock is
-//! held across an `.await`; the only shared state is the [`Connection`].
+//! accepts them (see [`transport`] for how buffers are kept off idle
+//! connections), watches the drain signal and a single timer, and reads the next
+//! frame only while both
 //!
-//! One timer serves three deadlines (idle, maximum duration, ping/pong). It is
-//! re-armed lazily: activity does not touch the timer wheel; when it fires early
-//! the task recomputes the deadline and sleeps again.
+//! - fewer than `max_inflight_per_connection` integration calls are outstanding
+//!   (a client that floods a slow backend is throttled by its own TCP window), and
+//! - fewer than `send_queue_bytes` bytes wait to be written to the client.
+//!
+//! The second gate is what bounds a client that sends but never reads: every
+//! frame the gateway writes (replies, error frames, pongs) is caused by a frame it
+//! read, so once the client's backlog reaches the bound the gateway stops reading
+//! and the client's own sends stall in TCP. What can still arrive are the replies
+//! of calls already in flight. A connection that stays over its bound for
+//! `slow_client_timeout` is closed with 1008. No lock is held across an `.await`;
+//! the only shared state is the [`Connection`].
+//!
+//! One timer serves four deadlines (idle, maximum duration, ping/pong, slow
+//! client). It is re-armed lazily: activity does not touch the timer wheel; when
+//! it fires early the task recomputes the deadline and sleeps again.
 //!
 //! Whatever ends the session, [`run`] ends the same way, exactly once: mark the
 //! mailbox closed (later posts get 410), remove from the registry, free the
@@ -137,7 +147,10 @@ struct State {
     last_data: Instant,
     next_ping: Option<Instant>,
     ping_sent: Option<Instant>,
+    /// When the backlog last went over `send_queue_bytes` (None: under it).
+    over_since: Option<Instant>,
     max_inflight: usize,
+    max_backlog: usize,
     messages_in: u64,
     messages_out: u64,
 }
@@ -152,7 +165,9 @@ impl State {
             last_data: now,
             next_ping: gw.ws.ping_interval.map(|i| now + i),
             ping_sent: None,
+            over_since: None,
             max_inflight: gw.ws.max_inflight_per_connection,
+            max_backlog: gw.ws.send_queue_bytes,
             messages_in: 0,
             messages_out: 0,
         }
@@ -168,7 +183,11 @@ impl State {
             Some(sent) => sent + ws.pong_timeout,
             None => self.next_ping.unwrap_or(far),
         };
-        idle.min(max).min(ping)
+        let slow = match (self.over_since, ws.slow_client_timeout) {
+            (Some(since), Some(t)) => since + t,
+            _ => far,
+        };
+        idle.min(max).min(ping).min(slow)
     }
 
     async fn drive<S>(
@@ -191,7 +210,7 @@ impl State {
         tokio::pin!(sleep);
         loop {
             let event = poll_fn(|cx| {
-                self.poll_event(cx, io, conn, stage, shutdown.as_mut(), sleep.as_mut())
+                self.poll_event(cx, io, conn, stage, gw, shutdown.as_mut(), sleep.as_mut())
             })
             .await;
             let reason = match event {
@@ -221,14 +240,16 @@ impl State {
     }
 
     /// Polls, in order: outbound writes, drain signal, timer, inbound frames.
+    #[allow(clippy::too_many_arguments)]
     fn poll_event<S>(
         &mut self,
         cx: &mut Context<'_>,
         io: &mut Transport<S>,
         conn: &Connection,
         stage: &Stage,
+        gw: &Gateway,
         shutdown: Pin<&mut tokio::sync::futures::Notified<'_>>,
-        sleep: Pin<&mut Sleep>,
+        mut sleep: Pin<&mut Sleep>,
     ) -> Poll<Event>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -260,13 +281,23 @@ impl State {
         if let Some(event) = write {
             return Poll::Ready(event);
         }
+        let under = conn.backlog() < self.max_backlog;
+        match (under, self.over_since) {
+            (false, None) => {
+                // Newly over: the slow-client deadline may be the earliest now.
+                self.over_since = Some(Instant::now());
+                sleep.as_mut().reset(self.deadline(gw));
+            }
+            (true, Some(_)) => self.over_since = None,
+            _ => {}
+        }
         if shutdown.poll(cx).is_ready() {
             return Poll::Ready(Event::Shutdown);
         }
         if sleep.poll(cx).is_ready() {
             return Poll::Ready(Event::Timer);
         }
-        if conn.inflight() < self.max_inflight {
+        if under && conn.inflight() < self.max_inflight {
             match io.poll_item(cx) {
                 Poll::Ready(Ok(Some(item))) => return Poll::Ready(Event::Inbound(item)),
                 Poll::Ready(Ok(None)) => return Poll::Ready(Event::ReadEnd),
@@ -300,7 +331,7 @@ impl State {
                 return Some(CloseReason::ClientClose { code, reason });
             }
             Item::Ping(payload) => {
-                conn.push_from_session(ws::encode(OpCode::Pong, &payload));
+                conn.push_pong(ws::encode(OpCode::Pong, &payload));
                 return None;
             }
             Item::Pong => return None,
@@ -330,6 +361,11 @@ impl State {
             .is_some_and(|sent| now >= sent + cfg.pong_timeout)
         {
             return Some(CloseReason::PongTimeout);
+        }
+        if let (Some(since), Some(t)) = (self.over_since, cfg.slow_client_timeout)
+            && now >= since + t
+        {
+            return Some(CloseReason::SlowClient);
         }
         if self.ping_sent.is_none() && self.next_ping.is_some_and(|at| now >= at) {
             conn.push_from_session(ws::encode(OpCode::Ping, b""));

@@ -43,3 +43,20 @@ pub fn spawn(config: &std::path::Path) -> (Child, SocketAddr, SocketAddr, BufRea
         }
     }
 }
+
+/// Reads the rest of a child's stderr on a thread, so a chatty child never blocks
+/// on a full pipe; the thread returns how many lines it read.
+pub fn drain(stderr: BufReader<ChildStderr>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || stderr.lines().map_while(Result::ok).count())
+}
+
+/// A process's resident set size in bytes (Linux `/proc/PID/status`, `VmRSS`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kb * 1024
+}

@@ -74,6 +74,8 @@ pub struct Gateway {
     pub management_auth: ManagementAuth,
     /// Origin and per-IP checks on upgrades.
     pub admission: Admission,
+    /// Time a client has to send a request body (management API).
+    pub body_timeout: Duration,
 }
 
 /// A deployed stage: its routes resolved with its variables.
@@ -187,6 +189,7 @@ impl Gateway {
             management_base,
             management_auth: config.management.clone(),
             admission: Admission::new(config.admission.clone()),
+            body_timeout: config.server.request_body_timeout,
         }
     }
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockgate::auth::sigv4::{AccessKey, Signed, verify};
+use sockgate::auth::sigv4::{AccessKey, HeadCheck, Signed, verify, verify_head};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -29,4 +29,9 @@ fuzz_target!(|data: &[u8]| {
         body: b"",
     };
     assert!(verify(&req, &keys, None, 300, 1_795_585_372).is_err());
+    // Nor does the header-only check vouch for a signature it cannot know.
+    assert!(!matches!(
+        verify_head(&req, &keys, None, 300, 1_795_585_372),
+        Ok(HeadCheck::Verified { .. })
+    ));
 });

@@ -5,12 +5,16 @@
 //! when given the key) or `Authorization: Bearer <token>` with one of the
 //! tokens. Several of each may be active at once, so a key or token can be
 //! rotated without downtime: add the new one, move clients, remove the old.
+//!
+//! Credentials are checked in two steps, so that nobody without them can make
+//! the gateway read a request body: [`ManagementAuth::check_head`] before the body
+//! is read, [`ManagementAuth::check_body`] after.
 //! Tokens are compared in constant time. Why a request was refused is logged,
 //! never sent back: the client gets 403 `ForbiddenException`.
 
 use subtle::ConstantTimeEq;
 
-use super::sigv4::{self, AccessKey, SigError, Signed};
+use super::sigv4::{self, AccessKey, HeadCheck, SigError, Signed};
 
 /// The management API's credentials (`[management]`).
 #[derive(Clone, Default)]
@@ -55,9 +59,17 @@ impl ManagementAuth {
         !self.access_keys.is_empty() || !self.bearer_tokens.is_empty()
     }
 
-    /// Checks a request's credentials at `now` (epoch seconds). Returns who it is:
-    /// the access key id, or "bearer".
-    pub fn authenticate<'a>(&'a self, req: &Signed<'_>, now: u64) -> Result<&'a str, AuthError> {
+    /// Checks a request's credentials at `now` (epoch seconds), body included.
+    pub fn authenticate(&self, req: &Signed<'_>, now: u64) -> Result<(), AuthError> {
+        let pending = self.check_head(req, now)?;
+        self.check_body(&pending, req, now)
+    }
+
+    /// Checks what the headers settle, before the body is read: a bearer token
+    /// entirely; a SigV4 signature's key, scope and date (and the signature itself
+    /// when the payload hash is declared). `req.body` is not looked at. A request
+    /// refused here never has its body read.
+    pub fn check_head(&self, req: &Signed<'_>, now: u64) -> Result<Pending, AuthError> {
         let auth = req
             .headers
             .iter()
@@ -72,17 +84,55 @@ impl ManagementAuth {
                 .iter()
                 .fold(false, |hit, t| hit | bool::from(t.as_bytes().ct_eq(token)));
             return if matched && !token.is_empty() {
-                Ok("bearer")
+                Ok(Pending::Nothing)
             } else {
                 Err(AuthError::BadToken)
             };
         }
-        Ok(sigv4::verify(
+        let head = sigv4::verify_head(
             req,
             &self.access_keys,
             self.region.as_deref(),
             self.max_clock_skew_secs,
             now,
-        )?)
+        )?;
+        Ok(match head {
+            HeadCheck::Verified { payload_hash } => Pending::BodyHash(payload_hash),
+            HeadCheck::NeedsBody => Pending::Signature,
+        })
     }
+
+    /// Finishes what [`ManagementAuth::check_head`] left, now that `req.body` is read.
+    pub fn check_body(
+        &self,
+        pending: &Pending,
+        req: &Signed<'_>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        match pending {
+            Pending::Nothing => Ok(()),
+            Pending::BodyHash(hash) if sigv4::body_matches(hash, req.body) => Ok(()),
+            Pending::BodyHash(_) => Err(AuthError::Signature(SigError::Mismatch)),
+            Pending::Signature => sigv4::verify(
+                req,
+                &self.access_keys,
+                self.region.as_deref(),
+                self.max_clock_skew_secs,
+                now,
+            )
+            .map(|_| ())
+            .map_err(AuthError::Signature),
+        }
+    }
+}
+
+/// What is left to check of a request's credentials once its body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// Nothing: a bearer token, checked in full.
+    Nothing,
+    /// The body must hash to this declared SHA-256 (the signature is verified).
+    BodyHash(String),
+    /// The SigV4 signature, which covers the body's hash.
+    Signature,
 }

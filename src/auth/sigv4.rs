@@ -9,6 +9,11 @@
 //! with their values trimmed and inner spaces collapsed, and the payload hash is
 //! `X-Amz-Content-SHA256` if sent, else SHA-256 of the body. Signatures are
 //! compared in constant time. Verification is pure: the caller passes the clock.
+//!
+//! [`verify_head`] checks everything the headers settle before the body is read,
+//! so a request with an unknown key, a stale date or a wrong scope never makes
+//! the gateway read its body; with a declared payload hash it checks the
+//! signature too, and only the body's hash is left ([`body_matches`]).
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -75,6 +80,50 @@ pub struct Signed<'a> {
     pub body: &'a [u8],
 }
 
+/// What the headers alone settle about a signed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadCheck {
+    /// The signature is valid for the payload hash the request declares in
+    /// `X-Amz-Content-SHA256`: the body, once read, must hash to it.
+    Verified {
+        /// The declared SHA-256 of the body, lowercase hex.
+        payload_hash: String,
+    },
+    /// The key, scope and date are acceptable; the signature covers the body's
+    /// hash (boto3 and the AWS CLI declare none for `execute-api`), so it is
+    /// checked once the body is read, with [`verify`].
+    NeedsBody,
+}
+
+/// Checks what can be checked before the body is read: a well-formed header, the
+/// scope, a fresh date, the required signed headers, a configured key — and, when
+/// the payload hash is declared, the signature itself. `req.body` is ignored.
+pub fn verify_head(
+    req: &Signed<'_>,
+    keys: &[AccessKey],
+    region: Option<&str>,
+    max_skew_secs: u64,
+    now: u64,
+) -> Result<HeadCheck, SigError> {
+    let parsed = parse(req, region, max_skew_secs, now)?;
+    let key = find_key(keys, parsed.key_id)?;
+    let Some(declared) = declared_hash(req) else {
+        return Ok(HeadCheck::NeedsBody);
+    };
+    check_signature(req, &parsed, key, declared)?;
+    Ok(HeadCheck::Verified {
+        payload_hash: declared.to_owned(),
+    })
+}
+
+/// Whether `body` hashes to the payload hash a [`HeadCheck::Verified`] declared.
+pub fn body_matches(payload_hash: &str, body: &[u8]) -> bool {
+    hex(&Sha256::digest(body))
+        .as_bytes()
+        .ct_eq(payload_hash.as_bytes())
+        .into()
+}
+
 /// Verifies a request's signature at `now` (epoch seconds). On success returns
 /// the access key id that signed it.
 pub fn verify<'k>(
@@ -84,6 +133,34 @@ pub fn verify<'k>(
     max_skew_secs: u64,
     now: u64,
 ) -> Result<&'k str, SigError> {
+    let parsed = parse(req, region, max_skew_secs, now)?;
+    let key = find_key(keys, parsed.key_id)?;
+    let actual = hex(&Sha256::digest(req.body));
+    // A declared hash must be the body's (UNSIGNED-PAYLOAD is S3-only).
+    if declared_hash(req).is_some_and(|declared| declared != actual) {
+        return Err(SigError::Mismatch);
+    }
+    check_signature(req, &parsed, key, &actual)?;
+    Ok(&key.id)
+}
+
+/// The parts of a SigV4 `Authorization` header, checked for scope and freshness.
+struct Parsed<'a> {
+    key_id: &'a str,
+    date: &'a str,
+    region: &'a str,
+    amz_date: &'a str,
+    signed_headers: &'a str,
+    names: Vec<&'a str>,
+    signature: &'a str,
+}
+
+fn parse<'a>(
+    req: &Signed<'a>,
+    region: Option<&str>,
+    max_skew_secs: u64,
+    now: u64,
+) -> Result<Parsed<'a>, SigError> {
     let auth = header(req, "authorization").ok_or(SigError::Malformed)?;
     let auth = std::str::from_utf8(auth).map_err(|_| SigError::Malformed)?;
     let rest = auth
@@ -104,13 +181,9 @@ pub fn verify<'k>(
         signature.ok_or(SigError::Malformed)?,
     );
     let mut scope_parts = credential.splitn(5, '/');
-    let (key_id, date, scope_region, service, terminator) = (
-        scope_parts.next().ok_or(SigError::Malformed)?,
-        scope_parts.next().ok_or(SigError::Malformed)?,
-        scope_parts.next().ok_or(SigError::Malformed)?,
-        scope_parts.next().ok_or(SigError::Malformed)?,
-        scope_parts.next().ok_or(SigError::Malformed)?,
-    );
+    let mut next = || scope_parts.next().ok_or(SigError::Malformed);
+    let (key_id, date, scope_region, service, terminator) =
+        (next()?, next()?, next()?, next()?, next()?);
     if service != SERVICE
         || terminator != "aws4_request"
         || region.is_some_and(|r| r != scope_region)
@@ -137,24 +210,47 @@ pub fn verify<'k>(
     {
         return Err(SigError::Malformed);
     }
-    let key = keys
-        .iter()
-        .find(|k| k.id == key_id)
-        .ok_or(SigError::UnknownKey)?;
+    Ok(Parsed {
+        key_id,
+        date,
+        region: scope_region,
+        amz_date,
+        signed_headers,
+        names,
+        signature,
+    })
+}
 
-    let canonical = canonical_request(req, &names, signed_headers)?;
-    let scope = format!("{date}/{scope_region}/{service}/aws4_request");
+fn find_key<'k>(keys: &'k [AccessKey], id: &str) -> Result<&'k AccessKey, SigError> {
+    keys.iter().find(|k| k.id == id).ok_or(SigError::UnknownKey)
+}
+
+fn declared_hash<'a>(req: &Signed<'a>) -> Option<&'a str> {
+    header(req, "x-amz-content-sha256").and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// Compares the signature with the one `key` makes over the canonical request
+/// whose payload hash is `payload_hash`.
+fn check_signature(
+    req: &Signed<'_>,
+    p: &Parsed<'_>,
+    key: &AccessKey,
+    payload_hash: &str,
+) -> Result<(), SigError> {
+    let canonical = canonical_request(req, &p.names, p.signed_headers, payload_hash)?;
+    let scope = format!("{}/{}/{SERVICE}/aws4_request", p.date, p.region);
     let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
+        p.amz_date,
         hex(&Sha256::digest(canonical.as_bytes()))
     );
-    let mut signing = hmac(format!("AWS4{}", key.secret).as_bytes(), date.as_bytes());
-    for part in [scope_region, service, "aws4_request"] {
+    let mut signing = hmac(format!("AWS4{}", key.secret).as_bytes(), p.date.as_bytes());
+    for part in [p.region, SERVICE, "aws4_request"] {
         signing = hmac(&signing, part.as_bytes());
     }
     let expected = hex(&hmac(&signing, string_to_sign.as_bytes()));
-    if expected.as_bytes().ct_eq(signature.as_bytes()).into() {
-        Ok(&key.id)
+    if expected.as_bytes().ct_eq(p.signature.as_bytes()).into() {
+        Ok(())
     } else {
         Err(SigError::Mismatch)
     }
@@ -164,6 +260,7 @@ fn canonical_request(
     req: &Signed<'_>,
     names: &[&str],
     signed_headers: &str,
+    payload_hash: &str,
 ) -> Result<String, SigError> {
     let mut out = String::with_capacity(256);
     out.push_str(req.method);
@@ -195,17 +292,7 @@ fn canonical_request(
     out.push('\n');
     out.push_str(signed_headers);
     out.push('\n');
-    match header(req, "x-amz-content-sha256").and_then(|v| std::str::from_utf8(v).ok()) {
-        Some(declared) => {
-            // A declared hash must be the body's (UNSIGNED-PAYLOAD is S3-only).
-            let actual = hex(&Sha256::digest(req.body));
-            if declared != actual {
-                return Err(SigError::Mismatch);
-            }
-            out.push_str(declared);
-        }
-        None => out.push_str(&hex(&Sha256::digest(req.body))),
-    }
+    out.push_str(payload_hash);
     Ok(out)
 }
 
@@ -300,6 +387,123 @@ mod tests {
         ] {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
         }
+    }
+
+    const NOW: u64 = 1_795_585_372; // 20261125T054252Z
+    const BODY: &[u8] = b"hello";
+
+    fn keys() -> Vec<AccessKey> {
+        vec![AccessKey {
+            id: "AKIDEXAMPLE".into(),
+            secret: "secret".into(),
+        }]
+    }
+
+    /// Signs `headers` (plus host and x-amz-date) the way botocore does.
+    fn sign(extra: &[(&'static str, String)], body: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+        let mut headers: Vec<(&'static str, Vec<u8>)> = vec![
+            ("host", b"gw".to_vec()),
+            ("x-amz-date", b"20261125T054252Z".to_vec()),
+        ];
+        headers.extend(extra.iter().map(|(n, v)| (*n, v.as_bytes().to_vec())));
+        let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
+        let view: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, &v[..])).collect();
+        let req = Signed {
+            method: "POST",
+            path: "/p/@connections/x",
+            query: "",
+            headers: &view,
+            body,
+        };
+        let payload = declared_hash(&req).map_or_else(|| hex(&Sha256::digest(body)), str::to_owned);
+        let signed_headers = names.join(";");
+        let parsed = Parsed {
+            key_id: "AKIDEXAMPLE",
+            date: "20261125",
+            region: "us-east-1",
+            amz_date: "20261125T054252Z",
+            signed_headers: &signed_headers,
+            names: names.clone(),
+            signature: "",
+        };
+        let canonical = canonical_request(&req, &names, &signed_headers, &payload).unwrap();
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n20261125T054252Z\n20261125/us-east-1/execute-api/aws4_request\n{}",
+            hex(&Sha256::digest(canonical.as_bytes()))
+        );
+        let mut k = hmac(b"AWS4secret", parsed.date.as_bytes());
+        for part in ["us-east-1", SERVICE, "aws4_request"] {
+            k = hmac(&k, part.as_bytes());
+        }
+        let sig = hex(&hmac(&k, string_to_sign.as_bytes()));
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/execute-api/aws4_request, SignedHeaders={signed_headers}, Signature={sig}"
+        );
+        headers.push(("authorization", auth.into_bytes()));
+        headers
+    }
+
+    fn request<'a>(headers: &'a [(&'a str, &'a [u8])], body: &'a [u8]) -> Signed<'a> {
+        Signed {
+            method: "POST",
+            path: "/p/@connections/x",
+            query: "",
+            headers,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_declared_payload_hash_lets_the_signature_be_checked_before_the_body() {
+        let hash = hex(&Sha256::digest(BODY));
+        let headers = sign(&[("x-amz-content-sha256", hash.clone())], BODY);
+        let view: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, &v[..])).collect();
+        // The head check vouches for the signature without the body...
+        let head = verify_head(&request(&view, b""), &keys(), None, 300, NOW).unwrap();
+        assert_eq!(
+            head,
+            HeadCheck::Verified {
+                payload_hash: hash.clone()
+            }
+        );
+        // ...and the body must then match what was declared.
+        assert!(body_matches(&hash, BODY));
+        assert!(!body_matches(&hash, b"other"));
+        assert_eq!(
+            verify(&request(&view, BODY), &keys(), None, 300, NOW),
+            Ok("AKIDEXAMPLE")
+        );
+        assert_eq!(
+            verify(&request(&view, b"other"), &keys(), None, 300, NOW),
+            Err(SigError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn without_a_declared_hash_the_head_check_leaves_the_signature_for_the_body() {
+        let headers = sign(&[], BODY);
+        let view: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, &v[..])).collect();
+        assert_eq!(
+            verify_head(&request(&view, b""), &keys(), None, 300, NOW),
+            Ok(HeadCheck::NeedsBody)
+        );
+        assert_eq!(
+            verify(&request(&view, BODY), &keys(), None, 300, NOW),
+            Ok("AKIDEXAMPLE")
+        );
+        // What the headers settle is refused before any body: unknown key, stale date.
+        let other = [AccessKey {
+            id: "AKIDOTHER".into(),
+            secret: "s".into(),
+        }];
+        assert_eq!(
+            verify_head(&request(&view, b""), &other, None, 300, NOW),
+            Err(SigError::UnknownKey)
+        );
+        assert_eq!(
+            verify_head(&request(&view, b""), &keys(), None, 300, NOW + 301),
+            Err(SigError::Stale)
+        );
     }
 
     #[test]

@@ -104,6 +104,23 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         Duration::from_secs(3600),
         false,
     );
+    let request_body_timeout = s.duration(
+        "request_body_timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(300),
+        false,
+    );
+    let max_http_connections =
+        s.int("max_http_connections", 1, 10_000_000).unwrap_or(4096) as usize;
+    let max_http_connections_per_ip = s
+        .int("max_http_connections_per_ip", 1, 10_000_000)
+        .unwrap_or(256) as usize;
+    let management_max_connections = s
+        .int("management_max_connections", 1, 10_000_000)
+        .unwrap_or(1024) as usize;
+    let management_max_connections_per_ip = s
+        .int("management_max_connections_per_ip", 1, 10_000_000)
+        .unwrap_or(256) as usize;
     let trust_forwarded_for = s.bool("trust_forwarded_for").unwrap_or(false);
     let tls = match (s.string("tls_cert_file"), s.string("tls_key_file")) {
         (None, None) => Some(None),
@@ -131,6 +148,11 @@ fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         max_connections,
         handshake_timeout: handshake_timeout.unwrap_or(Some(Duration::from_secs(10)))?,
         shutdown_grace: shutdown_grace.unwrap_or(Some(Duration::from_secs(30)))?,
+        request_body_timeout: request_body_timeout.unwrap_or(Some(Duration::from_secs(10)))?,
+        max_http_connections,
+        max_http_connections_per_ip,
+        management_max_connections,
+        management_max_connections_per_ip,
         trust_forwarded_for,
         tls: tls?,
     })

@@ -91,6 +91,16 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Time a drain may take before the process exits anyway.
     pub shutdown_grace: Duration,
+    /// Time a client has to send a request body once its headers are in.
+    pub request_body_timeout: Duration,
+    /// Public-listener connections not upgraded (yet): handshakes in progress.
+    pub max_http_connections: usize,
+    /// [`ServerConfig::max_http_connections`] from one source address.
+    pub max_http_connections_per_ip: usize,
+    /// Connections the management listener holds.
+    pub management_max_connections: usize,
+    /// [`ServerConfig::management_max_connections`] from one source address.
+    pub management_max_connections_per_ip: usize,
     /// Take `identity.sourceIp` from the first X-Forwarded-For address.
     pub trust_forwarded_for: bool,
     /// TLS on the public listener (`wss://`), when configured.

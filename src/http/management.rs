@@ -13,7 +13,9 @@
 //!
 //! When `[management]` configures access keys or bearer tokens, every request
 //! must be SigV4-signed by one of the keys or carry one of the tokens; otherwise
-//! it gets 403 `ForbiddenException` (see `auth::management`).
+//! it gets 403 `ForbiddenException` (see `auth::management`). Credentials are
+//! checked from the headers before the body is read; a body must arrive within
+//! `server.request_body_timeout` (408 otherwise).
 //!
 //! Sends answer 200 with `{"queued":N,"dropped":M}`: receivers on this node whose
 //! queue took the message, and those skipped because their queue was full; with
@@ -27,6 +29,7 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 
 use super::respond::{ApiError, Body, empty};
+use crate::auth::management::Pending;
 use crate::auth::sigv4::Signed;
 use crate::clock;
 use crate::delivery::SendReport;
@@ -64,8 +67,11 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
 
 async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = read_body(&parts.headers, body).await?;
-    authenticate(gw, &parts, &body)?;
+    // Credentials first, from the headers: a request without them never has its
+    // body read. What a signature says about the body is checked once it is in.
+    let pending = authenticate(gw, &parts, None)?;
+    let body = read_body(&parts.headers, body, gw.body_timeout).await?;
+    authenticate(gw, &parts, Some((&pending, &body)))?;
     let path = parts.uri.path();
     let target = parse_path(path).ok_or(ApiError::NotFound)?;
     let stage = match target {
@@ -129,11 +135,17 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
     }
 }
 
-/// Checks the request's credentials when the management API requires them.
-fn authenticate(gw: &Gateway, parts: &http::request::Parts, body: &[u8]) -> Result<(), ApiError> {
+/// Checks the request's credentials when the management API requires them:
+/// from the headers alone (`body` is `None`; returns what is left to check), or,
+/// once the body is read, what the head check left.
+fn authenticate(
+    gw: &Gateway,
+    parts: &http::request::Parts,
+    body: Option<(&Pending, &[u8])>,
+) -> Result<Pending, ApiError> {
     let auth = &gw.management_auth;
     if !auth.required() {
-        return Ok(());
+        return Ok(Pending::Nothing);
     }
     let headers: Vec<(&str, &[u8])> = parts
         .headers
@@ -145,21 +157,30 @@ fn authenticate(gw: &Gateway, parts: &http::request::Parts, body: &[u8]) -> Resu
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
         headers: &headers,
-        body,
+        body: body.map_or(&[], |(_, b)| b),
     };
-    match auth.authenticate(&signed, clock::now_ms() / 1000) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            // Why, for the operator; never the credentials themselves.
-            tracing::warn!(method = %parts.method, reason = %e, "Management request refused.");
-            Err(ApiError::Forbidden)
-        }
-    }
+    let now = clock::now_ms() / 1000;
+    let result = match body {
+        None => auth.check_head(&signed, now),
+        Some((pending, _)) => auth
+            .check_body(pending, &signed, now)
+            .map(|()| Pending::Nothing),
+    };
+    result.map_err(|e| {
+        // Why, for the operator; never the credentials themselves.
+        tracing::warn!(method = %parts.method, reason = %e, "Management request refused.");
+        ApiError::Forbidden
+    })
 }
 
-/// The body (of a send; others are empty), within the 128 KiB limit. Read
-/// before authenticating: a SigV4 signature covers it.
-async fn read_body(headers: &http::HeaderMap, body: Incoming) -> Result<Bytes, ApiError> {
+/// The body (of a send; others are empty), within the 128 KiB limit and
+/// `request_body_timeout`: a peer that stalls mid-body is answered 408 and its
+/// connection closed instead of holding its buffer.
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: Incoming,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
     if headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
@@ -167,9 +188,10 @@ async fn read_body(headers: &http::HeaderMap, body: Incoming) -> Result<Bytes, A
     {
         return Err(ApiError::PayloadTooLarge);
     }
-    let body = Limited::new(body, MAX_POST_BYTES)
-        .collect()
+    let collect = Limited::new(body, MAX_POST_BYTES).collect();
+    let body = tokio::time::timeout(timeout, collect)
         .await
+        .map_err(|_| ApiError::BodyTimeout)?
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 ApiError::PayloadTooLarge

@@ -40,6 +40,8 @@ pub enum ApiError {
     Unavailable,
     /// Missing or wrong credentials (SigV4 signature or bearer token).
     Forbidden,
+    /// The request body did not arrive within `request_body_timeout`.
+    BodyTimeout,
 }
 
 impl From<DeliveryError> for ApiError {
@@ -141,10 +143,20 @@ impl ApiError {
                 "ServiceUnavailableException",
                 "The cluster is unreachable; delivery to other nodes failed",
             ),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                "The request body was not received in time",
+            ),
         };
         let mut resp = json(status, message);
         resp.headers_mut()
             .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+        if self == ApiError::BodyTimeout {
+            // The rest of a stalled body would be read as the next request.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }
@@ -234,6 +246,7 @@ mod tests {
             ApiError::InvalidGroup,
             ApiError::Unavailable,
             ApiError::Forbidden,
+            ApiError::BodyTimeout,
         ];
         let statuses = crate::telemetry::MANAGEMENT_STATUSES;
         for e in all {
@@ -250,7 +263,8 @@ mod tests {
                 | ApiError::TooManyGroups
                 | ApiError::InvalidGroup
                 | ApiError::Unavailable
-                | ApiError::Forbidden => {}
+                | ApiError::Forbidden
+                | ApiError::BodyTimeout => {}
             }
         }
         assert!(statuses.contains(&200) && statuses.contains(&204));

@@ -10,6 +10,7 @@
 //! 3. wait for all of them, at most `server.shutdown_grace`;
 //! 4. stop the management and metrics listeners (backends may post until the end).
 
+pub mod limits;
 pub mod shutdown;
 pub mod tls;
 
@@ -32,12 +33,17 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::{management, probes, upgrade};
+use limits::{ConnLimits, Full};
 use tls::Tls;
 
 /// Largest upgrade request head (request line + headers). AWS allows 4096-character
 /// URLs; 16 KiB leaves room for cookies and tokens while bounding memory per
 /// pending handshake. (hyper's minimum is 8 KiB.)
 const MAX_HEAD_BYTES: usize = 16 << 10;
+
+/// Connections the metrics listener holds, in all and per address: scrapers and
+/// health probes need a handful; anything more is not a monitoring system.
+const METRICS_MAX_CONNECTIONS: (usize, usize) = (64, 16);
 
 /// A bound, not yet serving, gateway node.
 #[derive(Debug)]
@@ -52,13 +58,16 @@ pub struct Server {
     handshake_timeout: Duration,
     grace: Duration,
     tls: Option<Tls>,
+    /// Connection caps of the public, management and metrics listeners.
+    limits: [Arc<ConnLimits>; 3],
 }
 
+/// A listener; its index is its position in `telemetry::LISTENERS`.
 #[derive(Clone, Copy)]
 enum Kind {
-    Public,
-    Management,
-    Metrics,
+    Public = 0,
+    Management = 1,
+    Metrics = 2,
 }
 
 // === impl Server ===
@@ -98,6 +107,17 @@ impl Server {
             handshake_timeout: config.server.handshake_timeout,
             tls: config.server.tls.clone(),
             grace: config.server.shutdown_grace,
+            limits: [
+                ConnLimits::new(
+                    config.server.max_http_connections,
+                    config.server.max_http_connections_per_ip,
+                ),
+                ConnLimits::new(
+                    config.server.management_max_connections,
+                    config.server.management_max_connections_per_ip,
+                ),
+                ConnLimits::new(METRICS_MAX_CONNECTIONS.0, METRICS_MAX_CONNECTIONS.1),
+            ],
         })
     }
 
@@ -141,28 +161,38 @@ impl Server {
                 }
             })
         };
+        let [public_limits, mgmt_limits, metrics_limits] = self.limits;
         let public = tokio::spawn(accept_loop(
-            self.public,
+            Listener {
+                listener: self.public,
+                kind: Kind::Public,
+                limits: public_limits,
+                tls: self.tls.clone(),
+            },
             Arc::clone(gw),
-            Kind::Public,
             timeout,
-            self.tls.clone(),
             public_rx,
         ));
         let mgmt = tokio::spawn(accept_loop(
-            self.management,
+            Listener {
+                listener: self.management,
+                kind: Kind::Management,
+                limits: mgmt_limits,
+                tls: None,
+            },
             Arc::clone(gw),
-            Kind::Management,
             timeout,
-            None,
             rest_rx.clone(),
         ));
         let metrics = tokio::spawn(accept_loop(
-            self.metrics,
+            Listener {
+                listener: self.metrics,
+                kind: Kind::Metrics,
+                limits: metrics_limits,
+                tls: None,
+            },
             Arc::clone(gw),
-            Kind::Metrics,
             timeout,
-            None,
             rest_rx,
         ));
 
@@ -196,26 +226,49 @@ impl Server {
     }
 }
 
-async fn accept_loop(
+/// A bound listener and what it serves.
+struct Listener {
     listener: TcpListener,
-    gw: Arc<Gateway>,
     kind: Kind,
-    handshake_timeout: Duration,
+    limits: Arc<ConnLimits>,
     tls: Option<Tls>,
+}
+
+async fn accept_loop(
+    l: Listener,
+    gw: Arc<Gateway>,
+    handshake_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let kind = l.kind;
     let mut backoff = Duration::from_millis(5);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
+            accepted = l.listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
+                    // Over a cap: closed before a byte is read (see `limits`).
+                    let permit = match l.limits.admit(peer.ip()) {
+                        Ok(permit) => permit,
+                        Err(full) => {
+                            let reason = match full {
+                                Full::Listener => 0,
+                                Full::Address => 1,
+                            };
+                            gw.metrics.listener_refused(kind as usize, reason);
+                            debug!(%peer, reason = full.label(), "Connection refused at accept.");
+                            continue;
+                        }
+                    };
                     let _ = stream.set_nodelay(true);
                     let gw = Arc::clone(&gw);
-                    match &tls {
+                    match &l.tls {
                         None => {
-                            tokio::spawn(serve_connection(stream, peer, gw, kind, handshake_timeout));
+                            tokio::spawn(async move {
+                                serve_connection(stream, peer, gw, kind, handshake_timeout).await;
+                                drop(permit);
+                            });
                         }
                         Some(tls) => {
                             let acceptor = tls.acceptor().clone();
@@ -224,6 +277,7 @@ async fn accept_loop(
                                 match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                                     Ok(Ok(stream)) => {
                                         serve_connection(stream, peer, gw, kind, handshake_timeout).await;
+                                        drop(permit);
                                     }
                                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed."),
                                     Err(_) => debug!(%peer, "TLS handshake timed out."),

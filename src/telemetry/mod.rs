@@ -30,6 +30,7 @@ const INTEGRATION_LATENCY: &str = "sockgate_integration_latency_seconds";
 const INTEGRATION_ERRORS: &str = "sockgate_integration_errors_total";
 const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
 const MANAGEMENT_REQUESTS: &str = "sockgate_management_requests_total";
+const LISTENER_REFUSED: &str = "sockgate_listener_refused_total";
 
 /// Seconds; spans a mock reply to the 29 s integration ceiling.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -99,13 +100,20 @@ pub struct Metrics {
     /// @connections counters by [method][status], registered up front: a POST is a
     /// hot path and must not allocate labels or hash a key per request.
     management: [[Counter; MANAGEMENT_STATUSES.len()]; MANAGEMENT_METHODS.len()],
+    /// Connections closed at accept, by [listener][reason].
+    refused: [[Counter; REFUSAL_REASONS.len()]; LISTENERS.len()],
 }
+
+/// The listeners, as labelled in metrics.
+pub const LISTENERS: [&str; 3] = ["public", "management", "metrics"];
+/// Why a listener closed a connection at accept (`server::limits::Full`).
+pub const REFUSAL_REASONS: [&str; 2] = ["listener_full", "address_full"];
 
 /// Methods the @connections counters distinguish (anything else is "other").
 const MANAGEMENT_METHODS: [&str; 5] = ["POST", "GET", "DELETE", "PUT", "other"];
 /// Every status the @connections API answers with (see `http::respond::ApiError`).
-pub(crate) const MANAGEMENT_STATUSES: [u16; 10] =
-    [200, 204, 400, 403, 404, 405, 410, 413, 429, 503];
+pub(crate) const MANAGEMENT_STATUSES: [u16; 11] =
+    [200, 204, 400, 403, 404, 405, 408, 410, 413, 429, 503];
 
 /// Handles for one stage.
 #[derive(Debug, Clone)]
@@ -179,10 +187,20 @@ impl Metrics {
                     .register_counter(&Key::from_parts(MANAGEMENT_REQUESTS, labels), &metadata())
             })
         });
+        let refused = LISTENERS.map(|listener| {
+            REFUSAL_REASONS.map(|reason| {
+                let labels = vec![
+                    Label::new("listener", listener),
+                    Label::new("reason", reason),
+                ];
+                recorder.register_counter(&Key::from_parts(LISTENER_REFUSED, labels), &metadata())
+            })
+        });
         let m = Metrics {
             recorder,
             handle,
             management,
+            refused,
         };
         let r = &m.recorder;
         let text = SharedString::const_str;
@@ -247,6 +265,10 @@ impl Metrics {
             (
                 MANAGEMENT_REQUESTS,
                 "Management API requests (@connections, @groups, @broadcast) by method and status.",
+            ),
+            (
+                LISTENER_REFUSED,
+                "Connections closed at accept because the listener or the source address holds its maximum.",
             ),
         ] {
             r.describe_counter(name.into(), Some(Unit::Count), text(help));
@@ -320,6 +342,12 @@ impl Metrics {
             timeouts: self.counter(EXECUTION_ERRORS, with("kind", "timeout")),
             failures: self.counter(EXECUTION_ERRORS, with("kind", "failed")),
         }
+    }
+
+    /// Counts a connection closed at accept: `listener` and `reason` index
+    /// [`LISTENERS`] and [`REFUSAL_REASONS`].
+    pub fn listener_refused(&self, listener: usize, reason: usize) {
+        self.refused[listener][reason].increment(1);
     }
 
     /// Counts one @connections request.

@@ -15,7 +15,7 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
 use super::names::{self, Channel};
-use super::wire::{Message, Op, Reply, Request, Status};
+use super::wire::{Message, Op, Reply, Request, Status, decode_fanout};
 use super::{Cluster, Kind, Record};
 use crate::clock;
 use crate::delivery::groups::GroupKey;
@@ -74,16 +74,30 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
 }
 
 /// The data of a group or stage message sent by another node (our own were
-/// delivered locally when we sent them).
+/// delivered locally when we sent them) and still in time (see `wire`).
 fn from_others<'a>(cluster: &Cluster, payload: &'a [u8]) -> Option<&'a [u8]> {
-    let (sender, data) = payload.split_at_checked(4)?;
-    (sender != cluster.node.as_str().as_bytes()).then_some(data)
+    let (sender, deadline_ms, data) = decode_fanout(payload)?;
+    if sender == cluster.node.as_str().as_bytes() {
+        return None;
+    }
+    if !cluster.in_time(deadline_ms) {
+        cluster.metrics.expired.increment(1);
+        return None;
+    }
+    Some(data)
 }
 
 fn on_node_message(cluster: &Arc<Cluster>, gw: &Arc<Gateway>, payload: Bytes) {
     match Message::decode(payload) {
         Some(Message::Request(req)) => {
             cluster.metrics.received[Kind::Request as usize].increment(1);
+            if !cluster.in_time(req.deadline_ms) {
+                // Its asker has answered 503 (or is about to): acting now would
+                // deliver behind that answer's back. No reply either.
+                cluster.metrics.expired.increment(1);
+                tracing::debug!(conn.id = %req.conn, "A cross-node request arrived after its deadline; dropped.");
+                return;
+            }
             let reply_to = req.reply_to;
             let (reply, joined) = serve(gw, req);
             let (cluster, gw) = (Arc::clone(cluster), Arc::clone(gw));

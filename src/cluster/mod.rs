@@ -25,6 +25,14 @@
 //! bounded by `request_timeout`, so nothing hangs; local delivery carries on.
 //! The Redis client reconnects by itself, and re-subscribes every channel.
 //!
+//! A 503 means "not delivered": every cross-node request and fan-out message
+//! carries a deadline (the sender's clock + `request_timeout`). The sender
+//! answers 503 only once that deadline has passed, and a receiver acts only
+//! while the deadline is more than `max_clock_skew` ahead of its own clock — so
+//! a message that Redis delivers late (frozen, then resumed) is dropped, not
+//! delivered behind the 503. The one case this cannot cover is an owner that
+//! acted in time and whose answer was then lost on the way back.
+//!
 //! Concurrency: pushes from Redis go through one bounded queue to one
 //! dispatcher task, which handles them in order without awaiting (replies are
 //! published from spawned tasks). Waiting requests sit in a map of oneshot
@@ -41,7 +49,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::{BufMut as _, Bytes, BytesMut};
+use bytes::Bytes;
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
@@ -241,19 +249,38 @@ impl Cluster {
         self.node
     }
 
-    /// Whether the fan-out path works: our own probe came back recently.
+    /// Whether the fan-out path works: our own probe came back within
+    /// `unready_after`. A Redis that dies is noticed at once (its connection
+    /// drops); one that hangs, after `unready_after`.
     pub fn is_up(&self) -> bool {
-        let window = self.cfg.heartbeat_interval * 2 + self.cfg.request_timeout;
-        let ok = self.probe_ok_ms.load(Ordering::Acquire);
-        ok != 0 && clock::now_ms().saturating_sub(ok) <= window.as_millis() as u64
+        self.recent(&self.probe_ok_ms)
+    }
+
+    /// Sets `sockgate_cluster_up` from [`Cluster::is_up`] now.
+    pub fn refresh_up_metric(&self) {
+        self.metrics.up.set(if self.is_up() { 1.0 } else { 0.0 });
     }
 
     /// Whether Redis answers commands: the fan-out path works, or a heartbeat
     /// was acknowledged recently (right after a reconnect, before the next probe).
     pub(crate) fn reachable(&self) -> bool {
-        let window = self.cfg.heartbeat_interval * 2 + self.cfg.request_timeout;
-        let ok = self.beat_ok_ms.load(Ordering::Acquire);
-        self.is_up() || (ok != 0 && clock::now_ms().saturating_sub(ok) <= window.as_millis() as u64)
+        self.is_up() || self.recent(&self.beat_ok_ms)
+    }
+
+    /// Whether `at` (epoch ms; 0: never) is within `unready_after` of now.
+    fn recent(&self, at: &AtomicU64) -> bool {
+        let at = at.load(Ordering::Acquire);
+        at != 0 && clock::now_ms().saturating_sub(at) <= self.cfg.unready_after.as_millis() as u64
+    }
+
+    /// The deadline of a message sent now.
+    fn deadline(&self) -> u64 {
+        clock::now_ms() + self.cfg.request_timeout.as_millis() as u64
+    }
+
+    /// Whether a message with this deadline may still be acted on here.
+    pub(crate) fn in_time(&self, deadline_ms: u64) -> bool {
+        clock::now_ms() + (self.cfg.max_clock_skew.as_millis() as u64) < deadline_ms
     }
 
     /// Whether `/readyz` may report ready.
@@ -273,35 +300,47 @@ impl Cluster {
         op: Op,
     ) -> Result<Reply, DeliveryError> {
         if !self.is_up() {
+            // Nothing was sent: certainly not delivered.
             return Err(DeliveryError::Unavailable);
         }
         let owner = conn.node();
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let deadline_ms = self.deadline();
+        let deadline = tokio::time::Instant::now() + self.cfg.request_timeout;
         let (tx, rx) = oneshot::channel();
         self.pending.insert(id, tx);
         // Removes the waiter however this call ends (timeout, error, caller gone).
         let _waiting = Waiting(&self.pending, id);
         let msg = Message::Request(Request {
             id,
+            deadline_ms,
             reply_to: self.node,
             conn,
             stage: stage.map(str::to_owned),
             op,
         });
-        let receivers = self
-            .publish(names::node_channel(owner), msg.encode(), Kind::Request)
-            .await?;
-        if receivers == 0 {
-            // Nobody listens on the owner's channel: it is gone (then so is the
-            // connection), or it is cut off from Redis (then we cannot tell).
-            return match self.exists(names::alive(owner)).await? {
-                false => Err(DeliveryError::Gone),
-                true => Err(DeliveryError::Unavailable),
-            };
-        }
-        match tokio::time::timeout(self.cfg.request_timeout, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            _ => Err(DeliveryError::Unavailable),
+        let outcome = async {
+            let receivers = self
+                .publish(names::node_channel(owner), msg.encode(), Kind::Request)
+                .await?;
+            if receivers == 0 {
+                // Nobody listens on the owner's channel: it is gone (then so is
+                // the connection), or it is cut off from Redis (we cannot tell).
+                return match self.exists(names::alive(owner)).await? {
+                    false => Err(DeliveryError::Gone),
+                    true => Err(DeliveryError::Unavailable),
+                };
+            }
+            rx.await.map_err(|_| DeliveryError::Unavailable)
+        };
+        match tokio::time::timeout_at(deadline, outcome).await {
+            Ok(Err(DeliveryError::Unavailable)) | Err(_) => {
+                // The request may still be in Redis (a PUBLISH whose answer was
+                // lost): answer only once its owner would drop it.
+                tokio::time::sleep_until(deadline).await;
+                Err(DeliveryError::Unavailable)
+            }
+            Ok(result) => result,
         }
     }
 
@@ -312,19 +351,8 @@ impl Cluster {
         key: &GroupKey,
         data: &[u8],
     ) -> Result<usize, DeliveryError> {
-        if !self.is_up() {
-            return Err(DeliveryError::Unavailable);
-        }
-        let payload = self.fanout_payload(data);
-        let mut others = 0;
-        for p in 0..self.cfg.group_partitions {
-            let channel = names::group_channel(key, p);
-            let n = self
-                .publish(channel.clone(), payload.clone(), Kind::Group)
-                .await?;
-            others += n.saturating_sub(usize::from(self.is_subscribed(&channel)));
-        }
-        Ok(others)
+        let channels = (0..self.cfg.group_partitions).map(|p| names::group_channel(key, p));
+        self.fanout(channels.collect(), data, Kind::Group).await
     }
 
     /// Publishes a stage broadcast; returns how many other nodes received it.
@@ -333,23 +361,41 @@ impl Cluster {
         stage: &str,
         data: &[u8],
     ) -> Result<usize, DeliveryError> {
+        self.fanout(vec![names::stage_channel(stage)], data, Kind::Stage)
+            .await
+    }
+
+    /// Publishes one fan-out message (sender tag, deadline, data) on each channel,
+    /// within its deadline. On failure it answers only once the deadline has
+    /// passed, so a message Redis delivers late is dropped by every receiver
+    /// before the sender's caller hears 503 (and may retry).
+    async fn fanout(
+        &self,
+        channels: Vec<String>,
+        data: &[u8],
+        kind: Kind,
+    ) -> Result<usize, DeliveryError> {
         if !self.is_up() {
             return Err(DeliveryError::Unavailable);
         }
-        let channel = names::stage_channel(stage);
-        let n = self
-            .publish(channel.clone(), self.fanout_payload(data), Kind::Stage)
-            .await?;
-        Ok(n.saturating_sub(usize::from(self.is_subscribed(&channel))))
-    }
-
-    /// Group and stage messages: the sender's tag, then the data (the sender has
-    /// already delivered to its own connections and skips its own message).
-    fn fanout_payload(&self, data: &[u8]) -> Bytes {
-        let mut b = BytesMut::with_capacity(4 + data.len());
-        b.put_slice(self.node.as_str().as_bytes());
-        b.put_slice(data);
-        b.freeze()
+        let payload = wire::encode_fanout(self.node, self.deadline(), data);
+        let deadline = tokio::time::Instant::now() + self.cfg.request_timeout;
+        let publish_all = async {
+            let mut others = 0;
+            for channel in channels {
+                let n = self.publish(channel.clone(), payload.clone(), kind).await?;
+                others += n.saturating_sub(usize::from(self.is_subscribed(&channel)));
+            }
+            Ok(others)
+        };
+        match tokio::time::timeout_at(deadline, publish_all).await {
+            Ok(Ok(others)) => Ok(others),
+            Ok(Err(e)) => {
+                tokio::time::sleep_until(deadline).await;
+                Err(e)
+            }
+            Err(_) => Err(DeliveryError::Unavailable),
+        }
     }
 
     fn is_subscribed(&self, channel: &str) -> bool {

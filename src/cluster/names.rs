@@ -4,24 +4,33 @@
 //! Cluster everything about one node, one group partition or one stage lives on
 //! one shard and sharded pub/sub (`SPUBLISH`) can carry it:
 //!
+//! Channels carry the wire version (`v2`, see `wire`): nodes of different wire
+//! versions do not hear each other's messages, so during a rolling upgrade across
+//! a version change, calls between old and new nodes answer 503 and group sends
+//! reach only nodes of the sender's version — nothing is misread. Keys carry no
+//! version: liveness, records and reaping work across versions.
+//!
 //! | name | what |
 //! |---|---|
-//! | `sockgate:{n:TAG}` | channel: requests and replies for node TAG, and its self-probe |
+//! | `sockgate:v2:{n:TAG}` | channel: requests and replies for node TAG, and its self-probe |
 //! | `sockgate:{n:TAG}:alive` | key with a TTL: node TAG is alive |
 //! | `sockgate:{n:TAG}:conns` | hash: id → the connection's facts, for `$disconnect` if TAG is lost |
 //! | `sockgate:{n:TAG}:lost` | key: a survivor declared TAG lost (its connections were reaped) |
 //! | `sockgate:{n:TAG}:reaper` | key with a TTL: which survivor is reaping TAG |
 //! | `sockgate:{nodes}` | sorted set: node tags by last heartbeat (epoch ms) |
-//! | `sockgate:{g:STAGE/GROUP:P}` | channel: sends to a group, partition P |
-//! | `sockgate:{s:STAGE}` | channel: broadcasts to a stage |
+//! | `sockgate:v2:{g:STAGE/GROUP:P}` | channel: sends to a group, partition P |
+//! | `sockgate:v2:{s:STAGE}` | channel: broadcasts to a stage |
 
 use crate::delivery::groups::GroupKey;
 use crate::session::id::NodeTag;
 
 /// The node's request/reply channel.
 pub(crate) fn node_channel(node: NodeTag) -> String {
-    format!("sockgate:{{n:{node}}}")
+    format!("{CHANNEL_PREFIX}{{n:{node}}}")
 }
+
+/// Every channel name starts with this: the wire version.
+const CHANNEL_PREFIX: &str = "sockgate:v2:";
 
 /// The node's liveness key.
 pub(crate) fn alive(node: NodeTag) -> String {
@@ -48,12 +57,12 @@ pub(crate) const NODES: &str = "sockgate:{nodes}";
 
 /// One partition of a group's channel.
 pub(crate) fn group_channel(key: &GroupKey, partition: u32) -> String {
-    format!("sockgate:{{g:{}:{partition}}}", key.as_str())
+    format!("{CHANNEL_PREFIX}{{g:{}:{partition}}}", key.as_str())
 }
 
 /// A stage's broadcast channel.
 pub(crate) fn stage_channel(stage: &str) -> String {
-    format!("sockgate:{{s:{stage}}}")
+    format!("{CHANNEL_PREFIX}{{s:{stage}}}")
 }
 
 /// What a channel name carries, for the dispatcher.
@@ -69,7 +78,10 @@ pub(crate) enum Channel<'a> {
 
 /// Parses a channel name this module made.
 pub(crate) fn parse_channel(name: &str) -> Option<Channel<'_>> {
-    let inner = name.strip_prefix("sockgate:{")?.strip_suffix('}')?;
+    let inner = name
+        .strip_prefix(CHANNEL_PREFIX)?
+        .strip_prefix('{')?
+        .strip_suffix('}')?;
     if inner.starts_with("n:") {
         return Some(Channel::Node);
     }
@@ -96,17 +108,19 @@ mod tests {
     #[test]
     fn channels_round_trip() {
         let node = NodeTag::parse("Ab_9").unwrap();
-        assert_eq!(node_channel(node), "sockgate:{n:Ab_9}");
+        assert_eq!(node_channel(node), "sockgate:v2:{n:Ab_9}");
         assert_eq!(parse_channel(&node_channel(node)), Some(Channel::Node));
         let key = GroupKey::new("prod", "room:1").unwrap();
         let ch = group_channel(&key, 3);
-        assert_eq!(ch, "sockgate:{g:prod/room:1:3}");
+        assert_eq!(ch, "sockgate:v2:{g:prod/room:1:3}");
         assert_eq!(parse_channel(&ch), Some(Channel::Group("prod/room:1")));
         assert_eq!(
             parse_channel(&stage_channel("prod")),
             Some(Channel::Stage("prod"))
         );
         assert_eq!(parse_channel("other"), None);
+        // Version 1's channels are not ours.
+        assert_eq!(parse_channel("sockgate:{n:Ab_9}"), None);
         assert!(partition_of(node, 4) < 4);
         assert_eq!(partition_of(node, 1), 0);
     }

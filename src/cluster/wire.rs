@@ -1,15 +1,22 @@
 //! What nodes say to each other on their channels, as compact binary messages.
 //!
 //! ```text
-//! request: 'Q' op:u8 id:u64 reply_to:[4] connection:[16] stage_len:u8 stage payload…
+//! request: 'T' op:u8 id:u64 deadline:u64 reply_to:[4] connection:[16] stage_len:u8 stage payload…
 //! reply:   'R' status:u8 id:u64 body…
 //! probe:   'H' nonce:u64
+//! fan-out: sender:[4] deadline:u64 data…        (group and stage channels)
 //! ```
 //!
 //! `op` is P (post; payload = the data), G (get), D (delete), J / L (join /
 //! leave; payload = the group name). `stage_len` 255 means no stage was named.
-//! A GET reply's body is the connection's facts as JSON. Group and stage
-//! channels carry the bare payload, with no envelope at all.
+//! A GET reply's body is the connection's facts as JSON.
+//!
+//! `deadline` is the sender's clock (epoch ms) past which the message must not
+//! be acted on: the sender has answered 503 by then, and a request or send that
+//! Redis delivers later (a frozen Redis that resumes) must not be delivered
+//! behind that answer's back. (Wire version 2: version 1 sent requests as 'Q'
+//! without a deadline and fan-out without one; the two do not interoperate, see
+//! `names`.)
 //!
 //! Decoding is total: any byte string yields a message or `None`, never a panic.
 
@@ -21,6 +28,8 @@ use crate::session::id::{Id, NodeTag};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Request {
     pub(crate) id: u64,
+    /// Epoch ms (the asker's clock) after which the owner must not act on it.
+    pub(crate) deadline_ms: u64,
     pub(crate) reply_to: NodeTag,
     pub(crate) conn: Id,
     pub(crate) stage: Option<String>,
@@ -78,10 +87,11 @@ impl Message {
                     Op::Join(g) => (b'J', g.as_bytes()),
                     Op::Leave(g) => (b'L', g.as_bytes()),
                 };
-                b.reserve(32 + payload.len());
-                b.put_u8(b'Q');
+                b.reserve(40 + payload.len());
+                b.put_u8(b'T');
                 b.put_u8(op);
                 b.put_u64(r.id);
+                b.put_u64(r.deadline_ms);
                 b.put_slice(r.reply_to.as_str().as_bytes());
                 b.put_slice(r.conn.as_str().as_bytes());
                 match &r.stage {
@@ -112,9 +122,10 @@ impl Message {
     pub(crate) fn decode(mut buf: Bytes) -> Option<Message> {
         let kind = take(&mut buf, 1)?[0];
         match kind {
-            b'Q' => {
+            b'T' => {
                 let op = take(&mut buf, 1)?[0];
-                let id = u64::from_be_bytes(take(&mut buf, 8)?.as_ref().try_into().ok()?);
+                let id = take_u64(&mut buf)?;
+                let deadline_ms = take_u64(&mut buf)?;
                 let reply_to = NodeTag::parse(std::str::from_utf8(&take(&mut buf, 4)?).ok()?)?;
                 let conn = Id::parse(std::str::from_utf8(&take(&mut buf, 16)?).ok()?)?;
                 let stage_len = take(&mut buf, 1)?[0];
@@ -135,6 +146,7 @@ impl Message {
                 };
                 Some(Message::Request(Request {
                     id,
+                    deadline_ms,
                     reply_to,
                     conn,
                     stage,
@@ -149,7 +161,7 @@ impl Message {
                     3 => Status::TooManyGroups,
                     _ => return None,
                 };
-                let id = u64::from_be_bytes(take(&mut buf, 8)?.as_ref().try_into().ok()?);
+                let id = take_u64(&mut buf)?;
                 Some(Message::Reply(Reply {
                     id,
                     status,
@@ -157,7 +169,7 @@ impl Message {
                 }))
             }
             b'H' => {
-                let nonce = u64::from_be_bytes(take(&mut buf, 8)?.as_ref().try_into().ok()?);
+                let nonce = take_u64(&mut buf)?;
                 buf.is_empty().then_some(Message::Probe(nonce))
             }
             _ => None,
@@ -169,6 +181,26 @@ fn take(buf: &mut Bytes, n: usize) -> Option<Bytes> {
     (buf.len() >= n).then(|| buf.split_to(n))
 }
 
+fn take_u64(buf: &mut Bytes) -> Option<u64> {
+    Some(u64::from_be_bytes(take(buf, 8)?.as_ref().try_into().ok()?))
+}
+
+/// A group or stage message: the sender's tag, the deadline, then the data.
+pub(crate) fn encode_fanout(sender: NodeTag, deadline_ms: u64, data: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(12 + data.len());
+    b.put_slice(sender.as_str().as_bytes());
+    b.put_u64(deadline_ms);
+    b.put_slice(data);
+    b.freeze()
+}
+
+/// A group or stage message's (sender tag bytes, deadline, data).
+pub(crate) fn decode_fanout(payload: &[u8]) -> Option<(&[u8], u64, &[u8])> {
+    let (sender, rest) = payload.split_at_checked(4)?;
+    let (deadline, data) = rest.split_at_checked(8)?;
+    Some((sender, u64::from_be_bytes(deadline.try_into().ok()?), data))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +209,7 @@ mod tests {
         let node = NodeTag::random();
         Message::Request(Request {
             id: 0x0102_0304_0506_0708,
+            deadline_ms: 1_796_000_000_000,
             reply_to: node,
             conn: Id::for_node(NodeTag::random()),
             stage: stage.map(str::to_owned),
@@ -221,19 +254,38 @@ mod tests {
             // is still a (shorter) valid name, which is fine.
             let _ = Message::decode(full.slice(..cut));
         }
-        for cut in 0..31 {
+        for cut in 0..39 {
             assert_eq!(Message::decode(full.slice(..cut)), None, "cut at {cut}");
         }
         for garbage in [
             &b""[..],
             b"Z",
             b"Q",
-            b"QX",
+            b"T",
+            b"TX",
             b"R\x09",
             b"H\x00",
             b"Hxxxxxxxxx",
         ] {
             assert_eq!(Message::decode(Bytes::copy_from_slice(garbage)), None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod fanout_tests {
+    use super::*;
+
+    #[test]
+    fn fanout_messages_round_trip_and_short_ones_are_refused() {
+        let node = NodeTag::random();
+        let b = encode_fanout(node, 42, b"hello");
+        assert_eq!(
+            decode_fanout(&b),
+            Some((node.as_str().as_bytes(), 42, &b"hello"[..]))
+        );
+        for cut in 0..12 {
+            assert_eq!(decode_fanout(&b[..cut]), None, "cut at {cut}");
         }
     }
 }

@@ -294,7 +294,42 @@ fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> {
         .unwrap_or(Some(Duration::from_secs(1)));
     let group_partitions = s.int("group_partitions", 1, 64).unwrap_or(1) as u32;
     let readiness_requires_redis = s.bool("readiness_requires_redis").unwrap_or(true);
+    let max_clock_skew = s
+        .duration(
+            "max_clock_skew",
+            Duration::ZERO,
+            Duration::from_secs(10),
+            false,
+        )
+        .unwrap_or(Some(Duration::from_millis(250)));
+    // Default: two missed probes and one slow Redis answer.
+    let unready_after = s
+        .duration(
+            "unready_after",
+            Duration::from_millis(100),
+            Duration::from_secs(600),
+            false,
+        )
+        .unwrap_or_else(|| Some(heartbeat_interval? * 2 + request_timeout?));
     let mut ok = true;
+    if let (Some(h), Some(t), Some(u)) = (heartbeat_interval, request_timeout, unready_after)
+        && u < h + t
+    {
+        s.errors().push(
+            join(s.path(), "unready_after"),
+            "must be at least heartbeat_interval + request_timeout (a probe is sent every heartbeat and may take request_timeout to come back)",
+        );
+        ok = false;
+    }
+    if let (Some(k), Some(t)) = (max_clock_skew, request_timeout)
+        && k >= t
+    {
+        s.errors().push(
+            join(s.path(), "max_clock_skew"),
+            "must be less than request_timeout (a request must reach its owner within request_timeout - max_clock_skew)",
+        );
+        ok = false;
+    }
     if let (Some(h), Some(t)) = (heartbeat_interval, node_ttl)
         && t < h * 2
     {
@@ -329,6 +364,8 @@ fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> {
         request_timeout: request_timeout?,
         group_partitions,
         readiness_requires_redis,
+        max_clock_skew: max_clock_skew?,
+        unready_after: unready_after?,
     }))
 }
 

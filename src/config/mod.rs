@@ -72,6 +72,12 @@ pub struct ClusterConfig {
     pub group_partitions: u32,
     /// `/readyz` fails while Redis (the fan-out path) is unreachable.
     pub readiness_requires_redis: bool,
+    /// How far nodes' clocks may disagree: an owner acts on a cross-node request
+    /// only while its deadline is more than this far ahead.
+    pub max_clock_skew: Duration,
+    /// With no self-probe back through Redis for this long, the node reports the
+    /// cluster down (`/readyz` 503, cross-node calls fail fast).
+    pub unready_after: Duration,
 }
 
 /// `[server]`

@@ -235,6 +235,21 @@ fn cluster_is_off_by_default_and_validated_when_on() {
     assert_eq!(on.heartbeat_interval, Duration::from_secs(1));
     assert_eq!(on.node_ttl, Duration::from_secs(5));
     assert_eq!(on.group_partitions, 1);
+    // Two heartbeats and a request timeout; a quarter second of clock skew.
+    assert_eq!(on.unready_after, Duration::from_secs(3));
+    assert_eq!(on.max_clock_skew, Duration::from_millis(250));
+    let errs = errors(&format!(
+        "{base}[cluster]\nredis_url = \"redis://r\"\nunready_after = \"1s\"\nmax_clock_skew = \"1s\"\n"
+    ));
+    for needle in [
+        "cluster.unready_after: must be at least heartbeat_interval + request_timeout",
+        "cluster.max_clock_skew: must be less than request_timeout",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(needle)),
+            "{needle} in {errs:?}"
+        );
+    }
     assert!(on.readiness_requires_redis);
     // The environment can switch it on.
     let via_env = Config::parse(base, &env(&[("SOCKGATE_REDIS_URL", "redis://r:6379")])).unwrap();

@@ -18,6 +18,11 @@ pub fn handle<B>(gw: &Gateway, req: &Request<B>) -> Response<Body> {
     }
     match req.uri().path() {
         "/metrics" => {
+            // `sockgate_cluster_up` as of now, like `/readyz` (the heartbeat
+            // updates it only once per beat, which a hung Redis slows down).
+            if let Some(cluster) = gw.cluster.get() {
+                cluster.refresh_up_metric();
+            }
             let mut resp = Response::new(Full::new(Bytes::from(gw.metrics.render())));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

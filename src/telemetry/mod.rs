@@ -26,6 +26,7 @@ const CLUSTER_UP: &str = "sockgate_cluster_up";
 const CLUSTER_MESSAGES: &str = "sockgate_cluster_messages_total";
 const CLUSTER_DROPPED: &str = "sockgate_cluster_dropped_total";
 const CLUSTER_REAPED: &str = "sockgate_cluster_reaped_connections_total";
+const CLUSTER_EXPIRED: &str = "sockgate_cluster_expired_total";
 const INTEGRATION_LATENCY: &str = "sockgate_integration_latency_seconds";
 const INTEGRATION_ERRORS: &str = "sockgate_integration_errors_total";
 const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
@@ -157,6 +158,9 @@ pub struct ClusterMetrics {
     pub published: [Counter; 5],
     /// Messages from Redis dropped because the node could not keep up.
     pub dropped: Counter,
+    /// Requests and fan-out messages dropped because they arrived after their
+    /// deadline (their sender had answered 503).
+    pub expired: Counter,
     /// `$disconnect`s this node delivered for connections of lost nodes.
     pub reaped: Counter,
 }
@@ -251,6 +255,10 @@ impl Metrics {
                 "$disconnects this node delivered for connections of lost nodes.",
             ),
             (
+                CLUSTER_EXPIRED,
+                "Cross-node requests and fan-out messages dropped because they arrived after their deadline (their sender had answered 503).",
+            ),
+            (
                 FANOUT,
                 "Group-send and broadcast receivers on this node: queued, or dropped because their send queue was full.",
             ),
@@ -296,6 +304,7 @@ impl Metrics {
             received: ClusterMetrics::KINDS.map(|k| kind("in", k)),
             published: ClusterMetrics::KINDS.map(|k| kind("out", k)),
             dropped: self.counter(CLUSTER_DROPPED, vec![]),
+            expired: self.counter(CLUSTER_EXPIRED, vec![]),
             reaped: self.counter(CLUSTER_REAPED, vec![]),
         }
     }

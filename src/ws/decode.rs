@@ -62,8 +62,48 @@ pub enum Step {
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
-    /// A fragmented message in progress: whether it is text, and its payload so far.
-    partial: Option<(bool, Vec<u8>)>,
+    /// A fragmented message in progress.
+    partial: Option<Partial>,
+}
+
+/// A fragmented message being reassembled.
+#[derive(Debug)]
+struct Partial {
+    text: bool,
+    data: Vec<u8>,
+    /// For text: how much of `data` is known to be valid UTF-8. Each fragment is
+    /// checked as it arrives (from here), so invalid text fails at the fragment
+    /// that breaks it — not at the end, after more frames have been acted on.
+    checked: usize,
+}
+
+impl Partial {
+    fn new(text: bool, data: Vec<u8>) -> Result<Partial, DecodeError> {
+        let mut p = Partial {
+            text,
+            data,
+            checked: 0,
+        };
+        p.check()?;
+        Ok(p)
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Checks the unchecked text; a sequence cut at the end may still complete.
+    fn check(&mut self) -> Result<(), DecodeError> {
+        if !self.text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.data[self.checked..]) {
+            Ok(_) => self.checked = self.data.len(),
+            Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
+            Err(_) => return Err(DecodeError::InvalidUtf8),
+        }
+        Ok(())
+    }
 }
 
 const FIN: u8 = 0x80;
@@ -124,7 +164,7 @@ impl Decoder {
                 (0x0..=0x2, _) => {}
                 _ => return Err(DecodeError::Protocol),
             }
-            let so_far = self.partial.as_ref().map_or(0, |(_, p)| p.len()) as u64;
+            let so_far = self.partial.as_ref().map_or(0, Partial::len) as u64;
             if len > self.limits.max_frame as u64
                 || so_far.saturating_add(len) > self.limits.max_message as u64
             {
@@ -145,10 +185,12 @@ impl Decoder {
             0x9 => Some(Item::Ping(unmasked(payload, key))),
             0xA => Some(Item::Pong),
             0x0 => {
-                let (_, data) = self.partial.as_mut().ok_or(DecodeError::Protocol)?;
-                append_unmasked(data, payload, key);
+                let partial = self.partial.as_mut().ok_or(DecodeError::Protocol)?;
+                append_unmasked(&mut partial.data, payload, key);
+                partial.check()?;
                 if fin {
-                    let (text, data) = self.partial.take().ok_or(DecodeError::Protocol)?;
+                    let Partial { text, data, .. } =
+                        self.partial.take().ok_or(DecodeError::Protocol)?;
                     Some(message(text, data)?)
                 } else {
                     None
@@ -160,7 +202,7 @@ impl Decoder {
                 if fin {
                     Some(message(text, data)?)
                 } else {
-                    self.partial = Some((text, data));
+                    self.partial = Some(Partial::new(text, data)?);
                     None
                 }
             }

@@ -70,7 +70,8 @@ impl Raw {
     }
 
     pub async fn fill(&mut self) {
-        let mut chunk = [0u8; 65536];
+        // On the heap: a 64 KiB array would be part of every future awaiting this.
+        let mut chunk = vec![0u8; 65536];
         let n = tokio::time::timeout(PATIENCE, self.s.read(&mut chunk))
             .await
             .expect("server answered in time")
@@ -110,5 +111,54 @@ impl Raw {
         let (b0, payload) = self.next().await;
         assert_eq!(b0, 0x81, "a final text frame");
         String::from_utf8(payload).unwrap()
+    }
+
+    /// Writes `bytes` in pieces of `chop` bytes, flushing each (so they arrive in
+    /// separate reads as far as loopback allows). Stops quietly if the server has
+    /// closed the connection meanwhile (it may, once what it read broke a rule).
+    pub async fn send_chopped(&mut self, bytes: &[u8], chop: usize) {
+        for piece in bytes.chunks(chop.max(1)) {
+            if self.s.write_all(piece).await.is_err() || self.s.flush().await.is_err() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The next frame, which must be a close frame: its code (1005 if none).
+    pub async fn close_code(&mut self) -> u16 {
+        let (b0, payload) = self.next().await;
+        assert_eq!(
+            b0,
+            0x88,
+            "a close frame, got opcode {:#x}: {payload:?}",
+            b0 & 0x0f
+        );
+        match payload.as_slice() {
+            [] => 1005,
+            [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
+            other => panic!("malformed close payload {other:?}"),
+        }
+    }
+
+    /// Everything the server sends until it closes the connection.
+    pub async fn rest(&mut self) -> Vec<u8> {
+        let mut rest = std::mem::take(&mut self.buf);
+        tokio::time::timeout(PATIENCE, self.s.read_to_end(&mut rest))
+            .await
+            .expect("the server closes in time")
+            .unwrap_or_default();
+        rest
+    }
+
+    /// Whether the server sends nothing (and keeps the socket open) for `wait`.
+    pub async fn quiet_for(&mut self, wait: std::time::Duration) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        tokio::time::timeout(wait, self.s.read(&mut b))
+            .await
+            .is_err()
     }
 }

@@ -9,6 +9,8 @@
 //! - `broadcast`: one publish fanned out to N receivers, at a set rate.
 //! - `churn`: connects and disconnects at a set rate; admitted connections per second.
 //! - `proxy`: an `aws_proxy` route's latency against calling its backend directly.
+//! - `soak`: a long run of mixed traffic and churn; checks that memory, file
+//!   descriptors, tasks and queues stay flat and nothing is lost (see `soak`).
 //! - `compare`: runs every case under `load/cases/` against the bare server and
 //!   sockgate, and writes the comparison table (see `compare.rs`).
 
@@ -22,6 +24,7 @@ mod plot;
 mod progress;
 mod proxy;
 mod push;
+mod soak;
 mod stats;
 
 use std::net::IpAddr;
@@ -54,6 +57,8 @@ pub(crate) enum Scenario {
     Churn(churn::Args),
     /// aws_proxy route latency vs the backend called directly.
     Proxy(proxy::Args),
+    /// A long run of mixed traffic and churn: nothing grows, nothing is lost.
+    Soak(soak::Args),
     /// Run every case against the bare server and sockgate; write the table.
     Compare(compare::Args),
 }
@@ -112,6 +117,7 @@ pub(crate) async fn run(scenario: Scenario) -> Result<Outcome, String> {
         Scenario::Broadcast(a) => broadcast::run(a).await,
         Scenario::Churn(a) => churn::run(a).await,
         Scenario::Proxy(a) => proxy::run(a).await,
+        Scenario::Soak(a) => soak::run(a).await,
         Scenario::Compare(_) => Err("compare cannot run inside compare".into()),
     }
 }

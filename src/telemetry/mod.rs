@@ -32,6 +32,8 @@ const INTEGRATION_ERRORS: &str = "sockgate_integration_errors_total";
 const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
 const MANAGEMENT_REQUESTS: &str = "sockgate_management_requests_total";
 const LISTENER_REFUSED: &str = "sockgate_listener_refused_total";
+const RUNTIME_TASKS: &str = "sockgate_runtime_tasks";
+const SEND_BACKLOG: &str = "sockgate_send_backlog_bytes";
 
 /// Seconds; spans a mock reply to the 29 s integration ceiling.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -103,6 +105,10 @@ pub struct Metrics {
     management: [[Counter; MANAGEMENT_STATUSES.len()]; MANAGEMENT_METHODS.len()],
     /// Connections closed at accept, by [listener][reason].
     refused: [[Counter; REFUSAL_REASONS.len()]; LISTENERS.len()],
+    /// Tasks alive in the runtime, as of the last scrape.
+    tasks: Gauge,
+    /// Bytes queued for clients and not yet written, all connections, as of the last scrape.
+    backlog: Gauge,
 }
 
 /// The listeners, as labelled in metrics.
@@ -200,11 +206,15 @@ impl Metrics {
                 recorder.register_counter(&Key::from_parts(LISTENER_REFUSED, labels), &metadata())
             })
         });
+        let tasks = recorder.register_gauge(&Key::from_name(RUNTIME_TASKS), &metadata());
+        let backlog = recorder.register_gauge(&Key::from_name(SEND_BACKLOG), &metadata());
         let m = Metrics {
             recorder,
             handle,
             management,
             refused,
+            tasks,
+            backlog,
         };
         let r = &m.recorder;
         let text = SharedString::const_str;
@@ -212,6 +222,16 @@ impl Metrics {
             CONNECTIONS_OPEN.into(),
             Some(Unit::Count),
             text("Open WebSocket connections."),
+        );
+        r.describe_gauge(
+            RUNTIME_TASKS.into(),
+            Some(Unit::Count),
+            text("Tasks alive in the async runtime (one per connection, plus calls in flight and background work)."),
+        );
+        r.describe_gauge(
+            SEND_BACKLOG.into(),
+            Some(Unit::Bytes),
+            text("Bytes queued for clients and not yet written to their sockets, over all connections."),
         );
         r.describe_gauge(
             CLUSTER_UP.into(),
@@ -381,8 +401,11 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition. `tasks` and `backlog_bytes` are read by
+    /// the caller at scrape time (they are sums, not events to count).
+    pub fn render(&self, tasks: usize, backlog_bytes: usize) -> String {
+        self.tasks.set(tasks as f64);
+        self.backlog.set(backlog_bytes as f64);
         self.handle.render()
     }
 }

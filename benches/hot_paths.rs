@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sockgate::delivery::groups::{GroupKey, Groups};
+use sockgate::conn::ConnInfo;
+use sockgate::conn::Connection;
+use sockgate::conn::GroupKey;
+use sockgate::conn::Id;
+use sockgate::delivery::{Groups, Registry};
 use sockgate::integration::{EventContext, EventType};
-use sockgate::registry::Registry;
 use sockgate::routing::{Message, RouteTable, Template};
-use sockgate::session::id::Id;
-use sockgate::session::mailbox::ConnInfo;
-use sockgate::session::mailbox::Connection;
 use sockgate::ws::{Decoder, Frame, Limits, Step};
 
 fn route_selection(c: &mut Criterion) {

@@ -1,17 +1,31 @@
-//! Wall-clock timestamps in the formats AWS events and APIs use.
+//! Every clock the gateway reads: the only module that may (clippy.toml bans
+//! `Instant::now` and `SystemTime::now` everywhere else).
 //!
-//! Timers and deadlines use `tokio::time::Instant` (so tests can pause time); these
-//! are only for the epoch milliseconds and date strings that backends see. The
-//! calendar conversion is Howard Hinnant's days-from-civil algorithm, exact for
-//! every date after 1970.
+//! - [`Instant`] and [`now`]: the monotonic clock for timers, deadlines and
+//!   durations. It is tokio's, so a test that pauses time controls every timer.
+//! - [`now_ms`]: wall-clock epoch milliseconds, for what backends and clients
+//!   see (event times, `connectedAt`) and what is compared across machines
+//!   (SigV4 dates, JWT `exp`, cross-node deadlines).
+//!
+//! The date strings AWS uses are formatted here too. The calendar conversion is
+//! Howard Hinnant's days-from-civil algorithm, exact for every date after 1970.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use tokio::time::Instant;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
+/// The monotonic clock, now.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
 /// Milliseconds since the Unix epoch, now.
+#[allow(clippy::disallowed_methods)]
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

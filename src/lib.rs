@@ -38,14 +38,15 @@ pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod conn;
 pub mod delivery;
 pub mod gateway;
 pub mod http;
 pub mod integration;
-pub mod registry;
 pub mod routing;
 pub mod server;
 pub mod session;
+pub mod shutdown;
 pub mod telemetry;
 pub mod ws;
 

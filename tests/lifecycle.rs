@@ -88,7 +88,7 @@ async fn dropped_tcp_is_1006() {
         disconnect_once(&backend, &id).await,
         (1006, "Connection closed abnormally".into())
     );
-    assert_eq!(gw.gateway.registry.len(), 0);
+    assert_eq!(gw.gateway.delivery().registry().len(), 0);
 }
 
 #[tokio::test]
@@ -300,6 +300,6 @@ async fn connection_abandoned_during_connect_still_gets_its_disconnect() {
     let (code, _) = disconnect_once(&backend, &id).await;
     assert_eq!(code, 1006);
     // Nothing leaks: the registry entry and the connection permit are gone.
-    assert_eq!(gw.gateway.registry.len(), 0);
-    assert_eq!(gw.gateway.connection_permits.available_permits(), 10_000);
+    assert_eq!(gw.gateway.delivery().registry().len(), 0);
+    assert_eq!(gw.gateway.connection_permits().available_permits(), 10_000);
 }

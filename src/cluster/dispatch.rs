@@ -16,12 +16,9 @@ use tokio::sync::mpsc;
 
 use super::names::{self, Channel};
 use super::wire::{Message, Op, Reply, Request, Status, decode_fanout};
-use super::{Cluster, Kind, Record};
+use super::{Cluster, Kind, Node, Record};
 use crate::clock;
-use crate::delivery::groups::GroupKey;
-use crate::delivery::{DeliveryError, payload_frame};
-use crate::gateway::Gateway;
-use crate::session::id::Id;
+use crate::conn::{DeliveryError, GroupKey, Id};
 
 pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushInfo>) {
     while let Some(push) = pushes.recv().await {
@@ -31,7 +28,7 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
         if cluster.stopping.load(Ordering::Acquire) {
             return;
         }
-        let Some(gw) = cluster.gateway() else { return };
+        let Some(node) = cluster.local() else { return };
         if push.kind == PushKind::Disconnection {
             // The client reconnects and re-subscribes by itself; until the next
             // probe comes back the node reports itself down.
@@ -51,21 +48,22 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
             continue;
         };
         match names::parse_channel(channel) {
-            Some(Channel::Node) => on_node_message(&cluster, &gw, Bytes::copy_from_slice(payload)),
+            Some(Channel::Node) => {
+                on_node_message(&cluster, &node, Bytes::copy_from_slice(payload))
+            }
             Some(Channel::Group(key)) => {
                 cluster.metrics.received[Kind::Group as usize].increment(1);
                 let key = key
                     .split_once('/')
                     .and_then(|(stage, group)| GroupKey::new(stage, group));
                 if let (Some(key), Some(data)) = (key, from_others(&cluster, payload)) {
-                    let sent = gw.groups.send(&key, &payload_frame(data));
-                    gw.count_fanout(key.stage(), sent);
+                    node.group_send(&key, data);
                 }
             }
             Some(Channel::Stage(stage)) => {
                 cluster.metrics.received[Kind::Stage as usize].increment(1);
                 if let Some(data) = from_others(&cluster, payload) {
-                    gw.broadcast_local(stage, data);
+                    node.stage_send(stage, data);
                 }
             }
             None => {}
@@ -87,7 +85,7 @@ fn from_others<'a>(cluster: &Cluster, payload: &'a [u8]) -> Option<&'a [u8]> {
     Some(data)
 }
 
-fn on_node_message(cluster: &Arc<Cluster>, gw: &Arc<Gateway>, payload: Bytes) {
+fn on_node_message(cluster: &Arc<Cluster>, node: &Arc<dyn Node>, payload: Bytes) {
     match Message::decode(payload) {
         Some(Message::Request(req)) => {
             cluster.metrics.received[Kind::Request as usize].increment(1);
@@ -99,12 +97,12 @@ fn on_node_message(cluster: &Arc<Cluster>, gw: &Arc<Gateway>, payload: Bytes) {
                 return;
             }
             let reply_to = req.reply_to;
-            let (reply, joined) = serve(gw, req);
-            let (cluster, gw) = (Arc::clone(cluster), Arc::clone(gw));
+            let (reply, joined) = serve(&**node, req);
+            let cluster = Arc::clone(cluster);
             tokio::spawn(async move {
                 // A join is answered once our subscription to the group is in place.
                 if let Some(key) = joined {
-                    gw.sync_groups(&[key]).await;
+                    cluster.sync_group(&key).await;
                 }
                 let msg = Message::Reply(reply).encode();
                 let _ = cluster
@@ -134,7 +132,7 @@ fn on_node_message(cluster: &Arc<Cluster>, gw: &Arc<Gateway>, payload: Bytes) {
 /// A join or leave. Group requests always name their stage, and the asker has
 /// validated the group name.
 fn membership(
-    gw: &Gateway,
+    node: &dyn Node,
     stage: Option<&str>,
     group: &str,
     conn: &Id,
@@ -144,35 +142,33 @@ fn membership(
         .and_then(|s| GroupKey::new(s, group))
         .ok_or(DeliveryError::Gone)?;
     if join {
-        Ok(gw.join_group_local(&key, conn)?.then_some(key))
+        Ok(node.join(&key, conn)?.then_some(key))
     } else {
-        gw.leave_group_local(&key, conn)?;
+        node.leave(&key, conn)?;
         Ok(None)
     }
 }
 
 /// Does a request on a connection of this node; also returns a group this node
 /// just got its first member of.
-fn serve(gw: &Gateway, req: Request) -> (Reply, Option<GroupKey>) {
+fn serve(node: &dyn Node, req: Request) -> (Reply, Option<GroupKey>) {
     let stage = req.stage.as_deref();
     let mut joined = None;
     let result = match req.op {
-        Op::Post(data) => gw
-            .post_local(&req.conn, stage, &data)
-            .map(|()| Bytes::new()),
-        Op::Get => gw.local_view(&req.conn, stage).map(|view| {
+        Op::Post(data) => node.post(&req.conn, stage, &data).map(|()| Bytes::new()),
+        Op::Get => node.view(&req.conn, stage).map(|view| {
             let record = Record {
                 last_active: Some(view.last_active_ms),
                 ..Record::of_info(&view.info)
             };
             Bytes::from(serde_json::to_vec(&record).unwrap_or_default())
         }),
-        Op::Delete => gw.disconnect_local(&req.conn, stage).map(|()| Bytes::new()),
-        Op::Join(group) => membership(gw, stage, &group, &req.conn, true).map(|first| {
+        Op::Delete => node.close(&req.conn, stage).map(|()| Bytes::new()),
+        Op::Join(group) => membership(node, stage, &group, &req.conn, true).map(|first| {
             joined = first;
             Bytes::new()
         }),
-        Op::Leave(group) => membership(gw, stage, &group, &req.conn, false).map(|_| Bytes::new()),
+        Op::Leave(group) => membership(node, stage, &group, &req.conn, false).map(|_| Bytes::new()),
     };
     let (status, body) = match result {
         Ok(body) => (Status::Ok, body),

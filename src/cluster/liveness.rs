@@ -22,12 +22,9 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Cluster, Kind, Record, names};
+use super::{Cluster, Kind, Node, Record, names};
 use crate::clock;
-use crate::gateway::Gateway;
-use crate::session::close::CloseReason;
-use crate::session::id::{Id, NodeTag};
-use crate::session::mailbox::Connection;
+use crate::conn::{CloseReason, Connection, Id, NodeTag};
 
 /// Records written or removed in one pipeline.
 const RECORD_BATCH: usize = 512;
@@ -57,13 +54,13 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
         if cluster.stopping.load(Ordering::Acquire) {
             return;
         }
-        let Some(gw) = cluster.gateway() else { return };
+        let Some(node) = cluster.local() else { return };
         let beat = beat(&cluster).await;
         if beat.is_some() {
             cluster.beat_ok_ms.store(clock::now_ms(), Ordering::Release);
         }
         if beat == Some(true) {
-            declared_lost(&cluster, &gw).await;
+            declared_lost(&cluster, &*node).await;
         }
         probe(&cluster).await;
         let up = cluster.is_up();
@@ -76,10 +73,10 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
             }
         }
         if up && (!was_up || cluster.needs_resync.load(Ordering::Acquire)) {
-            resync(&cluster, &gw).await;
+            resync(&cluster, &*node).await;
         }
         if up {
-            find_lost(&cluster, &gw).await;
+            find_lost(&cluster, &node).await;
         }
         // Lets the subscription reconciler retry anything that failed.
         cluster.groups_changed.notify_one();
@@ -128,13 +125,12 @@ async fn probe(cluster: &Cluster) {
 /// A survivor reaped this node while it was cut off: its recorded connections
 /// already had their `$disconnect`. Close them (their claims will fail, so no
 /// second `$disconnect`), and clear the mark.
-async fn declared_lost(cluster: &Cluster, gw: &Gateway) {
-    let mut closed = 0usize;
-    gw.registry.for_each(|conn| {
-        if conn.is_registered() && conn.request_close(CloseReason::NodeLost) {
-            closed += 1;
-        }
-    });
+async fn declared_lost(cluster: &Cluster, node: &dyn Node) {
+    let closed = node
+        .connections()
+        .iter()
+        .filter(|conn| conn.is_registered() && conn.request_close(CloseReason::NodeLost))
+        .count();
     warn!(node = %cluster.node, closed, "This node was declared lost while cut off from Redis; closing the connections a survivor reported gone.");
     let mut redis = cluster.redis.clone();
     let _ = tokio::time::timeout(
@@ -149,16 +145,15 @@ async fn declared_lost(cluster: &Cluster, gw: &Gateway) {
 
 /// Brings this node's records up to date after an outage or a full queue:
 /// removes records of connections that ended meanwhile, writes missing ones.
-async fn resync(cluster: &Cluster, gw: &Gateway) {
+async fn resync(cluster: &Cluster, node: &dyn Node) {
     cluster.needs_resync.store(false, Ordering::Release);
     let stale: Vec<Id> =
         std::mem::take(&mut *cluster.stale.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut missing = Vec::new();
-    gw.registry.for_each(|conn| {
-        if !conn.is_registered() && !conn.is_closed() {
-            missing.push(Arc::clone(conn));
-        }
-    });
+    let missing: Vec<Arc<Connection>> = node
+        .connections()
+        .into_iter()
+        .filter(|conn| !conn.is_registered() && !conn.is_closed())
+        .collect();
     let ops = stale
         .into_iter()
         .map(RecordOp::Forget)
@@ -243,7 +238,7 @@ fn fail_records(cluster: &Cluster, ops: &[RecordOp]) {
 }
 
 /// Looks for nodes whose heartbeat stopped, and reaps those whose lock we win.
-async fn find_lost(cluster: &Arc<Cluster>, gw: &Arc<Gateway>) {
+async fn find_lost(cluster: &Arc<Cluster>, node: &Arc<dyn Node>) {
     let cutoff = clock::now_ms().saturating_sub(cluster.cfg.node_ttl.as_millis() as u64);
     let mut redis = cluster.redis.clone();
     let stale = tokio::time::timeout(
@@ -277,7 +272,7 @@ async fn find_lost(cluster: &Arc<Cluster>, gw: &Arc<Gateway>) {
         .await;
         match r {
             Ok(Ok((0, Some(_)))) => {
-                tokio::spawn(reap(Arc::clone(cluster), Arc::clone(gw), tag));
+                tokio::spawn(reap(Arc::clone(cluster), Arc::clone(node), tag));
             }
             Ok(Ok((1, Some(_)))) => {
                 let _ = redis::cmd("DEL")
@@ -292,7 +287,7 @@ async fn find_lost(cluster: &Arc<Cluster>, gw: &Arc<Gateway>) {
 
 /// Reports a lost node's connections gone: each record claimed with `HDEL`, then
 /// its `$disconnect` delivered with reason "Node lost".
-async fn reap(cluster: Arc<Cluster>, gw: Arc<Gateway>, lost: NodeTag) {
+async fn reap(cluster: Arc<Cluster>, node: Arc<dyn Node>, lost: NodeTag) {
     let mut redis = cluster.redis.clone();
     let key = names::conns(lost);
     let _ = redis::cmd("SET")
@@ -318,7 +313,7 @@ async fn reap(cluster: Arc<Cluster>, gw: Arc<Gateway>, lost: NodeTag) {
         };
         let claimed = futures_util::stream::iter(entries)
             .map(|(id, json)| {
-                let (cluster, gw, key) = (&cluster, &gw, &key);
+                let (cluster, node, key) = (&cluster, &node, &key);
                 async move {
                     let mut redis = cluster.redis.clone();
                     let won = redis::cmd("HDEL")
@@ -334,12 +329,9 @@ async fn reap(cluster: Arc<Cluster>, gw: Arc<Gateway>, lost: NodeTag) {
                     else {
                         return false;
                     };
-                    let Some(stage) = gw.stages.get(record.stage.as_str()) else {
+                    if !node.disconnect_lost(id, record.info()).await {
                         return false;
-                    };
-                    let conn = Connection::new(id, record.info(), 1, 1);
-                    stage.metrics.disconnect(&CloseReason::NodeLost);
-                    gw.on_disconnect(stage, &conn, &CloseReason::NodeLost).await;
+                    }
                     cluster.metrics.reaped.increment(1);
                     true
                 }

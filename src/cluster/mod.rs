@@ -41,6 +41,7 @@
 mod dispatch;
 mod liveness;
 pub(crate) mod names;
+pub mod node;
 mod subscriptions;
 pub(crate) mod wire;
 
@@ -57,12 +58,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::clock;
 use crate::config::ClusterConfig;
-use crate::delivery::DeliveryError;
-use crate::delivery::groups::GroupKey;
-use crate::gateway::Gateway;
-use crate::session::id::{Id, NodeTag};
-use crate::session::mailbox::{ConnInfo, Connection};
+use crate::conn::{ConnInfo, Connection, DeliveryError, GroupKey, Id, NodeTag};
 use crate::telemetry::ClusterMetrics;
+pub use node::Node;
 use wire::{Message, Op, Reply, Request};
 
 /// Pushes from Redis waiting for the dispatcher. Beyond this the node is far
@@ -123,7 +121,7 @@ impl Record {
             source_ip: self.source_ip.clone(),
             user_agent: self.user_agent.clone(),
             domain_name: self.domain_name.clone(),
-            auth: crate::session::mailbox::ConnAuth {
+            auth: crate::conn::ConnAuth {
                 authorizer: self.authorizer.clone().map(Arc::new),
                 api_key_id: self.api_key_id.as_deref().map(Arc::from),
             },
@@ -136,7 +134,8 @@ pub struct Cluster {
     node: NodeTag,
     cfg: ClusterConfig,
     redis: ConnectionManager,
-    gw: Weak<Gateway>,
+    /// The node this links (it owns the cluster, hence weak).
+    local: Weak<dyn Node>,
     metrics: ClusterMetrics,
     next_request: AtomicU64,
     pending: DashMap<u64, oneshot::Sender<Reply>>,
@@ -185,12 +184,17 @@ fn resp3_url(url: &str) -> String {
 // === impl Cluster ===
 
 impl Cluster {
-    /// Links `gw` to the cluster and starts the background tasks. Connecting is
-    /// lazy: a node starts (and serves locally) while Redis is still down.
-    pub fn start(gw: &Arc<Gateway>, cfg: &ClusterConfig) -> Result<Arc<Cluster>, String> {
+    /// Links node `node` (`local`) to the cluster and starts the background
+    /// tasks. Connecting is lazy: a node starts (and serves locally) while Redis
+    /// is still down.
+    pub fn start(
+        node: NodeTag,
+        local: Weak<dyn Node>,
+        cfg: &ClusterConfig,
+        metrics: ClusterMetrics,
+    ) -> Result<Arc<Cluster>, String> {
         let client = redis::Client::open(resp3_url(&cfg.redis_url))
             .map_err(|e| format!("cluster.redis_url: {e}"))?;
-        let metrics = gw.metrics.cluster();
         let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE);
         let dropped = metrics.dropped.clone();
         let manager_cfg = ConnectionManagerConfig::new()
@@ -212,10 +216,10 @@ impl Cluster {
             .map_err(|e| format!("cluster.redis_url: {e}"))?;
         let (reg_tx, reg_rx) = mpsc::channel(REGISTRATION_QUEUE);
         let cluster = Arc::new(Cluster {
-            node: gw.node,
+            node,
             cfg: cfg.clone(),
             redis,
-            gw: Arc::downgrade(gw),
+            local,
             metrics,
             next_request: AtomicU64::new(1),
             pending: DashMap::new(),
@@ -288,8 +292,9 @@ impl Cluster {
         !self.cfg.readiness_requires_redis || self.is_up()
     }
 
-    fn gateway(&self) -> Option<Arc<Gateway>> {
-        self.gw.upgrade()
+    /// The node, while it lives.
+    fn local(&self) -> Option<Arc<dyn Node>> {
+        self.local.upgrade()
     }
 
     /// Asks the node that holds `conn` to do `op`, and waits for its answer.
@@ -418,8 +423,8 @@ impl Cluster {
     /// whose answer promises delivery). If Redis does not confirm, the
     /// reconciler keeps retrying.
     pub async fn sync_group(&self, key: &GroupKey) {
-        let Some(gw) = self.gateway() else { return };
-        if !subscriptions::sync_group(self, &gw, key).await {
+        let Some(node) = self.local() else { return };
+        if !subscriptions::sync_group(self, &*node, key).await {
             self.group_changed(key);
         }
     }
@@ -535,9 +540,9 @@ impl Drop for Waiting<'_> {
 }
 
 /// Decodes a GET answer from another node.
-pub(crate) fn decode_view(body: &[u8]) -> Option<crate::delivery::ConnectionView> {
+pub(crate) fn decode_view(body: &[u8]) -> Option<crate::conn::ConnectionView> {
     let record: Record = serde_json::from_slice(body).ok()?;
-    Some(crate::delivery::ConnectionView {
+    Some(crate::conn::ConnectionView {
         info: record.info(),
         last_active_ms: record.last_active.unwrap_or(record.connected_at),
     })

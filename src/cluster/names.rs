@@ -21,8 +21,8 @@
 //! | `sockgate:v2:{g:STAGE/GROUP:P}` | channel: sends to a group, partition P |
 //! | `sockgate:v2:{s:STAGE}` | channel: broadcasts to a stage |
 
-use crate::delivery::groups::GroupKey;
-use crate::session::id::NodeTag;
+use crate::conn::GroupKey;
+use crate::conn::NodeTag;
 
 /// The node's request/reply channel.
 pub(crate) fn node_channel(node: NodeTag) -> String {

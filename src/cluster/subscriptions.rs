@@ -14,18 +14,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Cluster, names};
-use crate::delivery::groups::GroupKey;
-use crate::gateway::Gateway;
+use super::{Cluster, Node, names};
+use crate::conn::GroupKey;
 
 pub(super) async fn reconcile(cluster: Arc<Cluster>) {
     loop {
         if cluster.stopping.load(Ordering::Acquire) {
             return;
         }
-        let Some(gw) = cluster.gateway() else { return };
+        let Some(node) = cluster.local() else { return };
         let mut fixed = vec![names::node_channel(cluster.node)];
-        fixed.extend(gw.stages.keys().map(|s| names::stage_channel(s)));
+        fixed.extend(node.stages().iter().map(|s| names::stage_channel(s)));
         for channel in fixed {
             if !cluster.is_subscribed(&channel) && !subscribe(&cluster, &channel, true).await {
                 break;
@@ -41,7 +40,7 @@ pub(super) async fn reconcile(cluster: Arc<Cluster>) {
         {
             let _one_at_a_time = cluster.subscription_lock.lock().await;
             for key in dirty {
-                if !reconcile_group(&cluster, &gw, &key).await {
+                if !reconcile_group(&cluster, &*node, &key).await {
                     failed.push(key);
                 }
             }
@@ -53,7 +52,7 @@ pub(super) async fn reconcile(cluster: Arc<Cluster>) {
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(failed);
         }
-        drop(gw);
+        drop(node);
         // Woken by membership changes, and at least every heartbeat (to retry,
         // and to notice that the node is stopping).
         let _ = tokio::time::timeout(
@@ -67,17 +66,17 @@ pub(super) async fn reconcile(cluster: Arc<Cluster>) {
 /// Subscribes to or unsubscribes from one group's partition as its local
 /// membership requires now (caller holds `subscription_lock`). False if Redis
 /// did not confirm.
-async fn reconcile_group(cluster: &Cluster, gw: &Gateway, key: &GroupKey) -> bool {
+async fn reconcile_group(cluster: &Cluster, node: &dyn Node, key: &GroupKey) -> bool {
     let partition = names::partition_of(cluster.node, cluster.cfg.group_partitions);
     let channel = names::group_channel(key, partition);
-    let want = gw.groups.has_members(key);
+    let want = node.has_members(key);
     want == cluster.is_subscribed(&channel) || subscribe(cluster, &channel, want).await
 }
 
 /// Reconciles one group now (after a join that must take effect before its answer).
-pub(super) async fn sync_group(cluster: &Cluster, gw: &Gateway, key: &GroupKey) -> bool {
+pub(super) async fn sync_group(cluster: &Cluster, node: &dyn Node, key: &GroupKey) -> bool {
     let _one_at_a_time = cluster.subscription_lock.lock().await;
-    reconcile_group(cluster, gw, key).await
+    reconcile_group(cluster, node, key).await
 }
 
 /// Subscribes (or unsubscribes); true when Redis confirmed it.

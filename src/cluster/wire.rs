@@ -22,7 +22,7 @@
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 
-use crate::session::id::{Id, NodeTag};
+use crate::conn::{Id, NodeTag};
 
 /// A request to the node that holds a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,75 +1,50 @@
-//! Where a message for a connection, a group or a whole stage goes.
+//! The node's delivery handle: where a message for a connection, a group or a
+//! whole stage goes.
 //!
 //! Everything that sends to clients from outside their session — the
 //! @connections API, group sends, stage broadcasts, membership changes from
-//! integration replies — comes through here, so the question "is that
+//! integration replies — comes through [`Delivery`], so the question "is that
 //! connection on this node?" is answered in one place: a connection id starts
-//! with its node's tag. Calls for this node's connections are served locally;
-//! calls for another node's go to that node through the [`Cluster`] (or are 410
-//! on a single node). Frames are encoded once per call and shared by every
-//! local receiver.
+//! with its node's tag. Calls for this node's connections are served from the
+//! [`Registry`] and the [`Groups`] index; calls for another node's go to that
+//! node through the [`Cluster`] (or are 410 on a single node). Frames are
+//! encoded once per call and shared by every local receiver.
+//!
+//! Delivery counts nothing: callers own the metrics of what they asked for (the
+//! management API, and the cluster's requests served by `gateway::node`).
 //!
 //! [`Cluster`]: crate::cluster::Cluster
 
 pub mod groups;
+pub mod registry;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use tracing::warn;
 
+use crate::cluster::Cluster;
 use crate::cluster::wire::{Op, Reply, Status};
-use crate::gateway::{Gateway, Stage};
-use crate::integration::Reply as IntegrationReply;
-use crate::session::close::CloseReason;
-use crate::session::id::Id;
-use crate::session::mailbox::{ConnInfo, Connection, JoinError, PostError};
-use crate::ws::Frame;
-use groups::{GroupKey, Sent};
-
-/// Why a delivery call failed (mapped to an HTTP status in `http::respond`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryError {
-    /// No live connection with that id on that stage (410).
-    Gone,
-    /// The connection's send queue is full (429).
-    Full,
-    /// The connection is in `max_groups_per_connection` groups (429).
-    TooManyGroups,
-    /// The call needs another node and the cluster cannot be reached (503).
-    Unavailable,
-}
-
-/// What a group send or broadcast did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendReport {
-    /// Receivers on this node.
-    pub local: Sent,
-    /// Other nodes that received it (`None` on a single node).
-    pub remote_nodes: Option<usize>,
-}
+use crate::conn::{
+    CloseReason, Connection, ConnectionView, DeliveryError, Fanout, GroupKey, Id, JoinError,
+    NodeTag, PostError, Sent, payload_frame,
+};
+pub use groups::Groups;
+pub use registry::Registry;
 
 /// Membership headers an integration reply may carry: comma-separated group names.
 pub const JOIN_HEADER: &str = "x-sockgate-join";
 /// See [`JOIN_HEADER`].
 pub const LEAVE_HEADER: &str = "x-sockgate-leave";
 
-/// What GetConnection reports.
-#[derive(Debug, Clone)]
-pub struct ConnectionView {
-    /// Handshake facts.
-    pub info: ConnInfo,
-    /// Epoch ms of the last data message.
-    pub last_active_ms: u64,
-}
-
-/// The frame for a POSTed payload: text when it is UTF-8 (what browsers'
-/// `onmessage` expects), binary otherwise (AWS leaves the opcode UNCONFIRMED).
-pub fn payload_frame(data: &[u8]) -> Frame {
-    match std::str::from_utf8(data) {
-        Ok(text) => Frame::text(text),
-        Err(_) => Frame::binary(data),
-    }
+/// This node's connections and groups, and its link to the others.
+#[derive(Debug)]
+pub struct Delivery {
+    node: NodeTag,
+    registry: Registry,
+    groups: Groups,
+    /// Set once at start when `[cluster]` is configured.
+    cluster: OnceLock<Arc<Cluster>>,
 }
 
 /// Maps the owner node's answer.
@@ -82,9 +57,51 @@ fn answered(reply: Reply) -> Result<Reply, DeliveryError> {
     }
 }
 
-// === impl Gateway: delivery ===
+fn joined(result: Result<bool, JoinError>) -> Result<bool, DeliveryError> {
+    result.map_err(|e| match e {
+        JoinError::Gone => DeliveryError::Gone,
+        JoinError::TooMany => DeliveryError::TooManyGroups,
+    })
+}
 
-impl Gateway {
+// === impl Delivery ===
+
+impl Delivery {
+    /// The handle of node `node`, with no connections yet.
+    pub fn new(node: NodeTag) -> Delivery {
+        Delivery {
+            node,
+            registry: Registry::default(),
+            groups: Groups::default(),
+            cluster: OnceLock::new(),
+        }
+    }
+
+    /// This node's tag: the first characters of its connection ids.
+    pub fn node(&self) -> NodeTag {
+        self.node
+    }
+
+    /// Live connections.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Group memberships of this node's connections.
+    pub fn groups(&self) -> &Groups {
+        &self.groups
+    }
+
+    /// The link to other nodes, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Links this node to the cluster (once, at start).
+    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
     /// Whether `id` names a connection of this node.
     fn is_local(&self, id: &Id) -> bool {
         id.node() == self.node
@@ -104,6 +121,14 @@ impl Gateway {
             .ok_or(DeliveryError::Gone)
     }
 
+    /// A connection passed `$connect`: it can be reached from now on.
+    pub fn opened(&self, conn: &Arc<Connection>) {
+        self.registry.insert(Arc::clone(conn));
+        if let Some(cluster) = self.cluster.get() {
+            cluster.opened(conn);
+        }
+    }
+
     /// PostToConnection.
     pub async fn post_to(
         &self,
@@ -118,22 +143,16 @@ impl Gateway {
     }
 
     /// PostToConnection on this node.
-    pub(crate) fn post_local(
+    pub fn post_local(
         &self,
         id: &Id,
         stage: Option<&str>,
         data: &[u8],
     ) -> Result<(), DeliveryError> {
-        let conn = self.local(id, stage)?;
-        match conn.post(payload_frame(data)) {
+        match self.local(id, stage)?.post(payload_frame(data)) {
             Ok(()) => Ok(()),
             Err(PostError::Gone) => Err(DeliveryError::Gone),
-            Err(PostError::Full) => {
-                if let Some(stage) = self.stages.get(&*conn.info.stage) {
-                    stage.metrics.queue_rejections.increment(1);
-                }
-                Err(DeliveryError::Full)
-            }
+            Err(PostError::Full) => Err(DeliveryError::Full),
         }
     }
 
@@ -151,7 +170,7 @@ impl Gateway {
     }
 
     /// GetConnection on this node.
-    pub(crate) fn local_view(
+    pub fn local_view(
         &self,
         id: &Id,
         stage: Option<&str>,
@@ -172,25 +191,25 @@ impl Gateway {
     }
 
     /// DeleteConnection on this node.
-    pub(crate) fn disconnect_local(
-        &self,
-        id: &Id,
-        stage: Option<&str>,
-    ) -> Result<(), DeliveryError> {
-        let conn = self.local(id, stage)?;
-        if conn.request_close(CloseReason::Deleted) {
+    pub fn disconnect_local(&self, id: &Id, stage: Option<&str>) -> Result<(), DeliveryError> {
+        if self.local(id, stage)?.request_close(CloseReason::Deleted) {
             Ok(())
         } else {
             Err(DeliveryError::Gone)
         }
     }
 
-    /// Adds a connection to a group.
+    /// Adds a connection to a group (at most `max_groups` per connection).
     /// With a cluster, the answer comes once this node's subscription to the
     /// group is in place, so a send right after reaches the new member.
-    pub async fn join_group(&self, key: &GroupKey, id: &Id) -> Result<(), DeliveryError> {
+    pub async fn join_group(
+        &self,
+        key: &GroupKey,
+        id: &Id,
+        max_groups: usize,
+    ) -> Result<(), DeliveryError> {
         if self.is_local(id) {
-            if self.join_group_local(key, id)? {
+            if self.join_group_local(key, id, max_groups)? {
                 self.sync_groups(std::slice::from_ref(key)).await;
             }
             return Ok(());
@@ -200,10 +219,15 @@ impl Gateway {
     }
 
     /// Adds a connection of this node to a group; true if it is the node's first
-    /// member (then [`Gateway::sync_groups`] makes the subscription take effect).
-    pub(crate) fn join_group_local(&self, key: &GroupKey, id: &Id) -> Result<bool, DeliveryError> {
+    /// member (then [`Delivery::sync_groups`] makes the subscription take effect).
+    pub fn join_group_local(
+        &self,
+        key: &GroupKey,
+        id: &Id,
+        max_groups: usize,
+    ) -> Result<bool, DeliveryError> {
         let conn = self.local(id, Some(key.stage()))?;
-        self.join_local(&conn, key)
+        self.join_local(&conn, key, max_groups)
     }
 
     /// Removes a connection from a group (not being a member is not an error).
@@ -216,44 +240,38 @@ impl Gateway {
     }
 
     /// Removes a connection of this node from a group.
-    pub(crate) fn leave_group_local(&self, key: &GroupKey, id: &Id) -> Result<(), DeliveryError> {
+    pub fn leave_group_local(&self, key: &GroupKey, id: &Id) -> Result<(), DeliveryError> {
         let conn = self.local(id, Some(key.stage()))?;
         self.leave_local(&conn, key)
     }
 
     /// Sends `data` to every member of a group, on every node.
-    pub async fn send_to_group(
-        &self,
-        key: &GroupKey,
-        data: &[u8],
-    ) -> Result<SendReport, DeliveryError> {
-        let local = self.groups.send(key, &payload_frame(data));
-        self.count_fanout(key.stage(), local);
-        let remote_nodes = match self.cluster.get() {
-            Some(cluster) => Some(cluster.publish_group(key, data).await?),
-            None => None,
+    pub async fn send_to_group(&self, key: &GroupKey, data: &[u8]) -> Fanout {
+        let local = self.group_send_local(key, data);
+        let remote = match self.cluster.get() {
+            Some(cluster) => cluster.publish_group(key, data).await.map(Some),
+            None => Ok(None),
         };
-        Ok(SendReport {
-            local,
-            remote_nodes,
-        })
+        Fanout { local, remote }
+    }
+
+    /// A group send to this node's members.
+    pub fn group_send_local(&self, key: &GroupKey, data: &[u8]) -> Sent {
+        self.groups.send(key, &payload_frame(data))
     }
 
     /// Sends `data` to every connection of a stage, on every node.
-    pub async fn broadcast(&self, stage: &str, data: &[u8]) -> Result<SendReport, DeliveryError> {
+    pub async fn broadcast(&self, stage: &str, data: &[u8]) -> Fanout {
         let local = self.broadcast_local(stage, data);
-        let remote_nodes = match self.cluster.get() {
-            Some(cluster) => Some(cluster.publish_stage(stage, data).await?),
-            None => None,
+        let remote = match self.cluster.get() {
+            Some(cluster) => cluster.publish_stage(stage, data).await.map(Some),
+            None => Ok(None),
         };
-        Ok(SendReport {
-            local,
-            remote_nodes,
-        })
+        Fanout { local, remote }
     }
 
     /// A stage broadcast to this node's connections.
-    pub(crate) fn broadcast_local(&self, stage: &str, data: &[u8]) -> Sent {
+    pub fn broadcast_local(&self, stage: &str, data: &[u8]) -> Sent {
         let frame = payload_frame(data);
         let mut sent = Sent::default();
         self.registry.for_each(|conn| {
@@ -264,31 +282,20 @@ impl Gateway {
                 }
             }
         });
-        self.count_fanout(stage, sent);
         sent
     }
 
-    pub(crate) fn count_fanout(&self, stage: &str, sent: Sent) {
-        if let Some(stage) = self.stages.get(stage) {
-            stage.metrics.fanout_queued.increment(sent.queued as u64);
-            stage.metrics.fanout_dropped.increment(sent.dropped as u64);
+    fn join_local(
+        &self,
+        conn: &Arc<Connection>,
+        key: &GroupKey,
+        max_groups: usize,
+    ) -> Result<bool, DeliveryError> {
+        let first = joined(self.groups.join(conn, key, max_groups))?;
+        if first && let Some(cluster) = self.cluster.get() {
+            cluster.group_changed(key);
         }
-    }
-
-    fn join_local(&self, conn: &Arc<Connection>, key: &GroupKey) -> Result<bool, DeliveryError> {
-        match self
-            .groups
-            .join(conn, key, self.ws.max_groups_per_connection)
-        {
-            Ok(first) => {
-                if first && let Some(cluster) = self.cluster.get() {
-                    cluster.group_changed(key);
-                }
-                Ok(first)
-            }
-            Err(JoinError::Gone) => Err(DeliveryError::Gone),
-            Err(JoinError::TooMany) => Err(DeliveryError::TooManyGroups),
-        }
+        Ok(first)
     }
 
     fn leave_local(&self, conn: &Connection, key: &GroupKey) -> Result<(), DeliveryError> {
@@ -312,36 +319,36 @@ impl Gateway {
         }
     }
 
-    /// Applies an integration reply's membership headers to its connection
-    /// (`$connect` results and route replies alike). Invalid names and joins over
+    /// Applies an integration reply's membership headers (`X-Sockgate-Join`,
+    /// `X-Sockgate-Leave` values) to its connection. Invalid names and joins over
     /// the limit are logged and skipped; they never fail the reply. Returns the
-    /// groups this node had no member of before, for [`Gateway::sync_groups`].
+    /// groups this node had no member of before, for [`Delivery::sync_groups`].
     #[must_use]
     pub fn apply_membership(
         &self,
-        stage: &Stage,
         conn: &Arc<Connection>,
-        reply: &IntegrationReply,
+        join: Option<&str>,
+        leave: Option<&str>,
+        max_groups: usize,
     ) -> Vec<GroupKey> {
+        let stage = &*conn.info.stage;
         let mut first = Vec::new();
-        for (header, join) in [(JOIN_HEADER, true), (LEAVE_HEADER, false)] {
-            let Some(list) = reply.header(header) else {
-                continue;
-            };
+        for (header, list, join) in [(JOIN_HEADER, join, true), (LEAVE_HEADER, leave, false)] {
+            let Some(list) = list else { continue };
             for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                let Some(key) = GroupKey::new(&stage.name, name) else {
-                    warn!(conn.id = %conn.id, stage = %stage.name, header, "An integration named an invalid group; ignored.");
+                let Some(key) = GroupKey::new(stage, name) else {
+                    warn!(conn.id = %conn.id, stage, header, "An integration named an invalid group; ignored.");
                     continue;
                 };
                 let result = if join {
-                    self.join_local(conn, &key)
+                    self.join_local(conn, &key, max_groups)
                 } else {
                     self.leave_local(conn, &key).map(|()| false)
                 };
                 match result {
                     Ok(true) => first.push(key),
                     Err(DeliveryError::TooManyGroups) => {
-                        warn!(conn.id = %conn.id, stage = %stage.name, "An integration's join exceeds max_groups_per_connection; ignored.");
+                        warn!(conn.id = %conn.id, stage, "An integration's join exceeds max_groups_per_connection; ignored.");
                     }
                     _ => {}
                 }
@@ -350,9 +357,12 @@ impl Gateway {
         first
     }
 
-    /// Called once when a connection ends: it leaves every group.
-    pub(crate) fn forget_groups(&self, id: &Id, groups: &[GroupKey]) {
-        let emptied = self.groups.leave_all(id, groups);
+    /// Called once when a connection ends: it can no longer be reached (later
+    /// posts get 410), and it leaves every group.
+    pub fn closed(&self, conn: &Connection) {
+        let groups = conn.mark_closed();
+        self.registry.remove(&conn.id);
+        let emptied = self.groups.leave_all(&conn.id, &groups);
         if let Some(cluster) = self.cluster.get() {
             for key in &emptied {
                 cluster.group_changed(key);
@@ -362,7 +372,7 @@ impl Gateway {
 
     /// Whether this node delivers an ended connection's `$disconnect` (with a
     /// cluster, a survivor may already have, if this node was declared lost).
-    pub(crate) async fn claim_disconnect(&self, conn: &Connection) -> bool {
+    pub async fn claim_disconnect(&self, conn: &Connection) -> bool {
         match self.cluster.get() {
             Some(cluster) => cluster.claim_disconnect(conn).await,
             None => true,

@@ -32,10 +32,9 @@ use super::respond::{ApiError, Body, empty};
 use crate::auth::management::Pending;
 use crate::auth::sigv4::Signed;
 use crate::clock;
-use crate::delivery::SendReport;
-use crate::delivery::groups::{GroupKey, Sent};
+use crate::conn::SendReport;
+use crate::conn::{DeliveryError, GroupKey, Id, Sent};
 use crate::gateway::Gateway;
-use crate::session::id::Id;
 
 /// Largest POST body: the API model's `Data` maximum (131072 bytes).
 pub const MAX_POST_BYTES: usize = 128 << 10;
@@ -60,7 +59,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     };
-    gw.metrics
+    gw.metrics()
         .management_request(&method, resp.status().as_u16());
     resp
 }
@@ -70,7 +69,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
     // Credentials first, from the headers: a request without them never has its
     // body read. What a signature says about the body is checked once it is in.
     let pending = authenticate(gw, &parts, None)?;
-    let body = read_body(&parts.headers, body, gw.body_timeout).await?;
+    let body = read_body(&parts.headers, body, gw.body_timeout()).await?;
     authenticate(gw, &parts, Some((&pending, &body)))?;
     let path = parts.uri.path();
     let target = parse_path(path).ok_or(ApiError::NotFound)?;
@@ -78,7 +77,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
         Target::Connection(stage, _) => stage,
         Target::Group(stage, _) | Target::Member(stage, _, _) | Target::Stage(stage) => Some(stage),
     };
-    if stage.is_some_and(|s| !gw.stages.contains_key(s)) {
+    if stage.is_some_and(|s| gw.stage(s).is_none()) {
         return Err(ApiError::NotFound);
     }
     let method = parts.method.clone();
@@ -90,11 +89,16 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             let id = parse_id(raw_id).ok_or(ApiError::Gone);
             match method {
                 Method::POST => {
-                    gw.post_to(&id?, stage, body).await?;
+                    let id = id?;
+                    let result = gw.delivery().post_to(&id, stage, body).await;
+                    if result == Err(DeliveryError::Full) {
+                        gw.count_rejection(&id);
+                    }
+                    result?;
                     Ok(empty(StatusCode::OK))
                 }
                 Method::GET => {
-                    let view = gw.connection_info(&id?, stage).await?;
+                    let view = gw.delivery().connection_info(&id?, stage).await?;
                     let body = serde_json::json!({
                         "connectedAt": clock::iso8601(view.info.connected_at_ms),
                         "identity": { "sourceIp": view.info.source_ip, "userAgent": view.info.user_agent },
@@ -103,7 +107,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
                     Ok(json(StatusCode::OK, body.to_string()))
                 }
                 Method::DELETE => {
-                    gw.disconnect(&id?, stage).await?;
+                    gw.delivery().disconnect(&id?, stage).await?;
                     Ok(empty(StatusCode::NO_CONTENT))
                 }
                 _ => Err(ApiError::MethodNotAllowed),
@@ -113,8 +117,11 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             let key = group_key(stage, group)?;
             let id = parse_id(raw_id).ok_or(ApiError::Gone);
             match method {
-                Method::PUT => gw.join_group(&key, &id?).await?,
-                Method::DELETE => gw.leave_group(&key, &id?).await?,
+                Method::PUT => {
+                    let max = gw.ws().max_groups_per_connection;
+                    gw.delivery().join_group(&key, &id?, max).await?;
+                }
+                Method::DELETE => gw.delivery().leave_group(&key, &id?).await?,
                 _ => return Err(ApiError::MethodNotAllowed),
             }
             Ok(empty(StatusCode::NO_CONTENT))
@@ -124,13 +131,17 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed);
             }
-            Ok(sent(gw.send_to_group(&key, &body).await?))
+            let fanout = gw.delivery().send_to_group(&key, &body).await;
+            gw.count_fanout(stage, fanout.local);
+            Ok(sent(fanout.report()?))
         }
         Target::Stage(stage) => {
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed);
             }
-            Ok(sent(gw.broadcast(stage, &body).await?))
+            let fanout = gw.delivery().broadcast(stage, &body).await;
+            gw.count_fanout(stage, fanout.local);
+            Ok(sent(fanout.report()?))
         }
     }
 }
@@ -143,7 +154,7 @@ fn authenticate(
     parts: &http::request::Parts,
     body: Option<(&Pending, &[u8])>,
 ) -> Result<Pending, ApiError> {
-    let auth = &gw.management_auth;
+    let auth = gw.management_auth();
     if !auth.required() {
         return Ok(Pending::Nothing);
     }

@@ -20,7 +20,7 @@ pub fn handle<B>(gw: &Gateway, req: &Request<B>) -> Response<Body> {
         "/metrics" => {
             // `sockgate_cluster_up` as of now, like `/readyz` (the heartbeat
             // updates it only once per beat, which a hung Redis slows down).
-            if let Some(cluster) = gw.cluster.get() {
+            if let Some(cluster) = gw.delivery().cluster() {
                 cluster.refresh_up_metric();
             }
             // Read at scrape time: one pass over the registry (a few µs per 1,000
@@ -28,8 +28,10 @@ pub fn handle<B>(gw: &Gateway, req: &Request<B>) -> Response<Body> {
             let tasks =
                 tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks());
             let mut backlog = 0;
-            gw.registry.for_each(|c| backlog += c.backlog());
-            let text = gw.metrics.render(tasks, backlog);
+            gw.delivery()
+                .registry()
+                .for_each(|c| backlog += c.backlog());
+            let text = gw.metrics().render(tasks, backlog);
             let mut resp = Response::new(Full::new(Bytes::from(text)));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -38,10 +40,10 @@ pub fn handle<B>(gw: &Gateway, req: &Request<B>) -> Response<Body> {
             resp
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" if gw.shutdown.is_draining() => {
+        "/readyz" if gw.shutdown().is_draining() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
         }
-        "/readyz" => match gw.cluster.get() {
+        "/readyz" => match gw.delivery().cluster() {
             Some(cluster) if !cluster.ready() => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "cluster unreachable\n")
             }

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use crate::auth::AuthFailure;
-use crate::delivery::DeliveryError;
+use crate::conn::DeliveryError;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 

@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::clock;
+use crate::conn::ConnInfo;
+use crate::conn::Id;
 use crate::routing::{ContextVar, Scope};
-use crate::session::id::Id;
-use crate::session::mailbox::ConnInfo;
 
 /// `requestContext.eventType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,14 +11,13 @@
 //! 4. stop the management and metrics listeners (backends may post until the end).
 
 pub mod limits;
-pub mod shutdown;
 pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -29,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::{management, probes, upgrade};
@@ -91,10 +90,12 @@ impl Server {
         };
         let gateway = Arc::new(Gateway::new(&config, format!("http://{host}")));
         if let Some(cfg) = &config.cluster {
-            let cluster = Cluster::start(&gateway, cfg)
+            let node = gateway.delivery().node();
+            let local: Weak<dyn Node> = Arc::downgrade(&gateway) as Weak<dyn Node>;
+            let cluster = Cluster::start(node, local, cfg, gateway.metrics().cluster())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let _ = gateway.cluster.set(cluster);
-            info!(node = %gateway.node, redis = %redact(&cfg.redis_url), "Joining the cluster.");
+            gateway.delivery().set_cluster(cluster);
+            info!(node = %node, redis = %redact(&cfg.redis_url), "Joining the cluster.");
         }
         Ok(Server {
             gateway,
@@ -155,7 +156,7 @@ impl Server {
                 loop {
                     tick.tick().await;
                     match gw.upgrade() {
-                        Some(gw) => gw.admission.sweep(),
+                        Some(gw) => gw.admission().sweep(),
                         None => return,
                     }
                 }
@@ -197,25 +198,25 @@ impl Server {
         ));
 
         shutdown.await;
-        let open = gw.registry.len();
+        let open = gw.delivery().registry().len();
         info!(
             connections = open,
             grace_ms = self.grace.as_millis() as u64,
             "Draining."
         );
-        gw.shutdown.begin();
+        gw.shutdown().begin();
         let _ = stop_public.send(true);
         let _ = public.await;
-        if tokio::time::timeout(self.grace, gw.shutdown.all_done())
+        if tokio::time::timeout(self.grace, gw.shutdown().all_done())
             .await
             .is_err()
         {
             warn!(
-                remaining = gw.shutdown.live_tasks(),
+                remaining = gw.shutdown().live_tasks(),
                 "Grace period over; exiting with connections still open."
             );
         }
-        if let Some(cluster) = gw.cluster.get() {
+        if let Some(cluster) = gw.delivery().cluster() {
             cluster.leave().await;
         }
         sweeper.abort();
@@ -256,7 +257,7 @@ async fn accept_loop(
                                 Full::Listener => 0,
                                 Full::Address => 1,
                             };
-                            gw.metrics.listener_refused(kind as usize, reason);
+                            gw.metrics().listener_refused(kind as usize, reason);
                             debug!(%peer, reason = full.label(), "Connection refused at accept.");
                             continue;
                         }
@@ -341,7 +342,7 @@ async fn serve_connection<S>(
         .header_read_timeout(handshake_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         // Bounds the parsed header list per request (431 beyond), like the size.
-        .max_headers(gw.admission.config().max_headers);
+        .max_headers(gw.admission().config().max_headers);
     let result = match kind {
         Kind::Public => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {

@@ -27,9 +27,6 @@
 //! socket, fire `$disconnect` (with a cluster, after claiming it), log one line,
 //! release the connection permit.
 
-pub mod close;
-pub mod id;
-pub mod mailbox;
 mod transport;
 
 use std::future::poll_fn;
@@ -46,11 +43,10 @@ use tracing::info;
 
 use crate::clock;
 use crate::config::BinaryPolicy;
+use crate::conn::{CloseReason, Connection};
 use crate::gateway::{Gateway, Inbound, Stage};
-use crate::server::shutdown::TaskGuard;
+use crate::shutdown::TaskGuard;
 use crate::ws::{self, DecodeError, Item, Limits, OpCode};
-use close::CloseReason;
-use mailbox::Connection;
 use transport::{ReadError, Transport, Written};
 
 /// What the session's resources are: released when the session ends.
@@ -77,8 +73,8 @@ pub async fn run<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = Limits {
-        max_frame: gw.ws.max_frame_bytes,
-        max_message: gw.ws.max_message_bytes,
+        max_frame: gw.ws().max_frame_bytes,
+        max_message: gw.ws().max_message_bytes,
     };
     let mut io = Transport::new(io, limits, leftover);
     let mut state = State::new(&gw);
@@ -111,14 +107,12 @@ async fn finish(
     messages_out: u64,
     held: Held,
 ) {
-    let groups = conn.mark_closed();
-    gw.registry.remove(&conn.id);
-    gw.forget_groups(&conn.id, &groups);
+    gw.delivery().closed(conn);
     stage.metrics.connections_open.decrement(1.0);
     stage.metrics.disconnect(&reason);
     // A connection closed because a survivor declared this node lost has had its
     // `$disconnect` from that survivor already.
-    if reason != CloseReason::NodeLost && gw.claim_disconnect(conn).await {
+    if reason != CloseReason::NodeLost && gw.delivery().claim_disconnect(conn).await {
         gw.on_disconnect(stage, conn, &reason).await;
     } else {
         info!(conn.id = %conn.id, stage = %stage.name, "$disconnect skipped: a surviving node already delivered it while this one was cut off.");
@@ -163,11 +157,11 @@ impl State {
         State {
             started: now,
             last_data: now,
-            next_ping: gw.ws.ping_interval.map(|i| now + i),
+            next_ping: gw.ws().ping_interval.map(|i| now + i),
             ping_sent: None,
             over_since: None,
-            max_inflight: gw.ws.max_inflight_per_connection,
-            max_backlog: gw.ws.send_queue_bytes,
+            max_inflight: gw.ws().max_inflight_per_connection,
+            max_backlog: gw.ws().send_queue_bytes,
             messages_in: 0,
             messages_out: 0,
         }
@@ -175,7 +169,7 @@ impl State {
 
     /// The earliest of the idle, duration and ping deadlines.
     fn deadline(&self, gw: &Gateway) -> Instant {
-        let ws = &gw.ws;
+        let ws = gw.ws();
         let far = self.started + Duration::from_secs(100 * 365 * 24 * 3600);
         let idle = ws.idle_timeout.map_or(far, |t| self.last_data + t);
         let max = ws.max_connection_duration.map_or(far, |t| self.started + t);
@@ -200,10 +194,10 @@ impl State {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let shutdown = gw.shutdown.notified();
+        let shutdown = gw.shutdown().notified();
         tokio::pin!(shutdown);
         shutdown.as_mut().enable();
-        if gw.shutdown.is_draining() {
+        if gw.shutdown().is_draining() {
             return close_with(io, gw, CloseReason::Shutdown).await;
         }
         let sleep = tokio::time::sleep_until(self.deadline(gw));
@@ -320,7 +314,7 @@ impl State {
         self.ping_sent = None;
         let inbound = match item {
             Item::Text(text) => Inbound::Text(text),
-            Item::Binary(bytes) => match gw.ws.binary_frames {
+            Item::Binary(bytes) => match gw.ws().binary_frames {
                 BinaryPolicy::Reject => return Some(CloseReason::BinaryRejected),
                 BinaryPolicy::Base64 => {
                     Inbound::Base64(base64::engine::general_purpose::STANDARD.encode(&bytes))
@@ -346,7 +340,7 @@ impl State {
     /// The timer fired: end the connection, or send a ping; then re-arm.
     fn on_timer(&mut self, gw: &Gateway, conn: &Connection) -> Option<CloseReason> {
         let now = Instant::now();
-        let cfg = &gw.ws;
+        let cfg = gw.ws();
         if cfg
             .max_connection_duration
             .is_some_and(|t| now >= self.started + t)

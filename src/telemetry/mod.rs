@@ -13,7 +13,7 @@
 use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder as _, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::session::close::CloseReason;
+use crate::conn::CloseReason;
 
 const CONNECTIONS_OPEN: &str = "sockgate_connections_open";
 const CONNECTS: &str = "sockgate_connects_total";

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::session::id::Id;
-use crate::session::mailbox::Connection;
+use crate::conn::Connection;
+use crate::conn::Id;
 
 /// Live connections on this node.
 #[derive(Debug, Default)]

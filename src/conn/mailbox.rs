@@ -28,8 +28,8 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 
 use super::close::CloseReason;
+use super::group::GroupKey;
 use super::id::Id;
-use crate::delivery::groups::GroupKey;
 use crate::ws::Frame;
 
 /// What the gateway knows about a connection from its handshake.

@@ -26,7 +26,7 @@
 
 use std::borrow::Cow;
 
-use crate::session::id::Id;
+use crate::conn::Id;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

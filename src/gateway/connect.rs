@@ -1,0 +1,152 @@
+//! The connect phase: the stage's API key and authorizer, then `$connect`
+//! while the upgrade is held.
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::{Gateway, Stage};
+use crate::auth::connect::{Admitted, Refused, check_api_key};
+use crate::auth::{AuthFailure, Authorizer, identity_values};
+use crate::conn::{ConnInfo, Connection, Id};
+use crate::integration::{CallError, EventContext, EventType, Handshake};
+use crate::telemetry::ConnectOutcome;
+
+/// Why `$connect` refused a connection (mapped to an HTTP status in `http::respond`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The integration answered this non-2xx status.
+    Rejected(u16),
+    /// The integration failed or answered garbage (502).
+    Failed,
+    /// The integration timed out (504).
+    Timeout,
+}
+
+// === impl Gateway: connect ===
+
+impl Gateway {
+    /// Runs the stage's API-key check and authorizer for an upgrade (AWS's
+    /// order: before `$connect`).
+    pub async fn check_connect(
+        &self,
+        stage: &Stage,
+        id: &Id,
+        info: &ConnInfo,
+        handshake: &Handshake,
+        offered: &[String],
+    ) -> Result<Admitted, Refused> {
+        let mut admitted = Admitted {
+            api_key_id: check_api_key(&stage.api_keys, handshake)?,
+            ..Admitted::default()
+        };
+        let Some(authorizer) = &stage.authorizer else {
+            return Ok(admitted);
+        };
+        let ctx = match &**authorizer {
+            Authorizer::Jwt(jwt) => {
+                let source = std::slice::from_ref(jwt.identity_source());
+                let token = identity_values(source, handshake, offered)
+                    .and_then(|mut v| v.pop())
+                    .ok_or(Refused::Auth(AuthFailure::Unauthorized("no token")))?;
+                let token = token
+                    .strip_prefix("Bearer ")
+                    .or_else(|| token.strip_prefix("bearer "))
+                    .unwrap_or(&token)
+                    .trim();
+                jwt.authorize(token, self.client())
+                    .await
+                    .map_err(Refused::Auth)?
+            }
+            Authorizer::Request(req) => {
+                // Missing identity: 401 without calling the authorizer.
+                let values = identity_values(&req.config().identity_sources, handshake, offered)
+                    .ok_or(Refused::Auth(AuthFailure::Unauthorized(
+                        "identity source missing",
+                    )))?;
+                let key = format!("{}\u{0}{}", stage.name, values.join("\u{0}"));
+                let method_arn = format!(
+                    "arn:aws:execute-api:local:000000000000:{}/{}/$connect",
+                    self.api().id,
+                    stage.name
+                );
+                let event = self.authorizer_event(stage, id, info, handshake, &method_arn);
+                req.authorize(&key, event, &method_arn, self.client())
+                    .await
+                    .map_err(Refused::Auth)?
+            }
+        };
+        admitted.authorizer = Some(Arc::new(ctx.authorizer));
+        Ok(admitted)
+    }
+
+    /// The Lambda REQUEST authorizer event: the CONNECT event plus `type` and `methodArn`.
+    fn authorizer_event(
+        &self,
+        stage: &Stage,
+        id: &Id,
+        info: &ConnInfo,
+        handshake: &Handshake,
+        method_arn: &str,
+    ) -> Vec<u8> {
+        let ev = EventContext {
+            handshake: Some(handshake),
+            ..self.event_for(EventType::Connect, stage, id, info, "$connect")
+        };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&ev.to_json()).unwrap_or_default();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("type".into(), "REQUEST".into());
+            obj.insert("methodArn".into(), method_arn.into());
+            obj.entry("stageVariables")
+                .or_insert_with(|| serde_json::json!({}));
+        }
+        serde_json::to_vec(&value).unwrap_or_default()
+    }
+
+    /// Runs `$connect` while the upgrade is held. `Ok` carries the subprotocol the
+    /// integration chose, if any.
+    pub async fn on_connect(
+        &self,
+        stage: &Stage,
+        conn: &Arc<Connection>,
+        handshake: &Handshake,
+    ) -> Result<Option<String>, ConnectError> {
+        let Some(route) = &stage.connect else {
+            // No `$connect` integration: every connection that got this far is accepted.
+            stage.metrics.connect(ConnectOutcome::Accepted);
+            return Ok(None);
+        };
+        let ev = EventContext {
+            handshake: Some(handshake),
+            ..self.event(EventType::Connect, stage, conn, &route.key)
+        };
+        match self.call(stage, route, &ev).await {
+            Ok(reply) if reply.is_success() => {
+                stage.metrics.connect(ConnectOutcome::Accepted);
+                let joined = self.apply_membership(conn, &reply);
+                // Before the 101: a group send after the client opens reaches it.
+                self.delivery().sync_groups(&joined).await;
+                Ok(reply.header("sec-websocket-protocol").map(str::to_owned))
+            }
+            Ok(reply) if reply.status < 200 => {
+                // A 1xx cannot be the final status of a refused upgrade.
+                warn!(stage = %stage.name, status = reply.status, "The $connect integration answered a 1xx statusCode; answering 502.");
+                stage.metrics.connect(ConnectOutcome::IntegrationFailed);
+                Err(ConnectError::Failed)
+            }
+            Ok(reply) => {
+                stage.metrics.connect(ConnectOutcome::Rejected);
+                Err(ConnectError::Rejected(reply.status))
+            }
+            Err(CallError::Timeout) => {
+                stage.metrics.connect(ConnectOutcome::IntegrationTimeout);
+                Err(ConnectError::Timeout)
+            }
+            Err(CallError::Failed(_)) => {
+                stage.metrics.connect(ConnectOutcome::IntegrationFailed);
+                Err(ConnectError::Failed)
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The message phase: route one message and call its integration; the client
+//! gets the reply on a two-way route, or AWS's error frame.
+
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+
+use super::{Gateway, Route, Stage};
+use crate::config::IntegrationConfig;
+use crate::conn::{Connection, ErrorFrame, Id};
+use crate::integration::{self, CallError, EventContext, EventType};
+use crate::routing::{self, Selected};
+use crate::telemetry::{ClientError, ExecutionError};
+use crate::ws::Frame;
+
+/// An inbound data message.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A text message.
+    Text(String),
+    /// A binary message, passed on base64-encoded.
+    Base64(String),
+}
+
+impl Inbound {
+    fn as_str(&self) -> &str {
+        match self {
+            Inbound::Text(t) => t.as_str(),
+            Inbound::Base64(s) => s,
+        }
+    }
+}
+
+// === impl Gateway: messages ===
+
+impl Gateway {
+    /// Routes one message and starts its integration call. Runs on the
+    /// connection's session task (so inline answers are queued without a wake-up).
+    pub fn on_message(self: &Arc<Self>, stage: &Arc<Stage>, conn: &Arc<Connection>, msg: Inbound) {
+        let is_base64 = matches!(msg, Inbound::Base64(_));
+        let text = msg.as_str();
+        let mut parsed = routing::Message::new(text, stage.parse_json && !is_base64);
+        let route = match stage.table.select(&parsed) {
+            Selected::Route(_, route) => Arc::clone(route),
+            Selected::NoRoute => {
+                stage.metrics.client_error(ClientError::NoRoute);
+                conn.push_from_session(Frame::text(
+                    &ErrorFrame::Forbidden.render(&conn.id, &Id::random()),
+                ));
+                return;
+            }
+        };
+        route.metrics.messages_in.increment(1);
+        let max_reply = self.ws().max_reply_bytes;
+        if let IntegrationConfig::Mock(mock) = &route.integration {
+            // Mocks are pure: answer inline, without a task or an in-flight slot.
+            let json = parsed.json.take();
+            let ev = EventContext {
+                body: Some(text),
+                message_id: Some(Id::random()),
+                is_base64,
+                body_json: json.as_ref(),
+                ..self.event(EventType::Message, stage, conn, &route.key)
+            };
+            let reply = integration::mock_reply(mock, &ev);
+            // Inline, so not awaited: with a cluster the reconciler subscribes
+            // to any newly joined group within milliseconds.
+            let _ = self.apply_membership(conn, &reply);
+            if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply), max_reply) {
+                conn.push_from_session(frame);
+            }
+            return;
+        }
+        conn.begin_call();
+        let (gw, stage, conn) = (Arc::clone(self), Arc::clone(stage), Arc::clone(conn));
+        tokio::spawn(async move {
+            let ev = EventContext {
+                body: Some(msg.as_str()),
+                message_id: Some(Id::random()),
+                is_base64,
+                ..gw.event(EventType::Message, &stage, &conn, &route.key)
+            };
+            let result = gw.call(&stage, &route, &ev).await;
+            if let Ok(reply) = &result {
+                let joined = gw.apply_membership(&conn, reply);
+                gw.delivery().sync_groups(&joined).await;
+            }
+            if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result, max_reply)
+                && !conn.push_reply(frame)
+            {
+                debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
+            }
+            conn.end_call();
+        });
+    }
+}
+
+/// What the client gets for an integration's result: its reply on a two-way
+/// route, AWS's error frame on a failure, nothing otherwise. A reply over
+/// `max_reply_bytes` is a failure: it bounds what one call can queue for a
+/// client (the README's per-connection formula counts on it).
+fn reply_frame(
+    route: &Route,
+    conn: &Connection,
+    request_id: &Id,
+    result: Result<integration::Reply, CallError>,
+    max_reply_bytes: usize,
+) -> Option<Frame> {
+    match result {
+        Ok(reply) => {
+            if reply.status >= 400 {
+                route.metrics.integration_errors.increment(1);
+            }
+            match reply.body {
+                Some(body) if route.two_way => {
+                    if body.len() <= max_reply_bytes {
+                        return Some(body.into_frame());
+                    }
+                    route.metrics.execution_error(ExecutionError::Failed);
+                    warn!(
+                        conn.id = %conn.id, route = %route.key, request.id = %request_id,
+                        bytes = body.len(), max_reply_bytes,
+                        "Integration reply exceeds max_reply_bytes; the client gets an Internal server error frame."
+                    );
+                    Some(Frame::text(
+                        &ErrorFrame::InternalServerError.render(&conn.id, request_id),
+                    ))
+                }
+                _ => None,
+            }
+        }
+        Err(CallError::Timeout) => Some(Frame::text(
+            &ErrorFrame::Timeout.render(&conn.id, request_id),
+        )),
+        Err(CallError::Failed(_)) => Some(Frame::text(
+            &ErrorFrame::InternalServerError.render(&conn.id, request_id),
+        )),
+    }
+}

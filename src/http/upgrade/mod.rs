@@ -1,0 +1,304 @@
+//! The public listener: WebSocket upgrades at `/{stage}`.
+//!
+//! An upgrade goes through, in order: the handshake checks (RFC 6455 §4.2.1,
+//! [`request`]), admission (drain, `Origin`, per-IP caps, `max_connections`),
+//! the stage's API key and authorizer, then `$connect` while the upgrade is
+//! held; on success it answers 101 and hands the upgraded socket to a session
+//! task. A connection can be reached from the moment `$connect` accepts it —
+//! posts made before the 101 reaches the client are queued, not lost — and from
+//! then on `$disconnect` fires exactly once, even if the client vanishes before
+//! the upgrade completes.
+
+mod request;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tracing::debug;
+
+use super::respond::{Body, HandshakeError, empty};
+use crate::auth::connect::Refused;
+use crate::auth::{self, AuthFailure};
+use crate::clock;
+use crate::conn::{ConnAuth, ConnInfo, Connection, Id};
+use crate::gateway::{ConnectError, Gateway, Stage};
+use crate::integration::Handshake;
+use crate::session::{self, Held};
+use crate::telemetry::{ClientError, ConnectOutcome};
+
+/// Serves one request on the public listener.
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    match upgrade(gw, req, peer).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn upgrade(
+    gw: Arc<Gateway>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, HandshakeError> {
+    let stage_name = req.uri().path().trim_matches('/');
+    let stage = Arc::clone(gw.stage(stage_name).ok_or(HandshakeError::UnknownStage)?);
+    let accept = request::check_handshake(&req).inspect_err(|e| {
+        if *e != HandshakeError::UpgradeRequired {
+            stage.metrics.client_error(ClientError::BadHandshake);
+        }
+    })?;
+    let (source_ip, held) = admit(&gw, &stage, req.headers(), peer)?;
+    let handshake = request::handshake_facts(&req);
+    let mut info = conn_info(&gw, &stage, req.headers(), source_ip);
+    let id = Id::for_node(gw.delivery().node());
+    let mut offered = request::offered_protocols(req.headers());
+    info.auth = authorize(&gw, &stage, &id, &info, &handshake, &offered).await?;
+    // A token offered as a subprotocol is a credential, never a protocol to select.
+    if let Some(token) = auth::offered_token(&offered).map(str::to_owned) {
+        offered.retain(|p| *p != token);
+    }
+    let allowed = &gw.admission().config().allowed_subprotocols;
+    let fallback = request::choose_subprotocol(allowed, &offered)?;
+    let ws = gw.ws();
+    let conn = Arc::new(Connection::new(
+        id,
+        info,
+        ws.send_queue_messages,
+        ws.send_queue_bytes,
+    ));
+    // Only the upgrade handle outlives this handler; the request's headers are
+    // freed when it returns.
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let pending = Pending {
+        stage,
+        conn,
+        handshake,
+        offered,
+        on_upgrade,
+        held,
+    };
+    let subprotocol = connect(gw, pending).await?.or(fallback);
+    Ok(switching_protocols(&accept, subprotocol))
+}
+
+/// Admission, before any authorizer or integration runs: the drain, the
+/// browser `Origin`, the source IP's caps, then a `max_connections` slot.
+/// Returns `identity.sourceIp` and the slots the connection will hold.
+fn admit(
+    gw: &Gateway,
+    stage: &Stage,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(String, Held), HandshakeError> {
+    let refuse = |outcome, err| {
+        stage.metrics.connect(outcome);
+        Err(err)
+    };
+    if gw.shutdown().is_draining() {
+        return refuse(ConnectOutcome::Unavailable, HandshakeError::Unavailable);
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if gw.admission().check_origin(origin).is_err() {
+        return refuse(
+            ConnectOutcome::Unauthorized,
+            HandshakeError::OriginNotAllowed,
+        );
+    }
+    let source_ip = request::source_ip(gw.trust_forwarded_for(), headers, peer);
+    let ip = match source_ip.parse().map(|ip| gw.admission().admit_ip(ip)) {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_)) => return refuse(ConnectOutcome::Throttled, HandshakeError::TooManyRequests),
+        Err(_) => None,
+    };
+    let Ok(permit) = Arc::clone(gw.connection_permits()).try_acquire_owned() else {
+        return refuse(ConnectOutcome::Unavailable, HandshakeError::Unavailable);
+    };
+    // The drain guard is taken before $connect runs, so a drain that starts
+    // meanwhile waits for this connection's $disconnect too.
+    let held = Held {
+        permit,
+        ip,
+        guard: gw.shutdown().track(),
+    };
+    Ok((source_ip, held))
+}
+
+/// The handshake facts every event of the connection carries.
+fn conn_info(gw: &Gateway, stage: &Stage, headers: &HeaderMap, source_ip: String) -> ConnInfo {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    ConnInfo {
+        stage: Arc::clone(&stage.name),
+        connected_at_ms: clock::now_ms(),
+        source_ip,
+        user_agent: text(header::USER_AGENT).map(str::to_owned),
+        domain_name: match &gw.api().domain_name {
+            Some(d) => d.clone(),
+            None => text(header::HOST).unwrap_or("localhost").to_owned(),
+        },
+        auth: ConnAuth::default(),
+    }
+}
+
+/// The API key and the authorizer (AWS's order: before `$connect`); refusals
+/// are counted and logged with their reason, which never reaches the client.
+async fn authorize(
+    gw: &Gateway,
+    stage: &Stage,
+    id: &Id,
+    info: &ConnInfo,
+    handshake: &Handshake,
+    offered: &[String],
+) -> Result<ConnAuth, HandshakeError> {
+    match gw.check_connect(stage, id, info, handshake, offered).await {
+        Ok(admitted) => Ok(ConnAuth {
+            authorizer: admitted.authorizer,
+            api_key_id: admitted.api_key_id,
+        }),
+        Err(refused) => {
+            let (outcome, err) = match refused {
+                Refused::ApiKey => (ConnectOutcome::Unauthorized, HandshakeError::ApiKey),
+                Refused::Auth(f) => {
+                    debug!(stage = %stage.name, reason = f.reason(), "Authorizer refused an upgrade.");
+                    let outcome = match f {
+                        AuthFailure::Unauthorized(_) | AuthFailure::Forbidden(_) => {
+                            ConnectOutcome::Unauthorized
+                        }
+                        _ => ConnectOutcome::AuthorizerFailed,
+                    };
+                    (outcome, HandshakeError::Auth(f))
+                }
+            };
+            stage.metrics.connect(outcome);
+            Err(err)
+        }
+    }
+}
+
+/// An upgrade that passed every check but `$connect`.
+struct Pending {
+    stage: Arc<Stage>,
+    conn: Arc<Connection>,
+    handshake: Handshake,
+    offered: Vec<String>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    held: Held,
+}
+
+/// Runs `$connect` in its own task: if the client gives up and hyper drops this
+/// handler, a `$connect` the backend has already accepted still completes, and
+/// the connection is then abandoned through the normal end path (`$disconnect`
+/// 1006). Returns the subprotocol `$connect` chose.
+async fn connect(gw: Arc<Gateway>, p: Pending) -> Result<Option<HeaderValue>, HandshakeError> {
+    let (accepted_tx, accepted_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let Pending {
+            stage,
+            conn,
+            handshake,
+            offered,
+            on_upgrade,
+            held,
+        } = p;
+        // Boxed, and owning its inputs: the `$connect` phase's state is freed when
+        // it ends instead of sizing this task for the connection's whole life.
+        let result = Box::pin(decide(
+            Arc::clone(&gw),
+            Arc::clone(&stage),
+            Arc::clone(&conn),
+            handshake,
+            offered,
+        ))
+        .await;
+        let accepted = result.is_ok();
+        if accepted {
+            gw.delivery().opened(&conn);
+            stage.metrics.connections_open.increment(1.0);
+        }
+        let handler_waiting = accepted_tx.send(result).is_ok();
+        match (accepted, handler_waiting) {
+            (true, true) => run_upgraded(on_upgrade, gw, stage, conn, held).await,
+            (true, false) => session::abandon(gw, stage, conn, held).await,
+            (false, _) => drop(held),
+        }
+    });
+    // The task always sends unless it panicked; treat that as an integration failure.
+    accepted_rx
+        .await
+        .unwrap_or(Err(HandshakeError::Connect(ConnectError::Failed)))
+}
+
+/// Runs `$connect` and checks the subprotocol it picks.
+async fn decide(
+    gw: Arc<Gateway>,
+    stage: Arc<Stage>,
+    conn: Arc<Connection>,
+    handshake: Handshake,
+    offered: Vec<String>,
+) -> Result<Option<HeaderValue>, HandshakeError> {
+    let chosen = gw
+        .on_connect(&stage, &conn, &handshake)
+        .await
+        .map_err(HandshakeError::Connect)?;
+    let allowed = &gw.admission().config().allowed_subprotocols;
+    match chosen {
+        Some(p) if offered.contains(&p) && (allowed.is_empty() || allowed.contains(&p)) => {
+            Ok(HeaderValue::from_str(&p).ok())
+        }
+        Some(_) => {
+            // The client would fail a handshake naming a protocol it did not offer.
+            tracing::warn!(stage = %stage.name, "The $connect integration chose a subprotocol the client did not offer; answering 502.");
+            Err(HandshakeError::Connect(ConnectError::Failed))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn run_upgraded(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    gw: Arc<Gateway>,
+    stage: Arc<Stage>,
+    conn: Arc<Connection>,
+    held: Held,
+) {
+    match on_upgrade.await {
+        // On a plain TCP listener the socket is taken back from hyper, so the
+        // session works on the `TcpStream` itself (no boxed I/O in between).
+        Ok(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let io = parts.io.into_inner();
+                session::run(io, parts.read_buf, gw, stage, conn, held).await;
+            }
+            Err(upgraded) => {
+                let none = bytes::Bytes::new();
+                session::run(TokioIo::new(upgraded), none, gw, stage, conn, held).await;
+            }
+        },
+        Err(e) => {
+            debug!(conn.id = %conn.id, error = %e, "Upgrade did not complete.");
+            session::abandon(gw, stage, conn, held).await;
+        }
+    }
+}
+
+/// The 101 answer.
+fn switching_protocols(accept: &str, subprotocol: Option<HeaderValue>) -> Response<Body> {
+    let mut resp = empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(p) = subprotocol {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    resp
+}

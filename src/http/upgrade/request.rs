@@ -1,0 +1,122 @@
+//! What an upgrade request says, read without side effects: the RFC 6455
+//! handshake checks, the offered subprotocols, the client's source address,
+//! and the headers and query string the CONNECT event carries.
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, HeaderValue, Method, Request, header};
+
+use crate::http::respond::HandshakeError;
+use crate::integration::Handshake;
+use crate::integration::event::canonical_header_name;
+
+/// Checks the handshake (RFC 6455 §4.2.1); returns the `Sec-WebSocket-Accept`
+/// value. `Err(UpgradeRequired)` is a plain HTTP request, not a bad upgrade.
+pub(super) fn check_handshake<B>(req: &Request<B>) -> Result<String, HandshakeError> {
+    let headers = req.headers();
+    if !has_token(headers, header::UPGRADE, "websocket")
+        || !has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return Err(HandshakeError::UpgradeRequired);
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err(HandshakeError::UnsupportedVersion);
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| k.len() == 24);
+    match (key, req.method()) {
+        (Some(key), &Method::GET) => Ok(crate::ws::accept_key(key.as_bytes())),
+        _ => Err(HandshakeError::BadRequest),
+    }
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The subprotocols the client offered, in its order.
+pub(super) fn offered_protocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The subprotocol to answer when `$connect` picks none: with `allowed`, the
+/// first offered one that is allowed; an offer with none allowed is refused (a
+/// browser would fail the handshake anyway).
+pub(super) fn choose_subprotocol(
+    allowed: &[String],
+    offered: &[String],
+) -> Result<Option<HeaderValue>, HandshakeError> {
+    if allowed.is_empty() || offered.is_empty() {
+        return Ok(None);
+    }
+    offered
+        .iter()
+        .find(|p| allowed.contains(p))
+        .map(|p| HeaderValue::from_str(p).ok())
+        .ok_or(HandshakeError::SubprotocolNotAllowed)
+}
+
+/// `identity.sourceIp`: the peer, or the first X-Forwarded-For address when
+/// the gateway trusts its proxy.
+pub(super) fn source_ip(
+    trust_forwarded_for: bool,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> String {
+    if trust_forwarded_for {
+        let first = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim);
+        if let Some(ip) = first.and_then(|s| s.parse::<std::net::IpAddr>().ok()) {
+            return ip.to_string();
+        }
+    }
+    peer.ip().to_string()
+}
+
+/// Headers (canonical casing, values as text) and query parameters for the CONNECT event.
+pub(super) fn handshake_facts<B>(req: &Request<B>) -> Handshake {
+    let mut hs = Handshake::default();
+    for (name, value) in req.headers() {
+        // Connection and Upgrade are hop-by-hop; AWS's CONNECT events omit them too.
+        if name == header::CONNECTION || name == header::UPGRADE {
+            continue;
+        }
+        if let Ok(v) = value.to_str() {
+            hs.headers
+                .push(canonical_header_name(name.as_str()), v.to_owned());
+        }
+    }
+    if let Some(query) = req.uri().query() {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            hs.query.push(decode(k), decode(v));
+        }
+    }
+    hs
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

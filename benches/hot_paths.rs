@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::sync::Arc;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use sockgate::clock;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sockgate::conn::ConnInfo;
@@ -130,7 +132,7 @@ fn registry_contention(c: &mut Criterion) {
     c.bench_function("registry/insert_get_remove_2_threads", |b| {
         b.iter_custom(|iters| {
             let per_thread = iters.div_ceil(2);
-            let start = Instant::now();
+            let start = clock::now();
             std::thread::scope(|s| {
                 for _ in 0..2 {
                     let registry = Arc::clone(&registry);

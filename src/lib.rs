@@ -3,28 +3,26 @@
 //!
 //! # Layout
 //!
-//! - [`auth`]: management API authentication (SigV4, bearer tokens); `$connect`
-//!   authorization.
-//! - [`config`]: the validated configuration and loading it (TOML + `SOCKGATE_*`).
-//! - [`server`]: listeners, accept loops, drain ([`server::Server`] is the entry point).
-//! - [`http`]: what each listener serves: upgrades, @connections, probes; the one
-//!   error → HTTP status mapping (`http::respond`).
-//! - [`session`]: one task per live connection; the one reason → close-code mapping
-//!   (`session::close`); ids; the per-connection mailbox.
-//! - [`gateway`]: the lifecycle phases `on_connect`, `on_message`, `on_disconnect`.
-//! - [`delivery`]: sends from outside a session (@connections, groups, broadcasts)
-//!   and the node's group index.
-//! - [`routing`]: selection expressions and route tables (pure).
-//! - [`integration`]: `aws_proxy`, `http_proxy` and `mock` integrations, Lambda events.
-//! - [`registry`]: live connections by id.
-//! - [`cluster`]: several nodes joined through Redis (cross-node calls, group
-//!   fan-out, liveness and reaping lost nodes).
-//! - [`ws`]: RFC 6455 framing (decode client frames, encode server frames once).
-//! - [`telemetry`]: metric names and handles; log setup.
-//! - [`clock`]: AWS timestamp formats.
+//! From the outside in; a module imports only modules below it.
 //!
-//! Dependencies point inwards: `server → http → session → gateway → {routing,
-//! integration, registry} → {config, telemetry, clock}`.
+//! - [`server`]: listeners, accept loops and their caps, drain. [`Server`] is the entry point.
+//! - [`http`]: what each listener serves — upgrades, the management API, probes —
+//!   and the one error → HTTP status mapping (`http::respond`).
+//! - [`session`]: one task per live connection, owning its socket.
+//! - [`gateway`]: the lifecycle phases (connect, message, disconnect) and the
+//!   runtime state they share; what the cluster asks of this node.
+//! - [`delivery`]: sends from outside a session (@connections, groups,
+//!   broadcasts): this node's registry and group index, and its cluster link.
+//! - [`cluster`]: several nodes joined through Redis; it reaches its node only
+//!   through the narrow [`cluster::Node`] trait.
+//! - [`auth`]: management API authentication (SigV4, bearer tokens); the
+//!   checks before `$connect` (admission, API keys, JWT and request authorizers).
+//! - [`integration`]: `aws_proxy`, `http_proxy` and `mock`; the Lambda events.
+//! - Leaves, importing nothing of the above: [`config`] (validated data only),
+//!   [`telemetry`] (metric names and handles, logs), [`conn`] (the connection
+//!   model: ids, mailbox, close reasons, group keys), [`routing`] (selection
+//!   expressions, route tables), [`ws`] (RFC 6455 framing), [`tls`], [`clock`]
+//!   (the only reader of clocks), [`shutdown`].
 //!
 //! # Concurrency
 //!
@@ -48,6 +46,7 @@ pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod ws;
 
 pub use config::Config;

@@ -70,7 +70,11 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         let stages: Vec<String> = config.stages.iter().map(|s| s.name.clone()).collect();
-        let node = config.server.node_id.clone();
+        let node = config
+            .server
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
         let server = match Server::bind(config).await {
             Ok(s) => s,
             Err(e) => {

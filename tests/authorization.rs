@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
@@ -19,10 +19,7 @@ fn key(name: &str) -> Vec<u8> {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    sockgate::clock::now_ms() / 1000
 }
 
 fn claims(extra: Value) -> Value {

@@ -11,7 +11,9 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use sockgate::clock;
 
 use support::process::{drain, rss_bytes, spawn, write_config};
 use support::raw::{frame, handshake};
@@ -147,7 +149,7 @@ async fn open(public: SocketAddr) -> TcpStream {
 /// gateway stops reading; returns the socket and the unsent tail of a frame cut
 /// short (empty if none), which must go out before anything else.
 async fn flood(mut s: TcpStream, cause: Vec<u8>) -> (TcpStream, Vec<u8>) {
-    let started = Instant::now();
+    let started = clock::now();
     let mut at = 0;
     while started.elapsed() < SEND_FOR {
         // A write that is cancelled by the timeout wrote nothing (tokio's `write`

@@ -6,9 +6,9 @@
 //! minute by the server) drops idle entries, so the map is bounded by the open
 //! connections plus the IPs seen in the last minute.
 
+use crate::clock::{self, Instant};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use dashmap::DashMap;
 
@@ -90,7 +90,7 @@ impl Admission {
         if self.cfg.max_connections_per_ip.is_none() && self.cfg.connects_per_ip.is_none() {
             return Ok(None);
         }
-        let now = Instant::now();
+        let now = clock::now();
         let mut st = self.per_ip.entry(ip).or_insert_with(|| IpState {
             open: 0,
             tokens: self.cfg.connects_per_ip.map_or(0.0, |(_, burst)| burst),
@@ -119,7 +119,7 @@ impl Admission {
 
     /// Drops entries with no open connection and a full bucket.
     pub fn sweep(&self) {
-        let now = Instant::now();
+        let now = clock::now();
         let refill = self.cfg.connects_per_ip;
         self.per_ip.retain(|_, st| {
             let full = refill.is_none_or(|(rate, burst)| {

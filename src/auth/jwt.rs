@@ -16,7 +16,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::{self, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -243,7 +245,7 @@ impl JwtAuthorizer {
         self.jwks
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .attempted = Some(Instant::now());
+            .attempted = Some(clock::now());
         let req = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))
@@ -276,7 +278,7 @@ impl JwtAuthorizer {
         let keys = Arc::new(keys);
         let mut st = self.jwks.write().unwrap_or_else(|e| e.into_inner());
         st.keys = Arc::clone(&keys);
-        st.fetched = Some(Instant::now());
+        st.fetched = Some(clock::now());
         Ok(keys)
     }
 }

@@ -7,37 +7,15 @@
 //! rotated without downtime: add the new one, move clients, remove the old.
 //!
 //! Credentials are checked in two steps, so that nobody without them can make
-//! the gateway read a request body: [`ManagementAuth::check_head`] before the body
-//! is read, [`ManagementAuth::check_body`] after.
+//! the gateway read a request body: [`check_head`] before the body is read,
+//! [`check_body`] after.
 //! Tokens are compared in constant time. Why a request was refused is logged,
 //! never sent back: the client gets 403 `ForbiddenException`.
 
 use subtle::ConstantTimeEq;
 
-use super::sigv4::{self, AccessKey, HeadCheck, SigError, Signed};
-
-/// The management API's credentials (`[management]`).
-#[derive(Clone, Default)]
-pub struct ManagementAuth {
-    /// Keys accepted in SigV4 signatures.
-    pub access_keys: Vec<AccessKey>,
-    /// Accepted bearer tokens.
-    pub bearer_tokens: Vec<String>,
-    /// If set, the region a signature's scope must name.
-    pub region: Option<String>,
-    /// Largest accepted difference between `X-Amz-Date` and this node's clock.
-    pub max_clock_skew_secs: u64,
-}
-
-impl std::fmt::Debug for ManagementAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagementAuth")
-            .field("access_keys", &self.access_keys)
-            .field("bearer_tokens", &self.bearer_tokens.len())
-            .field("region", &self.region)
-            .finish()
-    }
-}
+use super::sigv4::{self, HeadCheck, SigError, Signed};
+use crate::config::ManagementAuth;
 
 /// Why a management request was refused (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -53,76 +31,69 @@ pub enum AuthError {
     Signature(#[from] SigError),
 }
 
-impl ManagementAuth {
-    /// Whether requests must authenticate at all.
-    pub fn required(&self) -> bool {
-        !self.access_keys.is_empty() || !self.bearer_tokens.is_empty()
-    }
+/// Checks a request's credentials at `now` (epoch seconds), body included.
+pub fn authenticate(auth: &ManagementAuth, req: &Signed<'_>, now: u64) -> Result<(), AuthError> {
+    let pending = check_head(auth, req, now)?;
+    check_body(auth, &pending, req, now)
+}
 
-    /// Checks a request's credentials at `now` (epoch seconds), body included.
-    pub fn authenticate(&self, req: &Signed<'_>, now: u64) -> Result<(), AuthError> {
-        let pending = self.check_head(req, now)?;
-        self.check_body(&pending, req, now)
-    }
-
-    /// Checks what the headers settle, before the body is read: a bearer token
-    /// entirely; a SigV4 signature's key, scope and date (and the signature itself
-    /// when the payload hash is declared). `req.body` is not looked at. A request
-    /// refused here never has its body read.
-    pub fn check_head(&self, req: &Signed<'_>, now: u64) -> Result<Pending, AuthError> {
-        let auth = req
-            .headers
+/// Checks what the headers settle, before the body is read: a bearer token
+/// entirely; a SigV4 signature's key, scope and date (and the signature itself
+/// when the payload hash is declared). `req.body` is not looked at. A request
+/// refused here never has its body read.
+pub fn check_head(auth: &ManagementAuth, req: &Signed<'_>, now: u64) -> Result<Pending, AuthError> {
+    let header = req
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| *v)
+        .ok_or(AuthError::Missing)?;
+    if let Some(token) = header.strip_prefix(b"Bearer ") {
+        let token = token.trim_ascii();
+        // Every configured token is compared, so timing does not reveal which matched.
+        let matched = auth
+            .bearer_tokens
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-            .map(|(_, v)| *v)
-            .ok_or(AuthError::Missing)?;
-        if let Some(token) = auth.strip_prefix(b"Bearer ") {
-            let token = token.trim_ascii();
-            // Every configured token is compared, so timing does not reveal which matched.
-            let matched = self
-                .bearer_tokens
-                .iter()
-                .fold(false, |hit, t| hit | bool::from(t.as_bytes().ct_eq(token)));
-            return if matched && !token.is_empty() {
-                Ok(Pending::Nothing)
-            } else {
-                Err(AuthError::BadToken)
-            };
-        }
-        let head = sigv4::verify_head(
-            req,
-            &self.access_keys,
-            self.region.as_deref(),
-            self.max_clock_skew_secs,
-            now,
-        )?;
-        Ok(match head {
-            HeadCheck::Verified { payload_hash } => Pending::BodyHash(payload_hash),
-            HeadCheck::NeedsBody => Pending::Signature,
-        })
+            .fold(false, |hit, t| hit | bool::from(t.as_bytes().ct_eq(token)));
+        return if matched && !token.is_empty() {
+            Ok(Pending::Nothing)
+        } else {
+            Err(AuthError::BadToken)
+        };
     }
+    let head = sigv4::verify_head(
+        req,
+        &auth.access_keys,
+        auth.region.as_deref(),
+        auth.max_clock_skew_secs,
+        now,
+    )?;
+    Ok(match head {
+        HeadCheck::Verified { payload_hash } => Pending::BodyHash(payload_hash),
+        HeadCheck::NeedsBody => Pending::Signature,
+    })
+}
 
-    /// Finishes what [`ManagementAuth::check_head`] left, now that `req.body` is read.
-    pub fn check_body(
-        &self,
-        pending: &Pending,
-        req: &Signed<'_>,
-        now: u64,
-    ) -> Result<(), AuthError> {
-        match pending {
-            Pending::Nothing => Ok(()),
-            Pending::BodyHash(hash) if sigv4::body_matches(hash, req.body) => Ok(()),
-            Pending::BodyHash(_) => Err(AuthError::Signature(SigError::Mismatch)),
-            Pending::Signature => sigv4::verify(
-                req,
-                &self.access_keys,
-                self.region.as_deref(),
-                self.max_clock_skew_secs,
-                now,
-            )
-            .map(|_| ())
-            .map_err(AuthError::Signature),
-        }
+/// Finishes what [`check_head`] left, now that `req.body` is read.
+pub fn check_body(
+    auth: &ManagementAuth,
+    pending: &Pending,
+    req: &Signed<'_>,
+    now: u64,
+) -> Result<(), AuthError> {
+    match pending {
+        Pending::Nothing => Ok(()),
+        Pending::BodyHash(hash) if sigv4::body_matches(hash, req.body) => Ok(()),
+        Pending::BodyHash(_) => Err(AuthError::Signature(SigError::Mismatch)),
+        Pending::Signature => sigv4::verify(
+            req,
+            &auth.access_keys,
+            auth.region.as_deref(),
+            auth.max_clock_skew_secs,
+            now,
+        )
+        .map(|_| ())
+        .map_err(AuthError::Signature),
     }
 }
 

@@ -10,9 +10,9 @@
 //! Decisions are cached per stage, keyed by the identity-source values, for
 //! `ttl`, in a map bounded at [`MAX_CACHED`] entries.
 
+use crate::clock::{self, Instant};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -74,7 +74,7 @@ impl RequestAuthorizer {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(event)))
             .map_err(|_| AuthFailure::Failed("authorizer request could not be built"))?;
-        let started = Instant::now();
+        let started = clock::now();
         let (status, body) = match client.send(req, self.cfg.timeout, MAX_ANSWER_BYTES).await {
             Ok(answer) => answer,
             Err(CallError::Timeout) => return Err(AuthFailure::Timeout),
@@ -122,7 +122,7 @@ impl RequestAuthorizer {
             Decision::Allow(ctx) => CachedDecision(Some(ctx.clone())),
             Decision::Deny => CachedDecision(None),
         };
-        cache.insert(key.to_owned(), (Instant::now(), d));
+        cache.insert(key.to_owned(), (clock::now(), d));
     }
 }
 

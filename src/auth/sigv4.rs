@@ -22,22 +22,7 @@ use subtle::ConstantTimeEq;
 /// The signing service of the @connections API.
 pub const SERVICE: &str = "execute-api";
 
-/// An access key the management API accepts.
-#[derive(Clone)]
-pub struct AccessKey {
-    /// `AKIA…`
-    pub id: String,
-    /// The secret (never logged).
-    pub secret: String,
-}
-
-impl std::fmt::Debug for AccessKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::config::AccessKey;
 
 /// Why a signature was refused (logged; the client sees one fixed message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -311,7 +311,7 @@ impl Cluster {
         let owner = conn.node();
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let deadline_ms = self.deadline();
-        let deadline = tokio::time::Instant::now() + self.cfg.request_timeout;
+        let deadline = clock::now() + self.cfg.request_timeout;
         let (tx, rx) = oneshot::channel();
         self.pending.insert(id, tx);
         // Removes the waiter however this call ends (timeout, error, caller gone).
@@ -384,7 +384,7 @@ impl Cluster {
             return Err(DeliveryError::Unavailable);
         }
         let payload = wire::encode_fanout(self.node, self.deadline(), data);
-        let deadline = tokio::time::Instant::now() + self.cfg.request_timeout;
+        let deadline = clock::now() + self.cfg.request_timeout;
         let publish_all = async {
             let mut others = 0;
             for channel in channels {

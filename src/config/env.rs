@@ -102,3 +102,24 @@ pub(super) fn annotate(errors: &mut [ConfigError], origins: &[(String, &'static 
         }
     }
 }
+
+/// A secret: the value itself, or `env:NAME` to read it from the environment
+/// (so config files need not hold secrets). `None` (reported against `key` of
+/// `s`) if the variable is unset or empty.
+pub(crate) fn secret(
+    s: &super::reader::Section<'_>,
+    key: &str,
+    value: &str,
+    env: &dyn EnvSource,
+) -> Option<String> {
+    match value.strip_prefix("env:") {
+        Some(var) => match env.get(var) {
+            Some(v) if !v.is_empty() => Some(v),
+            _ => {
+                s.error(key, format!("environment variable {var} is not set"));
+                None
+            }
+        },
+        None => Some(value.to_owned()),
+    }
+}

@@ -11,17 +11,19 @@
 //! documents every key.
 
 mod build;
+mod cluster;
 pub mod env;
 mod reader;
+mod routes;
 pub mod security;
+mod server;
+mod websocket;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-
-pub use crate::auth::management::ManagementAuth;
 
 use crate::routing::Template;
 
@@ -54,6 +56,54 @@ pub struct Config {
     pub authorizers: BTreeMap<String, AuthorizerConfig>,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
+}
+
+/// `[management]`: who may call the management API (the checks are in
+/// `auth::management`).
+#[derive(Clone, Default)]
+pub struct ManagementAuth {
+    /// Keys accepted in SigV4 signatures.
+    pub access_keys: Vec<AccessKey>,
+    /// Accepted bearer tokens.
+    pub bearer_tokens: Vec<String>,
+    /// If set, the region a signature's scope must name.
+    pub region: Option<String>,
+    /// Largest accepted difference between `X-Amz-Date` and this node's clock.
+    pub max_clock_skew_secs: u64,
+}
+
+impl ManagementAuth {
+    /// Whether requests must authenticate at all.
+    pub fn required(&self) -> bool {
+        !self.access_keys.is_empty() || !self.bearer_tokens.is_empty()
+    }
+}
+
+impl fmt::Debug for ManagementAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagementAuth")
+            .field("access_keys", &self.access_keys)
+            .field("bearer_tokens", &self.bearer_tokens.len())
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// An access key the management API accepts in SigV4 signatures.
+#[derive(Clone)]
+pub struct AccessKey {
+    /// `AKIA…`
+    pub id: String,
+    /// The secret (never logged).
+    pub secret: String,
+}
+
+impl fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[cluster]`: several nodes sharing connections through Redis.
@@ -89,8 +139,8 @@ pub struct ServerConfig {
     pub management_listen: SocketAddr,
     /// Prometheus metrics and health probes.
     pub metrics_listen: SocketAddr,
-    /// This node's name in logs (and, with a cluster, in connection routing).
-    pub node_id: String,
+    /// This node's name in logs; `None`: a random one when the node starts.
+    pub node_id: Option<String>,
     /// Open WebSocket connections this node accepts before answering 503.
     pub max_connections: usize,
     /// Time a client has to complete its HTTP upgrade request.
@@ -109,8 +159,9 @@ pub struct ServerConfig {
     pub management_max_connections_per_ip: usize,
     /// Take `identity.sourceIp` from the first X-Forwarded-For address.
     pub trust_forwarded_for: bool,
-    /// TLS on the public listener (`wss://`), when configured.
-    pub tls: Option<crate::server::tls::Tls>,
+    /// TLS on the public listener (`wss://`), when configured: the certificate
+    /// and key files (checked when the config loads, read again on every reload).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// `[api]`

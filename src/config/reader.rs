@@ -83,7 +83,7 @@ impl<'a> Section<'a> {
         self.table?.get(key)
     }
 
-    fn error(&self, key: &str, reason: impl Into<String>) {
+    pub(crate) fn error(&self, key: &str, reason: impl Into<String>) {
         self.errors.push(join(&self.path, key), reason);
     }
 
@@ -256,6 +256,32 @@ impl<'a> Section<'a> {
             return None;
         }
         Some(Some(d))
+    }
+
+    /// A duration in `min..=max`, or `default` when the key is absent. An invalid
+    /// value is reported (the config then fails as a whole) and yields `default`.
+    pub(crate) fn duration_or(
+        &mut self,
+        key: &str,
+        min: Duration,
+        max: Duration,
+        default: Duration,
+    ) -> Duration {
+        self.duration(key, min, max, false)
+            .flatten()
+            .unwrap_or(default)
+    }
+
+    /// A limit in `min..=max` that `"off"` (or 0) switches off (`None`), or
+    /// `default` when the key is absent; an invalid value is reported.
+    pub(crate) fn limit_or(
+        &mut self,
+        key: &str,
+        min: Duration,
+        max: Duration,
+        default: Option<Duration>,
+    ) -> Option<Duration> {
+        self.duration(key, min, max, true).unwrap_or(default)
     }
 
     /// A list of strings.

@@ -201,114 +201,118 @@ fn sources(s: &mut Section<'_>, key: &str) -> Option<Vec<IdentitySource>> {
 }
 
 fn read_jwt(s: &mut Section<'_>, env: &dyn EnvSource) -> Option<JwtConfig> {
-    let errors = s.errors();
     let path = s.path().to_owned();
     let source = sources(s, "identity_source")?;
-    let [identity_source] = <[IdentitySource; 1]>::try_from(source).ok().or_else(|| {
-        errors.push(
+    let Ok([identity_source]) = <[IdentitySource; 1]>::try_from(source) else {
+        s.errors().push(
             join(&path, "identity_source"),
             "exactly one identity source is required",
         );
-        None
-    })?;
-    let issuer = s.string_list("issuer");
-    let audience = s.string_list("audience");
+        return None;
+    };
+    let algorithms = read_algorithms(s);
+    let secret = match s.string("secret") {
+        Some(v) => Some(super::env::secret(s, "secret", v, env)?),
+        None => None,
+    };
+    let secs = Duration::from_secs;
+    let cfg = JwtConfig {
+        identity_source,
+        issuer: s.string_list("issuer"),
+        audience: s.string_list("audience"),
+        algorithms,
+        secret,
+        public_keys: s.string_map("public_keys").into_iter().collect(),
+        jwks_uri: s.string("jwks_uri").map(str::to_owned),
+        jwks_refresh: s.duration_or("jwks_refresh", secs(10), secs(86_400), secs(600)),
+        jwks_refetch_min: s.duration_or(
+            "jwks_refetch_min",
+            Duration::from_millis(100),
+            secs(3600),
+            secs(10),
+        ),
+        leeway: s.duration_or("leeway", Duration::ZERO, secs(600), secs(30)),
+        required_scopes: s.string_list("required_scopes"),
+        required_claims: s.string_map("required_claims").into_iter().collect(),
+    };
+    check_jwt(&cfg, &path, s.errors()).then_some(cfg)
+}
+
+fn read_algorithms(s: &mut Section<'_>) -> Vec<jsonwebtoken::Algorithm> {
     let mut algorithms = Vec::new();
     for a in s.string_list("algorithms") {
         match a.parse::<jsonwebtoken::Algorithm>() {
             Ok(alg) => algorithms.push(alg),
-            Err(_) => errors.push(
-                join(&path, "algorithms"),
+            Err(_) => s.errors().push(
+                join(s.path(), "algorithms"),
                 format!(
                     "{a:?}: use HS256/384/512, RS256/384/512, PS256/384/512, ES256/384 or EdDSA"
                 ),
             ),
         }
     }
-    let secret = match s.string("secret") {
-        Some(v) => Some(super::build::secret(s, "secret", v, env)?),
-        None => None,
-    };
-    let public_keys: BTreeMap<String, String> = s.string_map("public_keys").into_iter().collect();
-    let jwks_uri = s.string("jwks_uri").map(str::to_owned);
-    let jwks_refresh = s
-        .duration(
-            "jwks_refresh",
-            Duration::from_secs(10),
-            Duration::from_secs(86_400),
-            false,
-        )
-        .unwrap_or(Some(Duration::from_secs(600)));
-    let jwks_refetch_min = s
-        .duration(
-            "jwks_refetch_min",
-            Duration::from_millis(100),
-            Duration::from_secs(3600),
-            false,
-        )
-        .unwrap_or(Some(Duration::from_secs(10)));
-    let leeway = s
-        .duration("leeway", Duration::ZERO, Duration::from_secs(600), false)
-        .unwrap_or(Some(Duration::from_secs(30)));
-    let required_scopes = s.string_list("required_scopes");
-    let required_claims: BTreeMap<String, String> =
-        s.string_map("required_claims").into_iter().collect();
+    algorithms
+}
+
+/// The rules a JWT authorizer's settings must follow together; each broken one
+/// is reported with its key.
+fn check_jwt(cfg: &JwtConfig, path: &str, errors: &Errors) -> bool {
     let mut ok = true;
     let mut need = |cond: bool, key: &str, why: &str| {
         if !cond {
-            errors.push(join(&path, key), why);
+            errors.push(join(path, key), why);
             ok = false;
         }
     };
     need(
-        !issuer.is_empty(),
+        !cfg.issuer.is_empty(),
         "issuer",
         "required: the accepted iss value(s)",
     );
     need(
-        !audience.is_empty(),
+        !cfg.audience.is_empty(),
         "audience",
         "required: the accepted aud value(s)",
     );
     need(
-        !algorithms.is_empty(),
+        !cfg.algorithms.is_empty(),
         "algorithms",
         "required: an explicit allow-list, e.g. [\"RS256\"]",
     );
-    let hmac = algorithms
-        .iter()
-        .any(|a| KeyFamily::of(*a) == KeyFamily::Hmac);
-    let asymmetric = algorithms
-        .iter()
-        .any(|a| KeyFamily::of(*a) != KeyFamily::Hmac);
+    let family = |hmac: bool| {
+        cfg.algorithms
+            .iter()
+            .any(|a| (KeyFamily::of(*a) == KeyFamily::Hmac) == hmac)
+    };
+    let (hmac, asymmetric) = (family(true), family(false));
     need(
         !(hmac && asymmetric),
         "algorithms",
         "HMAC and public-key algorithms cannot share an authorizer (that is how algorithm-confusion attacks work)",
     );
     need(
-        !hmac || secret.is_some(),
+        !hmac || cfg.secret.is_some(),
         "secret",
         "HS* algorithms need a secret",
     );
     need(
-        !asymmetric || jwks_uri.is_some() || !public_keys.is_empty(),
+        !asymmetric || cfg.jwks_uri.is_some() || !cfg.public_keys.is_empty(),
         "public_keys",
         "public-key algorithms need public_keys or jwks_uri",
     );
     need(
-        !hmac || (public_keys.is_empty() && jwks_uri.is_none()),
+        !hmac || (cfg.public_keys.is_empty() && cfg.jwks_uri.is_none()),
         "secret",
         "an HMAC authorizer takes only a secret",
     );
-    if let Some(uri) = &jwks_uri {
+    if let Some(uri) = &cfg.jwks_uri {
         need(
             uri.starts_with("http://"),
             "jwks_uri",
             "only http:// is supported until the outbound TLS client lands; serve the JWKS from a sidecar or internal address",
         );
     }
-    for (kid, pem) in &public_keys {
+    for (kid, pem) in &cfg.public_keys {
         let parses = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).is_ok()
             || jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).is_ok()
             || jsonwebtoken::DecodingKey::from_ed_pem(pem.as_bytes()).is_ok();
@@ -318,39 +322,15 @@ fn read_jwt(s: &mut Section<'_>, env: &dyn EnvSource) -> Option<JwtConfig> {
             "not a PEM public key (RSA, EC or Ed25519)",
         );
     }
-    if !ok {
-        return None;
-    }
-    Some(JwtConfig {
-        identity_source,
-        issuer,
-        audience,
-        algorithms,
-        secret,
-        public_keys,
-        jwks_uri,
-        jwks_refresh: jwks_refresh?,
-        jwks_refetch_min: jwks_refetch_min?,
-        leeway: leeway?,
-        required_scopes,
-        required_claims,
-    })
+    ok
 }
 
 fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
     let uri = s.string("uri").map(str::to_owned);
     let identity_sources = sources(s, "identity_sources")?;
-    let ttl = s
-        .duration("ttl", Duration::ZERO, Duration::from_secs(3600), false)
-        .unwrap_or(Some(Duration::from_secs(300)));
-    let timeout = s
-        .duration(
-            "timeout",
-            Duration::from_millis(50),
-            Duration::from_secs(29),
-            false,
-        )
-        .unwrap_or(Some(Duration::from_secs(10)));
+    let secs = Duration::from_secs;
+    let ttl = s.duration_or("ttl", Duration::ZERO, secs(3600), secs(300));
+    let timeout = s.duration_or("timeout", Duration::from_millis(50), secs(29), secs(10));
     let Some(uri) = uri.filter(|u| u.starts_with("http://")) else {
         s.errors().push(
             join(s.path(), "uri"),
@@ -368,8 +348,8 @@ fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
     Some(RequestAuthorizerConfig {
         uri,
         identity_sources,
-        ttl: ttl?,
-        timeout: timeout?,
+        ttl,
+        timeout,
     })
 }
 

@@ -176,7 +176,7 @@ fn environment_overrides_and_their_errors() {
     )
     .unwrap();
     assert_eq!(cfg.server.listen.to_string(), "0.0.0.0:9000");
-    assert_eq!(cfg.server.node_id, "edge-1");
+    assert_eq!(cfg.server.node_id.as_deref(), Some("edge-1"));
     let err = Config::parse(
         "[stages.a]\n",
         &env(&[

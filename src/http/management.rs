@@ -29,7 +29,7 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 
 use super::respond::{ApiError, Body, empty};
-use crate::auth::management::Pending;
+use crate::auth::management::{self, Pending};
 use crate::auth::sigv4::Signed;
 use crate::clock;
 use crate::conn::SendReport;
@@ -172,10 +172,10 @@ fn authenticate(
     };
     let now = clock::now_ms() / 1000;
     let result = match body {
-        None => auth.check_head(&signed, now),
-        Some((pending, _)) => auth
-            .check_body(pending, &signed, now)
-            .map(|()| Pending::Nothing),
+        None => management::check_head(auth, &signed, now),
+        Some((pending, _)) => {
+            management::check_body(auth, pending, &signed, now).map(|()| Pending::Nothing)
+        }
     };
     result.map_err(|e| {
         // Why, for the operator; never the credentials themselves.

@@ -11,7 +11,6 @@
 //! 4. stop the management and metrics listeners (backends may post until the end).
 
 pub mod limits;
-pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,8 +31,8 @@ use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::{management, probes, upgrade};
+use crate::tls::Tls;
 use limits::{ConnLimits, Full};
-use tls::Tls;
 
 /// Largest upgrade request head (request line + headers). AWS allows 4096-character
 /// URLs; 16 KiB leaves room for cookies and tokens while bounding memory per
@@ -106,7 +105,13 @@ impl Server {
             management_addr,
             metrics_addr,
             handshake_timeout: config.server.handshake_timeout,
-            tls: config.server.tls.clone(),
+            tls: config
+                .server
+                .tls
+                .as_ref()
+                .map(Tls::load)
+                .transpose()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
             grace: config.server.shutdown_grace,
             limits: [
                 ConnLimits::new(

@@ -2,7 +2,7 @@
 //!
 //! The task drives everything from one `poll_fn` state machine instead of
 //! `select!` over split halves: it writes queued frames while the socket
-//! accepts them (see [`transport`] for how buffers are kept off idle
+//! accepts them (see `transport` for how buffers are kept off idle
 //! connections), watches the drain signal and a single timer, and reads the next
 //! frame only while both
 //!
@@ -38,10 +38,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tracing::info;
 
-use crate::clock;
+use crate::clock::{self, Instant};
 use crate::config::BinaryPolicy;
 use crate::conn::{CloseReason, Connection};
 use crate::gateway::{Gateway, Inbound, Stage};
@@ -153,7 +153,7 @@ struct State {
 
 impl State {
     fn new(gw: &Gateway) -> State {
-        let now = Instant::now();
+        let now = clock::now();
         State {
             started: now,
             last_data: now,
@@ -267,7 +267,7 @@ impl State {
         }
         if done.messages > 0 {
             // Clocks are read once per batch written, not once per message.
-            self.last_data = Instant::now();
+            self.last_data = clock::now();
             conn.touch(clock::now_ms());
             self.messages_out += done.messages;
             stage.metrics.messages_out.increment(done.messages);
@@ -279,7 +279,7 @@ impl State {
         match (under, self.over_since) {
             (false, None) => {
                 // Newly over: the slow-client deadline may be the earliest now.
-                self.over_since = Some(Instant::now());
+                self.over_since = Some(clock::now());
                 sleep.as_mut().reset(self.deadline(gw));
             }
             (true, Some(_)) => self.over_since = None,
@@ -330,7 +330,7 @@ impl State {
             }
             Item::Pong => return None,
         };
-        self.last_data = Instant::now();
+        self.last_data = clock::now();
         self.messages_in += 1;
         conn.touch(clock::now_ms());
         gw.on_message(stage, conn, inbound);
@@ -339,7 +339,7 @@ impl State {
 
     /// The timer fired: end the connection, or send a ping; then re-arm.
     fn on_timer(&mut self, gw: &Gateway, conn: &Connection) -> Option<CloseReason> {
-        let now = Instant::now();
+        let now = clock::now();
         let cfg = gw.ws();
         if cfg
             .max_connection_duration

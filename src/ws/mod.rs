@@ -8,7 +8,7 @@
 //!   frame that spans reads is copied into a per-connection buffer, which is freed
 //!   as soon as that frame is complete.
 //! - **An outbound frame is encoded once.** [`encode`] produces the complete wire
-//!   bytes (header and payload) as [`Bytes`]; a broadcast clones that handle (a
+//!   bytes (header and payload) as `Bytes`; a broadcast clones that handle (a
 //!   reference-count increment) into every receiver's queue, and each socket
 //!   writes the same bytes.
 //!

@@ -119,15 +119,12 @@ impl Gw {
     /// through Redis has come back).
     pub async fn wait_ready(&self) {
         let url = format!("http://{}/readyz", self.metrics);
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let deadline = sockgate::clock::now() + PATIENCE;
         loop {
             if http("GET", &url, Vec::new()).await.0 == 200 {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node never became ready"
-            );
+            assert!(sockgate::clock::now() < deadline, "node never became ready");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

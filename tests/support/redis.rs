@@ -2,7 +2,9 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use sockgate::clock;
 
 /// A running redis-server (killed on drop).
 pub struct RedisServer {
@@ -78,9 +80,9 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed (.ci/run installs it)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = clock::now() + Duration::from_secs(10);
         while self.cli(&["PING"]).as_deref() != Some("PONG") {
-            assert!(Instant::now() < deadline, "redis-server did not start");
+            assert!(clock::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -1,7 +1,7 @@
 //! The public listener: WebSocket upgrades at `/{stage}`.
 //!
 //! An upgrade goes through, in order: the handshake checks (RFC 6455 §4.2.1,
-//! [`request`]), admission (drain, `Origin`, per-IP caps, `max_connections`),
+//! `request`), admission (drain, `Origin`, per-IP caps, `max_connections`),
 //! the stage's API key and authorizer, then `$connect` while the upgrade is
 //! held; on success it answers 101 and hands the upgraded socket to a session
 //! task. A connection can be reached from the moment `$connect` accepts it —

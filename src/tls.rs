@@ -2,9 +2,11 @@
 //!
 //! Plain WebSocket stays the default, for nodes behind a load balancer that
 //! terminates TLS. With `server.tls_cert_file` and `server.tls_key_file` the
-//! public listener speaks `wss://` itself. The files are read and checked when
-//! the config loads, so a bad certificate is a config error, not a failed
-//! handshake later.
+//! public listener speaks `wss://` itself. The config holds only the file names
+//! ([`TlsFiles`]); loading them here is how the config checks them (a bad
+//! certificate is a config error, not a failed handshake later) and how the
+//! server builds its acceptor — at start and again on every reload, which is
+//! how a rotated certificate takes effect without a restart.
 
 use std::sync::Arc;
 
@@ -12,6 +14,15 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, ServerConfig};
+
+/// The PEM files of a certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert_file: String,
+    /// The private key.
+    pub key_file: String,
+}
 
 /// A ready TLS acceptor with its certificate chain.
 #[derive(Clone)]
@@ -27,7 +38,8 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     /// Loads a PEM certificate chain and private key; the error says what is wrong.
-    pub fn load(cert_file: &str, key_file: &str) -> Result<Tls, String> {
+    pub fn load(files: &TlsFiles) -> Result<Tls, String> {
+        let (cert_file, key_file) = (files.cert_file.as_str(), files.key_file.as_str());
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
             .map_err(|e| format!("{cert_file}: {e}"))?
             .collect::<Result<_, _>>()

@@ -1,0 +1,69 @@
+//! `[cluster]`: several nodes joined through Redis; absent, a node runs alone.
+
+use std::time::Duration;
+
+use super::ClusterConfig;
+use super::reader::{Section, join};
+
+/// `[cluster]`; `Some(None)` when no Redis is configured (a single node).
+pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> {
+    let ms = Duration::from_millis;
+    let redis_url = s.string("redis_url").map(str::to_owned);
+    let heartbeat_interval = s.duration_or("heartbeat_interval", ms(100), ms(60_000), ms(1_000));
+    let node_ttl = s.duration_or("node_ttl", ms(500), ms(600_000), ms(5_000));
+    let request_timeout = s.duration_or("request_timeout", ms(10), ms(30_000), ms(1_000));
+    let group_partitions = s.int("group_partitions", 1, 64).unwrap_or(1) as u32;
+    let readiness_requires_redis = s.bool("readiness_requires_redis").unwrap_or(true);
+    let max_clock_skew = s.duration_or("max_clock_skew", Duration::ZERO, ms(10_000), ms(250));
+    // Default: two missed probes and one slow Redis answer.
+    let unready_after = s.duration_or(
+        "unready_after",
+        ms(100),
+        ms(600_000),
+        heartbeat_interval * 2 + request_timeout,
+    );
+    let check = |ok: bool, key: &str, why: &str| {
+        if !ok {
+            s.errors().push(join(s.path(), key), why);
+        }
+        ok
+    };
+    let valid = [
+        check(
+            node_ttl >= heartbeat_interval * 2,
+            "node_ttl",
+            "must be at least twice heartbeat_interval (a node must miss two heartbeats before it is declared lost)",
+        ),
+        check(
+            unready_after >= heartbeat_interval + request_timeout,
+            "unready_after",
+            "must be at least heartbeat_interval + request_timeout (a probe is sent every heartbeat and may take request_timeout to come back)",
+        ),
+        check(
+            max_clock_skew < request_timeout,
+            "max_clock_skew",
+            "must be less than request_timeout (a request must reach its owner within request_timeout - max_clock_skew)",
+        ),
+        check(
+            redis_url
+                .as_deref()
+                .is_none_or(|u| u.starts_with("redis://")),
+            "redis_url",
+            "is not a redis:// URL (e.g. \"redis://127.0.0.1:6379\")",
+        ),
+    ];
+    s.finish();
+    if valid.contains(&false) {
+        return None;
+    }
+    Some(redis_url.map(|redis_url| ClusterConfig {
+        redis_url,
+        heartbeat_interval,
+        node_ttl,
+        request_timeout,
+        group_partitions,
+        readiness_requires_redis,
+        max_clock_skew,
+        unready_after,
+    }))
+}

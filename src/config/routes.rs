@@ -1,0 +1,323 @@
+//! `[routes.*]` and `[stages.*]`: routes are declared once, and every stage
+//! serves all of them with its own variables (integration URIs are resolved
+//! per stage here, so a missing variable is a config error, not a runtime one).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::env::EnvSource;
+use super::reader::{Errors, Section, join};
+use super::{HttpTarget, IntegrationConfig, MockConfig, RouteConfig, StageConfig};
+use crate::routing::{self, Scope, expr::Var};
+
+const MIN_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(50);
+const MAX_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
+
+/// A route as written, before stage variables are applied to its URI.
+pub(super) struct RawRoute {
+    key: String,
+    path: String,
+    integration: Option<RawIntegration>,
+    route_response: bool,
+}
+
+enum RawIntegration {
+    Http {
+        proxy: bool,
+        uri: routing::Template,
+        timeout: Duration,
+    },
+    Mock(MockConfig),
+}
+
+pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Vec<RawRoute> {
+    entries.into_iter().map(|(key, mut s)| {
+        let path = s.path().to_owned();
+        if !routing::is_valid_route_key(&key) {
+            s.errors().push(path.clone(), "custom route keys must be non-empty and must not start with $ (reserved for $connect, $disconnect, $default)");
+        }
+        let route_response = s.bool("route_response").unwrap_or(false);
+        if route_response && (key == routing::CONNECT || key == routing::DISCONNECT) {
+            s.errors().push(join(&path, "route_response"), format!("{key} cannot send a reply to the client"));
+        }
+        let integration = read_integration(s.section("integration"));
+        s.finish();
+        RawRoute { key, path, integration, route_response }
+    }).collect()
+}
+
+const TYPES: &str = "\"aws_proxy\", \"http_proxy\" or \"mock\"";
+
+fn read_integration(mut s: Section<'_>) -> Option<RawIntegration> {
+    let path = s.path().to_owned();
+    let result = match s.string("type") {
+        Some(t @ ("aws_proxy" | "http_proxy")) => read_http(&mut s, t == "http_proxy"),
+        Some("mock") => Some(RawIntegration::Mock(read_mock(&mut s))),
+        Some(other) => {
+            let why = format!("{other:?} is not one of \"aws_proxy\", \"http_proxy\", \"mock\"");
+            s.errors().push(join(&path, "type"), why);
+            // Without a known type there is no way to tell which keys are valid:
+            // the type's own error is the one to report.
+            s.abandon();
+            return None;
+        }
+        None => {
+            s.errors()
+                .push(join(&path, "type"), format!("missing ({TYPES})"));
+            s.abandon();
+            return None;
+        }
+    };
+    s.finish();
+    result
+}
+
+fn read_http(s: &mut Section<'_>, proxy: bool) -> Option<RawIntegration> {
+    let path = join(s.path(), "uri");
+    let uri = match s.string("uri").map(routing::Template::parse) {
+        Some(Ok(t)) if t.vars().all(|v| matches!(v, Var::StageVar(_))) => Some(t),
+        Some(Ok(_)) => {
+            s.errors().push(path, "may only use ${stageVariables.…}");
+            None
+        }
+        Some(Err(e)) => {
+            s.errors().push(path, e.to_string());
+            None
+        }
+        None => {
+            s.errors().push(path, "missing (an http:// URL)");
+            None
+        }
+    };
+    let timeout = s.duration_or(
+        "timeout",
+        MIN_INTEGRATION_TIMEOUT,
+        MAX_INTEGRATION_TIMEOUT,
+        MAX_INTEGRATION_TIMEOUT,
+    );
+    Some(RawIntegration::Http {
+        proxy,
+        uri: uri?,
+        timeout,
+    })
+}
+
+fn read_mock(s: &mut Section<'_>) -> MockConfig {
+    let path = s.path().to_owned();
+    let status = s.int("status_code", 100, 599).unwrap_or(200) as u16;
+    let body = s
+        .string("body")
+        .and_then(|b| match routing::Template::parse(b) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                s.errors().push(join(&path, "body"), e.to_string());
+                None
+            }
+        });
+    let headers = s.string_map("headers");
+    for (name, value) in &headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            s.errors().push(
+                join(&join(&path, "headers"), name),
+                "not a valid HTTP header",
+            );
+        }
+    }
+    MockConfig {
+        status,
+        body,
+        headers,
+    }
+}
+
+pub(super) fn read_stages(
+    entries: Vec<(String, Section<'_>)>,
+    routes: &[RawRoute],
+    errors: &Errors,
+    env: &dyn EnvSource,
+) -> Option<Vec<StageConfig>> {
+    if entries.is_empty() {
+        errors.push(
+            "stages",
+            "at least one stage is required, e.g. [stages.dev]",
+        );
+        return None;
+    }
+    let stages: Vec<Option<StageConfig>> = entries
+        .into_iter()
+        .map(|(name, s)| read_stage(name, s, routes, env))
+        .collect();
+    stages.into_iter().collect()
+}
+
+fn read_stage(
+    name: String,
+    mut s: Section<'_>,
+    routes: &[RawRoute],
+    env: &dyn EnvSource,
+) -> Option<StageConfig> {
+    let path = s.path().to_owned();
+    let valid_name = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_name {
+        s.errors().push(
+            path.clone(),
+            "stage names are 1-128 letters, digits, - or _",
+        );
+    }
+    let (variables, variables_ok) = read_variables(&mut s);
+    let authorizer = s.string("authorizer").map(str::to_owned);
+    let api_keys = read_api_keys(&mut s, env);
+    let errors = s.errors();
+    s.finish();
+    // Routes are resolved even with bad variables, so their errors are listed too.
+    let routes = resolve_routes(&name, routes, &variables, errors);
+    let valid = valid_name && variables_ok;
+    Some(StageConfig {
+        name: valid.then_some(name)?,
+        variables,
+        routes: routes?,
+        authorizer,
+        api_keys: api_keys?,
+    })
+}
+
+/// Stage variables, and whether they follow AWS's rules for names and values.
+fn read_variables(s: &mut Section<'_>) -> (BTreeMap<String, String>, bool) {
+    let path = join(s.path(), "variables");
+    let variables: BTreeMap<String, String> = s.string_map("variables").into_iter().collect();
+    let mut ok = true;
+    for (k, v) in &variables {
+        if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || k.len() > 64 {
+            s.errors().push(
+                join(&path, k),
+                "variable names are up to 64 letters, digits or _",
+            );
+            ok = false;
+        }
+        let valid_value = !v.is_empty()
+            && v.len() <= 512
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(c));
+        if !valid_value {
+            s.errors().push(
+                join(&path, k),
+                "values are 1-512 characters of A-Z a-z 0-9 - . _ ~ : / ? # & = ,",
+            );
+            ok = false;
+        }
+    }
+    (variables, ok)
+}
+
+/// API keys (name, key); keys may be `env:NAME`.
+fn read_api_keys(s: &mut Section<'_>, env: &dyn EnvSource) -> Option<Vec<(String, String)>> {
+    let mut keys = Vec::new();
+    let mut ok = true;
+    for (name, value) in s.string_map("api_keys") {
+        let key = format!("api_keys.{name}");
+        match super::env::secret(s, &key, &value, env) {
+            Some(v) if v.len() >= 20 => keys.push((name, v)),
+            Some(_) => {
+                s.errors().push(
+                    join(s.path(), &key),
+                    "an API key has at least 20 characters",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(keys)
+}
+
+/// Every route of the stage, its integration URI resolved with the stage's variables.
+fn resolve_routes(
+    stage: &str,
+    routes: &[RawRoute],
+    variables: &BTreeMap<String, String>,
+    errors: &Errors,
+) -> Option<Vec<RouteConfig>> {
+    let mut resolved = Vec::new();
+    let mut ok = true;
+    for route in routes {
+        let Some(integration) = &route.integration else {
+            ok = false;
+            continue;
+        };
+        let integration = match integration {
+            RawIntegration::Mock(m) => IntegrationConfig::Mock(m.clone()),
+            RawIntegration::Http {
+                proxy,
+                uri,
+                timeout,
+            } => match resolve_uri(uri, variables) {
+                Ok(uri) => {
+                    let target = HttpTarget {
+                        uri,
+                        timeout: *timeout,
+                    };
+                    if *proxy {
+                        IntegrationConfig::HttpProxy(target)
+                    } else {
+                        IntegrationConfig::AwsProxy(target)
+                    }
+                }
+                Err(why) => {
+                    let path = format!("{}.integration.uri", route.path);
+                    errors.push(path, format!("in stage {stage:?}: {why}"));
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        resolved.push(RouteConfig {
+            key: route.key.clone(),
+            integration,
+            route_response: route.route_response,
+        });
+    }
+    ok.then_some(resolved)
+}
+
+fn resolve_uri(
+    template: &routing::Template,
+    vars: &BTreeMap<String, String>,
+) -> Result<http::Uri, String> {
+    for var in template.vars() {
+        if let Var::StageVar(name) = var
+            && !vars.contains_key(name)
+        {
+            return Err(format!("stage variable {name:?} is not defined"));
+        }
+    }
+    let text = template.render(&StageScope(vars));
+    let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some() => Ok(uri),
+        Some("https") => Err(format!(
+            "{text:?}: https backends are not supported yet; use http://"
+        )),
+        _ => Err(format!("{text:?} is not an http:// URL")),
+    }
+}
+
+struct StageScope<'a>(&'a BTreeMap<String, String>);
+
+impl Scope for StageScope<'_> {
+    fn body_text(&self) -> Option<&str> {
+        None
+    }
+    fn body_json(&self) -> Option<&serde_json::Value> {
+        None
+    }
+    fn context(&self, _var: routing::ContextVar, _out: &mut String) {}
+    fn stage_var(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}

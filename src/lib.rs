@@ -11,6 +11,8 @@
 //! - [`session`]: one task per live connection, owning its socket.
 //! - [`gateway`]: the lifecycle phases (connect, message, disconnect) and the
 //!   runtime state they share; what the cluster asks of this node.
+//! - [`snapshot`]: the reloadable configuration, resolved (stages, routes,
+//!   authorizers): one immutable generation, swapped whole.
 //! - [`delivery`]: sends from outside a session (@connections, groups,
 //!   broadcasts): this node's registry and group index, and its cluster link.
 //! - [`cluster`]: several nodes joined through Redis; it reaches its node only
@@ -45,6 +47,7 @@ pub mod routing;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod snapshot;
 pub mod telemetry;
 pub mod tls;
 pub mod ws;

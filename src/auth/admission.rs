@@ -30,10 +30,10 @@ struct IpState {
     refilled: Instant,
 }
 
-/// The node's admission checks.
-#[derive(Debug)]
+/// The node's per-IP admission state (the rules themselves are config, in the
+/// current snapshot, so they change on reload while the counts carry on).
+#[derive(Debug, Default)]
 pub struct Admission {
-    cfg: AdmissionConfig,
     per_ip: Arc<DashMap<IpAddr, IpState>>,
 }
 
@@ -52,56 +52,42 @@ impl Drop for IpPermit {
     }
 }
 
-impl Admission {
-    /// Builds the checks from `[admission]`.
-    pub fn new(cfg: AdmissionConfig) -> Admission {
-        Admission {
-            cfg,
-            per_ip: Arc::new(DashMap::new()),
-        }
-    }
-
-    /// Its configuration.
-    pub fn config(&self) -> &AdmissionConfig {
-        &self.cfg
-    }
-
-    /// Checks the `Origin` header (absent: not a browser, allowed).
-    pub fn check_origin(&self, origin: Option<&str>) -> Result<(), Refusal> {
-        match origin {
-            Some(o) if !self.cfg.allowed_origins.is_empty() => {
-                if self
-                    .cfg
-                    .allowed_origins
-                    .iter()
-                    .any(|allowed| origin_matches(allowed, o))
-                {
-                    Ok(())
-                } else {
-                    Err(Refusal::Origin)
-                }
+/// Checks the `Origin` header against `cfg` (absent: not a browser, allowed).
+pub fn check_origin(cfg: &AdmissionConfig, origin: Option<&str>) -> Result<(), Refusal> {
+    match origin {
+        Some(o) if !cfg.allowed_origins.is_empty() => {
+            if cfg
+                .allowed_origins
+                .iter()
+                .any(|allowed| origin_matches(allowed, o))
+            {
+                Ok(())
+            } else {
+                Err(Refusal::Origin)
             }
-            _ => Ok(()),
         }
+        _ => Ok(()),
     }
+}
 
-    /// Takes a slot for a new connection from `ip`, if its caps allow.
-    pub fn admit_ip(&self, ip: IpAddr) -> Result<Option<IpPermit>, Refusal> {
-        if self.cfg.max_connections_per_ip.is_none() && self.cfg.connects_per_ip.is_none() {
+impl Admission {
+    /// Takes a slot for a new connection from `ip`, if `cfg`'s caps allow.
+    pub fn admit_ip(&self, cfg: &AdmissionConfig, ip: IpAddr) -> Result<Option<IpPermit>, Refusal> {
+        if cfg.max_connections_per_ip.is_none() && cfg.connects_per_ip.is_none() {
             return Ok(None);
         }
         let now = clock::now();
         let mut st = self.per_ip.entry(ip).or_insert_with(|| IpState {
             open: 0,
-            tokens: self.cfg.connects_per_ip.map_or(0.0, |(_, burst)| burst),
+            tokens: cfg.connects_per_ip.map_or(0.0, |(_, burst)| burst),
             refilled: now,
         });
-        if let Some(max) = self.cfg.max_connections_per_ip
+        if let Some(max) = cfg.max_connections_per_ip
             && st.open >= max
         {
             return Err(Refusal::TooMany);
         }
-        if let Some((rate, burst)) = self.cfg.connects_per_ip {
+        if let Some((rate, burst)) = cfg.connects_per_ip {
             let elapsed = now.duration_since(st.refilled).as_secs_f64();
             st.tokens = (st.tokens + elapsed * rate).min(burst);
             st.refilled = now;
@@ -117,10 +103,10 @@ impl Admission {
         }))
     }
 
-    /// Drops entries with no open connection and a full bucket.
-    pub fn sweep(&self) {
+    /// Drops entries with no open connection and a full bucket (under `cfg`'s rate).
+    pub fn sweep(&self, cfg: &AdmissionConfig) {
         let now = clock::now();
-        let refill = self.cfg.connects_per_ip;
+        let refill = cfg.connects_per_ip;
         self.per_ip.retain(|_, st| {
             let full = refill.is_none_or(|(rate, burst)| {
                 st.tokens + now.duration_since(st.refilled).as_secs_f64() * rate >= burst
@@ -154,8 +140,8 @@ fn origin_matches(allowed: &str, origin: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn admission(max: Option<usize>, rate: Option<(f64, f64)>) -> Admission {
-        Admission::new(AdmissionConfig {
+    fn config(max: Option<usize>, rate: Option<(f64, f64)>) -> AdmissionConfig {
+        AdmissionConfig {
             allowed_origins: vec![
                 "https://app.example.com".into(),
                 "https://*.example.org".into(),
@@ -164,19 +150,19 @@ mod tests {
             max_connections_per_ip: max,
             connects_per_ip: rate,
             max_headers: 100,
-        })
+        }
     }
 
     #[test]
     fn origins() {
-        let a = admission(None, None);
+        let a = config(None, None);
         for ok in [
             None,
             Some("https://app.example.com"),
             Some("HTTPS://APP.EXAMPLE.COM"),
             Some("https://x.example.org"),
         ] {
-            assert_eq!(a.check_origin(ok), Ok(()), "{ok:?}");
+            assert_eq!(check_origin(&a, ok), Ok(()), "{ok:?}");
         }
         for bad in [
             "https://evil.com",
@@ -186,33 +172,37 @@ mod tests {
             "https://a/b.example.org",
             "null",
         ] {
-            assert_eq!(a.check_origin(Some(bad)), Err(Refusal::Origin), "{bad}");
+            assert_eq!(check_origin(&a, Some(bad)), Err(Refusal::Origin), "{bad}");
         }
     }
 
     #[test]
     fn per_ip_open_cap_and_release() {
-        let a = admission(Some(2), None);
+        let (a, c) = (Admission::default(), config(Some(2), None));
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let p1 = a.admit_ip(ip).unwrap();
-        let _p2 = a.admit_ip(ip).unwrap();
-        assert_eq!(a.admit_ip(ip).unwrap_err(), Refusal::TooMany);
+        let p1 = a.admit_ip(&c, ip).unwrap();
+        let _p2 = a.admit_ip(&c, ip).unwrap();
+        assert_eq!(a.admit_ip(&c, ip).unwrap_err(), Refusal::TooMany);
         assert!(
-            a.admit_ip("10.0.0.2".parse().unwrap()).is_ok(),
+            a.admit_ip(&c, "10.0.0.2".parse().unwrap()).is_ok(),
             "other IPs are not affected"
         );
         drop(p1);
-        assert!(a.admit_ip(ip).is_ok());
+        assert!(a.admit_ip(&c, ip).is_ok());
     }
 
     #[test]
     fn per_ip_rate_with_burst_and_sweep() {
-        let a = admission(None, Some((1.0, 3.0)));
+        let (a, c) = (Admission::default(), config(None, Some((1.0, 3.0))));
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let permits: Vec<_> = (0..3).map(|_| a.admit_ip(ip).unwrap()).collect();
-        assert_eq!(a.admit_ip(ip).unwrap_err(), Refusal::TooMany, "burst spent");
+        let permits: Vec<_> = (0..3).map(|_| a.admit_ip(&c, ip).unwrap()).collect();
+        assert_eq!(
+            a.admit_ip(&c, ip).unwrap_err(),
+            Refusal::TooMany,
+            "burst spent"
+        );
         drop(permits);
-        a.sweep();
+        a.sweep(&c);
         assert_eq!(a.tracked_ips(), 1, "kept while the bucket refills");
     }
 }

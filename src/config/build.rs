@@ -40,5 +40,6 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         websocket: websocket?,
         integrations: integrations?,
         stages: stages?,
+        digest: String::new(),
     })
 }

@@ -36,7 +36,7 @@ pub use security::{
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/sockgate.default.toml");
 
 /// A whole, validated gateway configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Listeners and process-level limits.
     pub server: ServerConfig,
@@ -56,11 +56,14 @@ pub struct Config {
     pub authorizers: BTreeMap<String, AuthorizerConfig>,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
+    /// The first 16 hex digits of the SHA-256 of the config text: which file a
+    /// node runs (shown in metrics and `/readyz`, compared across nodes).
+    pub digest: String,
 }
 
 /// `[management]`: who may call the management API (the checks are in
 /// `auth::management`).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq)]
 pub struct ManagementAuth {
     /// Keys accepted in SigV4 signatures.
     pub access_keys: Vec<AccessKey>,
@@ -90,7 +93,7 @@ impl fmt::Debug for ManagementAuth {
 }
 
 /// An access key the management API accepts in SigV4 signatures.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct AccessKey {
     /// `AKIA…`
     pub id: String,
@@ -107,7 +110,7 @@ impl fmt::Debug for AccessKey {
 }
 
 /// `[cluster]`: several nodes sharing connections through Redis.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterConfig {
     /// `redis://host:port[/db]` (RESP3 is requested automatically).
     pub redis_url: String,
@@ -131,7 +134,7 @@ pub struct ClusterConfig {
 }
 
 /// `[server]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// Public WebSocket listener.
     pub listen: SocketAddr,
@@ -165,7 +168,7 @@ pub struct ServerConfig {
 }
 
 /// `[api]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiConfig {
     /// `requestContext.apiId`.
     pub id: String,
@@ -183,7 +186,7 @@ pub enum BinaryPolicy {
 }
 
 /// `[websocket]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebSocketConfig {
     /// `route_selection_expression`.
     pub selection: Template,
@@ -220,7 +223,7 @@ pub struct WebSocketConfig {
 }
 
 /// `[integrations]`: the shared, pooled backend client.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {
     /// Backend calls in flight across the node; more wait for a slot (within their timeout).
     pub max_inflight: usize,
@@ -235,7 +238,7 @@ pub struct ClientConfig {
 }
 
 /// One stage with its routes resolved against its variables.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageConfig {
     /// Stage name: the first path segment of the WebSocket URL.
     pub name: String,
@@ -250,7 +253,7 @@ pub struct StageConfig {
 }
 
 /// One route.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
     /// `$connect`, `$disconnect`, `$default` or a custom key.
     pub key: String,
@@ -261,7 +264,7 @@ pub struct RouteConfig {
 }
 
 /// Where a route's events go.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum IntegrationConfig {
     /// POST the Lambda proxy event JSON; read a Lambda proxy response.
     AwsProxy(HttpTarget),
@@ -272,7 +275,7 @@ pub enum IntegrationConfig {
 }
 
 /// An HTTP backend endpoint.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpTarget {
     /// The URI, with stage variables substituted.
     pub uri: http::Uri,
@@ -281,7 +284,7 @@ pub struct HttpTarget {
 }
 
 /// A mock integration's answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MockConfig {
     /// Status (decides accept/reject on `$connect`).
     pub status: u16,
@@ -353,8 +356,9 @@ impl Config {
         let config = build::build(&table, &errors, env);
         let mut list = errors.into_vec();
         if list.is_empty()
-            && let Some(config) = config
+            && let Some(mut config) = config
         {
+            config.digest = digest(text);
             return Ok(config);
         }
         env::annotate(&mut list, &origins);
@@ -382,6 +386,16 @@ impl Config {
     pub fn demo(env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
         Config::parse(DEFAULT_CONFIG, env)
     }
+}
+
+/// The first 16 hex digits of the SHA-256 of `text`.
+fn digest(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

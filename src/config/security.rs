@@ -72,7 +72,7 @@ impl KeyFamily {
 }
 
 /// A JWT authorizer.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct JwtConfig {
     /// Where the token is.
     pub identity_source: IdentitySource,
@@ -114,7 +114,7 @@ impl std::fmt::Debug for JwtConfig {
 }
 
 /// A request authorizer: an HTTP backend shaped like a Lambda REQUEST authorizer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RequestAuthorizerConfig {
     /// `http://…` that receives the authorizer event.
     pub uri: String,
@@ -127,7 +127,7 @@ pub struct RequestAuthorizerConfig {
 }
 
 /// One `[authorizers.NAME]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AuthorizerConfig {
     /// `type = "jwt"`
     Jwt(JwtConfig),
@@ -136,7 +136,7 @@ pub enum AuthorizerConfig {
 }
 
 /// `[admission]`: checks before any authorizer or integration runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AdmissionConfig {
     /// Browser `Origin`s allowed to connect (exact, or `https://*.example.com`);
     /// empty allows any. Requests without `Origin` (not from a browser) pass.

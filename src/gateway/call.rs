@@ -9,6 +9,7 @@ use crate::telemetry::ExecutionError;
 use tracing::warn;
 
 use super::{Gateway, Route, Stage};
+use crate::snapshot::Snapshot;
 
 // === impl Gateway: calls and events ===
 
@@ -16,6 +17,7 @@ impl Gateway {
     /// Calls an integration, timing it and logging failures (never payloads).
     pub(crate) async fn call(
         &self,
+        snap: &Snapshot,
         stage: &Stage,
         route: &Route,
         ev: &EventContext<'_>,
@@ -26,7 +28,7 @@ impl Gateway {
         // (`$disconnect` runs in the session's task), not just during the call.
         let result = Box::pin(integration::invoke(
             &route.integration,
-            self.client(),
+            &snap.client,
             ev,
             &stage.management_endpoint,
         ))
@@ -55,17 +57,19 @@ impl Gateway {
     /// The fields every event has; callers add the rest with struct update.
     pub(crate) fn event<'a>(
         &'a self,
+        snap: &'a Snapshot,
         event_type: EventType,
         stage: &'a Stage,
         conn: &'a Connection,
         route_key: &'a str,
     ) -> EventContext<'a> {
-        self.event_for(event_type, stage, &conn.id, &conn.info, route_key)
+        self.event_for(snap, event_type, stage, &conn.id, &conn.info, route_key)
     }
 
     /// [`Gateway::event`] for a connection that does not exist yet (authorizers).
     pub(crate) fn event_for<'a>(
         &'a self,
+        snap: &'a Snapshot,
         event_type: EventType,
         stage: &'a Stage,
         id: &'a Id,
@@ -77,7 +81,7 @@ impl Gateway {
             route_key,
             connection_id: id,
             info,
-            api_id: &self.api().id,
+            api_id: &snap.api.id,
             request_id: Id::random(),
             request_time_ms: clock::now_ms(),
             message_id: None,
@@ -99,6 +103,7 @@ impl Gateway {
     /// first member of (for `Delivery::sync_groups`).
     pub(crate) fn apply_membership(
         &self,
+        snap: &Snapshot,
         conn: &std::sync::Arc<Connection>,
         reply: &integration::Reply,
     ) -> Vec<crate::conn::GroupKey> {
@@ -107,7 +112,7 @@ impl Gateway {
             conn,
             reply.header(JOIN_HEADER),
             reply.header(LEAVE_HEADER),
-            self.ws().max_groups_per_connection,
+            snap.ws.max_groups_per_connection,
         )
     }
 }

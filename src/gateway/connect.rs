@@ -10,6 +10,7 @@ use crate::auth::connect::{Admitted, Refused, check_api_key};
 use crate::auth::{AuthFailure, Authorizer, identity_values};
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{CallError, EventContext, EventType, Handshake};
+use crate::snapshot::Snapshot;
 use crate::telemetry::ConnectOutcome;
 
 /// Why `$connect` refused a connection (mapped to an HTTP status in `http::respond`).
@@ -30,6 +31,7 @@ impl Gateway {
     /// order: before `$connect`).
     pub async fn check_connect(
         &self,
+        snap: &Snapshot,
         stage: &Stage,
         id: &Id,
         info: &ConnInfo,
@@ -54,7 +56,7 @@ impl Gateway {
                     .or_else(|| token.strip_prefix("bearer "))
                     .unwrap_or(&token)
                     .trim();
-                jwt.authorize(token, self.client())
+                jwt.authorize(token, &snap.client)
                     .await
                     .map_err(Refused::Auth)?
             }
@@ -67,11 +69,10 @@ impl Gateway {
                 let key = format!("{}\u{0}{}", stage.name, values.join("\u{0}"));
                 let method_arn = format!(
                     "arn:aws:execute-api:local:000000000000:{}/{}/$connect",
-                    self.api().id,
-                    stage.name
+                    snap.api.id, stage.name
                 );
-                let event = self.authorizer_event(stage, id, info, handshake, &method_arn);
-                req.authorize(&key, event, &method_arn, self.client())
+                let event = self.authorizer_event(snap, stage, id, info, handshake, &method_arn);
+                req.authorize(&key, event, &method_arn, &snap.client)
                     .await
                     .map_err(Refused::Auth)?
             }
@@ -83,6 +84,7 @@ impl Gateway {
     /// The Lambda REQUEST authorizer event: the CONNECT event plus `type` and `methodArn`.
     fn authorizer_event(
         &self,
+        snap: &Snapshot,
         stage: &Stage,
         id: &Id,
         info: &ConnInfo,
@@ -91,7 +93,7 @@ impl Gateway {
     ) -> Vec<u8> {
         let ev = EventContext {
             handshake: Some(handshake),
-            ..self.event_for(EventType::Connect, stage, id, info, "$connect")
+            ..self.event_for(snap, EventType::Connect, stage, id, info, "$connect")
         };
         let mut value: serde_json::Value =
             serde_json::from_slice(&ev.to_json()).unwrap_or_default();
@@ -108,6 +110,7 @@ impl Gateway {
     /// integration chose, if any.
     pub async fn on_connect(
         &self,
+        snap: &Snapshot,
         stage: &Stage,
         conn: &Arc<Connection>,
         handshake: &Handshake,
@@ -119,12 +122,12 @@ impl Gateway {
         };
         let ev = EventContext {
             handshake: Some(handshake),
-            ..self.event(EventType::Connect, stage, conn, &route.key)
+            ..self.event(snap, EventType::Connect, stage, conn, &route.key)
         };
-        match self.call(stage, route, &ev).await {
+        match self.call(snap, stage, route, &ev).await {
             Ok(reply) if reply.is_success() => {
                 stage.metrics.connect(ConnectOutcome::Accepted);
-                let joined = self.apply_membership(conn, &reply);
+                let joined = self.apply_membership(snap, conn, &reply);
                 // Before the 101: a group send after the client opens reaches it.
                 self.delivery().sync_groups(&joined).await;
                 Ok(reply.header("sec-websocket-protocol").map(str::to_owned))

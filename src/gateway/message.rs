@@ -10,6 +10,7 @@ use crate::config::IntegrationConfig;
 use crate::conn::{Connection, ErrorFrame, Id};
 use crate::integration::{self, CallError, EventContext, EventType};
 use crate::routing::{self, Selected};
+use crate::snapshot::Snapshot;
 use crate::telemetry::{ClientError, ExecutionError};
 use crate::ws::Frame;
 
@@ -36,7 +37,13 @@ impl Inbound {
 impl Gateway {
     /// Routes one message and starts its integration call. Runs on the
     /// connection's session task (so inline answers are queued without a wake-up).
-    pub fn on_message(self: &Arc<Self>, stage: &Arc<Stage>, conn: &Arc<Connection>, msg: Inbound) {
+    pub fn on_message(
+        self: &Arc<Self>,
+        snap: &Arc<Snapshot>,
+        stage: &Arc<Stage>,
+        conn: &Arc<Connection>,
+        msg: Inbound,
+    ) {
         let is_base64 = matches!(msg, Inbound::Base64(_));
         let text = msg.as_str();
         let mut parsed = routing::Message::new(text, stage.parse_json && !is_base64);
@@ -51,7 +58,7 @@ impl Gateway {
             }
         };
         route.metrics.messages_in.increment(1);
-        let max_reply = self.ws().max_reply_bytes;
+        let max_reply = snap.ws.max_reply_bytes;
         if let IntegrationConfig::Mock(mock) = &route.integration {
             // Mocks are pure: answer inline, without a task or an in-flight slot.
             let json = parsed.json.take();
@@ -60,12 +67,12 @@ impl Gateway {
                 message_id: Some(Id::random()),
                 is_base64,
                 body_json: json.as_ref(),
-                ..self.event(EventType::Message, stage, conn, &route.key)
+                ..self.event(snap, EventType::Message, stage, conn, &route.key)
             };
             let reply = integration::mock_reply(mock, &ev);
             // Inline, so not awaited: with a cluster the reconciler subscribes
             // to any newly joined group within milliseconds.
-            let _ = self.apply_membership(conn, &reply);
+            let _ = self.apply_membership(snap, conn, &reply);
             if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply), max_reply) {
                 conn.push_from_session(frame);
             }
@@ -73,16 +80,19 @@ impl Gateway {
         }
         conn.begin_call();
         let (gw, stage, conn) = (Arc::clone(self), Arc::clone(stage), Arc::clone(conn));
+        // The call finishes with the generation that selected its route, even
+        // if a reload swaps in another meanwhile.
+        let snap = Arc::clone(snap);
         tokio::spawn(async move {
             let ev = EventContext {
                 body: Some(msg.as_str()),
                 message_id: Some(Id::random()),
                 is_base64,
-                ..gw.event(EventType::Message, &stage, &conn, &route.key)
+                ..gw.event(&snap, EventType::Message, &stage, &conn, &route.key)
             };
-            let result = gw.call(&stage, &route, &ev).await;
+            let result = gw.call(&snap, &stage, &route, &ev).await;
             if let Ok(reply) = &result {
-                let joined = gw.apply_membership(&conn, reply);
+                let joined = gw.apply_membership(&snap, &conn, reply);
                 gw.delivery().sync_groups(&joined).await;
             }
             if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result, max_reply)

@@ -11,11 +11,11 @@
 //! - [`message`]: route one message and call its integration;
 //! - [`disconnect`]: `$disconnect`, exactly once;
 //! - [`call`]: the integration call and event fields every phase shares;
-//! - [`node`]: what the cluster asks of this node;
-//! - [`stage`]: a deployed stage and its routes.
+//! - [`node`]: what the cluster asks of this node.
 //!
-//! Phases use only the connection's shared state ([`Connection`]) and the
-//! [`Stage`] it connected to; they never touch sockets or hyper types.
+//! Phases use only the connection's shared state ([`Connection`]), the
+//! [`Stage`] it is served by, and the configuration generation ([`Snapshot`])
+//! the event is handled with; they never touch sockets or hyper types.
 //! Messages to mock integrations are answered inline (they are pure); each
 //! backend call runs in its own task, so one slow backend call never stalls the
 //! connection's other traffic; the session stops reading once
@@ -28,43 +28,38 @@ pub mod connect;
 pub mod disconnect;
 pub mod message;
 pub mod node;
-pub mod stage;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
+use arc_swap::{ArcSwap, Guard};
 use tokio::sync::Semaphore;
 
-use crate::auth::Authorizer;
 use crate::auth::admission::Admission;
-use crate::config::{ApiConfig, Config, ManagementAuth, WebSocketConfig};
+use crate::config::Config;
 use crate::conn::{Id, NodeTag, Sent};
 use crate::delivery::Delivery;
-use crate::integration::HttpClient;
 use crate::shutdown::Shutdown;
+use crate::snapshot::Snapshot;
+pub use crate::snapshot::{Route, Stage};
 use crate::telemetry::Metrics;
 pub use connect::ConnectError;
 pub use message::Inbound;
-pub use stage::{Route, Stage};
 
 /// Everything the phases share. One per node, behind an `Arc`.
 #[derive(Debug)]
 pub struct Gateway {
-    api: ApiConfig,
-    ws: WebSocketConfig,
-    stages: HashMap<String, Arc<Stage>>,
+    /// The current configuration generation; swapped whole on reload.
+    snapshot: ArcSwap<Snapshot>,
     delivery: Delivery,
-    client: HttpClient,
     metrics: Metrics,
     shutdown: Shutdown,
     /// Open-connection permits (`server.max_connections`): a session holds one
     /// until it ends, so the bound covers connections still running `$disconnect`.
     connection_permits: Arc<Semaphore>,
-    trust_forwarded_for: bool,
-    management_auth: ManagementAuth,
+    /// Per-IP admission counts (their rules are in the snapshot).
     admission: Admission,
-    body_timeout: Duration,
+    /// `http://host:port` of the management listener, for backends.
+    management_base: String,
 }
 
 // === impl Gateway ===
@@ -74,70 +69,48 @@ impl Gateway {
     /// `http://host:port` of the management listener, for backends.
     pub fn new(config: &Config, management_base: String) -> Gateway {
         let metrics = Metrics::new();
-        // One instance per authorizer, shared by the stages that use it (and its caches).
-        let authorizers: HashMap<String, Arc<Authorizer>> = config
-            .authorizers
-            .iter()
-            .map(|(name, cfg)| (name.clone(), Arc::new(Authorizer::new(cfg))))
-            .collect();
-        let stages = config
-            .stages
-            .iter()
-            .map(|s| {
-                let stage = Stage::new(
-                    s,
-                    &config.websocket,
-                    &metrics,
-                    &management_base,
-                    &authorizers,
-                );
-                (s.name.clone(), Arc::new(stage))
-            })
-            .collect();
+        let snapshot = Snapshot::build(config, None, 1, &metrics, &management_base);
         Gateway {
-            api: config.api.clone(),
-            ws: config.websocket.clone(),
-            stages,
+            snapshot: ArcSwap::from_pointee(snapshot),
             delivery: Delivery::new(NodeTag::random()),
-            client: HttpClient::new(&config.integrations),
             metrics,
             shutdown: Shutdown::default(),
             connection_permits: Arc::new(Semaphore::new(config.server.max_connections)),
-            trust_forwarded_for: config.server.trust_forwarded_for,
-            management_auth: config.management.clone(),
-            admission: Admission::new(config.admission.clone()),
-            body_timeout: config.server.request_body_timeout,
+            admission: Admission::default(),
+            management_base,
         }
     }
 
-    /// `[api]`.
-    pub fn api(&self) -> &ApiConfig {
-        &self.api
+    /// The current configuration generation (a lock-free load; hold it for
+    /// the length of one event, not across `.await`s that may be long).
+    pub fn snapshot(&self) -> Guard<Arc<Snapshot>> {
+        self.snapshot.load()
     }
 
-    /// `[websocket]`.
-    pub fn ws(&self) -> &WebSocketConfig {
-        &self.ws
+    /// The current generation, as an owned handle (for a session or a task).
+    pub fn snapshot_arc(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
     }
 
-    /// A served stage, by name.
-    pub fn stage(&self, name: &str) -> Option<&Arc<Stage>> {
-        self.stages.get(name)
-    }
-
-    /// The names of the served stages.
-    pub fn stage_names(&self) -> Vec<String> {
-        self.stages.keys().cloned().collect()
+    /// Builds the next generation from `config` (reusing what is unchanged)
+    /// and makes it current; returns it.
+    pub fn install(&self, config: &Config) -> Arc<Snapshot> {
+        let previous = self.snapshot.load_full();
+        let next = Snapshot::build(
+            config,
+            Some(&previous),
+            previous.generation + 1,
+            &self.metrics,
+            &self.management_base,
+        );
+        let next = Arc::new(next);
+        self.snapshot.store(Arc::clone(&next));
+        next
     }
 
     /// This node's connections, groups and cluster link.
     pub fn delivery(&self) -> &Delivery {
         &self.delivery
-    }
-
-    /// The backend client.
-    pub fn client(&self) -> &HttpClient {
-        &self.client
     }
 
     /// The metrics registry.
@@ -155,34 +128,14 @@ impl Gateway {
         &self.connection_permits
     }
 
-    /// Whether `identity.sourceIp` comes from X-Forwarded-For.
-    pub fn trust_forwarded_for(&self) -> bool {
-        self.trust_forwarded_for
-    }
-
-    /// Who may call the management API.
-    pub fn management_auth(&self) -> &ManagementAuth {
-        &self.management_auth
-    }
-
-    /// Origin and per-IP checks on upgrades.
+    /// Per-IP admission counts.
     pub fn admission(&self) -> &Admission {
         &self.admission
     }
 
-    /// Time a client has to send a request body (management API).
-    pub fn body_timeout(&self) -> Duration {
-        self.body_timeout
-    }
-
-    /// How long a session waits for the client's close frame.
-    pub fn close_timeout(&self) -> Duration {
-        self.ws.close_timeout
-    }
-
     /// Counts a group send or broadcast to this node's connections of `stage`.
     pub fn count_fanout(&self, stage: &str, sent: Sent) {
-        if let Some(stage) = self.stage(stage) {
+        if let Some(stage) = self.snapshot().stage(stage) {
             stage.metrics.fanout_queued.increment(sent.queued as u64);
             stage.metrics.fanout_dropped.increment(sent.dropped as u64);
         }
@@ -190,12 +143,10 @@ impl Gateway {
 
     /// Counts a post refused because connection `id`'s queue was full.
     pub fn count_rejection(&self, id: &Id) {
-        let stage = self
-            .delivery
-            .registry()
-            .get(id)
-            .map(|c| Arc::clone(&c.info.stage));
-        if let Some(stage) = stage.and_then(|s| self.stage(&s).cloned()) {
+        let Some(conn) = self.delivery.registry().get(id) else {
+            return;
+        };
+        if let Some(stage) = self.snapshot().stage(&conn.info.stage) {
             stage.metrics.queue_rejections.increment(1);
         }
     }

@@ -27,7 +27,7 @@ impl Node for Gateway {
     }
 
     fn join(&self, key: &GroupKey, id: &Id) -> Result<bool, DeliveryError> {
-        let max = self.ws().max_groups_per_connection;
+        let max = self.snapshot().ws.max_groups_per_connection;
         self.delivery().join_group_local(key, id, max)
     }
 
@@ -50,7 +50,7 @@ impl Node for Gateway {
     }
 
     fn stages(&self) -> Vec<String> {
-        self.stage_names()
+        self.snapshot().stage_names()
     }
 
     fn connections(&self) -> Vec<Arc<Connection>> {
@@ -63,12 +63,13 @@ impl Node for Gateway {
 
     fn disconnect_lost(&self, id: Id, info: ConnInfo) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let Some(stage) = self.stage(&info.stage).cloned() else {
+            let snap = self.snapshot_arc();
+            let Some(stage) = snap.stage(&info.stage).cloned() else {
                 return false;
             };
             let conn = Connection::new(id, info, 1, 1);
             stage.metrics.disconnect(&CloseReason::NodeLost);
-            self.on_disconnect(&stage, &conn, &CloseReason::NodeLost)
+            self.on_disconnect(&snap, &stage, &conn, &CloseReason::NodeLost)
                 .await;
             true
         })

@@ -32,6 +32,7 @@ use super::respond::{ApiError, Body, empty};
 use crate::auth::management::{self, Pending};
 use crate::auth::sigv4::Signed;
 use crate::clock;
+use crate::config::ManagementAuth;
 use crate::conn::SendReport;
 use crate::conn::{DeliveryError, GroupKey, Id, Sent};
 use crate::gateway::Gateway;
@@ -66,18 +67,20 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
 
 async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
+    // One configuration generation for the whole request.
+    let snap = gw.snapshot_arc();
     // Credentials first, from the headers: a request without them never has its
     // body read. What a signature says about the body is checked once it is in.
-    let pending = authenticate(gw, &parts, None)?;
-    let body = read_body(&parts.headers, body, gw.body_timeout()).await?;
-    authenticate(gw, &parts, Some((&pending, &body)))?;
+    let pending = authenticate(&snap.management, &parts, None)?;
+    let body = read_body(&parts.headers, body, snap.body_timeout).await?;
+    authenticate(&snap.management, &parts, Some((&pending, &body)))?;
     let path = parts.uri.path();
     let target = parse_path(path).ok_or(ApiError::NotFound)?;
     let stage = match target {
         Target::Connection(stage, _) => stage,
         Target::Group(stage, _) | Target::Member(stage, _, _) | Target::Stage(stage) => Some(stage),
     };
-    if stage.is_some_and(|s| gw.stage(s).is_none()) {
+    if stage.is_some_and(|s| snap.stage(s).is_none()) {
         return Err(ApiError::NotFound);
     }
     let method = parts.method.clone();
@@ -118,7 +121,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             let id = parse_id(raw_id).ok_or(ApiError::Gone);
             match method {
                 Method::PUT => {
-                    let max = gw.ws().max_groups_per_connection;
+                    let max = snap.ws.max_groups_per_connection;
                     gw.delivery().join_group(&key, &id?, max).await?;
                 }
                 Method::DELETE => gw.delivery().leave_group(&key, &id?).await?,
@@ -150,11 +153,10 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
 /// from the headers alone (`body` is `None`; returns what is left to check), or,
 /// once the body is read, what the head check left.
 fn authenticate(
-    gw: &Gateway,
+    auth: &ManagementAuth,
     parts: &http::request::Parts,
     body: Option<(&Pending, &[u8])>,
 ) -> Result<Pending, ApiError> {
-    let auth = gw.management_auth();
     if !auth.required() {
         return Ok(Pending::Nothing);
     }

@@ -53,7 +53,6 @@ pub struct Server {
     public_addr: SocketAddr,
     management_addr: SocketAddr,
     metrics_addr: SocketAddr,
-    handshake_timeout: Duration,
     grace: Duration,
     tls: Option<Tls>,
     /// Connection caps of the public, management and metrics listeners.
@@ -104,7 +103,6 @@ impl Server {
             public_addr,
             management_addr,
             metrics_addr,
-            handshake_timeout: config.server.handshake_timeout,
             tls: config
                 .server
                 .tls
@@ -152,7 +150,6 @@ impl Server {
         let (stop_public, public_rx) = watch::channel(false);
         let (stop_rest, rest_rx) = watch::channel(false);
         let gw = &self.gateway;
-        let timeout = self.handshake_timeout;
         // Drops idle per-IP admission entries (bounds that map; see auth::admission).
         let sweeper = {
             let gw = Arc::downgrade(gw);
@@ -161,7 +158,7 @@ impl Server {
                 loop {
                     tick.tick().await;
                     match gw.upgrade() {
-                        Some(gw) => gw.admission().sweep(),
+                        Some(gw) => gw.admission().sweep(&gw.snapshot().admission),
                         None => return,
                     }
                 }
@@ -176,7 +173,6 @@ impl Server {
                 tls: self.tls.clone(),
             },
             Arc::clone(gw),
-            timeout,
             public_rx,
         ));
         let mgmt = tokio::spawn(accept_loop(
@@ -187,7 +183,6 @@ impl Server {
                 tls: None,
             },
             Arc::clone(gw),
-            timeout,
             rest_rx.clone(),
         ));
         let metrics = tokio::spawn(accept_loop(
@@ -198,7 +193,6 @@ impl Server {
                 tls: None,
             },
             Arc::clone(gw),
-            timeout,
             rest_rx,
         ));
 
@@ -240,12 +234,7 @@ struct Listener {
     tls: Option<Tls>,
 }
 
-async fn accept_loop(
-    l: Listener,
-    gw: Arc<Gateway>,
-    handshake_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
     let kind = l.kind;
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -272,7 +261,7 @@ async fn accept_loop(
                     match &l.tls {
                         None => {
                             tokio::spawn(async move {
-                                serve_connection(stream, peer, gw, kind, handshake_timeout).await;
+                                serve_connection(stream, peer, gw, kind).await;
                                 drop(permit);
                             });
                         }
@@ -280,9 +269,10 @@ async fn accept_loop(
                             let acceptor = tls.acceptor().clone();
                             tokio::spawn(async move {
                                 // The TLS handshake counts against the same timeout.
+                                let handshake_timeout = gw.snapshot().handshake_timeout;
                                 match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                                     Ok(Ok(stream)) => {
-                                        serve_connection(stream, peer, gw, kind, handshake_timeout).await;
+                                        serve_connection(stream, peer, gw, kind).await;
                                         drop(permit);
                                     }
                                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed."),
@@ -331,23 +321,22 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-async fn serve_connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    gw: Arc<Gateway>,
-    kind: Kind,
-    handshake_timeout: Duration,
-) where
+async fn serve_connection<S>(stream: S, peer: SocketAddr, gw: Arc<Gateway>, kind: Kind)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(stream);
+    let (handshake_timeout, max_headers) = {
+        let snap = gw.snapshot();
+        (snap.handshake_timeout, snap.admission.max_headers)
+    };
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(handshake_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         // Bounds the parsed header list per request (431 beyond), like the size.
-        .max_headers(gw.admission().config().max_headers);
+        .max_headers(max_headers);
     let result = match kind {
         Kind::Public => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {

@@ -84,6 +84,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         }
     }
 
+    /// New size limits for frames that start from now (after a reload).
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.decoder.set_limits(limits);
+    }
+
     /// The queue the mailbox refills (only while it is empty, see `Connection::take_outbound`).
     pub(crate) fn out_mut(&mut self) -> &mut VecDeque<Frame> {
         &mut self.out

@@ -121,6 +121,12 @@ impl Decoder {
         }
     }
 
+    /// Changes the limits for what is decoded from now on (a message being
+    /// reassembled is judged by the new ones as its fragments arrive).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// Decodes the frame at the front of `buf`.
     pub fn decode(&mut self, buf: &[u8]) -> Result<Step, DecodeError> {
         let [b0, b1, ..] = *buf else {

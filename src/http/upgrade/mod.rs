@@ -23,12 +23,13 @@ use tracing::debug;
 
 use super::respond::{Body, HandshakeError, empty};
 use crate::auth::connect::Refused;
-use crate::auth::{self, AuthFailure};
+use crate::auth::{self, AuthFailure, admission};
 use crate::clock;
 use crate::conn::{ConnAuth, ConnInfo, Connection, Id};
 use crate::gateway::{ConnectError, Gateway, Stage};
 use crate::integration::Handshake;
 use crate::session::{self, Held};
+use crate::snapshot::Snapshot;
 use crate::telemetry::{ClientError, ConnectOutcome};
 
 /// Serves one request on the public listener.
@@ -44,26 +45,29 @@ async fn upgrade(
     mut req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, HandshakeError> {
+    // One configuration generation for the whole upgrade (the session then
+    // follows reloads on its own).
+    let snap = gw.snapshot_arc();
     let stage_name = req.uri().path().trim_matches('/');
-    let stage = Arc::clone(gw.stage(stage_name).ok_or(HandshakeError::UnknownStage)?);
+    let stage = Arc::clone(snap.stage(stage_name).ok_or(HandshakeError::UnknownStage)?);
     let accept = request::check_handshake(&req).inspect_err(|e| {
         if *e != HandshakeError::UpgradeRequired {
             stage.metrics.client_error(ClientError::BadHandshake);
         }
     })?;
-    let (source_ip, held) = admit(&gw, &stage, req.headers(), peer)?;
+    let (source_ip, held) = admit(&gw, &snap, &stage, req.headers(), peer)?;
     let handshake = request::handshake_facts(&req);
-    let mut info = conn_info(&gw, &stage, req.headers(), source_ip);
+    let mut info = conn_info(&snap, &stage, req.headers(), source_ip);
     let id = Id::for_node(gw.delivery().node());
     let mut offered = request::offered_protocols(req.headers());
-    info.auth = authorize(&gw, &stage, &id, &info, &handshake, &offered).await?;
+    info.auth = authorize(&gw, &snap, &stage, &id, &info, &handshake, &offered).await?;
     // A token offered as a subprotocol is a credential, never a protocol to select.
     if let Some(token) = auth::offered_token(&offered).map(str::to_owned) {
         offered.retain(|p| *p != token);
     }
-    let allowed = &gw.admission().config().allowed_subprotocols;
+    let allowed = &snap.admission.allowed_subprotocols;
     let fallback = request::choose_subprotocol(allowed, &offered)?;
-    let ws = gw.ws();
+    let ws = &snap.ws;
     let conn = Arc::new(Connection::new(
         id,
         info,
@@ -74,6 +78,7 @@ async fn upgrade(
     // freed when it returns.
     let on_upgrade = hyper::upgrade::on(&mut req);
     let pending = Pending {
+        snap,
         stage,
         conn,
         handshake,
@@ -90,6 +95,7 @@ async fn upgrade(
 /// Returns `identity.sourceIp` and the slots the connection will hold.
 fn admit(
     gw: &Gateway,
+    snap: &Snapshot,
     stage: &Stage,
     headers: &HeaderMap,
     peer: SocketAddr,
@@ -102,14 +108,17 @@ fn admit(
         return refuse(ConnectOutcome::Unavailable, HandshakeError::Unavailable);
     }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if gw.admission().check_origin(origin).is_err() {
+    if admission::check_origin(&snap.admission, origin).is_err() {
         return refuse(
             ConnectOutcome::Unauthorized,
             HandshakeError::OriginNotAllowed,
         );
     }
-    let source_ip = request::source_ip(gw.trust_forwarded_for(), headers, peer);
-    let ip = match source_ip.parse().map(|ip| gw.admission().admit_ip(ip)) {
+    let source_ip = request::source_ip(snap.trust_forwarded_for, headers, peer);
+    let admitted = source_ip
+        .parse()
+        .map(|ip| gw.admission().admit_ip(&snap.admission, ip));
+    let ip = match admitted {
         Ok(Ok(permit)) => permit,
         Ok(Err(_)) => return refuse(ConnectOutcome::Throttled, HandshakeError::TooManyRequests),
         Err(_) => None,
@@ -128,7 +137,7 @@ fn admit(
 }
 
 /// The handshake facts every event of the connection carries.
-fn conn_info(gw: &Gateway, stage: &Stage, headers: &HeaderMap, source_ip: String) -> ConnInfo {
+fn conn_info(snap: &Snapshot, stage: &Stage, headers: &HeaderMap, source_ip: String) -> ConnInfo {
     let text = |name| {
         headers
             .get(name)
@@ -139,7 +148,7 @@ fn conn_info(gw: &Gateway, stage: &Stage, headers: &HeaderMap, source_ip: String
         connected_at_ms: clock::now_ms(),
         source_ip,
         user_agent: text(header::USER_AGENT).map(str::to_owned),
-        domain_name: match &gw.api().domain_name {
+        domain_name: match &snap.api.domain_name {
             Some(d) => d.clone(),
             None => text(header::HOST).unwrap_or("localhost").to_owned(),
         },
@@ -151,13 +160,17 @@ fn conn_info(gw: &Gateway, stage: &Stage, headers: &HeaderMap, source_ip: String
 /// are counted and logged with their reason, which never reaches the client.
 async fn authorize(
     gw: &Gateway,
+    snap: &Snapshot,
     stage: &Stage,
     id: &Id,
     info: &ConnInfo,
     handshake: &Handshake,
     offered: &[String],
 ) -> Result<ConnAuth, HandshakeError> {
-    match gw.check_connect(stage, id, info, handshake, offered).await {
+    match gw
+        .check_connect(snap, stage, id, info, handshake, offered)
+        .await
+    {
         Ok(admitted) => Ok(ConnAuth {
             authorizer: admitted.authorizer,
             api_key_id: admitted.api_key_id,
@@ -184,6 +197,7 @@ async fn authorize(
 
 /// An upgrade that passed every check but `$connect`.
 struct Pending {
+    snap: Arc<Snapshot>,
     stage: Arc<Stage>,
     conn: Arc<Connection>,
     handshake: Handshake,
@@ -200,6 +214,7 @@ async fn connect(gw: Arc<Gateway>, p: Pending) -> Result<Option<HeaderValue>, Ha
     let (accepted_tx, accepted_rx) = oneshot::channel();
     tokio::spawn(async move {
         let Pending {
+            snap,
             stage,
             conn,
             handshake,
@@ -211,6 +226,7 @@ async fn connect(gw: Arc<Gateway>, p: Pending) -> Result<Option<HeaderValue>, Ha
         // it ends instead of sizing this task for the connection's whole life.
         let result = Box::pin(decide(
             Arc::clone(&gw),
+            snap,
             Arc::clone(&stage),
             Arc::clone(&conn),
             handshake,
@@ -238,16 +254,17 @@ async fn connect(gw: Arc<Gateway>, p: Pending) -> Result<Option<HeaderValue>, Ha
 /// Runs `$connect` and checks the subprotocol it picks.
 async fn decide(
     gw: Arc<Gateway>,
+    snap: Arc<Snapshot>,
     stage: Arc<Stage>,
     conn: Arc<Connection>,
     handshake: Handshake,
     offered: Vec<String>,
 ) -> Result<Option<HeaderValue>, HandshakeError> {
     let chosen = gw
-        .on_connect(&stage, &conn, &handshake)
+        .on_connect(&snap, &stage, &conn, &handshake)
         .await
         .map_err(HandshakeError::Connect)?;
-    let allowed = &gw.admission().config().allowed_subprotocols;
+    let allowed = &snap.admission.allowed_subprotocols;
     match chosen {
         Some(p) if offered.contains(&p) && (allowed.is_empty() || allowed.contains(&p)) => {
             Ok(HeaderValue::from_str(&p).ok())

@@ -1,0 +1,136 @@
+//! The reloadable part of the configuration, resolved and ready to serve: one
+//! immutable [`Snapshot`] per config generation.
+//!
+//! Everything a config file decides that can change without a restart — stages
+//! and their variables, routes and integrations, authorizers, API keys,
+//! admission rules, per-message limits, management credentials, the backend
+//! client — is built into a snapshot when the config loads or reloads. The
+//! gateway keeps the current one behind an atomic pointer (`arc-swap`): the hot
+//! path loads it once per event, with no lock and no allocation, and whoever
+//! still holds an older one (a call in flight, a session until its next event)
+//! keeps using it until it lets go.
+//!
+//! What survives a reload unchanged is reused, not rebuilt: an authorizer whose
+//! settings did not change keeps its instance (and with it its decision and
+//! JWKS key caches), and an unchanged `[integrations]` keeps its pooled client.
+//! Metric handles for new stages and routes are registered when the snapshot is
+//! built, so serving never registers anything.
+
+pub mod stage;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Authorizer;
+use crate::config::{
+    AdmissionConfig, ApiConfig, AuthorizerConfig, ClientConfig, Config, ManagementAuth,
+    WebSocketConfig,
+};
+use crate::integration::HttpClient;
+use crate::telemetry::Metrics;
+pub use stage::{Route, Stage};
+
+/// One generation of the reloadable configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// 1 for the config the node started with, +1 per applied reload.
+    pub generation: u64,
+    /// The config file's digest (see `Config::digest`).
+    pub digest: String,
+    /// `[api]`.
+    pub api: ApiConfig,
+    /// `[websocket]`.
+    pub ws: WebSocketConfig,
+    /// `[admission]`.
+    pub admission: AdmissionConfig,
+    /// `[management]`: who may call the management API.
+    pub management: ManagementAuth,
+    /// Time a client has to send a request head.
+    pub handshake_timeout: Duration,
+    /// Time a client has to send a request body (management API).
+    pub body_timeout: Duration,
+    /// Take `identity.sourceIp` from X-Forwarded-For.
+    pub trust_forwarded_for: bool,
+    /// The backend client (shared with the previous generation when unchanged).
+    pub client: Arc<HttpClient>,
+    client_config: ClientConfig,
+    stages: HashMap<String, Arc<Stage>>,
+    authorizers: HashMap<String, (AuthorizerConfig, Arc<Authorizer>)>,
+}
+
+impl Snapshot {
+    /// Builds generation `generation` from a validated config, reusing what
+    /// `previous` already has for unchanged authorizers and client settings.
+    /// `management_base` is `http://host:port` of the management listener.
+    pub fn build(
+        config: &Config,
+        previous: Option<&Snapshot>,
+        generation: u64,
+        metrics: &Metrics,
+        management_base: &str,
+    ) -> Snapshot {
+        let authorizers = authorizers(config, previous);
+        let instances: HashMap<String, Arc<Authorizer>> = authorizers
+            .iter()
+            .map(|(name, (_, a))| (name.clone(), Arc::clone(a)))
+            .collect();
+        let stages = config
+            .stages
+            .iter()
+            .map(|s| {
+                let stage = Stage::new(s, &config.websocket, metrics, management_base, &instances);
+                (s.name.clone(), Arc::new(stage))
+            })
+            .collect();
+        let client = match previous {
+            Some(p) if p.client_config == config.integrations => Arc::clone(&p.client),
+            _ => Arc::new(HttpClient::new(&config.integrations)),
+        };
+        Snapshot {
+            generation,
+            digest: config.digest.clone(),
+            api: config.api.clone(),
+            ws: config.websocket.clone(),
+            admission: config.admission.clone(),
+            management: config.management.clone(),
+            handshake_timeout: config.server.handshake_timeout,
+            body_timeout: config.server.request_body_timeout,
+            trust_forwarded_for: config.server.trust_forwarded_for,
+            client,
+            client_config: config.integrations.clone(),
+            stages,
+            authorizers,
+        }
+    }
+
+    /// A served stage, by name.
+    pub fn stage(&self, name: &str) -> Option<&Arc<Stage>> {
+        self.stages.get(name)
+    }
+
+    /// The names of the served stages.
+    pub fn stage_names(&self) -> Vec<String> {
+        self.stages.keys().cloned().collect()
+    }
+}
+
+/// One instance per authorizer, shared by the stages that use it; an unchanged
+/// one is taken over from `previous` with its caches.
+fn authorizers(
+    config: &Config,
+    previous: Option<&Snapshot>,
+) -> HashMap<String, (AuthorizerConfig, Arc<Authorizer>)> {
+    config
+        .authorizers
+        .iter()
+        .map(|(name, cfg)| {
+            let kept = previous
+                .and_then(|p| p.authorizers.get(name))
+                .filter(|(old, _)| old == cfg)
+                .map(|(_, a)| Arc::clone(a));
+            let instance = kept.unwrap_or_else(|| Arc::new(Authorizer::new(cfg)));
+            (name.clone(), (cfg.clone(), instance))
+        })
+        .collect()
+}

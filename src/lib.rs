@@ -5,7 +5,9 @@
 //!
 //! From the outside in; a module imports only modules below it.
 //!
-//! - [`server`]: listeners, accept loops and their caps, drain. [`Server`] is the entry point.
+//! - [`cli`]: what the binary does besides serving (`sockgate reload`).
+//! - [`server`]: listeners, accept loops and their caps, reload on SIGHUP,
+//!   drain. [`Server`] is the entry point.
 //! - [`http`]: what each listener serves — upgrades, the management API, probes —
 //!   and the one error → HTTP status mapping (`http::respond`).
 //! - [`session`]: one task per live connection, owning its socket.
@@ -35,6 +37,7 @@
 //! `Notify` plus drop-counted task guards.
 
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sockgate::config::{Config, ProcessEnv};
+use sockgate::gateway::reload::ConfigSource;
 use sockgate::{Server, server, telemetry};
 use tracing::{error, info};
 
@@ -31,6 +32,9 @@ struct Cli {
 enum Command {
     /// Validate the configuration, print every error, and exit.
     Check,
+    /// Ask the node running this configuration to reload it (exit 78 when the
+    /// node rejects the file; it then serves on unchanged).
+    Reload,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Reload) = cli.command {
+        return runtime.block_on(async {
+            match sockgate::cli::reload(&config).await {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("{why}");
+                    ExitCode::from(EX_CONFIG)
+                }
+            }
+        });
+    }
+    let source = ConfigSource {
+        path: cli.config.clone(),
+        env: Box::new(ProcessEnv),
+    };
     runtime.block_on(async move {
         let stages: Vec<String> = config.stages.iter().map(|s| s.name.clone()).collect();
         let node = config
@@ -75,7 +97,7 @@ fn main() -> ExitCode {
             .node_id
             .clone()
             .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
-        let server = match Server::bind(config).await {
+        let server = match Server::bind_from(config, Some(source)).await {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "Cannot bind a listener.");

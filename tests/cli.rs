@@ -4,7 +4,7 @@ mod support;
 
 use std::process::Command;
 
-use support::process::{BIN, spawn, write_config};
+use support::process::{BIN, spawn, spawn_keeping_management, write_config};
 use support::*;
 
 #[test]
@@ -162,4 +162,83 @@ fn plain_logs_into_a_pipe_carry_no_colour_codes() {
         !line.contains('\u{1b}'),
         "ANSI escape in a piped log: {line:?}"
     );
+}
+
+/// A config with a fixed management port (so `sockgate reload` finds it) and
+/// an echo route that says which file served it.
+fn reloadable(mgmt_port: u16, tag: &str) -> String {
+    format!(
+        "[server]\nmanagement_listen = \"127.0.0.1:{mgmt_port}\"\n[stages.dev]\n[routes.\"$default\"]\nroute_response = true\nintegration = {{ type = \"mock\", body = \"{tag}\" }}\n"
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends a message until the reply is `want` (a reload is asynchronous).
+async fn until_reply(ws: &mut Ws, want: &str) {
+    for _ in 0..200 {
+        send_text(ws, "which?").await;
+        if recv_text(ws).await == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("never answered {want:?}");
+}
+
+#[tokio::test]
+async fn sighup_and_sockgate_reload_reload_the_running_node() {
+    let port = free_port();
+    let path = write_config("reloadable.toml", &reloadable(port, "one"));
+    let (mut child, public, _metrics, stderr) = spawn_keeping_management(&path);
+    let _logs = support::process::drain(stderr);
+    let mut ws = connect(&format!("ws://{public}/dev")).await;
+    until_reply(&mut ws, "one").await;
+
+    // SIGHUP.
+    std::fs::write(&path, reloadable(port, "two")).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    until_reply(&mut ws, "two").await;
+
+    // `sockgate reload`: the report on stdout, exit 0.
+    std::fs::write(&path, reloadable(port, "three")).unwrap();
+    let out = Command::new(BIN)
+        .args(["reload", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "applied");
+    assert_eq!(report["generation"], 3);
+    until_reply(&mut ws, "three").await;
+
+    // A file the node rejects: exit 78, the errors on stderr, the node unchanged.
+    let bad = reloadable(port, "four").replace("[stages.dev]", "[stages.dev]\nbogus = 1");
+    std::fs::write(&path, bad).unwrap();
+    let out = Command::new(BIN)
+        .args(["reload", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    // The CLI reads the same file first: it is invalid, so it says so itself.
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stages.dev.bogus"));
+    until_reply(&mut ws, "three").await;
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -24,8 +24,13 @@ fn config() -> String {
 }
 
 fn connector() -> TlsConnector {
+    connector_trusting(CA)
+}
+
+/// A TLS client that trusts only the CA in `ca_file`.
+fn connector_trusting(ca_file: &str) -> TlsConnector {
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(CA).unwrap() {
+    for cert in CertificateDer::pem_file_iter(ca_file).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -91,4 +96,46 @@ fn bad_certificate_files_are_config_errors() {
     let swapped =
         format!("[server]\ntls_cert_file = \"{KEY}\"\ntls_key_file = \"{CERT}\"\n[stages.dev]\n");
     assert!(Config::parse(&swapped, &env).is_err());
+}
+
+const CERT2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/tls2-cert.pem");
+const CA2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/tls2-ca.pem");
+const KEY2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/tls2-key.pem");
+
+/// Whether a client trusting `ca_file` completes a TLS handshake with `gw`.
+async fn handshake_with(gw: &Gw, ca_file: &str) -> bool {
+    let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    connector_trusting(ca_file)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_reload_reads_a_rotated_certificate_at_the_same_paths() {
+    // The files the config names, copied so the test can rotate them in place.
+    let dir = std::env::temp_dir().join(format!("sockgate-tls-rotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::copy(CERT, &cert).unwrap();
+    std::fs::copy(KEY, &key).unwrap();
+    let toml = config()
+        .replace(CERT, cert.to_str().unwrap())
+        .replace(KEY, key.to_str().unwrap());
+    let gw = Gw::start(&toml).await;
+    assert!(handshake_with(&gw, CA).await);
+    assert!(!handshake_with(&gw, CA2).await);
+
+    // Rotate: new certificate and key at the same paths, and reload (the
+    // config text itself is unchanged).
+    std::fs::copy(CERT2, &cert).unwrap();
+    std::fs::copy(KEY2, &key).unwrap();
+    let report = gw.gateway.reload();
+    assert_eq!(report.outcome, "applied", "{report:?}");
+    assert!(
+        handshake_with(&gw, CA2).await,
+        "new handshakes present the new certificate"
+    );
+    assert!(!handshake_with(&gw, CA).await);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -222,6 +222,21 @@ fn check_signature(
     key: &AccessKey,
     payload_hash: &str,
 ) -> Result<(), SigError> {
+    let expected = signature(req, p, key, payload_hash)?;
+    if expected.as_bytes().ct_eq(p.signature.as_bytes()).into() {
+        Ok(())
+    } else {
+        Err(SigError::Mismatch)
+    }
+}
+
+/// The signature `key` makes over the request (`p.signature` is not used).
+fn signature(
+    req: &Signed<'_>,
+    p: &Parsed<'_>,
+    key: &AccessKey,
+    payload_hash: &str,
+) -> Result<String, SigError> {
     let canonical = canonical_request(req, &p.names, p.signed_headers, payload_hash)?;
     let scope = format!("{}/{}/{SERVICE}/aws4_request", p.date, p.region);
     let string_to_sign = format!(
@@ -233,12 +248,36 @@ fn check_signature(
     for part in [p.region, SERVICE, "aws4_request"] {
         signing = hmac(&signing, part.as_bytes());
     }
-    let expected = hex(&hmac(&signing, string_to_sign.as_bytes()));
-    if expected.as_bytes().ct_eq(p.signature.as_bytes()).into() {
-        Ok(())
-    } else {
-        Err(SigError::Mismatch)
-    }
+    Ok(hex(&hmac(&signing, string_to_sign.as_bytes())))
+}
+
+/// Signs a request as botocore does, for `sockgate reload` and tests: every
+/// header in `req` is signed (it must include `host` and `x-amz-date`, whose
+/// value is `amz_date`, `YYYYMMDDTHHMMSSZ`). Returns the `Authorization` value.
+pub fn sign(req: &Signed<'_>, key: &AccessKey, region: &str, amz_date: &str) -> String {
+    let mut names: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.dedup();
+    let signed_headers = names.join(";");
+    let p = Parsed {
+        key_id: &key.id,
+        date: amz_date.get(..8).unwrap_or(amz_date),
+        region,
+        amz_date,
+        signed_headers: &signed_headers,
+        names: names.iter().map(String::as_str).collect(),
+        signature: "",
+    };
+    let payload = declared_hash(req).map_or_else(|| hex(&Sha256::digest(req.body)), str::to_owned);
+    let sig = signature(req, &p, key, &payload).unwrap_or_default();
+    format!(
+        "AWS4-HMAC-SHA256 Credential={}/{}/{region}/{SERVICE}/aws4_request, SignedHeaders={signed_headers}, Signature={sig}",
+        key.id, p.date
+    )
 }
 
 fn canonical_request(
@@ -384,45 +423,19 @@ mod tests {
         }]
     }
 
-    /// Signs `headers` (plus host and x-amz-date) the way botocore does.
-    fn sign(extra: &[(&'static str, String)], body: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    /// Signs `extra` headers (plus host and x-amz-date) with [`sign`].
+    fn sign_with(extra: &[(&'static str, String)], body: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         let mut headers: Vec<(&'static str, Vec<u8>)> = vec![
             ("host", b"gw".to_vec()),
             ("x-amz-date", b"20261125T054252Z".to_vec()),
         ];
         headers.extend(extra.iter().map(|(n, v)| (*n, v.as_bytes().to_vec())));
-        let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
         let view: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, &v[..])).collect();
-        let req = Signed {
-            method: "POST",
-            path: "/p/@connections/x",
-            query: "",
-            headers: &view,
-            body,
-        };
-        let payload = declared_hash(&req).map_or_else(|| hex(&Sha256::digest(body)), str::to_owned);
-        let signed_headers = names.join(";");
-        let parsed = Parsed {
-            key_id: "AKIDEXAMPLE",
-            date: "20261125",
-            region: "us-east-1",
-            amz_date: "20261125T054252Z",
-            signed_headers: &signed_headers,
-            names: names.clone(),
-            signature: "",
-        };
-        let canonical = canonical_request(&req, &names, &signed_headers, &payload).unwrap();
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n20261125T054252Z\n20261125/us-east-1/execute-api/aws4_request\n{}",
-            hex(&Sha256::digest(canonical.as_bytes()))
-        );
-        let mut k = hmac(b"AWS4secret", parsed.date.as_bytes());
-        for part in ["us-east-1", SERVICE, "aws4_request"] {
-            k = hmac(&k, part.as_bytes());
-        }
-        let sig = hex(&hmac(&k, string_to_sign.as_bytes()));
-        let auth = format!(
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/execute-api/aws4_request, SignedHeaders={signed_headers}, Signature={sig}"
+        let auth = sign(
+            &request(&view, body),
+            &keys()[0],
+            "us-east-1",
+            "20261125T054252Z",
         );
         headers.push(("authorization", auth.into_bytes()));
         headers
@@ -441,7 +454,7 @@ mod tests {
     #[test]
     fn a_declared_payload_hash_lets_the_signature_be_checked_before_the_body() {
         let hash = hex(&Sha256::digest(BODY));
-        let headers = sign(&[("x-amz-content-sha256", hash.clone())], BODY);
+        let headers = sign_with(&[("x-amz-content-sha256", hash.clone())], BODY);
         let view: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, &v[..])).collect();
         // The head check vouches for the signature without the body...
         let head = verify_head(&request(&view, b""), &keys(), None, 300, NOW).unwrap();
@@ -466,7 +479,7 @@ mod tests {
 
     #[test]
     fn without_a_declared_hash_the_head_check_leaves_the_signature_for_the_body() {
-        let headers = sign(&[], BODY);
+        let headers = sign_with(&[], BODY);
         let view: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, &v[..])).collect();
         assert_eq!(
             verify_head(&request(&view, b""), &keys(), None, 300, NOW),

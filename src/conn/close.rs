@@ -21,6 +21,7 @@
 //! | protocol violation | 1002 "Protocol error" | 1002 / same |
 //! | socket write failed | none | 1006 / "Connection closed abnormally" |
 //! | over `send_queue_bytes` unsent for `slow_client_timeout` (client not reading) | 1008 "Client too slow" | 1008 / "Client too slow" |
+//! | its stage was removed by a config reload | 1001 "Going away" | 1001 / "Stage removed" |
 //! | node lost (kill -9; `$disconnect` sent by a surviving node) | none (the node is gone) | 1006 / "Node lost" |
 //! | node was cut off from Redis and declared lost meanwhile | 1012 "Node lost, reconnect" | (already delivered by the survivor) |
 
@@ -64,13 +65,15 @@ pub enum CloseReason {
     NodeLost,
     /// More than `send_queue_bytes` stayed unsent for `slow_client_timeout`.
     SlowClient,
+    /// A config reload removed the connection's stage.
+    StageRemoved,
 }
 
 // === impl CloseReason ===
 
 impl CloseReason {
     /// Every reason's metric label, in [`CloseReason::index`] order.
-    pub const LABELS: [&'static str; 14] = [
+    pub const LABELS: [&'static str; 15] = [
         "client_close",
         "client_gone",
         "idle_timeout",
@@ -85,6 +88,7 @@ impl CloseReason {
         "write_failed",
         "node_lost",
         "slow_client",
+        "stage_removed",
     ];
 
     /// Position in [`CloseReason::LABELS`].
@@ -104,15 +108,17 @@ impl CloseReason {
             CloseReason::WriteFailed => 11,
             CloseReason::NodeLost => 12,
             CloseReason::SlowClient => 13,
+            CloseReason::StageRemoved => 14,
         }
     }
 
     /// The close frame the gateway sends, if it sends one.
     pub fn close_frame(&self) -> Option<(u16, &'static str)> {
         match self {
-            CloseReason::IdleTimeout | CloseReason::MaxDuration | CloseReason::Shutdown => {
-                Some((1001, "Going away"))
-            }
+            CloseReason::IdleTimeout
+            | CloseReason::MaxDuration
+            | CloseReason::Shutdown
+            | CloseReason::StageRemoved => Some((1001, "Going away")),
             CloseReason::Deleted => Some((1000, "")),
             CloseReason::MessageTooBig => Some((1009, "Message too big")),
             CloseReason::InvalidUtf8 => Some((1007, "Invalid frame payload data")),
@@ -161,6 +167,7 @@ impl CloseReason {
             CloseReason::ProtocolError => (1002, Cow::Borrowed("Protocol error")),
             CloseReason::NodeLost => (1006, Cow::Borrowed("Node lost")),
             CloseReason::SlowClient => (1008, Cow::Borrowed("Client too slow")),
+            CloseReason::StageRemoved => (1001, Cow::Borrowed("Stage removed")),
         }
     }
 }
@@ -230,6 +237,7 @@ mod tests {
             CloseReason::WriteFailed,
             CloseReason::NodeLost,
             CloseReason::SlowClient,
+            CloseReason::StageRemoved,
         ];
         assert_eq!(all.len(), CloseReason::LABELS.len());
         for (i, r) in all.iter().enumerate() {

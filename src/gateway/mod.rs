@@ -28,6 +28,7 @@ pub mod connect;
 pub mod disconnect;
 pub mod message;
 pub mod node;
+pub mod reload;
 
 use std::sync::Arc;
 
@@ -60,15 +61,25 @@ pub struct Gateway {
     admission: Admission,
     /// `http://host:port` of the management listener, for backends.
     management_base: String,
+    /// The config file, the TLS acceptor, and the reload lock.
+    reloads: reload::Reloads,
 }
 
 // === impl Gateway ===
 
 impl Gateway {
     /// Builds the runtime state from a validated config. `management_base` is
-    /// `http://host:port` of the management listener, for backends.
-    pub fn new(config: &Config, management_base: String) -> Gateway {
+    /// `http://host:port` of the management listener, for backends; `source`
+    /// is where the config came from (`None`: it cannot be reloaded); `tls` the
+    /// public listener's acceptor.
+    pub fn new(
+        config: &Config,
+        management_base: String,
+        source: Option<reload::ConfigSource>,
+        tls: Option<crate::tls::Tls>,
+    ) -> Gateway {
         let metrics = Metrics::new();
+        metrics.config_started(&config.digest);
         let snapshot = Snapshot::build(config, None, 1, &metrics, &management_base);
         Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -78,7 +89,13 @@ impl Gateway {
             connection_permits: Arc::new(Semaphore::new(config.server.max_connections)),
             admission: Admission::default(),
             management_base,
+            reloads: reload::Reloads::new(source, tls),
         }
+    }
+
+    /// The public listener's TLS acceptor now (`None`: plain ws://).
+    pub fn tls(&self) -> Option<Arc<crate::tls::Tls>> {
+        self.reloads.tls()
     }
 
     /// The current configuration generation (a lock-free load; hold it for

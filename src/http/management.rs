@@ -10,6 +10,8 @@
 //!   an error).
 //! - `POST /{stage}/@groups/{group}`: send the body to every member.
 //! - `POST /{stage}/@broadcast`: send the body to every connection of the stage.
+//! - `POST /@reload`: reload the config file (see `gateway::reload`); what
+//!   `sockgate reload` calls.
 //!
 //! When `[management]` configures access keys or bearer tokens, every request
 //! must be SigV4-signed by one of the keys or carry one of the tokens; otherwise
@@ -51,6 +53,8 @@ enum Target<'a> {
     Member(&'a str, &'a str, &'a str),
     /// `/{stage}/@broadcast`.
     Stage(&'a str),
+    /// `/@reload`: reload the config file (operators; same credentials).
+    Reload,
 }
 
 /// Serves one request on the management listener.
@@ -79,6 +83,8 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
     let stage = match target {
         Target::Connection(stage, _) => stage,
         Target::Group(stage, _) | Target::Member(stage, _, _) | Target::Stage(stage) => Some(stage),
+        Target::Reload if parts.method == Method::POST => return Ok(reload(gw)),
+        Target::Reload => return Err(ApiError::MethodNotAllowed),
     };
     if stage.is_some_and(|s| snap.stage(s).is_none()) {
         return Err(ApiError::NotFound);
@@ -146,6 +152,8 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             gw.count_fanout(stage, fanout.local);
             Ok(sent(fanout.report()?))
         }
+        // Answered above, before the stage check.
+        Target::Reload => Err(ApiError::NotFound),
     }
 }
 
@@ -229,6 +237,18 @@ fn group_key(stage: &str, raw: &str) -> Result<GroupKey, ApiError> {
     GroupKey::new(stage, &name).ok_or(ApiError::InvalidGroup)
 }
 
+/// `POST /@reload`: 200 with the report when applied, 422 when the file was
+/// rejected (the report lists why; the node serves on unchanged).
+fn reload(gw: &Gateway) -> Response<Body> {
+    let report = gw.reload();
+    let status = if report.outcome == "applied" {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    json(status, serde_json::to_string(&report).unwrap_or_default())
+}
+
 fn sent(r: SendReport) -> Response<Body> {
     let Sent { queued, dropped } = r.local;
     let body = match r.remote_nodes {
@@ -269,6 +289,7 @@ fn parse_path(path: &str) -> Option<Target<'_>> {
             Some(Target::Member(stage, group, id))
         }
         [stage, m] if is(m, "@broadcast") && ok(stage) => Some(Target::Stage(stage)),
+        [m] if is(m, "@reload") => Some(Target::Reload),
         _ => None,
     }
 }

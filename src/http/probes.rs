@@ -47,7 +47,17 @@ pub fn handle<B>(gw: &Gateway, req: &Request<B>) -> Response<Body> {
             Some(cluster) if !cluster.ready() => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "cluster unreachable\n")
             }
-            _ => text(StatusCode::OK, "ready\n"),
+            _ => {
+                // Which configuration serves, for operators comparing nodes.
+                let snap = gw.snapshot();
+                let body = format!(
+                    "ready\ngeneration {}\nconfig {}\n",
+                    snap.generation, snap.digest
+                );
+                let mut resp = Response::new(Full::new(Bytes::from(body)));
+                *resp.status_mut() = StatusCode::OK;
+                resp
+            }
         },
         _ => empty(StatusCode::NOT_FOUND),
     }

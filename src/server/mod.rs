@@ -1,4 +1,5 @@
-//! Listeners, accept loops and the process lifecycle: bind, serve, drain.
+//! Listeners, accept loops and the process lifecycle: bind, serve, reload on
+//! SIGHUP, drain.
 //!
 //! [`Server::bind`] binds all three listeners first (port 0 works, which is how
 //! tests run it), then [`Server::run`] serves until the shutdown future completes
@@ -30,6 +31,7 @@ use tracing::{debug, info, warn};
 use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::gateway::reload::ConfigSource;
 use crate::http::{management, probes, upgrade};
 use crate::tls::Tls;
 use limits::{ConnLimits, Full};
@@ -53,8 +55,9 @@ pub struct Server {
     public_addr: SocketAddr,
     management_addr: SocketAddr,
     metrics_addr: SocketAddr,
-    grace: Duration,
-    tls: Option<Tls>,
+    /// Whether the public listener speaks TLS (its acceptor is the gateway's,
+    /// rebuilt on reload).
+    uses_tls: bool,
     /// Connection caps of the public, management and metrics listeners.
     limits: [Arc<ConnLimits>; 3],
 }
@@ -70,8 +73,14 @@ enum Kind {
 // === impl Server ===
 
 impl Server {
-    /// Binds the public, management and metrics listeners.
+    /// Binds the public, management and metrics listeners, for a config that
+    /// cannot be reloaded (tests, embedding).
     pub async fn bind(config: Config) -> io::Result<Server> {
+        Server::bind_from(config, None).await
+    }
+
+    /// Binds the listeners; `source` is where `config` was read from, for reloads.
+    pub async fn bind_from(config: Config, source: Option<ConfigSource>) -> io::Result<Server> {
         let public = listen(config.server.listen)?;
         let management = listen(config.server.management_listen)?;
         let metrics = listen(config.server.metrics_listen)?;
@@ -86,7 +95,15 @@ impl Server {
         } else {
             mgmt_addr
         };
-        let gateway = Arc::new(Gateway::new(&config, format!("http://{host}")));
+        let tls = config
+            .server
+            .tls
+            .as_ref()
+            .map(Tls::load)
+            .transpose()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let uses_tls = tls.is_some();
+        let gateway = Arc::new(Gateway::new(&config, format!("http://{host}"), source, tls));
         if let Some(cfg) = &config.cluster {
             let node = gateway.delivery().node();
             let local: Weak<dyn Node> = Arc::downgrade(&gateway) as Weak<dyn Node>;
@@ -103,14 +120,7 @@ impl Server {
             public_addr,
             management_addr,
             metrics_addr,
-            tls: config
-                .server
-                .tls
-                .as_ref()
-                .map(Tls::load)
-                .transpose()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
-            grace: config.server.shutdown_grace,
+            uses_tls,
             limits: [
                 ConnLimits::new(
                     config.server.max_http_connections,
@@ -170,7 +180,7 @@ impl Server {
                 listener: self.public,
                 kind: Kind::Public,
                 limits: public_limits,
-                tls: self.tls.clone(),
+                tls: self.uses_tls,
             },
             Arc::clone(gw),
             public_rx,
@@ -180,7 +190,7 @@ impl Server {
                 listener: self.management,
                 kind: Kind::Management,
                 limits: mgmt_limits,
-                tls: None,
+                tls: false,
             },
             Arc::clone(gw),
             rest_rx.clone(),
@@ -190,23 +200,27 @@ impl Server {
                 listener: self.metrics,
                 kind: Kind::Metrics,
                 limits: metrics_limits,
-                tls: None,
+                tls: false,
             },
             Arc::clone(gw),
             rest_rx,
         ));
 
+        // SIGHUP reloads the config file (see gateway::reload).
+        let reloader = tokio::spawn(reload_on_sighup(Arc::downgrade(gw)));
         shutdown.await;
+        reloader.abort();
         let open = gw.delivery().registry().len();
+        let grace = gw.snapshot().config.server.shutdown_grace;
         info!(
             connections = open,
-            grace_ms = self.grace.as_millis() as u64,
+            grace_ms = grace.as_millis() as u64,
             "Draining."
         );
         gw.shutdown().begin();
         let _ = stop_public.send(true);
         let _ = public.await;
-        if tokio::time::timeout(self.grace, gw.shutdown().all_done())
+        if tokio::time::timeout(grace, gw.shutdown().all_done())
             .await
             .is_err()
         {
@@ -231,7 +245,8 @@ struct Listener {
     listener: TcpListener,
     kind: Kind,
     limits: Arc<ConnLimits>,
-    tls: Option<Tls>,
+    /// Speaks TLS, with the gateway's current acceptor.
+    tls: bool,
 }
 
 async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
@@ -258,7 +273,7 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                     };
                     let _ = stream.set_nodelay(true);
                     let gw = Arc::clone(&gw);
-                    match &l.tls {
+                    match l.tls.then(|| gw.tls()).flatten() {
                         None => {
                             tokio::spawn(async move {
                                 serve_connection(stream, peer, gw, kind).await;
@@ -362,6 +377,23 @@ where
     };
     if let Err(e) = result {
         debug!(%peer, error = %e, "HTTP connection ended with an error.");
+    }
+}
+
+/// Reloads the config file on every SIGHUP, until the gateway is gone.
+async fn reload_on_sighup(gw: Weak<Gateway>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "Cannot listen for SIGHUP; reload through the management API instead.");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let Some(gw) = gw.upgrade() else { return };
+        info!("SIGHUP received: reloading the configuration.");
+        gw.reload();
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Snapshot {
     pub generation: u64,
     /// The config file's digest (see `Config::digest`).
     pub digest: String,
+    /// The whole validated config this generation was built from (a reload
+    /// compares it with the next one to report what needs a restart).
+    pub config: Arc<Config>,
     /// `[api]`.
     pub api: ApiConfig,
     /// `[websocket]`.
@@ -90,6 +93,7 @@ impl Snapshot {
         Snapshot {
             generation,
             digest: config.digest.clone(),
+            config: Arc::new(config.clone()),
             api: config.api.clone(),
             ws: config.websocket.clone(),
             admission: config.admission.clone(),

@@ -33,6 +33,9 @@ const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
 const MANAGEMENT_REQUESTS: &str = "sockgate_management_requests_total";
 const LISTENER_REFUSED: &str = "sockgate_listener_refused_total";
 const RUNTIME_TASKS: &str = "sockgate_runtime_tasks";
+const CONFIG_RELOADS: &str = "sockgate_config_reloads_total";
+const CONFIG_GENERATION: &str = "sockgate_config_generation";
+const CONFIG_INFO: &str = "sockgate_config_info";
 const SEND_BACKLOG: &str = "sockgate_send_backlog_bytes";
 
 /// Seconds; spans a mock reply to the 29 s integration ceiling.
@@ -109,6 +112,10 @@ pub struct Metrics {
     tasks: Gauge,
     /// Bytes queued for clients and not yet written, all connections, as of the last scrape.
     backlog: Gauge,
+    /// Config reloads by outcome: applied, rejected.
+    reloads: [Counter; 2],
+    /// The serving config generation.
+    generation: Gauge,
 }
 
 /// The listeners, as labelled in metrics.
@@ -119,8 +126,8 @@ pub const REFUSAL_REASONS: [&str; 2] = ["listener_full", "address_full"];
 /// Methods the @connections counters distinguish (anything else is "other").
 const MANAGEMENT_METHODS: [&str; 5] = ["POST", "GET", "DELETE", "PUT", "other"];
 /// Every status the @connections API answers with (see `http::respond::ApiError`).
-pub(crate) const MANAGEMENT_STATUSES: [u16; 11] =
-    [200, 204, 400, 403, 404, 405, 408, 410, 413, 429, 503];
+pub(crate) const MANAGEMENT_STATUSES: [u16; 12] =
+    [200, 204, 400, 403, 404, 405, 408, 410, 413, 422, 429, 503];
 
 /// Handles for one stage.
 #[derive(Debug, Clone)]
@@ -208,6 +215,11 @@ impl Metrics {
         });
         let tasks = recorder.register_gauge(&Key::from_name(RUNTIME_TASKS), &metadata());
         let backlog = recorder.register_gauge(&Key::from_name(SEND_BACKLOG), &metadata());
+        let reloads = ["applied", "rejected"].map(|outcome| {
+            let labels = vec![Label::new("outcome", outcome)];
+            recorder.register_counter(&Key::from_parts(CONFIG_RELOADS, labels), &metadata())
+        });
+        let generation = recorder.register_gauge(&Key::from_name(CONFIG_GENERATION), &metadata());
         let m = Metrics {
             recorder,
             handle,
@@ -215,6 +227,8 @@ impl Metrics {
             refused,
             tasks,
             backlog,
+            reloads,
+            generation,
         };
         let r = &m.recorder;
         let text = SharedString::const_str;
@@ -222,6 +236,16 @@ impl Metrics {
             CONNECTIONS_OPEN.into(),
             Some(Unit::Count),
             text("Open WebSocket connections."),
+        );
+        r.describe_gauge(
+            CONFIG_GENERATION.into(),
+            None,
+            text("The configuration generation serving now: 1 at start, +1 per applied reload."),
+        );
+        r.describe_gauge(
+            CONFIG_INFO.into(),
+            None,
+            text("1 for the digest of the configuration serving now (0 for earlier ones)."),
         );
         r.describe_gauge(
             RUNTIME_TASKS.into(),
@@ -293,6 +317,10 @@ impl Metrics {
             (
                 MANAGEMENT_REQUESTS,
                 "Management API requests (@connections, @groups, @broadcast) by method and status.",
+            ),
+            (
+                CONFIG_RELOADS,
+                "Configuration reloads by outcome: applied, or rejected (the current configuration stays).",
             ),
             (
                 LISTENER_REFUSED,
@@ -377,6 +405,33 @@ impl Metrics {
     /// [`LISTENERS`] and [`REFUSAL_REASONS`].
     pub fn listener_refused(&self, listener: usize, reason: usize) {
         self.refused[listener][reason].increment(1);
+    }
+
+    /// Records the configuration serving at start.
+    pub fn config_started(&self, digest: &str) {
+        self.generation.set(1.0);
+        self.config_info(digest).set(1.0);
+    }
+
+    /// Records an applied reload: `generation` serves now, `digest` replaced `old`.
+    pub fn config_applied(&self, generation: u64, old: &str, digest: &str) {
+        self.reloads[0].increment(1);
+        self.generation.set(generation as f64);
+        if old != digest {
+            self.config_info(old).set(0.0);
+        }
+        self.config_info(digest).set(1.0);
+    }
+
+    /// Counts a rejected reload.
+    pub fn config_rejected(&self) {
+        self.reloads[1].increment(1);
+    }
+
+    fn config_info(&self, digest: &str) -> Gauge {
+        let labels = vec![Label::new("digest", digest.to_owned())];
+        self.recorder
+            .register_gauge(&Key::from_parts(CONFIG_INFO, labels), &metadata())
     }
 
     /// Counts one @connections request.

@@ -27,6 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use sockgate::config::Config;
 use sockgate::gateway::Gateway;
+use sockgate::gateway::reload::{ConfigSource, ReloadReport};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -58,6 +59,8 @@ pub struct Gw {
     pub mgmt: SocketAddr,
     pub metrics: SocketAddr,
     pub gateway: Arc<Gateway>,
+    /// The config file it runs (rewrite it and call `reload` to change it).
+    pub config_path: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
 }
@@ -80,9 +83,22 @@ impl Gw {
         .chain(extra)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let config =
-            Config::parse(toml, &env).unwrap_or_else(|e| panic!("test config invalid: {e}"));
-        let server = sockgate::Server::bind(config).await.expect("bind");
+        // From a file, as `sockgate --config FILE` runs, so every test gateway
+        // can be reloaded.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let config_path =
+            std::env::temp_dir().join(format!("sockgate-gw-{}-{n}.toml", std::process::id()));
+        std::fs::write(&config_path, toml).unwrap();
+        let config = Config::load_file(&config_path, &env)
+            .unwrap_or_else(|e| panic!("test config invalid: {e}"));
+        let source = ConfigSource {
+            path: Some(config_path.clone()),
+            env: Box::new(env),
+        };
+        let server = sockgate::Server::bind_from(config, Some(source))
+            .await
+            .expect("bind");
         let (public, mgmt, metrics) = (
             server.public_addr(),
             server.management_addr(),
@@ -98,9 +114,16 @@ impl Gw {
             mgmt,
             metrics,
             gateway,
+            config_path,
             stop: Some(tx),
             done: Some(done),
         }
+    }
+
+    /// Rewrites the gateway's config file with `toml` and reloads it.
+    pub fn reload_with(&self, toml: &str) -> ReloadReport {
+        std::fs::write(&self.config_path, toml).unwrap();
+        self.gateway.reload()
     }
 
     pub fn url(&self, stage: &str) -> String {
@@ -167,6 +190,12 @@ impl Gw {
         .await;
         assert_eq!(status, 200);
         String::from_utf8(body.to_vec()).unwrap()
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.config_path);
     }
 }
 

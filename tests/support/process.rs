@@ -17,13 +17,29 @@ pub fn write_config(name: &str, text: &str) -> std::path::PathBuf {
 
 /// Starts the binary on port 0 and reads the bound addresses (public, metrics)
 /// from its JSON log. The caller owns the child and waits for it (or kills it).
-#[allow(clippy::zombie_processes)]
 pub fn spawn(config: &std::path::Path) -> (Child, SocketAddr, SocketAddr, BufReader<ChildStderr>) {
-    let mut child = Command::new(BIN)
+    let mut cmd = Command::new(BIN);
+    cmd.env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0");
+    spawn_with(cmd, config)
+}
+
+/// [`spawn`], with the management listener where the config puts it (so a
+/// `sockgate reload --config` of the same file finds it).
+pub fn spawn_keeping_management(
+    config: &std::path::Path,
+) -> (Child, SocketAddr, SocketAddr, BufReader<ChildStderr>) {
+    spawn_with(Command::new(BIN), config)
+}
+
+#[allow(clippy::zombie_processes)]
+fn spawn_with(
+    mut cmd: Command,
+    config: &std::path::Path,
+) -> (Child, SocketAddr, SocketAddr, BufReader<ChildStderr>) {
+    let mut child = cmd
         .arg("--config")
         .arg(config)
         .env("SOCKGATE_LISTEN", "127.0.0.1:0")
-        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
         .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
         .env("SOCKGATE_LOG_FORMAT", "json")
         .stderr(Stdio::piped())

@@ -66,6 +66,7 @@ fn event_serialization(c: &mut Criterion) {
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         domain_name: "ws.example.com".into(),
         auth: Default::default(),
+        canary: false,
     };
     let conn = Id::random();
     let vars = BTreeMap::new();
@@ -87,6 +88,7 @@ fn event_serialization(c: &mut Criterion) {
                 disconnect: None,
                 stage_variables: &vars,
                 body_json: None,
+                is_canary: None,
             };
             black_box(ev.to_json());
         })
@@ -101,6 +103,7 @@ fn conn(id: Id) -> Arc<Connection> {
         user_agent: None,
         domain_name: "h".into(),
         auth: Default::default(),
+        canary: false,
     };
     Arc::new(Connection::new(id, info, 1_000_000, 1 << 30))
 }

@@ -98,6 +98,9 @@ struct Record {
     authorizer: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_key_id: Option<String>,
+    /// Served by its stage's canary (so a survivor's `$disconnect` goes there too).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    canary: bool,
 }
 
 impl Record {
@@ -111,6 +114,7 @@ impl Record {
             last_active: None,
             authorizer: i.auth.authorizer.as_deref().cloned(),
             api_key_id: i.auth.api_key_id.as_deref().map(str::to_owned),
+            canary: i.canary,
         }
     }
 
@@ -125,6 +129,7 @@ impl Record {
                 authorizer: self.authorizer.clone().map(Arc::new),
                 api_key_id: self.api_key_id.as_deref().map(Arc::from),
             },
+            canary: self.canary,
         }
     }
 }

@@ -250,6 +250,20 @@ pub struct StageConfig {
     pub authorizer: Option<String>,
     /// API keys (name, key) of which `$connect` must present one; empty: none needed.
     pub api_keys: Vec<(String, String)>,
+    /// A canary: a share of new connections served with other variables.
+    pub canary: Option<CanaryConfig>,
+}
+
+/// `[stages.NAME.canary]`: a share of the stage's new connections (each for its
+/// whole life) is served with the canary's variables laid over the stage's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryConfig {
+    /// Percent of new connections, 0 to 100.
+    pub percent: f64,
+    /// The stage's variables with the canary's laid over them.
+    pub variables: BTreeMap<String, String>,
+    /// Every route, resolved with those variables.
+    pub routes: Vec<RouteConfig>,
 }
 
 /// One route.

@@ -74,6 +74,16 @@ impl<'a> Section<'a> {
         &self.path
     }
 
+    /// Whether the table was in the file.
+    pub(crate) fn is_present(&self) -> bool {
+        self.table.is_some()
+    }
+
+    /// Whether `key` is in the table (without reading it).
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.table.is_some_and(|t| t.contains_key(key))
+    }
+
     pub(crate) fn errors(&self) -> &'a Errors {
         self.errors
     }
@@ -165,6 +175,27 @@ impl<'a> Section<'a> {
                 );
                 None
             }
+        }
+    }
+
+    /// A number (integer or float) within `min..=max`.
+    pub(crate) fn number(&mut self, key: &str, min: f64, max: f64) -> Option<f64> {
+        let n = match self.raw(key)? {
+            Value::Integer(i) => *i as f64,
+            Value::Float(f) => *f,
+            other => {
+                self.error(
+                    key,
+                    format!("expected a number, found {}", other.type_str()),
+                );
+                return None;
+            }
+        };
+        if (min..=max).contains(&n) {
+            Some(n)
+        } else {
+            self.error(key, format!("{n} is out of range ({min} to {max})"));
+            None
         }
     }
 

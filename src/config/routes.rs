@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::env::EnvSource;
 use super::reader::{Errors, Section, join};
-use super::{HttpTarget, IntegrationConfig, MockConfig, RouteConfig, StageConfig};
+use super::{CanaryConfig, HttpTarget, IntegrationConfig, MockConfig, RouteConfig, StageConfig};
 use crate::routing::{self, Scope, expr::Var};
 
 const MIN_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(50);
@@ -173,6 +173,7 @@ fn read_stage(
     let (variables, variables_ok) = read_variables(&mut s);
     let authorizer = s.string("authorizer").map(str::to_owned);
     let api_keys = read_api_keys(&mut s, env);
+    let canary = read_canary(s.section("canary"), &name, routes, &variables);
     let errors = s.errors();
     s.finish();
     // Routes are resolved even with bad variables, so their errors are listed too.
@@ -184,7 +185,40 @@ fn read_stage(
         routes: routes?,
         authorizer,
         api_keys: api_keys?,
+        canary: canary?,
     })
+}
+
+/// `[stages.NAME.canary]`: its share and its variables laid over the stage's,
+/// with every route resolved for them. `Some(None)`: no canary.
+fn read_canary(
+    mut s: Section<'_>,
+    stage: &str,
+    routes: &[RawRoute],
+    base: &BTreeMap<String, String>,
+) -> Option<Option<CanaryConfig>> {
+    if !s.is_present() {
+        return Some(None);
+    }
+    let percent = s.number("percent", 0.0, 100.0);
+    if percent.is_none() && !s.has("percent") {
+        s.errors().push(
+            join(s.path(), "percent"),
+            "missing (0 to 100: the share of new connections)",
+        );
+    }
+    let (overrides, ok) = read_variables(&mut s);
+    let errors = s.errors();
+    s.finish();
+    let mut variables = base.clone();
+    variables.extend(overrides);
+    let label = format!("{stage} (canary)");
+    let routes = resolve_routes(&label, routes, &variables, errors);
+    Some(Some(CanaryConfig {
+        percent: percent?,
+        variables: ok.then_some(variables)?,
+        routes: routes?,
+    }))
 }
 
 /// Stage variables, and whether they follow AWS's rules for names and values.

@@ -47,6 +47,8 @@ pub struct ConnInfo {
     pub domain_name: String,
     /// What the client proved at `$connect`.
     pub auth: ConnAuth,
+    /// Served by its stage's canary (decided at the upgrade, for its whole life).
+    pub canary: bool,
 }
 
 /// What a connection proved at `$connect`, carried into every event.
@@ -358,6 +360,7 @@ mod tests {
             user_agent: None,
             domain_name: "h".into(),
             auth: Default::default(),
+            canary: false,
         };
         Connection::new(Id::random(), info, max_messages, max_bytes)
     }

@@ -123,6 +123,7 @@ mod tests {
             user_agent: None,
             domain_name: "h".into(),
             auth: Default::default(),
+            canary: false,
         };
         Arc::new(Connection::new(Id::random(), info, 4, 1 << 20))
     }

@@ -91,6 +91,7 @@ impl Gateway {
             disconnect: None,
             stage_variables: &stage.variables,
             body_json: None,
+            is_canary: stage.canary,
         }
     }
 }

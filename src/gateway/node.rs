@@ -64,7 +64,7 @@ impl Node for Gateway {
     fn disconnect_lost(&self, id: Id, info: ConnInfo) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let snap = self.snapshot_arc();
-            let Some(stage) = snap.stage(&info.stage).cloned() else {
+            let Some(stage) = snap.stage_for(&info.stage, info.canary).cloned() else {
                 return false;
             };
             let conn = Connection::new(id, info, 1, 1);

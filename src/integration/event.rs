@@ -116,6 +116,8 @@ pub struct EventContext<'a> {
     pub stage_variables: &'a BTreeMap<String, String>,
     /// The message parsed as JSON, when a template needs it.
     pub body_json: Option<&'a serde_json::Value>,
+    /// With a canary on the stage: whether the canary serves this connection.
+    pub is_canary: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -161,6 +163,9 @@ struct RequestContext<'a> {
     api_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorizer: Option<&'a serde_json::Value>,
+    /// Present while the stage has a canary (AWS's `$context.isCanaryRequest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_canary_request: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -282,6 +287,7 @@ impl EventContext<'_> {
                 connection_id: self.connection_id.as_str(),
                 api_id: self.api_id,
                 authorizer: self.info.auth.authorizer.as_deref(),
+                is_canary_request: self.is_canary,
             },
             body: self.body,
             is_base64_encoded: self.is_base64,

@@ -187,6 +187,12 @@ fn request(
         if ev.is_base64 {
             b = b.header("x-sockgate-is-base64-encoded", "true");
         }
+        if let Some(canary) = ev.is_canary {
+            b = b.header(
+                "x-sockgate-is-canary-request",
+                if canary { "true" } else { "false" },
+            );
+        }
         if let Some((code, reason)) = ev.disconnect {
             b = b.header("x-sockgate-disconnect-status-code", code.to_string());
             // A client's close reason is free UTF-8; when it is not valid header

@@ -81,7 +81,8 @@ impl State {
     }
 
     /// Picks up a newer configuration generation, if one was installed: the
-    /// connection's stage in it (kept as it is if the stage is gone: the
+    /// connection's stage in it — its canary side for a canary connection
+    /// while the stage has one — (kept as it is if the stage is gone: the
     /// reload closes such connections) and its limits.
     fn refresh<S>(&mut self, gw: &Gateway, conn: &Connection, io: &mut Transport<S>)
     where
@@ -91,7 +92,7 @@ impl State {
             return;
         }
         self.snap = gw.snapshot_arc();
-        if let Some(stage) = self.snap.stage(&conn.info.stage) {
+        if let Some(stage) = self.snap.stage_for(&conn.info.stage, conn.info.canary) {
             self.stage = Arc::clone(stage);
         }
         let ws = &self.snap.ws;

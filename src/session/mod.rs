@@ -67,12 +67,16 @@ pub async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // The open-connections gauge goes down where it went up, even if a reload
+    // has since moved the connection to another side of its stage.
+    let opened_on = stage.metrics.connections_open.clone();
     let mut state = State::new(gw.snapshot_arc(), stage);
     let mut io = Transport::new(io, drive::limits(&state.snap), leftover);
     let reason = state.drive(&mut io, &gw, &conn).await;
     drop(io);
     let (snap, stage) = (state.snap, state.stage);
     let counts = (state.messages_in, state.messages_out);
+    opened_on.decrement(1.0);
     // Boxed so `$disconnect`'s state is allocated only while it runs.
     Box::pin(finish(&gw, &snap, &stage, &conn, reason, counts, held)).await;
 }
@@ -103,7 +107,6 @@ async fn finish(
     held: Held,
 ) {
     gw.delivery().closed(conn);
-    stage.metrics.connections_open.decrement(1.0);
     stage.metrics.disconnect(&reason);
     // A connection closed because a survivor declared this node lost has had its
     // `$disconnect` from that survivor already.

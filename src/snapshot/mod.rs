@@ -29,7 +29,14 @@ use crate::config::{
 };
 use crate::integration::HttpClient;
 use crate::telemetry::Metrics;
-pub use stage::{Route, Stage};
+pub use stage::{Route, Side, Stage};
+
+/// A stage as served: its base, and its canary with the canary's share.
+#[derive(Debug)]
+struct Served {
+    base: Arc<Stage>,
+    canary: Option<(f64, Arc<Stage>)>,
+}
 
 /// One generation of the reloadable configuration.
 #[derive(Debug)]
@@ -58,7 +65,7 @@ pub struct Snapshot {
     /// The backend client (shared with the previous generation when unchanged).
     pub client: Arc<HttpClient>,
     client_config: ClientConfig,
-    stages: HashMap<String, Arc<Stage>>,
+    stages: HashMap<String, Served>,
     authorizers: HashMap<String, (AuthorizerConfig, Arc<Authorizer>)>,
 }
 
@@ -82,8 +89,23 @@ impl Snapshot {
             .stages
             .iter()
             .map(|s| {
-                let stage = Stage::new(s, &config.websocket, metrics, management_base, &instances);
-                (s.name.clone(), Arc::new(stage))
+                let side = |side| {
+                    let ws = &config.websocket;
+                    Arc::new(Stage::new(
+                        s,
+                        side,
+                        ws,
+                        metrics,
+                        management_base,
+                        &instances,
+                    ))
+                };
+                let has_canary = s.canary.is_some();
+                let served = Served {
+                    base: side(Side::Base { has_canary }),
+                    canary: s.canary.as_ref().map(|c| (c.percent, side(Side::Canary))),
+                };
+                (s.name.clone(), served)
             })
             .collect();
         let client = match previous {
@@ -108,9 +130,29 @@ impl Snapshot {
         }
     }
 
-    /// A served stage, by name.
+    /// A served stage, by name (its base side).
     pub fn stage(&self, name: &str) -> Option<&Arc<Stage>> {
-        self.stages.get(name)
+        self.stages.get(name).map(|s| &s.base)
+    }
+
+    /// The side of a stage that serves a connection: the canary for a canary
+    /// connection while the stage has one (after a rollback, the base).
+    pub fn stage_for(&self, name: &str, canary: bool) -> Option<&Arc<Stage>> {
+        let served = self.stages.get(name)?;
+        match &served.canary {
+            Some((_, side)) if canary => Some(side),
+            _ => Some(&served.base),
+        }
+    }
+
+    /// Picks the side for a new connection: the canary with its share's
+    /// probability. Returns the side and whether it is the canary.
+    pub fn assign(&self, name: &str) -> Option<(&Arc<Stage>, bool)> {
+        let served = self.stages.get(name)?;
+        match &served.canary {
+            Some((percent, side)) if rand::random::<f64>() * 100.0 < *percent => Some((side, true)),
+            _ => Some((&served.base, false)),
+        }
     }
 
     /// The names of the served stages.

@@ -33,6 +33,22 @@ pub struct Stage {
     pub authorizer: Option<Arc<Authorizer>>,
     /// API keys (name, key), one of which `$connect` must present; empty: none.
     pub api_keys: Vec<(String, String)>,
+    /// With a canary on the stage: whether this is its canary side (`Some(true)`)
+    /// or its base (`Some(false)`); `None` without a canary. Events carry it as
+    /// `requestContext.isCanaryRequest`.
+    pub canary: Option<bool>,
+}
+
+/// Which side of a stage to build: its base, or its canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The stage as configured (`has_canary`: whether it has a canary too).
+    Base {
+        /// The stage has a canary.
+        has_canary: bool,
+    },
+    /// The canary: the stage with the canary's variables and routes.
+    Canary,
 }
 
 /// One route of one stage.
@@ -51,24 +67,41 @@ pub struct Route {
 // === impl Stage ===
 
 impl Stage {
-    /// Resolves a stage from its config.
+    /// Resolves one side of a stage from its config. The canary's metrics are
+    /// labelled `stage="NAME/Canary"`, so the two sides can be compared.
     pub fn new(
         cfg: &StageConfig,
+        side: Side,
         ws: &WebSocketConfig,
         metrics: &Metrics,
         management_base: &str,
         authorizers: &HashMap<String, Arc<Authorizer>>,
     ) -> Stage {
+        let (variables, routes, label, canary) = match (side, &cfg.canary) {
+            (Side::Canary, Some(c)) => (
+                &c.variables,
+                &c.routes,
+                format!("{}/Canary", cfg.name),
+                Some(true),
+            ),
+            (Side::Base { has_canary }, _) => (
+                &cfg.variables,
+                &cfg.routes,
+                cfg.name.clone(),
+                has_canary.then_some(false),
+            ),
+            (Side::Canary, None) => (&cfg.variables, &cfg.routes, cfg.name.clone(), None),
+        };
         let mut custom = HashMap::new();
         let (mut connect, mut disconnect, mut default) = (None, None, None);
         let mut template_json = false;
-        for r in &cfg.routes {
+        for r in routes {
             template_json |= integration::needs_json(&r.integration);
             let route = Arc::new(Route {
                 key: Arc::from(r.key.as_str()),
                 integration: r.integration.clone(),
                 two_way: r.route_response,
-                metrics: metrics.route(&cfg.name, &r.key),
+                metrics: metrics.route(&label, &r.key),
             });
             match r.key.as_str() {
                 routing::CONNECT => connect = Some(route),
@@ -82,12 +115,12 @@ impl Stage {
         let table = RouteTable::new(ws.selection.clone(), custom, default);
         Stage {
             name: Arc::from(cfg.name.as_str()),
-            variables: cfg.variables.clone(),
+            variables: variables.clone(),
             connect,
             disconnect,
             parse_json: table.needs_json() || template_json,
             table,
-            metrics: metrics.stage(&cfg.name),
+            metrics: metrics.stage(&label),
             management_endpoint: format!("{management_base}/{}", cfg.name),
             authorizer: cfg
                 .authorizer
@@ -95,6 +128,7 @@ impl Stage {
                 .and_then(|a| authorizers.get(a))
                 .cloned(),
             api_keys: cfg.api_keys.clone(),
+            canary,
         }
     }
 }

@@ -49,7 +49,11 @@ async fn upgrade(
     // follows reloads on its own).
     let snap = gw.snapshot_arc();
     let stage_name = req.uri().path().trim_matches('/');
-    let stage = Arc::clone(snap.stage(stage_name).ok_or(HandshakeError::UnknownStage)?);
+    // The canary takes its share of new connections, each for its whole life.
+    let (stage, canary) = snap
+        .assign(stage_name)
+        .ok_or(HandshakeError::UnknownStage)?;
+    let stage = Arc::clone(stage);
     let accept = request::check_handshake(&req).inspect_err(|e| {
         if *e != HandshakeError::UpgradeRequired {
             stage.metrics.client_error(ClientError::BadHandshake);
@@ -58,6 +62,7 @@ async fn upgrade(
     let (source_ip, held) = admit(&gw, &snap, &stage, req.headers(), peer)?;
     let handshake = request::handshake_facts(&req);
     let mut info = conn_info(&snap, &stage, req.headers(), source_ip);
+    info.canary = canary;
     let id = Id::for_node(gw.delivery().node());
     let mut offered = request::offered_protocols(req.headers());
     info.auth = authorize(&gw, &snap, &stage, &id, &info, &handshake, &offered).await?;
@@ -153,6 +158,7 @@ fn conn_info(snap: &Snapshot, stage: &Stage, headers: &HeaderMap, source_ip: Str
             None => text(header::HOST).unwrap_or("localhost").to_owned(),
         },
         auth: ConnAuth::default(),
+        canary: false,
     }
 }
 

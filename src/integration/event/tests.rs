@@ -12,6 +12,7 @@ fn info() -> ConnInfo {
         user_agent: Some("Mozilla/5.0".into()),
         domain_name: "gw.example.com".into(),
         auth: Default::default(),
+        canary: false,
     }
 }
 
@@ -36,6 +37,7 @@ fn ctx<'a>(
         disconnect: None,
         stage_variables: vars,
         body_json: None,
+        is_canary: None,
     }
 }
 

@@ -9,6 +9,8 @@
 //! - `broadcast`: one publish fanned out to N receivers, at a set rate.
 //! - `churn`: connects and disconnects at a set rate; admitted connections per second.
 //! - `proxy`: an `aws_proxy` route's latency against calling its backend directly.
+//! - `reload`: echo while the gateway reloads twice a second, alternating two
+//!   route tables, against the same connections without reloads.
 //! - `soak`: a long run of mixed traffic and churn; checks that memory, file
 //!   descriptors, tasks and queues stay flat and nothing is lost (see `soak`).
 //! - `compare`: runs every case under `load/cases/` against the bare server and
@@ -24,6 +26,7 @@ mod plot;
 mod progress;
 mod proxy;
 mod push;
+mod reload;
 mod soak;
 mod stats;
 
@@ -59,6 +62,8 @@ pub(crate) enum Scenario {
     Proxy(proxy::Args),
     /// A long run of mixed traffic and churn: nothing grows, nothing is lost.
     Soak(soak::Args),
+    /// Echo while the gateway reloads its config, against the same without reloads.
+    Reload(reload::Args),
     /// Run every case against the bare server and sockgate; write the table.
     Compare(compare::Args),
 }
@@ -118,6 +123,7 @@ pub(crate) async fn run(scenario: Scenario) -> Result<Outcome, String> {
         Scenario::Churn(a) => churn::run(a).await,
         Scenario::Proxy(a) => proxy::run(a).await,
         Scenario::Soak(a) => soak::run(a).await,
+        Scenario::Reload(a) => reload::run(a).await,
         Scenario::Compare(_) => Err("compare cannot run inside compare".into()),
     }
 }

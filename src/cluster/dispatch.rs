@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::names::{self, Channel};
 use super::wire::{Message, Op, Reply, Request, Status, decode_fanout};
-use super::{Cluster, Kind, Node, Record};
+use super::{Cluster, Kind, Node, Record, subscriptions};
 use crate::clock;
 use crate::conn::{DeliveryError, GroupKey, Id};
 
@@ -34,9 +34,21 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
             // probe comes back the node reports itself down.
             cluster.probe_ok_ms.store(0, Ordering::Release);
             cluster.metrics.up.set(0.0);
+            if cluster.redis.sharded() {
+                cluster.resubscribe.store(true, Ordering::Release);
+                cluster.groups_changed.notify_one();
+            }
             continue;
         }
-        if push.kind != PushKind::Message {
+        if push.kind == PushKind::SUnsubscribe {
+            if let Some(Value::BulkString(channel)) = push.data.first()
+                && let Ok(channel) = std::str::from_utf8(channel)
+            {
+                subscriptions::dropped_by_redis(&cluster, channel);
+            }
+            continue;
+        }
+        if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
             continue;
         }
         let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =

@@ -86,28 +86,32 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
 
 /// Renews the node's liveness; `Some(true)` if a survivor has declared it lost.
 async fn beat(cluster: &Cluster) -> Option<bool> {
-    let mut redis = cluster.redis.clone();
-    let mut pipe = redis::pipe();
-    pipe.cmd("SET")
+    // One pipeline per hash tag (on a Redis Cluster each goes to one shard).
+    let mut own = redis::pipe();
+    own.cmd("SET")
         .arg(names::alive(cluster.node))
         .arg(clock::now_ms())
         .arg("PX")
         .arg(cluster.cfg.node_ttl.as_millis() as u64)
         .ignore()
+        .cmd("EXISTS")
+        .arg(names::lost(cluster.node));
+    let mut nodes = redis::pipe();
+    nodes
         .cmd("ZADD")
         .arg(names::NODES)
         .arg(clock::now_ms())
-        .arg(cluster.node.as_str())
-        .ignore()
-        .cmd("EXISTS")
-        .arg(names::lost(cluster.node));
-    let r = tokio::time::timeout(
-        cluster.cfg.request_timeout,
-        pipe.query_async::<(i64,)>(&mut redis),
-    )
+        .arg(cluster.node.as_str());
+    let (mut a, mut b) = (cluster.redis.clone(), cluster.redis.clone());
+    let r = tokio::time::timeout(cluster.cfg.request_timeout, async {
+        tokio::join!(
+            own.query_async::<(i64,)>(&mut a),
+            nodes.query_async::<(i64,)>(&mut b)
+        )
+    })
     .await;
     match r {
-        Ok(Ok((lost,))) => Some(lost == 1),
+        Ok((Ok((lost,)), Ok(_))) => Some(lost == 1),
         _ => None,
     }
 }
@@ -346,13 +350,14 @@ async fn reap(cluster: Arc<Cluster>, node: Arc<dyn Node>, lost: NodeTag) {
             break;
         }
     }
+    // One pipeline per hash tag (on a Redis Cluster each goes to one shard).
     let mut pipe = redis::pipe();
-    pipe.del(&key)
-        .ignore()
-        .zrem(names::NODES, lost.as_str())
-        .ignore()
-        .del(names::reaper(lost))
-        .ignore();
+    pipe.del(&key).ignore().del(names::reaper(lost)).ignore();
     let _ = pipe.query_async::<()>(&mut redis).await;
+    let _ = redis::cmd("ZREM")
+        .arg(names::NODES)
+        .arg(lost.as_str())
+        .query_async::<i64>(&mut redis)
+        .await;
     warn!(lost = %lost, by = %cluster.node, disconnects = delivered, "A node was lost; its connections were reported gone and their $disconnects delivered.");
 }

@@ -39,6 +39,7 @@
 //! channels keyed by request id.
 
 mod dispatch;
+mod link;
 mod liveness;
 pub(crate) mod names;
 pub mod node;
@@ -48,11 +49,9 @@ pub(crate) mod wire;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -60,6 +59,7 @@ use crate::clock;
 use crate::config::ClusterConfig;
 use crate::conn::{ConnInfo, Connection, DeliveryError, GroupKey, Id, NodeTag};
 use crate::telemetry::ClusterMetrics;
+use link::Link;
 pub use node::Node;
 use wire::{Message, Op, Reply, Request};
 
@@ -138,7 +138,7 @@ impl Record {
 pub struct Cluster {
     node: NodeTag,
     cfg: ClusterConfig,
-    redis: ConnectionManager,
+    redis: Link,
     /// The node this links (it owns the cluster, hence weak).
     local: Weak<dyn Node>,
     metrics: ClusterMetrics,
@@ -162,6 +162,9 @@ pub struct Cluster {
     groups_changed: Notify,
     /// Channels currently subscribed (changed only under `subscription_lock`).
     subscribed: Mutex<HashSet<String>>,
+    /// A connection to Redis dropped: subscribe again to every channel in
+    /// `subscribed` (needed on a Redis Cluster, see `link`).
+    resubscribe: AtomicBool,
     subscription_lock: tokio::sync::Mutex<()>,
     stopping: AtomicBool,
 }
@@ -172,17 +175,6 @@ impl std::fmt::Debug for Cluster {
             .field("node", &self.node)
             .field("up", &self.is_up())
             .finish_non_exhaustive()
-    }
-}
-
-/// Adds `protocol=resp3` (pushes on the command connection need RESP3).
-fn resp3_url(url: &str) -> String {
-    if url.contains("protocol=") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&protocol=resp3")
-    } else {
-        format!("{url}/?protocol=resp3")
     }
 }
 
@@ -198,27 +190,13 @@ impl Cluster {
         cfg: &ClusterConfig,
         metrics: ClusterMetrics,
     ) -> Result<Arc<Cluster>, String> {
-        let client = redis::Client::open(resp3_url(&cfg.redis_url))
-            .map_err(|e| format!("cluster.redis_url: {e}"))?;
         let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE);
         let dropped = metrics.dropped.clone();
-        let manager_cfg = ConnectionManagerConfig::new()
-            .set_push_sender(move |info| {
-                if push_tx.try_send(info).is_err() {
-                    dropped.increment(1);
-                }
-                Ok::<(), ()>(())
-            })
-            .set_automatic_resubscription()
-            .set_connection_timeout(Some(cfg.request_timeout))
-            .set_response_timeout(Some(cfg.request_timeout))
-            // Reconnect attempts are driven by our heartbeat; the client's own
-            // retries would only make callers wait.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let redis = client
-            .get_connection_manager_lazy(manager_cfg)
-            .map_err(|e| format!("cluster.redis_url: {e}"))?;
+        let redis = Link::open(cfg, move |info| {
+            if push_tx.try_send(info).is_err() {
+                dropped.increment(1);
+            }
+        })?;
         let (reg_tx, reg_rx) = mpsc::channel(REGISTRATION_QUEUE);
         let cluster = Arc::new(Cluster {
             node,
@@ -237,6 +215,7 @@ impl Cluster {
             dirty_groups: Mutex::new(HashSet::new()),
             groups_changed: Notify::new(),
             subscribed: Mutex::new(HashSet::new()),
+            resubscribe: AtomicBool::new(false),
             subscription_lock: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
         });
@@ -496,12 +475,20 @@ impl Cluster {
         self.stopping.store(true, Ordering::Release);
         self.groups_changed.notify_one();
         let mut redis = self.redis.clone();
-        let mut pipe = redis::pipe();
-        pipe.del(names::alive(self.node))
-            .del(names::conns(self.node))
-            .zrem(names::NODES, self.node.as_str());
-        let _ = tokio::time::timeout(self.cfg.request_timeout, pipe.query_async::<()>(&mut redis))
-            .await;
+        // One pipeline per hash tag (on a Redis Cluster each goes to one shard).
+        let mut own = redis::pipe();
+        own.del(names::alive(self.node))
+            .del(names::conns(self.node));
+        let mut nodes = redis::pipe();
+        nodes.zrem(names::NODES, self.node.as_str());
+        let mut other = redis.clone();
+        let _ = tokio::time::timeout(self.cfg.request_timeout, async {
+            tokio::join!(
+                own.query_async::<()>(&mut redis),
+                nodes.query_async::<()>(&mut other)
+            )
+        })
+        .await;
     }
 
     async fn publish(
@@ -511,7 +498,7 @@ impl Cluster {
         kind: Kind,
     ) -> Result<usize, DeliveryError> {
         let mut redis = self.redis.clone();
-        let cmd = redis::cmd("PUBLISH").arg(channel).arg(&payload[..]).clone();
+        let cmd = redis.publish(&channel, &payload);
         match tokio::time::timeout(self.cfg.request_timeout, cmd.query_async::<i64>(&mut redis))
             .await
         {

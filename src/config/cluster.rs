@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use super::ClusterConfig;
 use super::reader::{Section, join};
+use super::{ClusterConfig, RedisTarget};
 
 /// `[cluster]`; `Some(None)` when no Redis is configured (a single node).
 pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> {
     let ms = Duration::from_millis;
     let redis_url = s.string("redis_url").map(str::to_owned);
+    let redis_cluster = s.string_list("redis_cluster");
     let heartbeat_interval = s.duration_or("heartbeat_interval", ms(100), ms(60_000), ms(1_000));
     let node_ttl = s.duration_or("node_ttl", ms(500), ms(600_000), ms(5_000));
     let request_timeout = s.duration_or("request_timeout", ms(10), ms(30_000), ms(1_000));
@@ -51,13 +52,28 @@ pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> 
             "redis_url",
             "is not a redis:// URL (e.g. \"redis://127.0.0.1:6379\")",
         ),
+        check(
+            redis_cluster.iter().all(|u| u.starts_with("redis://")),
+            "redis_cluster",
+            "must list redis:// URLs of some of the Redis Cluster's nodes (e.g. [\"redis://10.0.0.1:6379\", \"redis://10.0.0.2:6379\"])",
+        ),
+        check(
+            redis_url.is_none() || redis_cluster.is_empty(),
+            "redis_cluster",
+            "cannot be set together with redis_url (redis_url: one Redis server; redis_cluster: a Redis Cluster)",
+        ),
     ];
     s.finish();
     if valid.contains(&false) {
         return None;
     }
-    Some(redis_url.map(|redis_url| ClusterConfig {
-        redis_url,
+    let redis = match redis_url {
+        Some(url) => RedisTarget::Single(url),
+        None if !redis_cluster.is_empty() => RedisTarget::Cluster(redis_cluster),
+        None => return Some(None),
+    };
+    Some(Some(ClusterConfig {
+        redis,
         heartbeat_interval,
         node_ttl,
         request_timeout,

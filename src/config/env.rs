@@ -36,6 +36,8 @@ impl EnvSource for HashMap<String, String> {
 enum Kind {
     Str,
     Int,
+    /// Comma-separated strings.
+    List,
 }
 
 /// Every override: variable, section, key, and how to read the value.
@@ -62,6 +64,12 @@ const OVERRIDES: &[(&str, &str, &str, Kind)] = &[
     ),
     ("SOCKGATE_DOMAIN_NAME", "api", "domain_name", Kind::Str),
     ("SOCKGATE_REDIS_URL", "cluster", "redis_url", Kind::Str),
+    (
+        "SOCKGATE_REDIS_CLUSTER",
+        "cluster",
+        "redis_cluster",
+        Kind::List,
+    ),
 ];
 
 /// Applies overrides; returns (key path, variable) for each one applied.
@@ -75,6 +83,11 @@ pub(super) fn apply(
         let Some(raw) = env.get(var) else { continue };
         let value = match kind {
             Kind::Str => Value::String(raw),
+            Kind::List => Value::Array(
+                raw.split(',')
+                    .map(|s| Value::String(s.trim().to_owned()))
+                    .collect(),
+            ),
             Kind::Int => match raw.trim().parse::<i64>() {
                 Ok(n) => Value::Integer(n),
                 Err(_) => {

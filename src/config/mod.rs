@@ -112,8 +112,8 @@ impl fmt::Debug for AccessKey {
 /// `[cluster]`: several nodes sharing connections through Redis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterConfig {
-    /// `redis://host:port[/db]` (RESP3 is requested automatically).
-    pub redis_url: String,
+    /// Where Redis is (RESP3 is requested automatically).
+    pub redis: RedisTarget,
     /// How often the node renews its liveness key and looks for lost nodes.
     pub heartbeat_interval: Duration,
     /// A node silent this long is lost: its connections are reported gone and
@@ -131,6 +131,26 @@ pub struct ClusterConfig {
     /// With no self-probe back through Redis for this long, the node reports the
     /// cluster down (`/readyz` 503, cross-node calls fail fast).
     pub unready_after: Duration,
+}
+
+/// The Redis a cluster of nodes talks through.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedisTarget {
+    /// One server, `redis://host:port[/db]` (`redis_url`): classic pub/sub.
+    Single(String),
+    /// A Redis Cluster, by some of its nodes (`redis_cluster`, each
+    /// `redis://host:port`; the rest are discovered): sharded pub/sub.
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    /// The URLs, for logs (passwords redacted by the caller).
+    pub fn urls(&self) -> &[String] {
+        match self {
+            RedisTarget::Single(url) => std::slice::from_ref(url),
+            RedisTarget::Cluster(urls) => urls,
+        }
+    }
 }
 
 /// `[server]`

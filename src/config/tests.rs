@@ -253,7 +253,10 @@ fn cluster_is_off_by_default_and_validated_when_on() {
     assert!(on.readiness_requires_redis);
     // The environment can switch it on.
     let via_env = Config::parse(base, &env(&[("SOCKGATE_REDIS_URL", "redis://r:6379")])).unwrap();
-    assert_eq!(via_env.cluster.unwrap().redis_url, "redis://r:6379");
+    assert_eq!(
+        via_env.cluster.unwrap().redis,
+        RedisTarget::Single("redis://r:6379".into())
+    );
     let errs = errors(&format!(
         "{base}[cluster]\nredis_url = \"http://x\"\nheartbeat_interval = \"2s\"\nnode_ttl = \"3s\"\ngroup_partitions = 0\nredis = 1\n"
     ));
@@ -269,4 +272,45 @@ fn cluster_is_off_by_default_and_validated_when_on() {
             "{needle} in {errs:?}"
         );
     }
+}
+
+#[test]
+fn a_redis_cluster_is_named_by_some_of_its_nodes() {
+    let base = "[stages.dev]\n";
+    let on = Config::parse(
+        &format!("{base}[cluster]\nredis_cluster = [\"redis://10.0.0.1:7000\", \"redis://10.0.0.2:7000\"]\n"),
+        &env(&[]),
+    )
+    .unwrap()
+    .cluster
+    .unwrap();
+    assert_eq!(
+        on.redis,
+        RedisTarget::Cluster(vec![
+            "redis://10.0.0.1:7000".into(),
+            "redis://10.0.0.2:7000".into()
+        ])
+    );
+    let via_env = Config::parse(
+        base,
+        &env(&[("SOCKGATE_REDIS_CLUSTER", "redis://a:1, redis://b:2")]),
+    )
+    .unwrap();
+    assert_eq!(
+        via_env.cluster.unwrap().redis,
+        RedisTarget::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+    );
+    let errs = errors(&format!(
+        "{base}[cluster]\nredis_url = \"redis://r\"\nredis_cluster = [\"r:1\"]\n"
+    ));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs.iter()
+            .all(|e| e.starts_with("cluster.redis_cluster: ")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("together with redis_url")),
+        "{errs:?}"
+    );
 }

@@ -110,7 +110,12 @@ impl Server {
             let cluster = Cluster::start(node, local, cfg, gateway.metrics().cluster())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             gateway.delivery().set_cluster(cluster);
-            info!(node = %node, redis = %redact(&cfg.redis_url), "Joining the cluster.");
+            let redis: Vec<String> = cfg.redis.urls().iter().map(|u| redact(u)).collect();
+            let mode = match cfg.redis {
+                crate::config::RedisTarget::Single(_) => "server",
+                crate::config::RedisTarget::Cluster(_) => "cluster (sharded pub/sub)",
+            };
+            info!(node = %node, redis = %redis.join(","), mode, "Joining the cluster.");
         }
         Ok(Server {
             gateway,

@@ -8,6 +8,7 @@
 pub mod process;
 pub mod raw;
 pub mod redis;
+pub mod redis_cluster;
 pub mod tcp_proxy;
 
 use std::collections::HashMap;

@@ -1,0 +1,240 @@
+//! A real Redis Cluster: six `redis-server --cluster-enabled yes` processes on
+//! free loopback ports (three masters, three replicas), joined with
+//! `redis-cli --cluster create`, killed on drop.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sockgate::clock;
+
+/// How long a master may be unreachable before its replica takes over. Redis's
+/// default is 15 s; tests use one second so a failover takes a few seconds.
+pub const NODE_TIMEOUT_MS: u64 = 1000;
+
+/// One node of the cluster.
+struct Node {
+    port: u16,
+    child: Option<Child>,
+}
+
+/// A running Redis Cluster (every process killed on drop).
+pub struct RedisCluster {
+    nodes: Vec<Node>,
+    dir: PathBuf,
+}
+
+/// A free port whose cluster bus port (+10000) is free too.
+fn free_port_pair() -> u16 {
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl RedisCluster {
+    /// Starts six nodes and creates the cluster (one replica per master); waits
+    /// until every node reports `cluster_state:ok`.
+    pub fn start() -> RedisCluster {
+        let mut cluster = RedisCluster::reserve();
+        cluster.create();
+        cluster
+    }
+
+    /// Chooses the ports; nothing runs until [`RedisCluster::create`].
+    pub fn reserve() -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!("sockgate-rc-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        RedisCluster {
+            nodes: (0..6)
+                .map(|_| Node {
+                    port: free_port_pair(),
+                    child: None,
+                })
+                .collect(),
+            dir,
+        }
+    }
+
+    /// Starts the six nodes and creates the cluster.
+    pub fn create(&mut self) {
+        let cluster = self;
+        for i in 0..6 {
+            cluster.spawn(i);
+        }
+        let addrs: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli is installed (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+        cluster.wait_ok(&ports);
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let port = self.nodes[i].port;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+            .args(["--dir", &self.dir.display().to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            // A replica that never finished its first sync cannot be promoted;
+            // Redis waits 5 s before a diskless sync by default.
+            .args(["--repl-diskless-sync-delay", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.nodes[i].child = Some(child);
+        let deadline = clock::now() + Duration::from_secs(10);
+        while cli(port, &["PING"]).as_deref() != Some("PONG") {
+            assert!(clock::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Seed URLs for sockgate's `redis_cluster` (two of the six: the rest are
+    /// discovered).
+    pub fn seeds(&self) -> Vec<String> {
+        self.nodes[..2]
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// Waits until each of `ports` reports `cluster_state:ok` and sees every
+    /// slot served, and each replica among them has synced with its master.
+    pub fn wait_ok(&self, ports: &[u16]) {
+        let deadline = clock::now() + Duration::from_secs(30);
+        loop {
+            let ok = ports.iter().all(|p| {
+                let cluster = cli(*p, &["CLUSTER", "INFO"]).is_some_and(|info| {
+                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                });
+                let synced = cli(*p, &["INFO", "replication"]).is_some_and(|info| {
+                    info.contains("role:master") || info.contains("master_link_status:up")
+                });
+                cluster && synced
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                clock::now() < deadline,
+                "the Redis Cluster did not become ok"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The port of the master serving `key`'s slot (a key or a channel name).
+    pub fn master_of(&self, key: &str) -> u16 {
+        let port = self.live_ports()[0];
+        let slot: u16 = cli(port, &["CLUSTER", "KEYSLOT", key])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let nodes = cli(port, &["CLUSTER", "NODES"]).unwrap();
+        for line in nodes.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            if !f[2].contains("master") || f[2].contains("fail") {
+                continue;
+            }
+            let serves = f[8..].iter().any(|range| match range.split_once('-') {
+                Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).contains(&slot),
+                None => range.parse::<u16>().ok() == Some(slot),
+            });
+            if serves {
+                let addr = f[1].split('@').next().unwrap();
+                return addr.rsplit(':').next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("no master serves slot {slot}:\n{nodes}");
+    }
+
+    /// Ports of the masters that serve at least one slot.
+    pub fn masters(&self) -> Vec<u16> {
+        let port = self.live_ports()[0];
+        let nodes = cli(port, &["CLUSTER", "NODES"]).unwrap();
+        let mut out: Vec<u16> = nodes
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .filter(|f| f[2].contains("master") && !f[2].contains("fail") && f.len() > 8)
+            .map(|f| {
+                f[1].split('@')
+                    .next()
+                    .unwrap()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Kills the node on `port` with SIGKILL.
+    pub fn kill(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).unwrap();
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Ports of the nodes still running.
+    pub fn live_ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+            .collect()
+    }
+
+    /// Runs a command on the node on `port`; its trimmed output.
+    pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
+        cli(port, args)
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

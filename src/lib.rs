@@ -17,8 +17,8 @@
 //!   authorizers): one immutable generation, swapped whole.
 //! - [`delivery`]: sends from outside a session (@connections, groups,
 //!   broadcasts): this node's registry and group index, and its cluster link.
-//! - [`cluster`]: several nodes joined through Redis; it reaches its node only
-//!   through the narrow [`cluster::Node`] trait.
+//! - [`cluster`]: several nodes joined through Redis (one server, or a Redis
+//!   Cluster); it reaches its node only through the narrow [`cluster::Node`] trait.
 //! - [`auth`]: management API authentication (SigV4, bearer tokens); the
 //!   checks before `$connect` (admission, API keys, JWT and request authorizers).
 //! - [`integration`]: `aws_proxy`, `http_proxy` and `mock`; the Lambda events.

@@ -293,3 +293,76 @@ async fn a_node_started_before_its_redis_cluster_joins_once_the_cluster_is_up() 
     assert_eq!(post(&other, &id, "across").await, 200);
     assert_eq!(recv_text(&mut ws).await, "across");
 }
+
+/// Posts through `via` until one is answered 200 (then its text must arrive);
+/// gives up after 200 tries, 50 ms apart.
+async fn deliver_eventually(via: &Gw, id: &str, ws: &mut Ws, text: &str) {
+    for _ in 0..200 {
+        if post(via, id, text).await == 200 {
+            assert_eq!(recv_text(ws).await, text);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{text} was never delivered");
+}
+
+#[tokio::test]
+async fn resharding_moves_subscriptions_with_their_slots() {
+    let redis = RedisCluster::start();
+    let nodes = nodes(&redis, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (mut ws, ida) = connected(&a.url("prod")).await;
+    let url = a.mgmt_url(&format!("/prod/@groups/room/{ida}"));
+    assert_eq!(http("PUT", &url, vec![]).await.0, 204);
+    // The group channel A subscribed to (its partition of "room").
+    let group_channel = redis
+        .masters()
+        .into_iter()
+        .flat_map(|m| {
+            let list = redis
+                .cli(m, &["PUBSUB", "SHARDCHANNELS", "*{g:prod/room:*"])
+                .unwrap();
+            list.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .next()
+        .expect("A holds a shard channel for the group");
+
+    // Move the slots of A's node channel and of the group channel elsewhere.
+    for channel in [node_channel(&ida), group_channel.clone()] {
+        let from = redis.master_of(&channel);
+        let to = *redis.masters().iter().find(|m| **m != from).unwrap();
+        redis.move_slot(redis.slot_of(&channel), to);
+        assert_eq!(redis.master_of(&channel), to);
+    }
+
+    // Cross-node POSTs and group sends reach the client again, from the new owners.
+    deliver_eventually(b, &ida, &mut ws, "after the move").await;
+    let send = b.mgmt_url("/prod/@groups/room");
+    let mut delivered = false;
+    for _ in 0..200 {
+        let (status, _, body) = http("POST", &send, b"to room".to_vec()).await;
+        let sent: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if status == 200 && sent["remote_nodes"] == 1 {
+            assert_eq!(recv_text(&mut ws).await, "to room");
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        delivered,
+        "the group send reached A's member after the move"
+    );
+    for channel in [node_channel(&ida), group_channel] {
+        let owner = redis.master_of(&channel);
+        let numsub = redis
+            .cli(owner, &["PUBSUB", "SHARDNUMSUB", &channel])
+            .unwrap();
+        assert_eq!(
+            numsub.lines().nth(1),
+            Some("1"),
+            "{channel} on {owner}: {numsub}"
+        );
+    }
+}

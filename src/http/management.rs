@@ -91,37 +91,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
     }
     let method = parts.method.clone();
     match target {
-        Target::Connection(stage, raw_id) => {
-            // A malformed id names no connection, so it is 410 like any other id
-            // that is not live: AWS lists "the connection ID is invalid" among the
-            // causes of GoneException, and backends rely on `except GoneException`.
-            let id = parse_id(raw_id).ok_or(ApiError::Gone);
-            match method {
-                Method::POST => {
-                    let id = id?;
-                    let result = gw.delivery().post_to(&id, stage, body).await;
-                    if result == Err(DeliveryError::Full) {
-                        gw.count_rejection(&id);
-                    }
-                    result?;
-                    Ok(empty(StatusCode::OK))
-                }
-                Method::GET => {
-                    let view = gw.delivery().connection_info(&id?, stage).await?;
-                    let body = serde_json::json!({
-                        "connectedAt": clock::iso8601(view.info.connected_at_ms),
-                        "identity": { "sourceIp": view.info.source_ip, "userAgent": view.info.user_agent },
-                        "lastActiveAt": clock::iso8601(view.last_active_ms),
-                    });
-                    Ok(json(StatusCode::OK, body.to_string()))
-                }
-                Method::DELETE => {
-                    gw.delivery().disconnect(&id?, stage).await?;
-                    Ok(empty(StatusCode::NO_CONTENT))
-                }
-                _ => Err(ApiError::MethodNotAllowed),
-            }
-        }
+        Target::Connection(stage, raw_id) => connection(gw, method, stage, raw_id, body).await,
         Target::Member(stage, group, raw_id) => {
             let key = group_key(stage, group)?;
             let id = parse_id(raw_id).ok_or(ApiError::Gone);
@@ -154,6 +124,45 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
         }
         // Answered above, before the stage check.
         Target::Reload => Err(ApiError::NotFound),
+    }
+}
+
+/// `/{stage}/@connections/{id}`: POST, GET or DELETE one connection.
+async fn connection(
+    gw: &Gateway,
+    method: Method,
+    stage: Option<&str>,
+    raw_id: &str,
+    body: Bytes,
+) -> Result<Response<Body>, ApiError> {
+    // A malformed id names no connection, so it is 410 like any other id
+    // that is not live: AWS lists "the connection ID is invalid" among the
+    // causes of GoneException, and backends rely on `except GoneException`.
+    let id = parse_id(raw_id).ok_or(ApiError::Gone);
+    match method {
+        Method::POST => {
+            let id = id?;
+            let result = gw.delivery().post_to(&id, stage, body).await;
+            if result == Err(DeliveryError::Full) {
+                gw.count_rejection(&id);
+            }
+            result?;
+            Ok(empty(StatusCode::OK))
+        }
+        Method::GET => {
+            let view = gw.delivery().connection_info(&id?, stage).await?;
+            let body = serde_json::json!({
+                "connectedAt": clock::iso8601(view.info.connected_at_ms),
+                "identity": { "sourceIp": view.info.source_ip, "userAgent": view.info.user_agent },
+                "lastActiveAt": clock::iso8601(view.last_active_ms),
+            });
+            Ok(json(StatusCode::OK, body.to_string()))
+        }
+        Method::DELETE => {
+            gw.delivery().disconnect(&id?, stage).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(ApiError::MethodNotAllowed),
     }
 }
 

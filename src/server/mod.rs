@@ -165,20 +165,7 @@ impl Server {
         let (stop_public, public_rx) = watch::channel(false);
         let (stop_rest, rest_rx) = watch::channel(false);
         let gw = &self.gateway;
-        // Drops idle per-IP admission entries (bounds that map; see auth::admission).
-        let sweeper = {
-            let gw = Arc::downgrade(gw);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    match gw.upgrade() {
-                        Some(gw) => gw.admission().sweep(&gw.snapshot().admission),
-                        None => return,
-                    }
-                }
-            })
-        };
+        let sweeper = tokio::spawn(sweep_admission(Arc::downgrade(gw)));
         let [public_limits, mgmt_limits, metrics_limits] = self.limits;
         let public = tokio::spawn(accept_loop(
             Listener {
@@ -242,6 +229,19 @@ impl Server {
         let _ = mgmt.await;
         let _ = metrics.await;
         info!("Stopped.");
+    }
+}
+
+/// Drops idle per-IP admission entries every minute (bounds that map; see
+/// `auth::admission`); ends with the gateway.
+async fn sweep_admission(gw: Weak<Gateway>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match gw.upgrade() {
+            Some(gw) => gw.admission().sweep(&gw.snapshot().admission),
+            None => return,
+        }
     }
 }
 

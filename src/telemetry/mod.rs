@@ -10,10 +10,12 @@
 //! `sockgate_connects_total`, `MessageCount` → `sockgate_messages_total`,
 //! `IntegrationLatency`, `IntegrationError`, `ClientError`, `ExecutionError`.
 
-use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder as _, SharedString, Unit};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::conn::CloseReason;
+
+mod help;
 
 const CONNECTIONS_OPEN: &str = "sockgate_connections_open";
 const CONNECTS: &str = "sockgate_connects_total";
@@ -230,105 +232,7 @@ impl Metrics {
             reloads,
             generation,
         };
-        let r = &m.recorder;
-        let text = SharedString::const_str;
-        r.describe_gauge(
-            CONNECTIONS_OPEN.into(),
-            Some(Unit::Count),
-            text("Open WebSocket connections."),
-        );
-        r.describe_gauge(
-            CONFIG_GENERATION.into(),
-            None,
-            text("The configuration generation serving now: 1 at start, +1 per applied reload."),
-        );
-        r.describe_gauge(
-            CONFIG_INFO.into(),
-            None,
-            text("1 for the digest of the configuration serving now (0 for earlier ones)."),
-        );
-        r.describe_gauge(
-            RUNTIME_TASKS.into(),
-            Some(Unit::Count),
-            text("Tasks alive in the async runtime (one per connection, plus calls in flight and background work)."),
-        );
-        r.describe_gauge(
-            SEND_BACKLOG.into(),
-            Some(Unit::Bytes),
-            text("Bytes queued for clients and not yet written to their sockets, over all connections."),
-        );
-        r.describe_gauge(
-            CLUSTER_UP.into(),
-            None,
-            text(
-                "1 while this node's fan-out path through Redis works (its self-probe comes back).",
-            ),
-        );
-        r.describe_histogram(
-            INTEGRATION_LATENCY.into(),
-            Some(Unit::Seconds),
-            text(
-                "Time from sending an integration request to its answer (AWS IntegrationLatency).",
-            ),
-        );
-        for (name, help) in [
-            (CONNECTS, "$connect attempts by outcome (AWS ConnectCount)."),
-            (DISCONNECTS, "Ended connections by reason."),
-            (
-                MESSAGES,
-                "Messages by direction (AWS MessageCount); inbound by route.",
-            ),
-            (
-                CLIENT_ERRORS,
-                "Requests the gateway refused before any integration (AWS ClientError).",
-            ),
-            (
-                QUEUE_REJECTIONS,
-                "@connections POSTs refused with 429 because the connection's send queue was full.",
-            ),
-            (
-                CLUSTER_MESSAGES,
-                "Messages between this node and Redis, by direction and kind.",
-            ),
-            (
-                CLUSTER_DROPPED,
-                "Messages from Redis dropped because this node's dispatcher queue was full.",
-            ),
-            (
-                CLUSTER_REAPED,
-                "$disconnects this node delivered for connections of lost nodes.",
-            ),
-            (
-                CLUSTER_EXPIRED,
-                "Cross-node requests and fan-out messages dropped because they arrived after their deadline (their sender had answered 503).",
-            ),
-            (
-                FANOUT,
-                "Group-send and broadcast receivers on this node: queued, or dropped because their send queue was full.",
-            ),
-            (
-                INTEGRATION_ERRORS,
-                "Integration answers with a 4xx/5xx statusCode (AWS IntegrationError).",
-            ),
-            (
-                EXECUTION_ERRORS,
-                "Integration calls that failed or timed out (AWS ExecutionError).",
-            ),
-            (
-                MANAGEMENT_REQUESTS,
-                "Management API requests (@connections, @groups, @broadcast) by method and status.",
-            ),
-            (
-                CONFIG_RELOADS,
-                "Configuration reloads by outcome: applied, or rejected (the current configuration stays).",
-            ),
-            (
-                LISTENER_REFUSED,
-                "Connections closed at accept because the listener or the source address holds its maximum.",
-            ),
-        ] {
-            r.describe_counter(name.into(), Some(Unit::Count), text(help));
-        }
+        help::describe(&m.recorder);
         m
     }
 

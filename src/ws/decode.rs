@@ -129,64 +129,58 @@ impl Decoder {
 
     /// Decodes the frame at the front of `buf`.
     pub fn decode(&mut self, buf: &[u8]) -> Result<Step, DecodeError> {
-        let [b0, b1, ..] = *buf else {
-            return Ok(Step::Need(2));
+        let h = match header(buf)? {
+            Ok(h) => h,
+            Err(need) => return Ok(Step::Need(need)),
         };
-        if b0 & RSV != 0 {
-            // No extension is negotiated, so no reserved bit may be set.
-            return Err(DecodeError::Protocol);
-        }
-        if b1 & MASKED == 0 {
-            // RFC 6455 §5.1: a server MUST close on an unmasked client frame.
-            return Err(DecodeError::Protocol);
-        }
-        let fin = b0 & FIN != 0;
-        let opcode = b0 & 0x0F;
-        let (len, at) = match b1 & 0x7F {
-            126 => match buf.get(2..4) {
-                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
-                None => return Ok(Step::Need(4)),
-            },
-            127 => match buf.get(2..10) {
-                Some(b) => {
-                    let n = u64::from_be_bytes(b.try_into().map_err(|_| DecodeError::Protocol)?);
-                    if n >> 63 != 0 {
-                        return Err(DecodeError::Protocol);
-                    }
-                    (n, 10)
-                }
-                None => return Ok(Step::Need(10)),
-            },
-            n => (u64::from(n), 2),
-        };
-        let is_control = opcode & 0x08 != 0;
-        if is_control {
-            if !fin || len > 125 || !matches!(opcode, 0x8..=0xA) {
-                return Err(DecodeError::Protocol);
-            }
-        } else {
-            match (opcode, &self.partial) {
-                (0x0, None) | (0x1 | 0x2, Some(_)) => return Err(DecodeError::Protocol),
-                (0x0..=0x2, _) => {}
-                _ => return Err(DecodeError::Protocol),
-            }
-            let so_far = self.partial.as_ref().map_or(0, Partial::len) as u64;
-            if len > self.limits.max_frame as u64
-                || so_far.saturating_add(len) > self.limits.max_message as u64
-            {
-                return Err(DecodeError::TooBig);
-            }
-        }
+        self.check(&h)?;
         // `len` is now at most max(125, max_frame), so it fits in usize.
-        let len = len as usize;
-        let start = at + 4;
-        let total = start + len;
+        let start = h.at + 4;
+        let total = start + h.len as usize;
         if buf.len() < total {
             return Ok(Step::Need(total));
         }
-        let key = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-        let payload = &buf[start..total];
-        let item = match opcode {
+        let key = [buf[h.at], buf[h.at + 1], buf[h.at + 2], buf[h.at + 3]];
+        let item = self.item(h.opcode, h.fin, &buf[start..total], key)?;
+        Ok(Step::Frame {
+            consumed: total,
+            item,
+        })
+    }
+
+    /// The rules on a frame's opcode, FIN and length, given what came before.
+    fn check(&self, h: &Header) -> Result<(), DecodeError> {
+        if h.opcode & 0x08 != 0 {
+            // A control frame: final, short, and one of close, ping, pong.
+            if !h.fin || h.len > 125 || !matches!(h.opcode, 0x8..=0xA) {
+                return Err(DecodeError::Protocol);
+            }
+            return Ok(());
+        }
+        match (h.opcode, &self.partial) {
+            (0x0, None) | (0x1 | 0x2, Some(_)) => return Err(DecodeError::Protocol),
+            (0x0..=0x2, _) => {}
+            _ => return Err(DecodeError::Protocol),
+        }
+        let so_far = self.partial.as_ref().map_or(0, Partial::len) as u64;
+        if h.len > self.limits.max_frame as u64
+            || so_far.saturating_add(h.len) > self.limits.max_message as u64
+        {
+            return Err(DecodeError::TooBig);
+        }
+        Ok(())
+    }
+
+    /// What a whole frame yields: a control frame, a complete message, or
+    /// nothing yet (a fragment).
+    fn item(
+        &mut self,
+        opcode: u8,
+        fin: bool,
+        payload: &[u8],
+        key: [u8; 4],
+    ) -> Result<Option<Item>, DecodeError> {
+        Ok(match opcode {
             0x8 => Some(close(unmasked(payload, key))?),
             0x9 => Some(Item::Ping(unmasked(payload, key))),
             0xA => Some(Item::Pong),
@@ -212,12 +206,56 @@ impl Decoder {
                     None
                 }
             }
-        };
-        Ok(Step::Frame {
-            consumed: total,
-            item,
         })
     }
+}
+
+/// A frame's first two to ten bytes.
+struct Header {
+    fin: bool,
+    opcode: u8,
+    len: u64,
+    /// Where the masking key starts.
+    at: usize,
+}
+
+/// Parses a frame header: `Ok(Err(n))` when `buf` has fewer than the `n` bytes
+/// the header needs.
+fn header(buf: &[u8]) -> Result<Result<Header, usize>, DecodeError> {
+    let [b0, b1, ..] = *buf else {
+        return Ok(Err(2));
+    };
+    if b0 & RSV != 0 {
+        // No extension is negotiated, so no reserved bit may be set.
+        return Err(DecodeError::Protocol);
+    }
+    if b1 & MASKED == 0 {
+        // RFC 6455 §5.1: a server MUST close on an unmasked client frame.
+        return Err(DecodeError::Protocol);
+    }
+    let (len, at) = match b1 & 0x7F {
+        126 => match buf.get(2..4) {
+            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+            None => return Ok(Err(4)),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => {
+                let n = u64::from_be_bytes(b.try_into().map_err(|_| DecodeError::Protocol)?);
+                if n >> 63 != 0 {
+                    return Err(DecodeError::Protocol);
+                }
+                (n, 10)
+            }
+            None => return Ok(Err(10)),
+        },
+        n => (u64::from(n), 2),
+    };
+    Ok(Ok(Header {
+        fin: b0 & FIN != 0,
+        opcode: b0 & 0x0F,
+        len,
+        at,
+    }))
 }
 
 fn message(text: bool, data: Vec<u8>) -> Result<Item, DecodeError> {

@@ -26,11 +26,26 @@ pub struct RedisCluster {
 }
 
 /// A free port whose cluster bus port (+10000) is free too.
+///
+/// Both are taken below the kernel's ephemeral range (32768 and up on Linux),
+/// so no outgoing connection of a parallel test can take one between this
+/// check and redis-server's bind; a counter shared by the process keeps two
+/// clusters of the same test binary from choosing the same port.
 fn free_port_pair() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 2_700; // 20000..22700, buses 30000..32700
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        rand::random::<u32>() % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     loop {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
             return port;
         }
     }
@@ -146,12 +161,12 @@ impl RedisCluster {
 
     /// The port of the master serving `key`'s slot (a key or a channel name).
     pub fn master_of(&self, key: &str) -> u16 {
-        let port = self.live_ports()[0];
-        let slot: u16 = cli(port, &["CLUSTER", "KEYSLOT", key])
-            .unwrap()
-            .parse()
-            .unwrap();
-        let nodes = cli(port, &["CLUSTER", "NODES"]).unwrap();
+        self.master_of_slot(&self.slot_of(key).to_string())
+    }
+
+    fn master_of_slot(&self, slot: &str) -> u16 {
+        let slot: u16 = slot.parse().unwrap();
+        let nodes = cli(self.live_ports()[0], &["CLUSTER", "NODES"]).unwrap();
         for line in nodes.lines() {
             let f: Vec<&str> = line.split(' ').collect();
             if !f[2].contains("master") || f[2].contains("fail") {
@@ -162,8 +177,7 @@ impl RedisCluster {
                 None => range.parse::<u16>().ok() == Some(slot),
             });
             if serves {
-                let addr = f[1].split('@').next().unwrap();
-                return addr.rsplit(':').next().unwrap().parse().unwrap();
+                return port_of(f[1]);
             }
         }
         panic!("no master serves slot {slot}:\n{nodes}");
@@ -192,6 +206,50 @@ impl RedisCluster {
         out
     }
 
+    /// Moves one slot, with its keys, to the master on `to` (what
+    /// `redis-cli --cluster reshard` does, for one slot).
+    pub fn move_slot(&self, slot: u16, to: u16) {
+        let slot = slot.to_string();
+        let from = self.master_of_slot(&slot);
+        assert_ne!(from, to, "slot {slot} is already on {to}");
+        let id = |port: u16| cli(port, &["CLUSTER", "MYID"]).unwrap();
+        let (from_id, to_id) = (id(from), id(to));
+        let ok = |port: u16, args: &[&str]| {
+            let out = cli(port, args);
+            assert_eq!(out.as_deref(), Some("OK"), "{args:?} on {port}");
+        };
+        ok(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+        ok(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+        loop {
+            let keys = cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot, "100"]).unwrap();
+            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port = to.to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+            args.extend(keys);
+            ok(from, &args);
+        }
+        for port in [to, from] {
+            ok(port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+        }
+        for port in self.masters() {
+            if port != to && port != from {
+                ok(port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+            }
+        }
+    }
+
+    /// The slot of a key or channel name.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let port = self.live_ports()[0];
+        cli(port, &["CLUSTER", "KEYSLOT", key])
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     /// Kills the node on `port` with SIGKILL.
     pub fn kill(&mut self, port: u16) {
         let node = self.nodes.iter_mut().find(|n| n.port == port).unwrap();
@@ -214,6 +272,12 @@ impl RedisCluster {
     pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
         cli(port, args)
     }
+}
+
+/// The port in a `CLUSTER NODES` address (`127.0.0.1:7000@17000`).
+fn port_of(addr: &str) -> u16 {
+    let addr = addr.split('@').next().unwrap();
+    addr.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 fn cli(port: u16, args: &[&str]) -> Option<String> {

@@ -1,0 +1,119 @@
+//! The help text of every metric (Prometheus `# HELP` lines), in one table.
+
+use metrics::{Recorder as _, SharedString, Unit};
+use metrics_exporter_prometheus::PrometheusRecorder;
+
+use super::{
+    CLIENT_ERRORS, CLUSTER_DROPPED, CLUSTER_EXPIRED, CLUSTER_MESSAGES, CLUSTER_REAPED, CLUSTER_UP,
+    CONFIG_GENERATION, CONFIG_INFO, CONFIG_RELOADS, CONNECTIONS_OPEN, CONNECTS, DISCONNECTS,
+    EXECUTION_ERRORS, FANOUT, INTEGRATION_ERRORS, INTEGRATION_LATENCY, LISTENER_REFUSED,
+    MANAGEMENT_REQUESTS, MESSAGES, QUEUE_REJECTIONS, RUNTIME_TASKS, SEND_BACKLOG,
+};
+
+/// Gauges and their help texts.
+const GAUGE_HELP: &[(&str, Option<Unit>, &str)] = &[
+    (
+        CONNECTIONS_OPEN,
+        Some(Unit::Count),
+        "Open WebSocket connections.",
+    ),
+    (
+        CONFIG_GENERATION,
+        None,
+        "The configuration generation serving now: 1 at start, +1 per applied reload.",
+    ),
+    (
+        CONFIG_INFO,
+        None,
+        "1 for the digest of the configuration serving now (0 for earlier ones).",
+    ),
+    (
+        RUNTIME_TASKS,
+        Some(Unit::Count),
+        "Tasks alive in the async runtime (one per connection, plus calls in flight and background work).",
+    ),
+    (
+        SEND_BACKLOG,
+        Some(Unit::Bytes),
+        "Bytes queued for clients and not yet written to their sockets, over all connections.",
+    ),
+    (
+        CLUSTER_UP,
+        None,
+        "1 while this node's fan-out path through Redis works (its self-probe comes back).",
+    ),
+];
+
+/// Counters and their help texts.
+const COUNTER_HELP: &[(&str, &str)] = &[
+    (CONNECTS, "$connect attempts by outcome (AWS ConnectCount)."),
+    (DISCONNECTS, "Ended connections by reason."),
+    (
+        MESSAGES,
+        "Messages by direction (AWS MessageCount); inbound by route.",
+    ),
+    (
+        CLIENT_ERRORS,
+        "Requests the gateway refused before any integration (AWS ClientError).",
+    ),
+    (
+        QUEUE_REJECTIONS,
+        "@connections POSTs refused with 429 because the connection's send queue was full.",
+    ),
+    (
+        CLUSTER_MESSAGES,
+        "Messages between this node and Redis, by direction and kind.",
+    ),
+    (
+        CLUSTER_DROPPED,
+        "Messages from Redis dropped because this node's dispatcher queue was full.",
+    ),
+    (
+        CLUSTER_REAPED,
+        "$disconnects this node delivered for connections of lost nodes.",
+    ),
+    (
+        CLUSTER_EXPIRED,
+        "Cross-node requests and fan-out messages dropped because they arrived after their deadline (their sender had answered 503).",
+    ),
+    (
+        FANOUT,
+        "Group-send and broadcast receivers on this node: queued, or dropped because their send queue was full.",
+    ),
+    (
+        INTEGRATION_ERRORS,
+        "Integration answers with a 4xx/5xx statusCode (AWS IntegrationError).",
+    ),
+    (
+        EXECUTION_ERRORS,
+        "Integration calls that failed or timed out (AWS ExecutionError).",
+    ),
+    (
+        MANAGEMENT_REQUESTS,
+        "Management API requests (@connections, @groups, @broadcast) by method and status.",
+    ),
+    (
+        CONFIG_RELOADS,
+        "Configuration reloads by outcome: applied, or rejected (the current configuration stays).",
+    ),
+    (
+        LISTENER_REFUSED,
+        "Connections closed at accept because the listener or the source address holds its maximum.",
+    ),
+];
+
+/// Registers every metric's help text (the `# HELP` lines).
+pub(super) fn describe(r: &PrometheusRecorder) {
+    let text = SharedString::const_str;
+    for (name, unit, help) in GAUGE_HELP {
+        r.describe_gauge((*name).into(), *unit, text(help));
+    }
+    r.describe_histogram(
+        INTEGRATION_LATENCY.into(),
+        Some(Unit::Seconds),
+        text("Time from sending an integration request to its answer (AWS IntegrationLatency)."),
+    );
+    for (name, help) in COUNTER_HELP {
+        r.describe_counter((*name).into(), Some(Unit::Count), text(help));
+    }
+}

@@ -8,8 +8,9 @@
 //! - [`cli`]: what the binary does besides serving (`sockgate reload`).
 //! - [`server`]: listeners, accept loops and their caps, reload on SIGHUP,
 //!   drain. [`Server`] is the entry point.
-//! - [`http`]: what each listener serves — upgrades, the management API, probes —
-//!   and the one error → HTTP status mapping (`http::respond`).
+//! - [`http`]: what each listener serves — upgrades, the HTTP API, the
+//!   management API, probes — and the one error → HTTP status mapping
+//!   (`http::respond`).
 //! - [`session`]: one task per live connection, owning its socket.
 //! - [`gateway`]: the lifecycle phases (connect, message, disconnect) and the
 //!   runtime state they share; what the cluster asks of this node.

@@ -7,7 +7,7 @@
 
 use super::env::EnvSource;
 use super::reader::{Errors, Section};
-use super::{Config, cluster, routes, security, server, websocket};
+use super::{Config, cluster, http_api, routes, security, server, websocket};
 
 pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -> Option<Config> {
     let mut root = Section::root(table, errors);
@@ -15,8 +15,13 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let api = server::read_api(root.section("api"));
     let websocket = websocket::read_websocket(root.section("websocket"));
     let integrations = server::read_client(root.section("integrations"));
-    let routes = routes::read_routes(root.entries("routes"));
-    let stages = routes::read_stages(root.entries("stages"), &routes, errors, env);
+    let ws_routes = routes::read_routes(root.entries("routes"));
+    let (http, http_routes) = http_api::read_http(root.section("http"), errors);
+    let declared = routes::Declared {
+        ws: &ws_routes,
+        http: &http_routes,
+    };
+    let stages = routes::read_stages(root.entries("stages"), declared, errors, env);
     let authorizers = security::read_authorizers(root.entries("authorizers"), env);
     let admission = security::read_admission(root.section("admission"));
     let authorizers_ok = match (&stages, &authorizers) {
@@ -40,6 +45,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         websocket: websocket?,
         integrations: integrations?,
         stages: stages?,
+        http,
         digest: String::new(),
     })
 }

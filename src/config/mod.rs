@@ -13,6 +13,7 @@
 mod build;
 mod cluster;
 pub mod env;
+mod http_api;
 mod reader;
 mod routes;
 pub mod security;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use crate::routing::Template;
 
 pub use env::{EnvSource, ProcessEnv};
+pub use routes::DEFAULT_STAGE;
 pub use security::{
     AdmissionConfig, AuthorizerConfig, IdentitySource, JwtConfig, RequestAuthorizerConfig,
 };
@@ -48,6 +50,8 @@ pub struct Config {
     pub integrations: ClientConfig,
     /// The deployed stages, each with its routes resolved.
     pub stages: Vec<StageConfig>,
+    /// `[http]`: the HTTP API's limits (its routes are resolved per stage).
+    pub http: HttpConfig,
     /// Redis between nodes; `None` runs a single node with no dependencies.
     pub cluster: Option<ClusterConfig>,
     /// Who may call the management API.
@@ -264,8 +268,10 @@ pub struct StageConfig {
     pub name: String,
     /// Stage variables.
     pub variables: BTreeMap<String, String>,
-    /// Every configured route.
+    /// Every configured WebSocket route.
     pub routes: Vec<RouteConfig>,
+    /// Every HTTP route (`[http.routes]`), resolved with this stage's variables.
+    pub http_routes: Vec<HttpRouteConfig>,
     /// The `[authorizers.*]` entry `$connect` must pass, if any.
     pub authorizer: Option<String>,
     /// API keys (name, key) of which `$connect` must present one; empty: none needed.
@@ -284,6 +290,8 @@ pub struct CanaryConfig {
     pub variables: BTreeMap<String, String>,
     /// Every route, resolved with those variables.
     pub routes: Vec<RouteConfig>,
+    /// Every HTTP route, resolved with those variables.
+    pub http_routes: Vec<HttpRouteConfig>,
 }
 
 /// One route.
@@ -295,6 +303,52 @@ pub struct RouteConfig {
     pub integration: IntegrationConfig,
     /// Two-way: the integration's reply is sent back to the client.
     pub route_response: bool,
+}
+
+/// `[http]`: the HTTP API's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Largest request body accepted (AWS: 10 MB); larger gets 413.
+    pub max_body_bytes: usize,
+    /// `[http.cors]`, if set.
+    pub cors: Option<CorsConfig>,
+}
+
+/// `[http.cors]`: AWS's CORS settings of an HTTP API (`http::cors` applies them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsConfig {
+    /// Origins (`scheme://host[:port]`) or `*`.
+    pub allow_origins: Vec<String>,
+    /// Methods (upper case) or `*`.
+    pub allow_methods: Vec<String>,
+    /// Request headers (lower case) or `*`.
+    pub allow_headers: Vec<String>,
+    /// Response headers scripts may read (lower case).
+    pub expose_headers: Vec<String>,
+    /// `Access-Control-Max-Age`, seconds.
+    pub max_age_secs: Option<u64>,
+    /// `Access-Control-Allow-Credentials: true`.
+    pub allow_credentials: bool,
+}
+
+/// One HTTP route (`[http.routes."GET /pets/{id}"]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRouteConfig {
+    /// `METHOD /path` or `$default`, as written.
+    pub key: String,
+    /// Where its requests go (`aws_proxy` or `mock`).
+    pub integration: IntegrationConfig,
+    /// The Lambda event version an `aws_proxy` integration receives.
+    pub payload_format: PayloadFormat,
+}
+
+/// Lambda payload format version of an HTTP route (`payload_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    /// "1.0": the REST API proxy shape with `version: "1.0"`.
+    V1,
+    /// "2.0" (the default): the HTTP API shape.
+    V2,
 }
 
 /// Where a route's events go.

@@ -1,17 +1,36 @@
-//! `[routes.*]` and `[stages.*]`: routes are declared once, and every stage
-//! serves all of them with its own variables (integration URIs are resolved
-//! per stage here, so a missing variable is a config error, not a runtime one).
+//! `[routes.*]`, `[http.routes.*]` and `[stages.*]`: routes are declared once,
+//! and every stage serves all of them with its own variables (integration URIs
+//! are resolved per stage here, so a missing variable is a config error, not a
+//! runtime one).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::env::EnvSource;
 use super::reader::{Errors, Section, join};
-use super::{CanaryConfig, HttpTarget, IntegrationConfig, MockConfig, RouteConfig, StageConfig};
-use crate::routing::{self, Scope, expr::Var};
+use super::{
+    CanaryConfig, HttpRouteConfig, HttpTarget, IntegrationConfig, MockConfig, PayloadFormat,
+    RouteConfig, StageConfig,
+};
+use crate::routing::{self, Scope, expr::Var, http::HttpRouter};
+
+/// AWS's stage served at the root of the URL space (`http://host/path`).
+pub const DEFAULT_STAGE: &str = "$default";
 
 const MIN_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(50);
-const MAX_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
+/// AWS's cap on WebSocket integrations.
+const MAX_WS_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
+/// AWS's cap (and default) on HTTP API integrations.
+const MAX_HTTP_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which API a route belongs to: it decides the valid keys and integrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Api {
+    /// `[routes]`: WebSocket route keys.
+    WebSocket,
+    /// `[http.routes]`: `METHOD /path` keys.
+    Http,
+}
 
 /// A route as written, before stage variables are applied to its URI.
 pub(super) struct RawRoute {
@@ -19,6 +38,7 @@ pub(super) struct RawRoute {
     path: String,
     integration: Option<RawIntegration>,
     route_response: bool,
+    payload_format: PayloadFormat,
 }
 
 enum RawIntegration {
@@ -40,18 +60,61 @@ pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Vec<RawRoute> 
         if route_response && (key == routing::CONNECT || key == routing::DISCONNECT) {
             s.errors().push(join(&path, "route_response"), format!("{key} cannot send a reply to the client"));
         }
-        let integration = read_integration(s.section("integration"));
+        let (integration, payload_format) = read_integration(s.section("integration"), Api::WebSocket);
         s.finish();
-        RawRoute { key, path, integration, route_response }
+        RawRoute { key, path, integration, route_response, payload_format }
     }).collect()
+}
+
+/// `[http.routes."METHOD /path"]`: every key checked, conflicts included.
+pub(super) fn read_http_routes(
+    entries: Vec<(String, Section<'_>)>,
+    errors: &Errors,
+) -> Vec<RawRoute> {
+    let keys = entries
+        .iter()
+        .map(|(key, s)| (key.clone(), s.path().to_owned()));
+    if let Err(bad) = HttpRouter::new(keys) {
+        for (key, why) in bad {
+            errors.push(join("http.routes", &key), why.to_string());
+        }
+    }
+    entries
+        .into_iter()
+        .map(|(key, mut s)| {
+            let path = s.path().to_owned();
+            let (integration, payload_format) =
+                read_integration(s.section("integration"), Api::Http);
+            s.finish();
+            RawRoute {
+                key,
+                path,
+                integration,
+                route_response: true,
+                payload_format,
+            }
+        })
+        .collect()
 }
 
 const TYPES: &str = "\"aws_proxy\", \"http_proxy\" or \"mock\"";
 
-fn read_integration(mut s: Section<'_>) -> Option<RawIntegration> {
+fn read_integration(mut s: Section<'_>, api: Api) -> (Option<RawIntegration>, PayloadFormat) {
     let path = s.path().to_owned();
+    let mut format = PayloadFormat::V2;
     let result = match s.string("type") {
-        Some(t @ ("aws_proxy" | "http_proxy")) => read_http(&mut s, t == "http_proxy"),
+        Some("http_proxy") if api == Api::Http => {
+            let why = "http_proxy on HTTP routes is not supported yet: use aws_proxy or mock";
+            s.errors().push(join(&path, "type"), why);
+            s.abandon();
+            return (None, format);
+        }
+        Some(t @ ("aws_proxy" | "http_proxy")) => {
+            if api == Api::Http {
+                format = read_payload_format(&mut s);
+            }
+            read_http(&mut s, t == "http_proxy", api)
+        }
         Some("mock") => Some(RawIntegration::Mock(read_mock(&mut s))),
         Some(other) => {
             let why = format!("{other:?} is not one of \"aws_proxy\", \"http_proxy\", \"mock\"");
@@ -59,20 +122,35 @@ fn read_integration(mut s: Section<'_>) -> Option<RawIntegration> {
             // Without a known type there is no way to tell which keys are valid:
             // the type's own error is the one to report.
             s.abandon();
-            return None;
+            return (None, format);
         }
         None => {
             s.errors()
                 .push(join(&path, "type"), format!("missing ({TYPES})"));
             s.abandon();
-            return None;
+            return (None, format);
         }
     };
     s.finish();
-    result
+    (result, format)
 }
 
-fn read_http(s: &mut Section<'_>, proxy: bool) -> Option<RawIntegration> {
+/// `payload_format`: the Lambda event version of an HTTP route ("2.0" default).
+fn read_payload_format(s: &mut Section<'_>) -> PayloadFormat {
+    match s.string("payload_format") {
+        None | Some("2.0") => PayloadFormat::V2,
+        Some("1.0") => PayloadFormat::V1,
+        Some(other) => {
+            s.error(
+                "payload_format",
+                format!("{other:?} is not \"2.0\" or \"1.0\""),
+            );
+            PayloadFormat::V2
+        }
+    }
+}
+
+fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<RawIntegration> {
     let path = join(s.path(), "uri");
     let uri = match s.string("uri").map(routing::Template::parse) {
         Some(Ok(t)) if t.vars().all(|v| matches!(v, Var::StageVar(_))) => Some(t),
@@ -89,12 +167,11 @@ fn read_http(s: &mut Section<'_>, proxy: bool) -> Option<RawIntegration> {
             None
         }
     };
-    let timeout = s.duration_or(
-        "timeout",
-        MIN_INTEGRATION_TIMEOUT,
-        MAX_INTEGRATION_TIMEOUT,
-        MAX_INTEGRATION_TIMEOUT,
-    );
+    let max = match api {
+        Api::WebSocket => MAX_WS_INTEGRATION_TIMEOUT,
+        Api::Http => MAX_HTTP_INTEGRATION_TIMEOUT,
+    };
+    let timeout = s.duration_or("timeout", MIN_INTEGRATION_TIMEOUT, max, max);
     Some(RawIntegration::Http {
         proxy,
         uri: uri?,
@@ -132,9 +209,16 @@ fn read_mock(s: &mut Section<'_>) -> MockConfig {
     }
 }
 
+/// The routes every stage serves: WebSocket and HTTP.
+#[derive(Clone, Copy)]
+pub(super) struct Declared<'r> {
+    pub ws: &'r [RawRoute],
+    pub http: &'r [RawRoute],
+}
+
 pub(super) fn read_stages(
     entries: Vec<(String, Section<'_>)>,
-    routes: &[RawRoute],
+    routes: Declared<'_>,
     errors: &Errors,
     env: &dyn EnvSource,
 ) -> Option<Vec<StageConfig>> {
@@ -155,19 +239,21 @@ pub(super) fn read_stages(
 fn read_stage(
     name: String,
     mut s: Section<'_>,
-    routes: &[RawRoute],
+    routes: Declared<'_>,
     env: &dyn EnvSource,
 ) -> Option<StageConfig> {
     let path = s.path().to_owned();
-    let valid_name = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    // `$default` is AWS's stage served at the root, with no name in the path.
+    let valid_name = name == DEFAULT_STAGE
+        || (!name.is_empty()
+            && name.len() <= 128
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     if !valid_name {
         s.errors().push(
             path.clone(),
-            "stage names are 1-128 letters, digits, - or _",
+            "stage names are 1-128 letters, digits, - or _ (or \"$default\", served at the root)",
         );
     }
     let (variables, variables_ok) = read_variables(&mut s);
@@ -177,12 +263,14 @@ fn read_stage(
     let errors = s.errors();
     s.finish();
     // Routes are resolved even with bad variables, so their errors are listed too.
-    let routes = resolve_routes(&name, routes, &variables, errors);
+    let ws_routes = resolve_routes(&name, routes.ws, &variables, errors);
+    let http_routes = resolve_http_routes(&name, routes.http, &variables, errors);
     let valid = valid_name && variables_ok;
     Some(StageConfig {
         name: valid.then_some(name)?,
         variables,
-        routes: routes?,
+        routes: ws_routes?,
+        http_routes: http_routes?,
         authorizer,
         api_keys: api_keys?,
         canary: canary?,
@@ -194,7 +282,7 @@ fn read_stage(
 fn read_canary(
     mut s: Section<'_>,
     stage: &str,
-    routes: &[RawRoute],
+    routes: Declared<'_>,
     base: &BTreeMap<String, String>,
 ) -> Option<Option<CanaryConfig>> {
     if !s.is_present() {
@@ -213,11 +301,13 @@ fn read_canary(
     let mut variables = base.clone();
     variables.extend(overrides);
     let label = format!("{stage} (canary)");
-    let routes = resolve_routes(&label, routes, &variables, errors);
+    let ws_routes = resolve_routes(&label, routes.ws, &variables, errors);
+    let http_routes = resolve_http_routes(&label, routes.http, &variables, errors);
     Some(Some(CanaryConfig {
         percent: percent?,
         variables: ok.then_some(variables)?,
-        routes: routes?,
+        routes: ws_routes?,
+        http_routes: http_routes?,
     }))
 }
 
@@ -270,13 +360,45 @@ fn read_api_keys(s: &mut Section<'_>, env: &dyn EnvSource) -> Option<Vec<(String
     ok.then_some(keys)
 }
 
-/// Every route of the stage, its integration URI resolved with the stage's variables.
+/// Every WebSocket route of the stage, its integration URI resolved with the
+/// stage's variables.
 fn resolve_routes(
     stage: &str,
     routes: &[RawRoute],
     variables: &BTreeMap<String, String>,
     errors: &Errors,
 ) -> Option<Vec<RouteConfig>> {
+    let resolved = resolve_all(stage, routes, variables, errors)?;
+    let config = |(route, integration): (&RawRoute, _)| RouteConfig {
+        key: route.key.clone(),
+        integration,
+        route_response: route.route_response,
+    };
+    Some(resolved.into_iter().map(config).collect())
+}
+
+/// Every HTTP route of the stage, resolved the same way.
+fn resolve_http_routes(
+    stage: &str,
+    routes: &[RawRoute],
+    variables: &BTreeMap<String, String>,
+    errors: &Errors,
+) -> Option<Vec<HttpRouteConfig>> {
+    let resolved = resolve_all(stage, routes, variables, errors)?;
+    let config = |(route, integration): (&RawRoute, _)| HttpRouteConfig {
+        key: route.key.clone(),
+        integration,
+        payload_format: route.payload_format,
+    };
+    Some(resolved.into_iter().map(config).collect())
+}
+
+fn resolve_all<'r>(
+    stage: &str,
+    routes: &'r [RawRoute],
+    variables: &BTreeMap<String, String>,
+    errors: &Errors,
+) -> Option<Vec<(&'r RawRoute, IntegrationConfig)>> {
     let mut resolved = Vec::new();
     let mut ok = true;
     for route in routes {
@@ -310,11 +432,7 @@ fn resolve_routes(
                 }
             },
         };
-        resolved.push(RouteConfig {
-            key: route.key.clone(),
-            integration,
-            route_response: route.route_response,
-        });
+        resolved.push((route, integration));
     }
     ok.then_some(resolved)
 }

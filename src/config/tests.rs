@@ -314,3 +314,120 @@ fn a_redis_cluster_is_named_by_some_of_its_nodes() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn http_routes_are_resolved_per_stage_and_checked_like_aws() {
+    let text = r#"
+[stages."$default"]
+variables = { backend = "http://127.0.0.1:3000" }
+[stages.prod]
+variables = { backend = "http://127.0.0.1:4000" }
+[http]
+max_body_bytes = "1MiB"
+[http.routes."GET /pets/{id}"]
+integration = { type = "aws_proxy", uri = "${stageVariables.backend}/pets", timeout = "30s" }
+[http.routes."POST /v1"]
+integration = { type = "aws_proxy", uri = "${stageVariables.backend}/v1", payload_format = "1.0" }
+[http.routes."$default"]
+integration = { type = "mock", body = "fallback" }
+"#;
+    let cfg = Config::parse(text, &env(&[])).unwrap();
+    assert_eq!(cfg.http.max_body_bytes, 1 << 20);
+    let prod = cfg.stages.iter().find(|s| s.name == "prod").unwrap();
+    assert_eq!(prod.http_routes.len(), 3);
+    let pets = prod
+        .http_routes
+        .iter()
+        .find(|r| r.key == "GET /pets/{id}")
+        .unwrap();
+    let IntegrationConfig::AwsProxy(target) = &pets.integration else {
+        panic!("aws_proxy");
+    };
+    assert_eq!(target.uri.to_string(), "http://127.0.0.1:4000/pets");
+    assert_eq!(target.timeout, Duration::from_secs(30));
+    assert_eq!(pets.payload_format, PayloadFormat::V2);
+    let v1 = prod
+        .http_routes
+        .iter()
+        .find(|r| r.key == "POST /v1")
+        .unwrap();
+    assert_eq!(v1.payload_format, PayloadFormat::V1);
+    // Without [http], no HTTP routes and AWS's 10 MB limit.
+    let plain = Config::parse("[stages.prod]\n", &env(&[])).unwrap();
+    assert_eq!(plain.http.max_body_bytes, 10 << 20);
+    assert!(plain.stages[0].http_routes.is_empty());
+}
+
+#[test]
+fn bad_http_routes_are_listed() {
+    let text = r#"
+[stages.prod]
+[http]
+max_body_bytes = 0
+[http.routes."GET /pets/{id}"]
+integration = { type = "mock" }
+[http.routes."GET /pets/{name}"]
+integration = { type = "mock" }
+[http.routes."FETCH /x"]
+integration = { type = "mock" }
+[http.routes."GET /trailing/"]
+integration = { type = "mock" }
+[http.routes."GET /proxy"]
+integration = { type = "http_proxy", uri = "http://127.0.0.1:1" }
+[http.routes."GET /format"]
+integration = { type = "aws_proxy", uri = "http://127.0.0.1:1", payload_format = "3.0", timeout = "31s" }
+[http.routes."GET /typo"]
+integration = { type = "mock", bodyy = "x" }
+"#;
+    let errs = errors(text);
+    let expect = [
+        "http.max_body_bytes: 0 bytes is out of range",
+        "http.routes.\"GET /pets/{name}\": matches the same requests as `GET /pets/{id}`",
+        "http.routes.\"FETCH /x\": unknown method `FETCH`",
+        "http.routes.\"GET /trailing/\": the path has an empty segment or ends in `/`",
+        "http.routes.\"GET /proxy\".integration.type: http_proxy on HTTP routes is not supported yet",
+        "http.routes.\"GET /format\".integration.payload_format: \"3.0\" is not \"2.0\" or \"1.0\"",
+        "http.routes.\"GET /format\".integration.timeout:",
+        "http.routes.\"GET /typo\".integration.bodyy: unknown key (did you mean `body`?)",
+    ];
+    for e in expect {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "{e} missing from {errs:#?}"
+        );
+    }
+    // A stage may be named $default, and nothing else with a $.
+    let errs = errors("[stages.\"$prod\"]\n");
+    assert!(
+        errs[0].contains("or \"$default\", served at the root"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn cors_is_checked_like_aws() {
+    let text = r#"
+[stages.prod]
+[http.cors]
+allow_origins = ["https://app.example.com", "http://localhost:3000", "*"]
+allow_credentials = true
+max_age = 90000
+"#;
+    let errs = errors(text);
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("http.cors.allow_credentials: cannot be true")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with("http.cors.max_age:")),
+        "{errs:?}"
+    );
+    let errs = errors("[stages.prod]\n[http.cors]\nallow_origins = [\"app.example.com/\"]\n");
+    assert!(errs[0].contains("is not an origin"), "{errs:?}");
+    let ok = "[stages.prod]\n[http.cors]\nallow_origins = [\"https://a.example.com\"]\nallow_methods = [\"get\"]\n";
+    let cfg = Config::parse(ok, &env(&[])).unwrap();
+    let cors = cfg.http.cors.unwrap();
+    assert_eq!(cors.allow_methods, ["GET"]);
+    assert!(!cors.allow_credentials);
+}

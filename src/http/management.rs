@@ -27,9 +27,10 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 
+use super::body::BodyError;
 use super::respond::{ApiError, Body, empty};
 use crate::auth::management::{self, Pending};
 use crate::auth::sigv4::Signed;
@@ -211,25 +212,13 @@ async fn read_body(
     body: Incoming,
     timeout: std::time::Duration,
 ) -> Result<Bytes, ApiError> {
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_POST_BYTES)
-    {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let collect = Limited::new(body, MAX_POST_BYTES).collect();
-    let body = tokio::time::timeout(timeout, collect)
+    super::body::read(headers, body, MAX_POST_BYTES, timeout)
         .await
-        .map_err(|_| ApiError::BodyTimeout)?
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::UnreadableBody
-            }
-        })?;
-    Ok(body.to_bytes())
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::PayloadTooLarge,
+            BodyError::Timeout => ApiError::BodyTimeout,
+            BodyError::Unreadable => ApiError::UnreadableBody,
+        })
 }
 
 fn parse_id(raw: &str) -> Option<Id> {

@@ -1,8 +1,40 @@
-//! The three HTTP listeners' request handling: public (WebSocket upgrades),
-//! management (@connections), metrics (probes). Each accepted TCP connection is
-//! served by hyper's HTTP/1 server; `server` owns the accept loops.
+//! The three HTTP listeners' request handling: public (WebSocket upgrades and
+//! the HTTP API), management (@connections), metrics (probes). Each accepted
+//! TCP connection is served by hyper's HTTP/1 server; `server` owns the accept
+//! loops.
 
+pub mod api;
+pub mod body;
+pub mod cors;
 pub mod management;
+pub mod peer;
 pub mod probes;
 pub mod respond;
 pub mod upgrade;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Request, Response, header};
+use hyper::body::Incoming;
+
+use crate::gateway::Gateway;
+use respond::Body;
+
+/// Serves one request on the public listener: a request that asks for a
+/// WebSocket (`Upgrade: websocket`) is an upgrade, anything else goes to the
+/// HTTP API.
+pub async fn public(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let websocket = req
+        .headers()
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
+    if websocket {
+        upgrade::handle(gw, req, peer).await
+    } else {
+        api::handle(gw, req, peer).await
+    }
+}

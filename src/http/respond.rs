@@ -82,6 +82,55 @@ pub enum HandshakeError {
     SubprotocolNotAllowed,
 }
 
+/// Why the HTTP API answered a request itself (AWS HTTP APIs' error bodies:
+/// JSON with no space after the colon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpApiError {
+    /// No stage or no route matches: 404 `{"message":"Not Found"}`.
+    NotFound,
+    /// The body is over `[http] max_body_bytes` (AWS: 10 MB). AWS leaves the
+    /// status UNCONFIRMED; 413 `{"message":"Request Entity Too Large"}`.
+    PayloadTooLarge,
+    /// The body did not arrive within `request_body_timeout`: 408, and the
+    /// connection is closed (the rest of the body would read as a request).
+    BodyTimeout,
+    /// The body could not be read: 400 `{"message":"Bad Request"}`.
+    BadRequest,
+    /// The integration failed or answered garbage: 500
+    /// `{"message":"Internal Server Error"}`.
+    Internal,
+    /// The integration timed out: 503 `{"message":"Service Unavailable"}`.
+    Unavailable,
+    /// A plain request for a stage's WebSocket URL that no HTTP route serves:
+    /// the same 426 an upgrade without its headers gets.
+    UpgradeRequired,
+}
+
+impl HttpApiError {
+    /// The response AWS HTTP APIs give.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, message) = match self {
+            HttpApiError::NotFound => (StatusCode::NOT_FOUND, "Not Found"),
+            HttpApiError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+            }
+            HttpApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
+            HttpApiError::BadRequest => (StatusCode::BAD_REQUEST, "Bad Request"),
+            HttpApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+            HttpApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            HttpApiError::UpgradeRequired => {
+                return HandshakeError::UpgradeRequired.into_response();
+            }
+        };
+        let mut resp = json(status, message);
+        if self == HttpApiError::BodyTimeout {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
 /// An AWS-style JSON error body: `{"message":"…"}`.
 fn json(status: StatusCode, message: &str) -> Response<Body> {
     let body = format!(r#"{{"message":"{message}"}}"#);

@@ -6,6 +6,9 @@
 
 pub mod client;
 pub mod event;
+pub mod http_event;
+pub mod http_response;
+pub mod http_route;
 pub mod response;
 
 use crate::ws::Frame;

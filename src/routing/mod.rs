@@ -1,10 +1,12 @@
-//! Route keys and route selection: which route a message goes to.
+//! Route keys and route selection: which route a message goes to (WebSocket)
+//! and which route a request goes to (`http`: the HTTP API).
 //!
 //! Pure and synchronous: no I/O, no knowledge of integrations (a [`RouteTable`] is
 //! generic over what a route carries), so it is unit-tested, fuzzable and benched
 //! on its own.
 
 pub mod expr;
+pub mod http;
 
 use std::collections::HashMap;
 

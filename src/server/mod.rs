@@ -32,7 +32,7 @@ use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::gateway::reload::ConfigSource;
-use crate::http::{management, probes, upgrade};
+use crate::http::{management, probes};
 use crate::tls::Tls;
 use limits::{ConnLimits, Full};
 
@@ -361,7 +361,7 @@ where
         Kind::Public => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
                 let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(upgrade::handle(gw, req, peer).await) }
+                async move { Ok::<_, Infallible>(crate::http::public(gw, req, peer).await) }
             });
             builder.serve_connection(io, svc).with_upgrades().await
         }

@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use crate::auth::Authorizer;
 use crate::config::{
-    AdmissionConfig, ApiConfig, AuthorizerConfig, ClientConfig, Config, ManagementAuth,
-    WebSocketConfig,
+    AdmissionConfig, ApiConfig, AuthorizerConfig, ClientConfig, Config, DEFAULT_STAGE, HttpConfig,
+    ManagementAuth, WebSocketConfig,
 };
 use crate::integration::HttpClient;
 use crate::telemetry::Metrics;
-pub use stage::{Route, Side, Stage};
+pub use stage::{HttpRoute, Route, Side, Stage};
 
 /// A stage as served: its base, and its canary with the canary's share.
 #[derive(Debug)]
@@ -52,6 +52,8 @@ pub struct Snapshot {
     pub api: ApiConfig,
     /// `[websocket]`.
     pub ws: WebSocketConfig,
+    /// `[http]`: the HTTP API's limits.
+    pub http: HttpConfig,
     /// `[admission]`.
     pub admission: AdmissionConfig,
     /// `[management]`: who may call the management API.
@@ -118,6 +120,7 @@ impl Snapshot {
             config: Arc::new(config.clone()),
             api: config.api.clone(),
             ws: config.websocket.clone(),
+            http: config.http.clone(),
             admission: config.admission.clone(),
             management: config.management.clone(),
             handshake_timeout: config.server.handshake_timeout,
@@ -153,6 +156,24 @@ impl Snapshot {
             Some((percent, side)) if rand::random::<f64>() * 100.0 < *percent => Some((side, true)),
             _ => Some((&served.base, false)),
         }
+    }
+
+    /// The stage a plain HTTP request goes to, and the path its routes see:
+    /// a named stage in the first segment (`/prod/pets` → `prod`, `/pets`),
+    /// else the `$default` stage with the whole path. `None`: AWS's 404.
+    pub fn http_stage<'p>(&self, path: &'p str) -> Option<(&str, &'p str)> {
+        let rest = path.strip_prefix('/')?;
+        let (first, tail) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if first != DEFAULT_STAGE
+            && let Some((name, _)) = self.stages.get_key_value(first)
+        {
+            return Some((name.as_str(), tail));
+        }
+        let (name, _) = self.stages.get_key_value(DEFAULT_STAGE)?;
+        Some((name.as_str(), path))
     }
 
     /// The names of the served stages.

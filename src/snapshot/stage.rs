@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::auth::Authorizer;
-use crate::config::{IntegrationConfig, StageConfig, WebSocketConfig};
+use crate::config::{IntegrationConfig, PayloadFormat, StageConfig, WebSocketConfig};
 use crate::integration;
-use crate::routing::{self, RouteTable};
+use crate::routing::{self, RouteTable, http::HttpRouter};
 use crate::telemetry::{Metrics, RouteMetrics, StageMetrics};
 
 /// A deployed stage: its routes resolved with its variables.
@@ -23,6 +23,8 @@ pub struct Stage {
     pub disconnect: Option<Arc<Route>>,
     /// Custom routes and `$default`.
     pub table: RouteTable<Arc<Route>>,
+    /// The HTTP API's routes.
+    pub http: HttpRouter<HttpRoute>,
     /// Whether messages must be parsed as JSON (selection or a template needs it).
     pub parse_json: bool,
     /// Stage metric handles.
@@ -64,6 +66,15 @@ pub struct Route {
     pub metrics: RouteMetrics,
 }
 
+/// One HTTP route of one stage.
+#[derive(Debug)]
+pub struct HttpRoute {
+    /// Where its requests go.
+    pub integration: IntegrationConfig,
+    /// The Lambda event version for `aws_proxy`.
+    pub payload_format: PayloadFormat,
+}
+
 // === impl Stage ===
 
 impl Stage {
@@ -77,21 +88,37 @@ impl Stage {
         management_base: &str,
         authorizers: &HashMap<String, Arc<Authorizer>>,
     ) -> Stage {
-        let (variables, routes, label, canary) = match (side, &cfg.canary) {
+        let (variables, routes, http_routes, label, canary) = match (side, &cfg.canary) {
             (Side::Canary, Some(c)) => (
                 &c.variables,
                 &c.routes,
+                &c.http_routes,
                 format!("{}/Canary", cfg.name),
                 Some(true),
             ),
             (Side::Base { has_canary }, _) => (
                 &cfg.variables,
                 &cfg.routes,
+                &cfg.http_routes,
                 cfg.name.clone(),
                 has_canary.then_some(false),
             ),
-            (Side::Canary, None) => (&cfg.variables, &cfg.routes, cfg.name.clone(), None),
+            (Side::Canary, None) => (
+                &cfg.variables,
+                &cfg.routes,
+                &cfg.http_routes,
+                cfg.name.clone(),
+                None,
+            ),
         };
+        let http = HttpRouter::new(http_routes.iter().map(|r| {
+            let route = HttpRoute {
+                integration: r.integration.clone(),
+                payload_format: r.payload_format,
+            };
+            (r.key.clone(), route)
+        }))
+        .expect("HTTP route keys are checked when the config loads");
         let mut custom = HashMap::new();
         let (mut connect, mut disconnect, mut default) = (None, None, None);
         let mut template_json = false;
@@ -120,6 +147,7 @@ impl Stage {
             disconnect,
             parse_json: table.needs_json() || template_json,
             table,
+            http,
             metrics: metrics.stage(&label),
             management_endpoint: format!("{management_base}/{}", cfg.name),
             authorizer: cfg

@@ -119,7 +119,7 @@ fn admit(
             HandshakeError::OriginNotAllowed,
         );
     }
-    let source_ip = request::source_ip(snap.trust_forwarded_for, headers, peer);
+    let source_ip = super::peer::source_ip(snap.trust_forwarded_for, headers, peer);
     let admitted = source_ip
         .parse()
         .map(|ip| gw.admission().admit_ip(&snap.admission, ip));

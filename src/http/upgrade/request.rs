@@ -2,8 +2,6 @@
 //! handshake checks, the offered subprotocols, the client's source address,
 //! and the headers and query string the CONNECT event carries.
 
-use std::net::SocketAddr;
-
 use http::{HeaderMap, HeaderValue, Method, Request, header};
 
 use crate::http::respond::HandshakeError;
@@ -71,26 +69,6 @@ pub(super) fn choose_subprotocol(
         .find(|p| allowed.contains(p))
         .map(|p| HeaderValue::from_str(p).ok())
         .ok_or(HandshakeError::SubprotocolNotAllowed)
-}
-
-/// `identity.sourceIp`: the peer, or the first X-Forwarded-For address when
-/// the gateway trusts its proxy.
-pub(super) fn source_ip(
-    trust_forwarded_for: bool,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> String {
-    if trust_forwarded_for {
-        let first = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim);
-        if let Some(ip) = first.and_then(|s| s.parse::<std::net::IpAddr>().ok()) {
-            return ip.to_string();
-        }
-    }
-    peer.ip().to_string()
 }
 
 /// Headers (canonical casing, values as text) and query parameters for the CONNECT event.

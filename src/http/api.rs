@@ -1,0 +1,179 @@
+//! The public listener's plain HTTP requests: the HTTP API, as AWS HTTP APIs
+//! serve it.
+//!
+//! A request goes through, in order: the stage (`/{stage}/…`, else the
+//! `$default` stage at the root), the route (`routing::http`, AWS's
+//! precedence), the body (read whole, within `[http] max_body_bytes` and
+//! `request_body_timeout`), then the integration; every answer carries
+//! `apigw-requestid`. With `[http.cors]`, a preflight is answered before any
+//! of this, and every answer gets the CORS headers (`cors`). A request for a stage's bare path that no HTTP route
+//! serves is answered 426, as before the HTTP API existed: that URL is the
+//! stage's WebSocket endpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use hyper::body::Incoming;
+use tracing::debug;
+
+use super::body::{self, BodyError};
+use super::cors;
+use super::peer;
+use super::respond::{Body, HttpApiError};
+use crate::clock;
+use crate::conn::Id;
+use crate::gateway::Gateway;
+use crate::integration::CallError;
+use crate::integration::http_event::HttpFacts;
+use crate::integration::http_response::HttpReply;
+use crate::integration::http_route;
+use crate::snapshot::Snapshot;
+
+/// Serves one plain HTTP request on the public listener.
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let snap = gw.snapshot_arc();
+    let request_id = Id::random();
+    let cors = snap.http.cors.as_ref();
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut resp = match cors {
+        Some(c) if cors::is_preflight(req.method(), req.headers()) => {
+            cors::preflight(c, req.headers())
+        }
+        _ => {
+            let mut resp = serve(&snap, req, peer, request_id.as_str())
+                .await
+                .unwrap_or_else(HttpApiError::into_response);
+            if let Some(c) = cors {
+                cors::decorate(c, origin.as_ref(), resp.headers_mut());
+            }
+            resp
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
+        resp.headers_mut().insert("apigw-requestid", v);
+    }
+    resp
+}
+
+async fn serve(
+    snap: &Snapshot,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<Response<Body>, HttpApiError> {
+    let not_found = || HttpApiError::NotFound;
+    let path = req.uri().path();
+    let (stage_name, route_path) = snap.http_stage(path).ok_or_else(not_found)?;
+    // AWS splits an HTTP API stage's traffic per request.
+    let (stage, _canary) = snap.assign(stage_name).ok_or_else(not_found)?;
+    let Some(found) = stage.http.find(req.method().as_str(), route_path) else {
+        return Err(no_route(snap, req.method(), path));
+    };
+    // 1.0's `resource`: the route's path template (the request's for `$default`).
+    let resource = found
+        .key
+        .split_once(' ')
+        .map_or(route_path, |(_, p)| p)
+        .to_owned();
+    let (parts, incoming) = req.into_parts();
+    let max = snap.http.max_body_bytes;
+    let body = body::read(&parts.headers, incoming, max, snap.body_timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => HttpApiError::PayloadTooLarge,
+            BodyError::Timeout => HttpApiError::BodyTimeout,
+            BodyError::Unreadable => HttpApiError::BadRequest,
+        })?;
+    let source_ip = peer::source_ip(snap.trust_forwarded_for, &parts.headers, peer);
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let facts = HttpFacts {
+        route_key: found.key,
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+        protocol: protocol(parts.version),
+        source_ip: &source_ip,
+        stage: &stage.name,
+        path_params: &found.params,
+        stage_variables: &stage.variables,
+        request_id,
+        time_ms: clock::now_ms(),
+        api_id: &snap.api.id,
+        domain_name: snap
+            .api
+            .domain_name
+            .as_deref()
+            .or(host)
+            .unwrap_or("localhost"),
+        resource: &resource,
+    };
+    let route = found.route;
+    // A base64 body grows by 4/3, and the event wraps it in a little JSON.
+    let max_answer = max / 3 * 4 + (64 << 10);
+    let reply = http_route::call(
+        &route.integration,
+        route.payload_format,
+        &snap.client,
+        &facts,
+        max_answer,
+    )
+    .await
+    .map_err(|e| {
+        debug!(route = found.key, error = %e, "HTTP integration failed.");
+        match e {
+            CallError::Timeout => HttpApiError::Unavailable,
+            CallError::Failed(_) => HttpApiError::Internal,
+        }
+    })?;
+    into_response(reply)
+}
+
+/// No route: 426 on a stage's WebSocket URL, AWS's 404 elsewhere.
+fn no_route(snap: &Snapshot, method: &Method, path: &str) -> HttpApiError {
+    let bare = path.trim_matches('/');
+    if method == Method::GET && !bare.is_empty() && snap.stage(bare).is_some() {
+        return HttpApiError::UpgradeRequired;
+    }
+    HttpApiError::NotFound
+}
+
+fn protocol(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The integration's answer as a response; a header that is not valid HTTP is
+/// an integration error (500), never a half-built response.
+fn into_response(reply: HttpReply) -> Result<Response<Body>, HttpApiError> {
+    let bad = |what: &str| {
+        debug!(what, "HTTP integration answered an invalid header.");
+        HttpApiError::Internal
+    };
+    let mut resp = Response::new(Body::new(reply.body));
+    *resp.status_mut() = StatusCode::from_u16(reply.status).map_err(|_| bad("status"))?;
+    let headers = resp.headers_mut();
+    for (name, value) in reply.headers {
+        let name = header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("name"))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| bad("value"))?;
+        // Framing is the gateway's: the body is re-sent whole.
+        let framing = [
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::CONNECTION,
+        ];
+        if framing.contains(&name) {
+            continue;
+        }
+        headers.append(name, value);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,176 @@
+//! The HTTP route events against AWS's captured shapes.
+
+use super::*;
+use http::HeaderValue;
+use serde_json::json;
+
+fn facts<'a>(
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    params: &'a [(&'a str, String)],
+    vars: &'a BTreeMap<String, String>,
+) -> HttpFacts<'a> {
+    HttpFacts {
+        route_key: "ANY /{param1}/{param2}/hello",
+        method: "GET",
+        raw_path: "/v1/xxx/yyy/hello",
+        raw_query: "fuga=aaa&fuga=b,bb&yahe%5B0%5D=ccc&sp=a+b%20c",
+        headers,
+        body,
+        protocol: "HTTP/1.1",
+        source_ip: "192.0.2.1",
+        stage: "v1",
+        path_params: params,
+        stage_variables: vars,
+        request_id: "BitA2hMuNjMEPFQ=",
+        time_ms: 1_624_726_430_390,
+        api_id: "abc123",
+        domain_name: "abc123.example.com",
+        resource: "/{param1}/{param2}/hello",
+    }
+}
+
+fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(*k, HeaderValue::from_static(v));
+    }
+    map
+}
+
+fn parse(bytes: Vec<u8>) -> Value {
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn v2_matches_the_captured_event() {
+    let headers = header_map(&[
+        ("x-baz", "eee"),
+        ("x-baz", "ff,f"),
+        ("user-agent", "curl/8"),
+        ("cookie", "a=1; b=2"),
+        ("cookie", "c=3"),
+    ]);
+    let params = [("param1", "xxx".to_owned()), ("param2", "yyy".to_owned())];
+    let vars = BTreeMap::from([("backend".to_owned(), "b1".to_owned())]);
+    let ev = parse(v2_json(&facts(&headers, b"", &params, &vars)));
+    assert_eq!(
+        ev,
+        json!({
+            "version": "2.0",
+            "routeKey": "ANY /{param1}/{param2}/hello",
+            "rawPath": "/v1/xxx/yyy/hello",
+            "rawQueryString": "fuga=aaa&fuga=b,bb&yahe%5B0%5D=ccc&sp=a+b%20c",
+            "cookies": ["a=1", "b=2", "c=3"],
+            "headers": {"x-baz": "eee,ff,f", "user-agent": "curl/8"},
+            "queryStringParameters": {"fuga": "aaa,b,bb", "yahe[0]": "ccc", "sp": "a+b c"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abc123",
+                "domainName": "abc123.example.com",
+                "domainPrefix": "abc123",
+                "http": {
+                    "method": "GET",
+                    "path": "/v1/xxx/yyy/hello",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "192.0.2.1",
+                    "userAgent": "curl/8"
+                },
+                "requestId": "BitA2hMuNjMEPFQ=",
+                "routeKey": "ANY /{param1}/{param2}/hello",
+                "stage": "v1",
+                "time": "26/Jun/2021:16:53:50 +0000",
+                "timeEpoch": 1_624_726_430_390u64
+            },
+            "pathParameters": {"param1": "xxx", "param2": "yyy"},
+            "isBase64Encoded": false,
+            "stageVariables": {"backend": "b1"}
+        })
+    );
+}
+
+#[test]
+fn v2_omits_empty_collections_and_encodes_bodies_that_are_not_text() {
+    let vars = BTreeMap::new();
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], Value, bool);
+    let cases: [Case<'_>; 5] = [
+        (
+            &[("content-type", "application/json")],
+            b"{\"a\":1}",
+            json!("{\"a\":1}"),
+            false,
+        ),
+        (
+            &[("content-type", "text/plain; charset=utf-8")],
+            b"hi",
+            json!("hi"),
+            false,
+        ),
+        (&[], b"hi", json!("aGk="), true),
+        (
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"a=1",
+            json!("YT0x"),
+            true,
+        ),
+        (
+            &[("content-type", "text/plain")],
+            &[0xff, 0xfe],
+            json!("//4="),
+            true,
+        ),
+    ];
+    for (hs, body, want, base64) in cases {
+        let mut headers = HeaderMap::new();
+        for (k, v) in hs {
+            headers.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        let mut f = facts(&headers, body, &[], &vars);
+        f.raw_query = "";
+        let ev = parse(v2_json(&f));
+        assert_eq!(ev["body"], want, "{hs:?}");
+        assert_eq!(ev["isBase64Encoded"], base64, "{hs:?}");
+        for absent in [
+            "cookies",
+            "queryStringParameters",
+            "pathParameters",
+            "stageVariables",
+        ] {
+            assert!(ev.get(absent).is_none(), "{absent} present: {ev}");
+        }
+    }
+}
+
+#[test]
+fn v1_keeps_the_last_value_lists_all_and_nulls_what_is_absent() {
+    let headers = header_map(&[("x-baz", "eee"), ("x-baz", "ff")]);
+    let vars = BTreeMap::new();
+    let ev = parse(v1_json(&facts(&headers, b"", &[], &vars)));
+    assert_eq!(ev["version"], "1.0");
+    assert_eq!(ev["httpMethod"], "GET");
+    assert_eq!(ev["path"], "/v1/xxx/yyy/hello");
+    assert_eq!(ev["resource"], "/{param1}/{param2}/hello");
+    assert_eq!(ev["headers"]["x-baz"], "ff");
+    assert_eq!(ev["multiValueHeaders"]["x-baz"], json!(["eee", "ff"]));
+    assert_eq!(ev["queryStringParameters"]["fuga"], "b,bb");
+    assert_eq!(
+        ev["multiValueQueryStringParameters"]["fuga"],
+        json!(["aaa", "b,bb"])
+    );
+    assert_eq!(ev["pathParameters"], Value::Null);
+    assert_eq!(ev["stageVariables"], Value::Null);
+    assert_eq!(ev["body"], Value::Null);
+    assert_eq!(
+        ev["requestContext"]["authorizer"],
+        json!({"claims": null, "scopes": null})
+    );
+    assert_eq!(ev["requestContext"]["identity"]["sourceIp"], "192.0.2.1");
+    assert_eq!(
+        ev["requestContext"]["identity"]["cognitoIdentityId"],
+        Value::Null
+    );
+    assert_eq!(
+        ev["requestContext"]["requestTimeEpoch"],
+        1_624_726_430_390u64
+    );
+}

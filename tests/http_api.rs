@@ -1,0 +1,385 @@
+//! Issue 12, routing and `aws_proxy`/`mock` integrations: plain HTTP requests on
+//! the public listener are served as AWS HTTP APIs serve them — stage in the
+//! first segment or the `$default` stage at the root, AWS's route precedence,
+//! payload format 2.0 and 1.0 events, the 2.0 response rules, AWS's error
+//! bodies and `apigw-requestid` on every answer.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+
+fn config(backend: &str, extra: &str) -> String {
+    format!(
+        r#"
+[stages.prod]
+variables = {{ backend = "{backend}", color = "blue" }}
+[stages."$default"]
+variables = {{ backend = "{backend}", color = "green" }}
+[http.routes."GET /pets/{{id}}"]
+integration = {{ type = "aws_proxy", uri = "${{stageVariables.backend}}/pets" }}
+[http.routes."GET /pets/dog"]
+integration = {{ type = "mock", status_code = 200, body = "static dog in ${{stageVariables.color}}" }}
+[http.routes."ANY /pets"]
+integration = {{ type = "mock", status_code = 201, headers = {{ x-route = "any" }}, body = "any pets" }}
+[http.routes."ANY /files/{{path+}}"]
+integration = {{ type = "aws_proxy", uri = "${{stageVariables.backend}}/files" }}
+[http.routes."POST /v1"]
+integration = {{ type = "aws_proxy", uri = "${{stageVariables.backend}}/v1", payload_format = "1.0" }}
+[http.routes."GET /slow"]
+integration = {{ type = "aws_proxy", uri = "${{stageVariables.backend}}/slow", timeout = "300ms" }}
+[http.routes."GET /broken"]
+integration = {{ type = "aws_proxy", uri = "${{stageVariables.backend}}/broken" }}
+[http.routes."GET /down"]
+integration = {{ type = "aws_proxy", uri = "http://127.0.0.1:9/down" }}
+{extra}
+"#
+    )
+}
+
+async fn start(extra: &str) -> (Gw, Backend) {
+    let backend = Backend::start().await;
+    let gw = Gw::start(&config(&backend.url(), extra)).await;
+    (gw, backend)
+}
+
+fn url(gw: &Gw, path: &str) -> String {
+    format!("http://{}{path}", gw.public)
+}
+
+fn text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap()
+}
+
+#[tokio::test]
+async fn stages_routes_and_precedence_follow_aws() {
+    let (gw, _backend) = start("").await;
+    let cases = [
+        ("GET", "/prod/pets/dog", 200, "static dog in blue"),
+        ("GET", "/pets/dog", 200, "static dog in green"),
+        ("POST", "/prod/pets", 201, "any pets"),
+        ("DELETE", "/pets", 201, "any pets"),
+        ("GET", "/prod/nothing", 404, r#"{"message":"Not Found"}"#),
+        ("GET", "/prod/pets/", 404, r#"{"message":"Not Found"}"#),
+        ("GET", "/prod/Pets/dog", 404, r#"{"message":"Not Found"}"#),
+        ("HEAD", "/prod/pets/dog", 404, ""),
+        ("GET", "/files", 404, r#"{"message":"Not Found"}"#),
+    ];
+    for (method, path, status, body) in cases {
+        let (got, headers, got_body) = http(method, &url(&gw, path), vec![]).await;
+        assert_eq!((got, text(&got_body)), (status, body), "{method} {path}");
+        assert!(headers.contains_key("apigw-requestid"), "{method} {path}");
+        if status == 404 && method != "HEAD" {
+            assert_eq!(headers["content-type"], "application/json");
+        }
+    }
+    let (_, headers, _) = http("PUT", &url(&gw, "/prod/pets"), vec![]).await;
+    assert_eq!(headers["x-route"], "any");
+    // Each request gets its own id.
+    let id = |h: &http::HeaderMap| h["apigw-requestid"].to_str().unwrap().to_owned();
+    let (_, a, _) = http("GET", &url(&gw, "/pets/dog"), vec![]).await;
+    let (_, b, _) = http("GET", &url(&gw, "/pets/dog"), vec![]).await;
+    assert_ne!(id(&a), id(&b));
+}
+
+#[tokio::test]
+async fn a_stage_url_without_an_upgrade_still_says_upgrade_required() {
+    let backend = Backend::start().await;
+    let toml = config(&backend.url(), "").replace("[stages.\"$default\"]", "[stages.other]");
+    let gw = Gw::start(&toml).await;
+    let (status, headers, _) = http("GET", &url(&gw, "/prod"), vec![]).await;
+    assert_eq!(status, 426);
+    assert_eq!(headers["upgrade"], "websocket");
+    // With no $default stage, a path outside every stage is AWS's 404.
+    let (status, _, body) = http("GET", &url(&gw, "/pets/dog"), vec![]).await;
+    assert_eq!((status, text(&body)), (404, r#"{"message":"Not Found"}"#));
+    // WebSocket upgrades work beside the HTTP routes.
+    let (_ws, id) = connected(&gw.url("prod")).await;
+    assert!(!id.is_empty());
+}
+
+#[tokio::test]
+async fn the_lambda_gets_a_payload_2_event() {
+    let (gw, backend) = start("").await;
+    backend.on(
+        "/pets",
+        Behaviour::Body(r#"{"statusCode":200,"body":"ok"}"#.into()),
+    );
+    let headers = [
+        ("x-baz", "eee"),
+        ("x-baz", "ff,f"),
+        ("cookie", "a=1; b=2"),
+        ("user-agent", "sockgate-test"),
+    ];
+    let target = url(&gw, "/prod/pets/a%20b?fuga=aaa&fuga=b,bb&yahe%5B0%5D=ccc");
+    let (status, _, body) = http_with("GET", &target, &headers, vec![]).await;
+    assert_eq!((status, text(&body)), (200, "ok"));
+    let ev = backend.next("/pets").await.json();
+    assert_eq!(ev["version"], "2.0");
+    assert_eq!(ev["routeKey"], "GET /pets/{id}");
+    assert_eq!(ev["rawPath"], "/prod/pets/a%20b");
+    assert_eq!(ev["rawQueryString"], "fuga=aaa&fuga=b,bb&yahe%5B0%5D=ccc");
+    assert_eq!(ev["pathParameters"], json!({"id": "a b"}));
+    assert_eq!(
+        ev["queryStringParameters"],
+        json!({"fuga": "aaa,b,bb", "yahe[0]": "ccc"})
+    );
+    assert_eq!(ev["headers"]["x-baz"], "eee,ff,f");
+    assert_eq!(ev["cookies"], json!(["a=1", "b=2"]));
+    assert!(ev["headers"].get("cookie").is_none());
+    assert_eq!(ev["stageVariables"]["color"], "blue");
+    assert_eq!(ev["isBase64Encoded"], false);
+    assert!(ev.get("body").is_none());
+    let ctx = &ev["requestContext"];
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["routeKey"], "GET /pets/{id}");
+    assert_eq!(ctx["http"]["method"], "GET");
+    assert_eq!(ctx["http"]["path"], "/prod/pets/a%20b");
+    assert_eq!(ctx["http"]["protocol"], "HTTP/1.1");
+    assert_eq!(ctx["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!(ctx["http"]["userAgent"], "sockgate-test");
+    assert!(ctx["timeEpoch"].as_u64().unwrap() > 1_700_000_000_000);
+
+    // The $default stage: no stage in the path.
+    let (status, headers, _) = http("GET", &url(&gw, "/pets/7"), vec![]).await;
+    assert_eq!(status, 200);
+    let ev = backend.next("/pets").await.json();
+    assert_eq!(ev["rawPath"], "/pets/7");
+    assert_eq!(ev["requestContext"]["stage"], "$default");
+    assert_eq!(
+        ev["requestContext"]["requestId"],
+        headers["apigw-requestid"].to_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn bodies_are_text_or_base64_by_content_type_and_greedy_paths_are_decoded() {
+    let (gw, backend) = start("").await;
+    let target = url(&gw, "/prod/files/a/b%20c.txt");
+    let json_type = [("content-type", "application/json")];
+    http_with("PUT", &target, &json_type, br#"{"a":1}"#.to_vec()).await;
+    let ev = backend.next("/files").await.json();
+    assert_eq!(ev["routeKey"], "ANY /files/{path+}");
+    assert_eq!(ev["pathParameters"], json!({"path": "a/b c.txt"}));
+    assert_eq!(
+        (ev["body"].clone(), ev["isBase64Encoded"].clone()),
+        (json!(r#"{"a":1}"#), json!(false))
+    );
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    http_with("POST", &target, &form, b"a=1".to_vec()).await;
+    let ev = backend.next("/files").await.json();
+    assert_eq!(
+        (ev["body"].clone(), ev["isBase64Encoded"].clone()),
+        (json!("YT0x"), json!(true))
+    );
+}
+
+#[tokio::test]
+async fn the_lambda_answer_follows_the_2_0_response_rules() {
+    let (gw, backend) = start("").await;
+    let full = r#"{"statusCode": 201, "headers": {"x-a": "1"}, "cookies": ["s=1; Path=/", "t=2"],
+        "body": "aGVsbG8=", "isBase64Encoded": true}"#;
+    backend.on("/pets", Behaviour::Body(full.into()));
+    let (status, headers, body) = http("GET", &url(&gw, "/prod/pets/1"), vec![]).await;
+    assert_eq!((status, &body[..]), (201, &b"hello"[..]));
+    assert_eq!(headers["x-a"], "1");
+    let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["s=1; Path=/", "t=2"]);
+
+    backend.on("/pets", Behaviour::Body(r#"{"message": "hi"}"#.into()));
+    let (status, headers, body) = http("GET", &url(&gw, "/prod/pets/1"), vec![]).await;
+    assert_eq!((status, text(&body)), (200, r#"{"message": "hi"}"#));
+    assert_eq!(headers["content-type"], "application/json");
+
+    backend.on("/pets", Behaviour::Body(r#""Hello from Lambda!""#.into()));
+    let (status, _, body) = http("GET", &url(&gw, "/prod/pets/1"), vec![]).await;
+    assert_eq!((status, text(&body)), (200, "Hello from Lambda!"));
+}
+
+#[tokio::test]
+async fn payload_format_1_0_routes_get_the_rest_shape() {
+    let (gw, backend) = start("").await;
+    backend.on(
+        "/v1",
+        Behaviour::Body(
+            r#"{"statusCode": 202, "multiValueHeaders": {"x-m": ["1", "2"]}, "body": "v1"}"#.into(),
+        ),
+    );
+    let target = url(&gw, "/prod/v1?a=1&a=2");
+    let (status, headers, body) = http_with(
+        "POST",
+        &target,
+        &[("content-type", "text/plain")],
+        b"hi".to_vec(),
+    )
+    .await;
+    assert_eq!((status, text(&body)), (202, "v1"));
+    let multi: Vec<_> = headers.get_all("x-m").iter().collect();
+    assert_eq!(multi, ["1", "2"]);
+    let ev = backend.next("/v1").await.json();
+    assert_eq!(ev["version"], "1.0");
+    assert_eq!(ev["httpMethod"], "POST");
+    assert_eq!(ev["resource"], "/v1");
+    assert_eq!(ev["path"], "/prod/v1");
+    assert_eq!(ev["queryStringParameters"], json!({"a": "2"}));
+    assert_eq!(
+        ev["multiValueQueryStringParameters"],
+        json!({"a": ["1", "2"]})
+    );
+    assert_eq!(ev["pathParameters"], Value::Null);
+    assert_eq!(ev["body"], "hi");
+    assert_eq!(ev["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn failures_get_aws_error_bodies_and_never_internal_text() {
+    let (gw, backend) = start("").await;
+    backend.on("/slow", Behaviour::Hang);
+    let (status, headers, body) = http("GET", &url(&gw, "/prod/slow"), vec![]).await;
+    assert_eq!(
+        (status, text(&body)),
+        (503, r#"{"message":"Service Unavailable"}"#)
+    );
+    assert!(headers.contains_key("apigw-requestid"));
+    let internal = r#"{"message":"Internal Server Error"}"#;
+    for answer in [
+        Behaviour::Status(500, "stack trace: secret".into()),
+        Behaviour::Body("not json".into()),
+        Behaviour::Body(r#"{"statusCode": 200, "headers": {"bad\nname": "x"}}"#.into()),
+        Behaviour::Body(r#"{"statusCode": 200, "body": "%%", "isBase64Encoded": true}"#.into()),
+    ] {
+        backend.on("/broken", answer.clone());
+        let (status, _, body) = http("GET", &url(&gw, "/prod/broken"), vec![]).await;
+        assert_eq!((status, text(&body)), (500, internal), "{answer:?}");
+    }
+    // Nothing listens on the discard port: connection refused.
+    let (status, _, body) = http("GET", &url(&gw, "/prod/down"), vec![]).await;
+    assert_eq!((status, text(&body)), (500, internal));
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_before_the_backend_is_called() {
+    let (gw, backend) = start("[http]\nmax_body_bytes = 1024").await;
+    let big = vec![b'x'; 1025];
+    let (status, _, body) = http("PUT", &url(&gw, "/prod/files/x"), big).await;
+    assert_eq!(
+        (status, text(&body)),
+        (413, r#"{"message":"Request Entity Too Large"}"#)
+    );
+    let fits = vec![b'x'; 1024];
+    let (status, _, _) = http("PUT", &url(&gw, "/prod/files/x"), fits).await;
+    assert_eq!(status, 200);
+    let calls = backend.drain("/files", Duration::from_millis(300)).await;
+    assert_eq!(
+        calls.len(),
+        1,
+        "only the request within the limit reached the backend"
+    );
+    assert_eq!(calls[0].json()["body"], "eHh4".repeat(1024 / 3) + "eA==");
+}
+
+#[tokio::test]
+async fn routes_and_their_stage_variables_change_on_reload() {
+    let (gw, backend) = start("").await;
+    let (status, _, _) = http("GET", &url(&gw, "/prod/new"), vec![]).await;
+    assert_eq!(status, 404);
+    let extra = "[http.routes.\"GET /new\"]\nintegration = { type = \"mock\", body = \"new\" }";
+    let report = gw.reload_with(&config(&backend.url(), extra));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let (status, _, body) = http("GET", &url(&gw, "/prod/new"), vec![]).await;
+    assert_eq!((status, text(&body)), (200, "new"));
+}
+
+#[tokio::test]
+async fn curl_gets_the_same_answers() {
+    let (gw, _backend) = start("").await;
+    let target = url(&gw, "/prod/pets/dog");
+    // curl blocks its thread; the gateway runs on this test's runtime.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-s", "-i", "--http1.1", "--max-time", "10", &target])
+            .output()
+            .expect("curl is installed")
+    })
+    .await
+    .unwrap();
+    let response = String::from_utf8_lossy(&out.stdout);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("apigw-requestid: "), "{response}");
+    assert!(response.ends_with("static dog in blue"), "{response}");
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_by_the_gateway_and_answers_carry_the_policy() {
+    let cors = r#"
+[http.cors]
+allow_origins = ["https://app.example.com"]
+allow_methods = ["GET", "POST"]
+allow_headers = ["content-type"]
+expose_headers = ["x-route"]
+max_age = 300
+allow_credentials = true
+"#;
+    let (gw, backend) = start(cors).await;
+    let preflight = [
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "POST"),
+    ];
+    // Even on a path with no OPTIONS route, and before the integration.
+    let (status, headers, _) =
+        http_with("OPTIONS", &url(&gw, "/prod/pets/1"), &preflight, vec![]).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(headers["access-control-allow-methods"], "GET,POST");
+    assert_eq!(headers["access-control-allow-headers"], "content-type");
+    assert_eq!(headers["access-control-max-age"], "300");
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    assert!(headers.contains_key("apigw-requestid"));
+    assert!(
+        backend
+            .drain("/pets", Duration::from_millis(200))
+            .await
+            .is_empty()
+    );
+
+    // An answer from the Lambda: the backend's CORS headers are replaced.
+    backend.on(
+        "/pets",
+        Behaviour::Body(
+            r#"{"statusCode":200,"headers":{"access-control-allow-origin":"*"},"body":"ok"}"#
+                .into(),
+        ),
+    );
+    let origin = [("origin", "https://app.example.com")];
+    let (status, headers, _) = http_with("GET", &url(&gw, "/prod/pets/1"), &origin, vec![]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(headers["access-control-expose-headers"], "x-route");
+    // Errors carry the policy too, so a browser app can read them.
+    let (status, headers, _) = http_with("GET", &url(&gw, "/prod/none"), &origin, vec![]).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+
+    // Another origin learns nothing.
+    let evil = [
+        ("origin", "https://evil.example.com"),
+        ("access-control-request-method", "POST"),
+    ];
+    let (status, headers, _) = http_with("OPTIONS", &url(&gw, "/prod/pets/1"), &evil, vec![]).await;
+    assert_eq!(status, 204);
+    assert!(headers.get("access-control-allow-origin").is_none());
+    // A plain OPTIONS (not a preflight) is routed: ANY /pets serves it.
+    let (status, _, body) = http("OPTIONS", &url(&gw, "/prod/pets"), vec![]).await;
+    assert_eq!((status, text(&body)), (201, "any pets"));
+}

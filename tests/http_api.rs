@@ -383,3 +383,158 @@ allow_credentials = true
     let (status, _, body) = http("OPTIONS", &url(&gw, "/prod/pets"), vec![]).await;
     assert_eq!((status, text(&body)), (201, "any pets"));
 }
+
+/// Routes that pass requests on with `http_proxy`.
+const PROXY_ROUTES: &str = r#"
+[http.routes."ANY /api/{proxy+}"]
+integration = { type = "http_proxy", uri = "${stageVariables.backend}/echo/{proxy}" }
+[http.routes."GET /users/{id}/avatar"]
+integration = { type = "http_proxy", uri = "${stageVariables.backend}/avatars/{id}?size=big" }
+"#;
+
+#[tokio::test]
+async fn http_proxy_passes_the_request_on_and_the_answer_back() {
+    let (gw, backend) = start(PROXY_ROUTES).await;
+    backend.on("/echo/a/b%20c", Behaviour::Status(201, "created".into()));
+    let headers = [
+        ("content-type", "application/octet-stream"),
+        ("x-app", "kept"),
+        ("connection", "keep-alive, x-hop"),
+        ("x-hop", "dropped"),
+    ];
+    let target = url(&gw, "/prod/api/a/b%20c?x=1&y=2");
+    let (status, _, body) = http_with("POST", &target, &headers, vec![0, 1, 2, 255]).await;
+    assert_eq!((status, text(&body)), (201, "created"));
+    let got = backend.next("/echo/a/b%20c").await;
+    assert_eq!(&got.body[..], &[0, 1, 2, 255]);
+    assert_eq!(got.header("x-app"), Some("kept"));
+    assert_eq!(got.header("x-hop"), None);
+    assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(got.header("x-forwarded-proto"), Some("http"));
+    let host = gw.public.to_string();
+    assert_eq!(got.header("x-forwarded-host"), Some(host.as_str()));
+    assert_eq!(got.header("host"), Some(backend.addr.to_string().as_str()));
+    let forwarded = format!("for=127.0.0.1;proto=http;host=\"{host}\"");
+    assert_eq!(got.header("forwarded"), Some(forwarded.as_str()));
+
+    // A parameter fills its place in the URI, encoded; the URI's query comes first.
+    backend.on("/avatars/a%2Fb", Behaviour::Status(404, "no avatar".into()));
+    let (status, _, body) = http("GET", &url(&gw, "/prod/users/a%2Fb/avatar?v=3"), vec![]).await;
+    // The backend's own status and body pass through unchanged, errors included.
+    assert_eq!((status, text(&body)), (404, "no avatar"));
+    backend.next("/avatars/a%2Fb").await;
+
+    backend.on(
+        "/echo/x",
+        Behaviour::Status(500, "backend's own 500".into()),
+    );
+    let (status, _, body) = http("GET", &url(&gw, "/prod/api/x"), vec![]).await;
+    assert_eq!((status, text(&body)), (500, "backend's own 500"));
+}
+
+#[tokio::test]
+async fn the_default_route_appends_the_path_and_failures_get_aws_bodies() {
+    let extra = r#"
+[http.routes."$default"]
+integration = { type = "http_proxy", uri = "${stageVariables.backend}/base", timeout = "300ms" }
+"#;
+    let (gw, backend) = start(extra).await;
+    backend.on(
+        "/base/store/checkout",
+        Behaviour::Body("checked out".into()),
+    );
+    let (status, _, body) = http("GET", &url(&gw, "/prod/store/checkout"), vec![]).await;
+    assert_eq!((status, text(&body)), (200, "checked out"));
+    backend.on("/base/hang", Behaviour::Hang);
+    let (status, _, body) = http("GET", &url(&gw, "/prod/hang"), vec![]).await;
+    assert_eq!(
+        (status, text(&body)),
+        (503, r#"{"message":"Service Unavailable"}"#)
+    );
+    let down = config("http://127.0.0.1:9", extra);
+    let gw = Gw::start(&down).await;
+    let (status, _, body) = http("GET", &url(&gw, "/prod/anything"), vec![]).await;
+    assert_eq!(
+        (status, text(&body)),
+        (500, r#"{"message":"Internal Server Error"}"#)
+    );
+}
+
+/// A backend that answers every request with `len` bytes, counting what it
+/// managed to write (a write blocks while nobody reads).
+async fn streaming_backend(len: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = std::sync::Arc::clone(&written);
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut head = vec![0u8; 8192];
+        let _ = sock.read(&mut head).await;
+        let header = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+        sock.write_all(header.as_bytes()).await.unwrap();
+        let chunk = vec![b'z'; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            if sock.write_all(&chunk[..n]).await.is_err() {
+                return;
+            }
+            left -= n as u64;
+            count.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    });
+    (format!("http://{addr}"), written)
+}
+
+#[tokio::test]
+async fn a_download_is_streamed_and_a_client_that_stops_reading_stops_the_backend() {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // 1 GiB advertised; the client reads 64 KiB and then stops.
+    let (backend_url, written) = streaming_backend(1 << 30).await;
+    let gw = Gw::start(&config(&backend_url, PROXY_ROUTES)).await;
+    let mut client = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    let req = "GET /prod/api/big HTTP/1.1\r\nhost: x\r\n\r\n";
+    client.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut got = 0;
+    while got < buf.len() {
+        got += client.read(&mut buf[got..]).await.unwrap();
+    }
+    assert!(String::from_utf8_lossy(&buf[..200]).contains("content-length: 1073741824"));
+    // Wait until the backend is blocked: its count stops moving.
+    let mut last = u64::MAX;
+    let deadline = sockgate::clock::now() + PATIENCE;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = written.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
+        assert!(
+            sockgate::clock::now() < deadline,
+            "the backend never blocked"
+        );
+    }
+    // What sits between them is socket buffers and a few hyper buffers, not the file.
+    assert!(
+        last < 64 << 20,
+        "{last} bytes left the backend for a client that stopped reading"
+    );
+}
+
+#[tokio::test]
+async fn a_download_arrives_whole() {
+    let len: u64 = 64 << 20;
+    let (backend_url, _) = streaming_backend(len).await;
+    let gw = Gw::start(&config(&backend_url, PROXY_ROUTES)).await;
+    let (status, headers, body) = http("GET", &url(&gw, "/prod/api/file"), vec![]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-length"], len.to_string().as_str());
+    assert_eq!(body.len() as u64, len);
+    assert!(body.iter().all(|b| *b == b'z'));
+}

@@ -336,10 +336,29 @@ pub struct CorsConfig {
 pub struct HttpRouteConfig {
     /// `METHOD /path` or `$default`, as written.
     pub key: String,
-    /// Where its requests go (`aws_proxy` or `mock`).
-    pub integration: IntegrationConfig,
-    /// The Lambda event version an `aws_proxy` integration receives.
-    pub payload_format: PayloadFormat,
+    /// Where its requests go.
+    pub integration: HttpIntegration,
+}
+
+/// Where an HTTP route's requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpIntegration {
+    /// The Lambda event POSTed to `target`, in `payload_format`.
+    AwsProxy {
+        /// The backend and its timeout.
+        target: HttpTarget,
+        /// The Lambda event version.
+        payload_format: PayloadFormat,
+    },
+    /// The request itself, passed on to `uri` (its `{param}`s filled in).
+    HttpProxy {
+        /// The backend URI, stage variables resolved.
+        uri: crate::routing::uri::UriTemplate,
+        /// Until the backend's response headers arrive.
+        timeout: Duration,
+    },
+    /// An answer from config.
+    Mock(MockConfig),
 }
 
 /// Lambda payload format version of an HTTP route (`payload_format`).

@@ -9,9 +9,10 @@ use std::time::Duration;
 use super::env::EnvSource;
 use super::reader::{Errors, Section, join};
 use super::{
-    CanaryConfig, HttpRouteConfig, HttpTarget, IntegrationConfig, MockConfig, PayloadFormat,
-    RouteConfig, StageConfig,
+    CanaryConfig, HttpIntegration, HttpRouteConfig, HttpTarget, IntegrationConfig, MockConfig,
+    PayloadFormat, RouteConfig, StageConfig,
 };
+use crate::routing::uri::UriTemplate;
 use crate::routing::{self, Scope, expr::Var, http::HttpRouter};
 
 /// AWS's stage served at the root of the URL space (`http://host/path`).
@@ -103,14 +104,8 @@ fn read_integration(mut s: Section<'_>, api: Api) -> (Option<RawIntegration>, Pa
     let path = s.path().to_owned();
     let mut format = PayloadFormat::V2;
     let result = match s.string("type") {
-        Some("http_proxy") if api == Api::Http => {
-            let why = "http_proxy on HTTP routes is not supported yet: use aws_proxy or mock";
-            s.errors().push(join(&path, "type"), why);
-            s.abandon();
-            return (None, format);
-        }
         Some(t @ ("aws_proxy" | "http_proxy")) => {
-            if api == Api::Http {
+            if api == Api::Http && t == "aws_proxy" {
                 format = read_payload_format(&mut s);
             }
             read_http(&mut s, t == "http_proxy", api)
@@ -377,20 +372,62 @@ fn resolve_routes(
     Some(resolved.into_iter().map(config).collect())
 }
 
-/// Every HTTP route of the stage, resolved the same way.
+/// Every HTTP route of the stage, resolved with its variables; an `http_proxy`
+/// URI may also name the route's parameters (`{id}`, `{proxy}`).
 fn resolve_http_routes(
     stage: &str,
     routes: &[RawRoute],
     variables: &BTreeMap<String, String>,
     errors: &Errors,
 ) -> Option<Vec<HttpRouteConfig>> {
-    let resolved = resolve_all(stage, routes, variables, errors)?;
-    let config = |(route, integration): (&RawRoute, _)| HttpRouteConfig {
-        key: route.key.clone(),
-        integration,
-        payload_format: route.payload_format,
-    };
-    Some(resolved.into_iter().map(config).collect())
+    let mut resolved = Vec::new();
+    let mut ok = true;
+    for route in routes {
+        let Some(integration) = &route.integration else {
+            ok = false;
+            continue;
+        };
+        let integration = match integration {
+            RawIntegration::Mock(m) => Ok(HttpIntegration::Mock(m.clone())),
+            RawIntegration::Http {
+                proxy: false,
+                uri,
+                timeout,
+            } => resolve_uri(uri, variables).map(|uri| HttpIntegration::AwsProxy {
+                target: HttpTarget {
+                    uri,
+                    timeout: *timeout,
+                },
+                payload_format: route.payload_format,
+            }),
+            RawIntegration::Http {
+                proxy: true,
+                uri,
+                timeout,
+            } => {
+                let params = routing::http::key_params(&route.key);
+                let params: Vec<&str> = params.iter().map(String::as_str).collect();
+                render_uri(uri, variables)
+                    .and_then(|text| UriTemplate::parse(&text, &params))
+                    .map(|uri| HttpIntegration::HttpProxy {
+                        uri,
+                        timeout: *timeout,
+                    })
+            }
+        };
+        match integration {
+            Ok(integration) => resolved.push(HttpRouteConfig {
+                key: route.key.clone(),
+                integration,
+            }),
+            Err(why) => {
+                let path = format!("{}.integration.uri", route.path);
+                errors.push(path, format!("in stage {stage:?}: {why}"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(resolved)
 }
 
 fn resolve_all<'r>(
@@ -437,10 +474,11 @@ fn resolve_all<'r>(
     ok.then_some(resolved)
 }
 
-fn resolve_uri(
+/// The URI text with the stage's variables in it.
+fn render_uri(
     template: &routing::Template,
     vars: &BTreeMap<String, String>,
-) -> Result<http::Uri, String> {
+) -> Result<String, String> {
     for var in template.vars() {
         if let Var::StageVar(name) = var
             && !vars.contains_key(name)
@@ -448,7 +486,14 @@ fn resolve_uri(
             return Err(format!("stage variable {name:?} is not defined"));
         }
     }
-    let text = template.render(&StageScope(vars));
+    Ok(template.render(&StageScope(vars)))
+}
+
+fn resolve_uri(
+    template: &routing::Template,
+    vars: &BTreeMap<String, String>,
+) -> Result<http::Uri, String> {
+    let text = render_uri(template, vars)?;
     let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
     match uri.scheme_str() {
         Some("http") if uri.host().is_some() => Ok(uri),

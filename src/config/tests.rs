@@ -330,28 +330,53 @@ integration = { type = "aws_proxy", uri = "${stageVariables.backend}/pets", time
 integration = { type = "aws_proxy", uri = "${stageVariables.backend}/v1", payload_format = "1.0" }
 [http.routes."$default"]
 integration = { type = "mock", body = "fallback" }
+[http.routes."ANY /files/{path+}"]
+integration = { type = "http_proxy", uri = "${stageVariables.backend}/files/{path}" }
 "#;
     let cfg = Config::parse(text, &env(&[])).unwrap();
     assert_eq!(cfg.http.max_body_bytes, 1 << 20);
     let prod = cfg.stages.iter().find(|s| s.name == "prod").unwrap();
-    assert_eq!(prod.http_routes.len(), 3);
+    assert_eq!(prod.http_routes.len(), 4);
     let pets = prod
         .http_routes
         .iter()
         .find(|r| r.key == "GET /pets/{id}")
         .unwrap();
-    let IntegrationConfig::AwsProxy(target) = &pets.integration else {
+    let HttpIntegration::AwsProxy {
+        target,
+        payload_format,
+    } = &pets.integration
+    else {
         panic!("aws_proxy");
     };
     assert_eq!(target.uri.to_string(), "http://127.0.0.1:4000/pets");
     assert_eq!(target.timeout, Duration::from_secs(30));
-    assert_eq!(pets.payload_format, PayloadFormat::V2);
+    assert_eq!(*payload_format, PayloadFormat::V2);
     let v1 = prod
         .http_routes
         .iter()
         .find(|r| r.key == "POST /v1")
         .unwrap();
-    assert_eq!(v1.payload_format, PayloadFormat::V1);
+    assert!(matches!(
+        v1.integration,
+        HttpIntegration::AwsProxy {
+            payload_format: PayloadFormat::V1,
+            ..
+        }
+    ));
+    let proxy = prod
+        .http_routes
+        .iter()
+        .find(|r| r.key == "ANY /files/{path+}")
+        .unwrap();
+    let HttpIntegration::HttpProxy { uri, .. } = &proxy.integration else {
+        panic!("http_proxy");
+    };
+    let values = [("path", "a/b".to_owned())];
+    assert_eq!(
+        uri.render(&values, Some("path")),
+        "http://127.0.0.1:4000/files/a/b"
+    );
     // Without [http], no HTTP routes and AWS's 10 MB limit.
     let plain = Config::parse("[stages.prod]\n", &env(&[])).unwrap();
     assert_eq!(plain.http.max_body_bytes, 10 << 20);
@@ -372,8 +397,8 @@ integration = { type = "mock" }
 integration = { type = "mock" }
 [http.routes."GET /trailing/"]
 integration = { type = "mock" }
-[http.routes."GET /proxy"]
-integration = { type = "http_proxy", uri = "http://127.0.0.1:1" }
+[http.routes."GET /proxy/{id}"]
+integration = { type = "http_proxy", uri = "http://127.0.0.1:1/{name}", payload_format = "2.0" }
 [http.routes."GET /format"]
 integration = { type = "aws_proxy", uri = "http://127.0.0.1:1", payload_format = "3.0", timeout = "31s" }
 [http.routes."GET /typo"]
@@ -385,7 +410,8 @@ integration = { type = "mock", bodyy = "x" }
         "http.routes.\"GET /pets/{name}\": matches the same requests as `GET /pets/{id}`",
         "http.routes.\"FETCH /x\": unknown method `FETCH`",
         "http.routes.\"GET /trailing/\": the path has an empty segment or ends in `/`",
-        "http.routes.\"GET /proxy\".integration.type: http_proxy on HTTP routes is not supported yet",
+        "http.routes.\"GET /proxy/{id}\".integration.uri: in stage \"prod\": {name} is not a parameter of the route (the route's are {id})",
+        "http.routes.\"GET /proxy/{id}\".integration.payload_format: unknown key",
         "http.routes.\"GET /format\".integration.payload_format: \"3.0\" is not \"2.0\" or \"1.0\"",
         "http.routes.\"GET /format\".integration.timeout:",
         "http.routes.\"GET /typo\".integration.bodyy: unknown key (did you mean `body`?)",

@@ -17,6 +17,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
 use tracing::debug;
 
+use super::PublicBody;
 use super::body::{self, BodyError};
 use super::cors;
 use super::peer;
@@ -27,23 +28,30 @@ use crate::gateway::Gateway;
 use crate::integration::CallError;
 use crate::integration::http_event::HttpFacts;
 use crate::integration::http_response::HttpReply;
-use crate::integration::http_route;
+use crate::integration::http_route::{self, HttpAnswer, RouteFacts};
 use crate::snapshot::Snapshot;
+use http_body_util::Either;
 
 /// Serves one plain HTTP request on the public listener.
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<PublicBody> {
     let snap = gw.snapshot_arc();
+    let scheme = if gw.tls().is_some() { "https" } else { "http" };
     let request_id = Id::random();
     let cors = snap.http.cors.as_ref();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let mut resp = match cors {
         Some(c) if cors::is_preflight(req.method(), req.headers()) => {
-            cors::preflight(c, req.headers())
+            cors::preflight(c, req.headers()).map(Either::Left)
         }
         _ => {
-            let mut resp = serve(&snap, req, peer, request_id.as_str())
+            let client = Client { peer, scheme };
+            let mut resp = serve(&snap, req, client, request_id.as_str())
                 .await
-                .unwrap_or_else(HttpApiError::into_response);
+                .unwrap_or_else(|e| e.into_response().map(Either::Left));
             if let Some(c) = cors {
                 cors::decorate(c, origin.as_ref(), resp.headers_mut());
             }
@@ -56,12 +64,19 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
     resp
 }
 
+/// Who sent the request, and how.
+#[derive(Debug, Clone, Copy)]
+struct Client {
+    peer: SocketAddr,
+    scheme: &'static str,
+}
+
 async fn serve(
     snap: &Snapshot,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    client: Client,
     request_id: &str,
-) -> Result<Response<Body>, HttpApiError> {
+) -> Result<Response<PublicBody>, HttpApiError> {
     let not_found = || HttpApiError::NotFound;
     let path = req.uri().path();
     let (stage_name, route_path) = snap.http_stage(path).ok_or_else(not_found)?;
@@ -76,16 +91,13 @@ async fn serve(
         .split_once(' ')
         .map_or(route_path, |(_, p)| p)
         .to_owned();
+    let route_path = route_path.to_owned();
     let (parts, incoming) = req.into_parts();
     let max = snap.http.max_body_bytes;
     let body = body::read(&parts.headers, incoming, max, snap.body_timeout)
         .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => HttpApiError::PayloadTooLarge,
-            BodyError::Timeout => HttpApiError::BodyTimeout,
-            BodyError::Unreadable => HttpApiError::BadRequest,
-        })?;
-    let source_ip = peer::source_ip(snap.trust_forwarded_for, &parts.headers, peer);
+        .map_err(body_error)?;
+    let source_ip = peer::source_ip(snap.trust_forwarded_for, &parts.headers, client.peer);
     let host = parts
         .headers
         .get(header::HOST)
@@ -94,10 +106,12 @@ async fn serve(
         route_key: found.key,
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
+        route_path: &route_path,
         raw_query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
         body: &body,
         protocol: protocol(parts.version),
+        scheme: client.scheme,
         source_ip: &source_ip,
         stage: &stage.name,
         path_params: &found.params,
@@ -116,22 +130,46 @@ async fn serve(
     let route = found.route;
     // A base64 body grows by 4/3, and the event wraps it in a little JSON.
     let max_answer = max / 3 * 4 + (64 << 10);
-    let reply = http_route::call(
-        &route.integration,
-        route.payload_format,
+    let facts_of_route = RouteFacts {
+        integration: &route.integration,
+        greedy: route.greedy.as_deref(),
+        is_default: route.is_default,
+    };
+    let answer = http_route::call(
+        facts_of_route,
         &snap.client,
         &facts,
+        body.clone(),
         max_answer,
     )
-    .await
-    .map_err(|e| {
-        debug!(route = found.key, error = %e, "HTTP integration failed.");
-        match e {
-            CallError::Timeout => HttpApiError::Unavailable,
-            CallError::Failed(_) => HttpApiError::Internal,
+    .await;
+    respond(found.key, answer)
+}
+
+/// The integration's answer, or AWS's error for its failure.
+fn respond(
+    route_key: &str,
+    answer: Result<HttpAnswer, CallError>,
+) -> Result<Response<PublicBody>, HttpApiError> {
+    match answer {
+        Ok(HttpAnswer::Whole(reply)) => into_response(reply).map(|r| r.map(Either::Left)),
+        Ok(HttpAnswer::Streamed(resp)) => Ok(resp.map(Either::Right)),
+        Err(e) => {
+            debug!(route = route_key, error = %e, "HTTP integration failed.");
+            Err(match e {
+                CallError::Timeout => HttpApiError::Unavailable,
+                CallError::Failed(_) => HttpApiError::Internal,
+            })
         }
-    })?;
-    into_response(reply)
+    }
+}
+
+fn body_error(e: BodyError) -> HttpApiError {
+    match e {
+        BodyError::TooLarge => HttpApiError::PayloadTooLarge,
+        BodyError::Timeout => HttpApiError::BodyTimeout,
+        BodyError::Unreadable => HttpApiError::BadRequest,
+    }
 }
 
 /// No route: 426 on a stage's WebSocket URL, AWS's 404 elsewhere.

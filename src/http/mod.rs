@@ -19,12 +19,21 @@ use http::{Request, Response, header};
 use hyper::body::Incoming;
 
 use crate::gateway::Gateway;
-use respond::Body;
+use crate::integration::client::Streamed;
+use http_body_util::Either;
+
+/// A public listener's response body: whole, or an `http_proxy` backend's
+/// body streamed through.
+pub type PublicBody = Either<respond::Body, Streamed>;
 
 /// Serves one request on the public listener: a request that asks for a
 /// WebSocket (`Upgrade: websocket`) is an upgrade, anything else goes to the
 /// HTTP API.
-pub async fn public(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn public(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<PublicBody> {
     let websocket = req
         .headers()
         .get_all(header::UPGRADE)
@@ -33,7 +42,7 @@ pub async fn public(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
     if websocket {
-        upgrade::handle(gw, req, peer).await
+        upgrade::handle(gw, req, peer).await.map(Either::Left)
     } else {
         api::handle(gw, req, peer).await
     }

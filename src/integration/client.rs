@@ -8,15 +8,18 @@
 //! queues. Response bodies are capped at `integrations.max_response_bytes`
 //! (1 MiB by default): a backend cannot make the gateway buffer more per call.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::CallError;
 use crate::config::ClientConfig;
@@ -67,6 +70,34 @@ impl HttpClient {
         self.call(req, timeout, self.max_response_bytes).await
     }
 
+    /// Sends `req` and returns the response as soon as its headers arrive
+    /// (within `timeout`, waiting for a slot included); its body is read as the
+    /// caller reads it, and the call keeps its in-flight slot until then.
+    pub async fn stream(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<http::Response<Streamed>, CallError> {
+        let call = async {
+            let permit = Arc::clone(&self.permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| CallError::Failed("client closed".into()))?;
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| CallError::Failed(format!("request failed: {e}")))?;
+            Ok(resp.map(|body| Streamed {
+                body,
+                _permit: permit,
+            }))
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
+    }
+
     async fn call(
         &self,
         req: http::Request<Full<Bytes>>,
@@ -95,5 +126,35 @@ impl HttpClient {
         tokio::time::timeout(timeout, call)
             .await
             .unwrap_or(Err(CallError::Timeout))
+    }
+}
+
+/// A backend's response body passed on frame by frame as the client reads it:
+/// hyper polls it only when the client's socket takes more, so a slow reader
+/// slows the backend (TCP backpressure) instead of growing a buffer here. It
+/// holds its call's in-flight slot until it ends or is dropped.
+#[derive(Debug)]
+pub struct Streamed {
+    body: Incoming,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

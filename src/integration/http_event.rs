@@ -35,6 +35,8 @@ pub struct HttpFacts<'a> {
     pub method: &'a str,
     /// The path as sent, the stage included (`/prod/pets/1`).
     pub raw_path: &'a str,
+    /// The path as sent, after the stage (`/pets/1`): what routes match.
+    pub route_path: &'a str,
     /// The query string as sent, without `?`.
     pub raw_query: &'a str,
     /// The request's headers.
@@ -43,6 +45,8 @@ pub struct HttpFacts<'a> {
     pub body: &'a [u8],
     /// `HTTP/1.1` or `HTTP/2.0`.
     pub protocol: &'a str,
+    /// `http` or `https`: how the client reached the gateway.
+    pub scheme: &'static str,
     /// `identity.sourceIp`.
     pub source_ip: &'a str,
     /// Stage name (`$default` for the root stage).

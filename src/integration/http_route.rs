@@ -1,30 +1,56 @@
 //! Calling an HTTP route's integration: `aws_proxy` (the Lambda event in the
 //! route's payload format, POSTed to the backend, its answer read as AWS
-//! reads it) and `mock` (a fixed answer, its body a template over the request).
+//! reads it), `http_proxy` (the request passed on, the answer streamed back)
+//! and `mock` (a fixed answer, its body a template over the request).
 
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::Value;
 
+use super::client::Streamed;
 use super::http_event::{self, HttpFacts};
+use super::http_proxy::{self, ProxyRoute};
 use super::http_response::{self, HttpReply};
 use super::{CallError, HttpClient};
-use crate::config::{IntegrationConfig, MockConfig, PayloadFormat};
+use crate::config::{HttpIntegration, MockConfig, PayloadFormat};
 use crate::routing::{ContextVar, Scope};
 
+/// What an HTTP route's integration answered.
+#[derive(Debug)]
+pub enum HttpAnswer {
+    /// Read whole (`aws_proxy`, `mock`).
+    Whole(HttpReply),
+    /// The backend's response, its body still arriving (`http_proxy`).
+    Streamed(http::Response<Streamed>),
+}
+
+/// The route facts a call needs beside the request.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteFacts<'a> {
+    /// The integration.
+    pub integration: &'a HttpIntegration,
+    /// The greedy parameter's name, if any.
+    pub greedy: Option<&'a str>,
+    /// Whether the route is `$default`.
+    pub is_default: bool,
+}
+
 /// Calls the route's integration for one request. `max_answer` caps the bytes
-/// read from the backend.
+/// read from an `aws_proxy` backend.
 pub async fn call(
-    integration: &IntegrationConfig,
-    format: PayloadFormat,
+    route: RouteFacts<'_>,
     client: &HttpClient,
     f: &HttpFacts<'_>,
+    body: Bytes,
     max_answer: usize,
-) -> Result<HttpReply, CallError> {
-    match integration {
-        IntegrationConfig::Mock(m) => Ok(mock(m, f)),
-        IntegrationConfig::AwsProxy(target) => {
-            let event = match format {
+) -> Result<HttpAnswer, CallError> {
+    match route.integration {
+        HttpIntegration::Mock(m) => Ok(HttpAnswer::Whole(mock(m, f))),
+        HttpIntegration::AwsProxy {
+            target,
+            payload_format,
+        } => {
+            let event = match payload_format {
                 PayloadFormat::V2 => http_event::v2_json(f),
                 PayloadFormat::V1 => http_event::v1_json(f),
             };
@@ -36,12 +62,21 @@ pub async fn call(
             if !(200..300).contains(&status) {
                 return Err(CallError::Failed(format!("backend answered HTTP {status}")));
             }
-            http_response::decode(format, &answer).map_err(|e| CallError::Failed(e.to_string()))
+            http_response::decode(*payload_format, &answer)
+                .map(HttpAnswer::Whole)
+                .map_err(|e| CallError::Failed(e.to_string()))
         }
-        // The config refuses http_proxy on HTTP routes until it streams.
-        IntegrationConfig::HttpProxy(_) => Err(CallError::Failed(
-            "http_proxy is not served on HTTP routes".into(),
-        )),
+        HttpIntegration::HttpProxy { uri, timeout } => {
+            let proxy = ProxyRoute {
+                uri,
+                greedy: route.greedy,
+                is_default: route.is_default,
+            };
+            let req = http_proxy::request(proxy, f, body)?;
+            let mut resp = client.stream(req, *timeout).await?;
+            http_proxy::strip_hop_by_hop(resp.headers_mut());
+            Ok(HttpAnswer::Streamed(resp))
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod event;
 pub mod http_event;
+pub mod http_proxy;
 pub mod http_response;
 pub mod http_route;
 pub mod response;

@@ -112,6 +112,29 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     parse_key(key).map(drop)
 }
 
+/// The parameter names of a route key, in path order (the greedy one last,
+/// and named by [`greedy_param`]); none for `$default` or an invalid key.
+pub fn key_params(key: &str) -> Vec<String> {
+    let Ok(parsed) = parse_key(key) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = parsed
+        .segments
+        .into_iter()
+        .filter_map(|s| match s {
+            Segment::Param(p) => Some(p),
+            Segment::Static(_) => None,
+        })
+        .collect();
+    names.extend(parsed.greedy);
+    names
+}
+
+/// The name of a route key's greedy parameter, if it has one.
+pub fn greedy_param(key: &str) -> Option<String> {
+    parse_key(key).ok()?.greedy
+}
+
 fn parse_key(key: &str) -> Result<Key, KeyError> {
     let (method, path) = key.split_once(' ').ok_or(KeyError::Shape)?;
     let method = match method {

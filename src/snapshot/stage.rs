@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::auth::Authorizer;
-use crate::config::{IntegrationConfig, PayloadFormat, StageConfig, WebSocketConfig};
+use crate::config::{HttpIntegration, IntegrationConfig, StageConfig, WebSocketConfig};
 use crate::integration;
 use crate::routing::{self, RouteTable, http::HttpRouter};
 use crate::telemetry::{Metrics, RouteMetrics, StageMetrics};
@@ -70,9 +70,12 @@ pub struct Route {
 #[derive(Debug)]
 pub struct HttpRoute {
     /// Where its requests go.
-    pub integration: IntegrationConfig,
-    /// The Lambda event version for `aws_proxy`.
-    pub payload_format: PayloadFormat,
+    pub integration: HttpIntegration,
+    /// The name of the route's greedy parameter, if any (its value keeps its
+    /// slashes in an `http_proxy` URI).
+    pub greedy: Option<String>,
+    /// Whether this is the `$default` route (`http_proxy` appends the path).
+    pub is_default: bool,
 }
 
 // === impl Stage ===
@@ -114,7 +117,8 @@ impl Stage {
         let http = HttpRouter::new(http_routes.iter().map(|r| {
             let route = HttpRoute {
                 integration: r.integration.clone(),
-                payload_format: r.payload_format,
+                greedy: routing::http::greedy_param(&r.key),
+                is_default: r.key == routing::http::DEFAULT,
             };
             (r.key.clone(), route)
         }))

@@ -8,13 +8,20 @@
 #
 # Needs: loopback addresses 127.0.0.2-127.0.0.17 (Linux routes all of 127/8 to lo),
 # an open-file limit of at least 20,000 (`ulimit -n`), and nothing else listening
-# on ports 28080-28090, 28180-28181 and 28300.
+# on ports 28080-28090, 28180-28182 and 28300-28301. The http case runs nginx
+# (installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" -lt 20000 ]; then
   echo "compare.sh: the open-file limit is $(ulimit -n); the hold case needs 20000 (see README, 'Raising the limits')." >&2
   exit 1
+fi
+# nginx is the baseline of the http case (installed here, never in CI).
+if ! command -v nginx >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get install -y -q nginx
 fi
 cargo build --release --workspace --quiet
 exec target/release/sockgate-load compare "$@"

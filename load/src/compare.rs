@@ -75,6 +75,16 @@ struct Case {
     sockgate: Side,
     #[serde(default)]
     metric: Vec<Metric>,
+    /// The baseline server: the bare WebSocket server (default) or `nginx`
+    /// (run with the case's `nginx.conf`).
+    #[serde(default)]
+    baseline: Option<String>,
+}
+
+impl Case {
+    fn nginx(&self) -> bool {
+        self.baseline.as_deref() == Some("nginx")
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -118,6 +128,8 @@ const GW_MGMT: &str = "127.0.0.1:28081";
 const GW_METRICS: &str = "127.0.0.1:28090";
 const BARE_WS: &str = "127.0.0.1:28180";
 const BARE_HTTP: &str = "127.0.0.1:28181";
+/// Where a case's `nginx.conf` must listen.
+const NGINX: &str = "127.0.0.1:28182";
 
 pub(crate) async fn run(a: Args) -> Result<(), String> {
     let out = a.out_dir();
@@ -197,6 +209,8 @@ struct SideResult {
 fn bare_label(case: &Case) -> &'static str {
     if case.scenario == "proxy" {
         "backend called directly"
+    } else if case.nginx() {
+        "nginx"
     } else {
         "bare tokio-tungstenite"
     }
@@ -221,7 +235,7 @@ async fn run_side(
     let mut server = if direct {
         None
     } else {
-        Some(Server::start(a, dir, which, &log).await?)
+        Some(Server::start(a, dir, which, case.nginx(), &log).await?)
     };
     let (ws, mgmt) = match which {
         Which::Bare => (BARE_WS, BARE_HTTP),
@@ -236,7 +250,15 @@ async fn run_side(
             Which::Sockgate => &case.sockgate.args,
         },
     );
-    argv.extend(["--url".into(), format!("ws://{ws}/dev")]);
+    if case.scenario == "http" {
+        let target = match which {
+            Which::Bare => NGINX,
+            Which::Sockgate => GW_PUBLIC,
+        };
+        argv.extend(["--target".into(), target.into()]);
+    } else {
+        argv.extend(["--url".into(), format!("ws://{ws}/dev")]);
+    }
     if matches!(case.scenario.as_str(), "push" | "broadcast") {
         argv.extend(["--management".into(), format!("http://{mgmt}/dev")]);
     }
@@ -248,11 +270,13 @@ async fn run_side(
         argv.push("--direct".into());
     }
     let cli = Cli::try_parse_from(&argv).map_err(|e| format!("{name}: {e}"))?;
-    let cpu_before = server.as_ref().map(|s| stats::cpu_seconds(s.child.id()));
+    let cpu_before = server
+        .as_ref()
+        .map(|s| stats::tree_cpu_seconds(s.child.id()));
     let outcome = crate::run(cli.scenario).await;
     let cpu_seconds = match (server.as_ref(), cpu_before) {
         (Some(s), Some(Ok(before))) => {
-            stats::cpu_seconds(s.child.id()).map_or(0.0, |after| after - before)
+            stats::tree_cpu_seconds(s.child.id()).map_or(0.0, |after| after - before)
         }
         _ => 0.0,
     };
@@ -293,10 +317,27 @@ struct Server {
 }
 
 impl Server {
-    async fn start(a: &Args, dir: &Path, which: Which, log: &Path) -> Result<Server, String> {
+    async fn start(
+        a: &Args,
+        dir: &Path,
+        which: Which,
+        nginx: bool,
+        log: &Path,
+    ) -> Result<Server, String> {
         let log_file = std::fs::File::create(log).map_err(|e| e.to_string())?;
         let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = match which {
+            Which::Bare if nginx => {
+                // nginx writes its pid and temp files under its prefix.
+                let prefix = std::env::temp_dir().join("sockgate-compare-nginx");
+                std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
+                let conf =
+                    std::fs::canonicalize(dir.join("nginx.conf")).map_err(|e| e.to_string())?;
+                let mut c = Command::new("nginx");
+                c.arg("-p").arg(&prefix).arg("-c").arg(conf);
+                c.args(["-g", "daemon off; pid nginx.pid; error_log stderr warn;"]);
+                c
+            }
             Which::Bare => {
                 let mut c = Command::new(&a.bare);
                 c.args(["--listen", BARE_WS, "--http", BARE_HTTP]);
@@ -319,6 +360,7 @@ impl Server {
             .map_err(|e| format!("starting the server: {e}"))?;
         let mut server = Server { child };
         let probe = match which {
+            Which::Bare if nginx => NGINX,
             Which::Bare => BARE_WS,
             Which::Sockgate => GW_PUBLIC,
         };
@@ -333,7 +375,22 @@ impl Server {
         Ok(server)
     }
 
+    /// SIGTERM, then wait: nginx's master takes its workers down on SIGTERM,
+    /// while SIGKILL would leave them running and holding the port.
     fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

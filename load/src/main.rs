@@ -22,6 +22,7 @@ mod client;
 mod compare;
 mod echo;
 mod hold;
+mod http;
 mod plot;
 mod progress;
 mod proxy;
@@ -60,6 +61,8 @@ pub(crate) enum Scenario {
     Churn(churn::Args),
     /// aws_proxy route latency vs the backend called directly.
     Proxy(proxy::Args),
+    /// HTTP requests through a reverse proxy (sockgate's HTTP API, or nginx).
+    Http(http::Args),
     /// A long run of mixed traffic and churn: nothing grows, nothing is lost.
     Soak(soak::Args),
     /// Echo while the gateway reloads its config, against the same without reloads.
@@ -122,6 +125,7 @@ pub(crate) async fn run(scenario: Scenario) -> Result<Outcome, String> {
         Scenario::Broadcast(a) => broadcast::run(a).await,
         Scenario::Churn(a) => churn::run(a).await,
         Scenario::Proxy(a) => proxy::run(a).await,
+        Scenario::Http(a) => http::run(a).await,
         Scenario::Soak(a) => soak::run(a).await,
         Scenario::Reload(a) => reload::run(a).await,
         Scenario::Compare(_) => Err("compare cannot run inside compare".into()),

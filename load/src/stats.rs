@@ -55,3 +55,31 @@ pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
         _ => Err(format!("/proc/{pid}/stat: unexpected format")),
     }
 }
+
+/// [`cpu_seconds`] of a process and its direct children (nginx's workers are
+/// children of its master).
+pub(crate) fn tree_cpu_seconds(pid: u32) -> Result<f64, String> {
+    let mut total = cpu_seconds(pid)?;
+    let entries = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // The parent pid is the second field after the command name.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            total += cpu_seconds(child).unwrap_or(0.0);
+        }
+    }
+    Ok(total)
+}

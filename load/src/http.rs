@@ -1,0 +1,179 @@
+//! `http`: HTTP requests through a reverse proxy (sockgate's HTTP API, or
+//! nginx as the baseline) to a backend the load tool serves itself.
+//!
+//! N clients each hold one keep-alive HTTP/1.1 connection from a loopback
+//! source address and send GET requests back to back (closed loop: one in
+//! flight per connection). The backend answers a fixed body, either as is
+//! (`plain`, for `http_proxy` and nginx) or as a Lambda payload 2.0 result
+//! (`lambda`, for `aws_proxy`). Requests per second and the latency of each
+//! request after the warm-up are reported.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpSocket;
+
+use crate::progress::Progress;
+use crate::{Outcome, stats};
+
+#[derive(clap::Args, Clone)]
+pub(crate) struct Args {
+    /// The proxy's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    target: SocketAddr,
+    /// The path requested (through the proxy to the backend).
+    #[arg(long, default_value = "/dev/hello")]
+    path: String,
+    /// Keep-alive connections, one request in flight on each.
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    /// Where the backend listens (the proxy must point here); "off" to serve none.
+    #[arg(long, default_value = "127.0.0.1:28301")]
+    backend: String,
+    /// `plain` (the body as is) or `lambda` (a payload 2.0 result).
+    #[arg(long, default_value = "plain")]
+    backend_kind: String,
+    /// Size of the backend's answer body.
+    #[arg(long, default_value_t = 64)]
+    body_bytes: usize,
+    #[arg(long, default_value = "127.0.0.2-127.0.0.9")]
+    sources: String,
+}
+
+pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
+    let server = match a.backend.as_str() {
+        "off" => None,
+        addr => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("backend bind {addr}: {e}"))?;
+            let answer = answer(&a.backend_kind, a.body_bytes)?;
+            Some(tokio::spawn(serve_backend(listener, answer)))
+        }
+    };
+    let sources = crate::parse_sources(&a.sources)?;
+    let progress = Progress::timed("http", a.warmup_secs + a.duration_secs);
+    let start = Instant::now() + Duration::from_secs(a.warmup_secs);
+    let end = start + Duration::from_secs(a.duration_secs);
+    let mut tasks = Vec::new();
+    for i in 0..a.connections {
+        let source = sources[i % sources.len()];
+        let (target, path) = (a.target, a.path.clone());
+        let counter = progress.counter();
+        tasks.push(tokio::spawn(async move {
+            client(target, source, &path, start, end, counter).await
+        }));
+    }
+    let (mut hist, mut errors) = (stats::histogram(), 0u64);
+    for t in tasks {
+        let (h, e) = t.await.map_err(|e| e.to_string())??;
+        stats::merge(&mut hist, &h);
+        errors += e;
+    }
+    if let Some(s) = server {
+        s.abort();
+    }
+    let requests = hist.len();
+    let json = json!({
+        "scenario": "http",
+        "connections": a.connections,
+        "seconds": a.duration_secs,
+        "requests": requests,
+        "requests_per_sec": requests as f64 / a.duration_secs as f64,
+        "errors": errors,
+        "backend": a.backend_kind,
+        "body_bytes": a.body_bytes,
+        "latency": stats::summary(&hist),
+    });
+    Ok(Outcome::with_latency(json, hist))
+}
+
+/// One keep-alive connection sending requests back to back until `end`.
+async fn client(
+    target: SocketAddr,
+    source: IpAddr,
+    path: &str,
+    start: Instant,
+    end: Instant,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<(hdrhistogram::Histogram<u64>, u64), String> {
+    let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    let stream = socket
+        .connect(target)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let host = target.to_string();
+    let (mut h, mut errors) = (stats::histogram(), 0u64);
+    while Instant::now() < end {
+        let req = hyper::Request::get(path)
+            .header("host", host.as_str())
+            .body(Empty::<Bytes>::new())
+            .expect("valid request");
+        let t = Instant::now();
+        let ok = match sender.send_request(req).await {
+            Ok(resp) if resp.status().is_success() => resp.into_body().collect().await.is_ok(),
+            Ok(_) => false,
+            Err(e) => return Err(format!("request failed: {e}")),
+        };
+        if !ok {
+            errors += 1;
+        } else if t >= start {
+            stats::record(&mut h, t.elapsed());
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    Ok((h, errors))
+}
+
+fn answer(kind: &str, bytes: usize) -> Result<Bytes, String> {
+    let body = "x".repeat(bytes);
+    match kind {
+        "plain" => Ok(Bytes::from(body)),
+        "lambda" => Ok(Bytes::from(
+            json!({"statusCode": 200, "headers": {"content-type": "text/plain"}, "body": body})
+                .to_string(),
+        )),
+        other => Err(format!("--backend-kind {other}: plain or lambda")),
+    }
+}
+
+/// The backend: every request (its body read whole) gets `answer`.
+async fn serve_backend(listener: tokio::net::TcpListener, answer: Bytes) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let answer = answer.clone();
+                async move {
+                    let _ = req.into_body().collect().await;
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(answer)))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -8,8 +8,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
 
-/// Opens a WebSocket to `url` (ws://host:port/stage) from `source`.
-pub(crate) async fn connect(url: &str, target: SocketAddr, source: IpAddr) -> Result<Ws, String> {
+/// A TCP connection to `target` from `source`, with Nagle off.
+pub(crate) async fn tcp(target: SocketAddr, source: IpAddr) -> Result<TcpStream, String> {
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     socket
         .bind(SocketAddr::new(source, 0))
@@ -19,6 +19,12 @@ pub(crate) async fn connect(url: &str, target: SocketAddr, source: IpAddr) -> Re
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Opens a WebSocket to `url` (ws://host:port/stage) from `source`.
+pub(crate) async fn connect(url: &str, target: SocketAddr, source: IpAddr) -> Result<Ws, String> {
+    let stream = tcp(target, source).await?;
     // Small buffers keep the load client itself cheap at tens of thousands of sockets.
     let cfg = WebSocketConfig::default().read_buffer_size(4096);
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(cfg))

@@ -17,7 +17,6 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tokio::net::TcpSocket;
 
 use crate::progress::Progress;
 use crate::{Outcome, stats};
@@ -107,15 +106,7 @@ async fn client(
     end: Instant,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<(hdrhistogram::Histogram<u64>, u64), String> {
-    let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
-    socket
-        .bind(SocketAddr::new(source, 0))
-        .map_err(|e| format!("bind {source}: {e}"))?;
-    let stream = socket
-        .connect(target)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
+    let stream = crate::client::tcp(target, source).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("handshake: {e}"))?;

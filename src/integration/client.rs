@@ -79,15 +79,7 @@ impl HttpClient {
         timeout: Duration,
     ) -> Result<http::Response<Streamed>, CallError> {
         let call = async {
-            let permit = Arc::clone(&self.permits)
-                .acquire_owned()
-                .await
-                .map_err(|_| CallError::Failed("client closed".into()))?;
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| CallError::Failed(format!("request failed: {e}")))?;
+            let (permit, resp) = self.start(req).await?;
             Ok(resp.map(|body| Streamed {
                 body,
                 _permit: permit,
@@ -98,6 +90,24 @@ impl HttpClient {
             .unwrap_or(Err(CallError::Timeout))
     }
 
+    /// Takes an in-flight slot and sends `req`: the response, once its
+    /// headers are in, with the slot it holds.
+    async fn start(
+        &self,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<(OwnedSemaphorePermit, http::Response<Incoming>), CallError> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| CallError::Failed("client closed".into()))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| CallError::Failed(format!("request failed: {e}")))?;
+        Ok((permit, resp))
+    }
+
     async fn call(
         &self,
         req: http::Request<Full<Bytes>>,
@@ -105,16 +115,7 @@ impl HttpClient {
         max_body: usize,
     ) -> Result<(u16, Bytes), CallError> {
         let call = async {
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| CallError::Failed("client closed".into()))?;
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| CallError::Failed(format!("request failed: {e}")))?;
+            let (_permit, resp) = self.start(req).await?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), max_body)
                 .collect()

@@ -1,6 +1,8 @@
 //! The examples in `examples/` run as the README tells a newcomer to run them, so
 //! they stay true: the chat backend (Lambda proxy handlers in Python, pushing back
-//! through @connections with boto3) behind sockgate with its own config.
+//! through @connections with boto3) and the HTTP API to-do handler (an unchanged
+//! payload 2.0 Lambda handler, called here with Python's `requests`), each behind
+//! sockgate with its own config.
 
 mod support;
 
@@ -12,11 +14,18 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const CHAT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat");
+const HTTP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/http-api");
 
 /// Starts `examples/chat/backend.py` on a free port; returns it and its base URL.
 async fn chat_backend() -> (Child, String) {
+    python_backend(&format!("{CHAT_DIR}/backend.py")).await
+}
+
+/// Starts a Python backend script with `--port 0`; returns it and the base URL
+/// it prints.
+async fn python_backend(script: &str) -> (Child, String) {
     let mut child = Command::new("python3")
-        .arg(format!("{CHAT_DIR}/backend.py"))
+        .arg(script)
         .args(["--port", "0"])
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -38,7 +47,11 @@ async fn chat_backend() -> (Child, String) {
 /// The example's own config, with the backend's address put where the file says
 /// it listens (the test's backend has a free port instead of 3000).
 fn chat_config(backend_url: &str) -> String {
-    let text = std::fs::read_to_string(format!("{CHAT_DIR}/sockgate.toml")).unwrap();
+    example_config(CHAT_DIR, backend_url)
+}
+
+fn example_config(dir: &str, backend_url: &str) -> String {
+    let text = std::fs::read_to_string(format!("{dir}/sockgate.toml")).unwrap();
     assert!(text.contains("http://127.0.0.1:3000"));
     text.replace("http://127.0.0.1:3000", backend_url)
 }
@@ -72,4 +85,56 @@ async fn the_chat_example_connects_replies_pushes_and_says_goodbye() {
     // Bob leaves: $disconnect runs, and its handler tells alice.
     bob.close(None).await.unwrap();
     assert_eq!(recv_json(&mut alice).await, json!({"left": "bob"}));
+}
+
+/// What the Python client does, with `requests` as an app would: create, list,
+/// read, delete, read again; a preflight; each answer printed as one JSON line.
+const TODO_CLIENT: &str = r#"
+import json, sys, requests
+base = sys.argv[1]
+out = []
+r = requests.post(base + "/todos", json={"title": "water the plants"})
+out.append([r.status_code, r.json(), r.headers.get("location"), r.cookies.get("last_created")])
+out.append([requests.post(base + "/todos", data="not json", headers={"content-type": "text/plain"}).status_code])
+r = requests.get(base + "/todos", params={"done": "false"})
+out.append([r.status_code, r.headers["content-type"], r.json()])
+r = requests.get(base + "/todos/1")
+out.append([r.status_code, r.json()])
+out.append([requests.delete(base + "/todos/1").status_code])
+r = requests.get(base + "/todos/1")
+out.append([r.status_code, r.json()])
+r = requests.options(base + "/todos", headers={"origin": "http://localhost:5173", "access-control-request-method": "POST"})
+out.append([r.status_code, r.headers.get("access-control-allow-origin")])
+r = requests.get(base + "/nothing")
+out.append([r.status_code, r.text, "apigw-requestid" in r.headers])
+print(json.dumps(out))
+"#;
+
+#[tokio::test]
+async fn the_http_api_example_runs_an_unchanged_lambda_handler() {
+    let (_backend, url) = python_backend(&format!("{HTTP_DIR}/serve.py")).await;
+    let gw = Gw::start(&example_config(HTTP_DIR, &url)).await;
+    let base = format!("http://{}", gw.public);
+    let out = Command::new("python3")
+        .args(["-c", TODO_CLIENT, &base])
+        .output()
+        .await
+        .expect("python3 runs (CI installs requests)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let todo = json!({"id": "1", "title": "water the plants", "done": false});
+    assert_eq!(
+        got,
+        json!([
+            [201, todo, "/todos/1", "1"],
+            [400],
+            [200, "application/json", {"todos": [todo]}],
+            [200, todo],
+            [204],
+            [404, {"message": "no such todo"}],
+            [204, "http://localhost:5173"],
+            [404, r#"{"message":"Not Found"}"#, true],
+        ])
+    );
 }

@@ -538,3 +538,29 @@ async fn a_download_arrives_whole() {
     assert_eq!(body.len() as u64, len);
     assert!(body.iter().all(|b| *b == b'z'));
 }
+
+#[tokio::test]
+async fn a_drain_answers_requests_in_flight_before_the_gateway_stops() {
+    let (mut gw, backend) = start("").await;
+    backend.on(
+        "/pets",
+        Behaviour::Delay(
+            Duration::from_millis(1500),
+            r#"{"statusCode":200,"body":"late"}"#.into(),
+        ),
+    );
+    let target = url(&gw, "/prod/pets/1");
+    let request = tokio::spawn(async move { http("GET", &target, vec![]).await });
+    backend.next("/pets").await;
+    // The request is at the backend: drain now. The drain cannot end while the
+    // request waits for its answer.
+    let drain = tokio::spawn(async move { gw.shutdown().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !drain.is_finished(),
+        "the drain ended with a request in flight"
+    );
+    let (status, _, body) = request.await.unwrap();
+    assert_eq!((status, text(&body)), (200, "late"));
+    drain.await.unwrap();
+}

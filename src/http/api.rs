@@ -38,6 +38,8 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<PublicBody> {
+    // A drain waits for this request to be answered (at most `shutdown_grace`).
+    let _in_flight = gw.shutdown().track();
     let snap = gw.snapshot_arc();
     let scheme = if gw.tls().is_some() { "https" } else { "http" };
     let request_id = Id::random();

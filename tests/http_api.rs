@@ -564,3 +564,42 @@ async fn a_drain_answers_requests_in_flight_before_the_gateway_stops() {
     assert_eq!((status, text(&body)), (200, "late"));
     drain.await.unwrap();
 }
+
+#[tokio::test]
+async fn requests_are_counted_by_route_key_and_status_class_never_by_path() {
+    let (gw, backend) = start("").await;
+    backend.on("/broken", Behaviour::Status(500, "x".into()));
+    backend.on(
+        "/files",
+        Behaviour::Body(r#"{"statusCode":200,"body":"abc"}"#.into()),
+    );
+    for id in 1..=3 {
+        http("GET", &url(&gw, &format!("/prod/pets/dog{id}")), vec![]).await;
+    }
+    http("GET", &url(&gw, "/prod/broken"), vec![]).await;
+    http("GET", &url(&gw, "/prod/no/such/path"), vec![]).await;
+    http("PUT", &url(&gw, "/prod/files/a"), b"12345".to_vec()).await;
+    let text = gw.metrics_text().await;
+    let count = |labels: &[&str]| metric(&text, "sockgate_http_requests_total", labels);
+    let pets = ["stage=\"prod\"", "route=\"GET /pets/{id}\""];
+    assert_eq!(count(&[pets[0], pets[1], "status=\"2xx\""]), 3.0);
+    assert_eq!(count(&["route=\"GET /broken\"", "status=\"5xx\""]), 1.0);
+    assert_eq!(
+        count(&["stage=\"prod\"", "route=\"(none)\"", "status=\"4xx\""]),
+        1.0
+    );
+    // A path outside every stage (there is a $default stage here: its 404).
+    http("GET", &url(&gw, "/elsewhere"), vec![]).await;
+    let text = gw.metrics_text().await;
+    let none = ["stage=\"$default\"", "route=\"(none)\"", "status=\"4xx\""];
+    assert_eq!(metric(&text, "sockgate_http_requests_total", &none), 1.0);
+    assert!(!text.contains("dog1"), "a raw path became a label");
+    let latency = "sockgate_http_latency_seconds_count";
+    assert_eq!(metric(&text, latency, &pets), 3.0);
+    let integration = "sockgate_http_integration_latency_seconds_count";
+    assert_eq!(metric(&text, integration, &pets), 3.0);
+    // The 5-byte body and the 3-byte answer.
+    let files = ["route=\"ANY /files/{path+}\""];
+    let data = metric(&text, "sockgate_http_data_processed_bytes_total", &files);
+    assert_eq!(data, 8.0);
+}

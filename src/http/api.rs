@@ -30,6 +30,7 @@ use crate::integration::http_event::HttpFacts;
 use crate::integration::http_response::HttpReply;
 use crate::integration::http_route::{self, HttpAnswer, RouteFacts};
 use crate::snapshot::Snapshot;
+use crate::telemetry::HttpRouteMetrics;
 use http_body_util::Either;
 
 /// Serves one plain HTTP request on the public listener.
@@ -43,15 +44,17 @@ pub async fn handle(
     let snap = gw.snapshot_arc();
     let scheme = if gw.tls().is_some() { "https" } else { "http" };
     let request_id = Id::random();
+    let started = clock::now();
     let cors = snap.http.cors.as_ref();
     let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut seen = Seen::default();
     let mut resp = match cors {
         Some(c) if cors::is_preflight(req.method(), req.headers()) => {
             cors::preflight(c, req.headers()).map(Either::Left)
         }
         _ => {
             let client = Client { peer, scheme };
-            let mut resp = serve(&snap, req, client, request_id.as_str())
+            let mut resp = serve(&snap, req, client, request_id.as_str(), &mut seen)
                 .await
                 .unwrap_or_else(|e| e.into_response().map(Either::Left));
             if let Some(c) = cors {
@@ -63,7 +66,24 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
         resp.headers_mut().insert("apigw-requestid", v);
     }
+    let answer_bytes = hyper::body::Body::size_hint(resp.body())
+        .exact()
+        .unwrap_or(0);
+    seen.metrics.unwrap_or(&snap.http_no_stage).request(
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+        seen.body_bytes + answer_bytes,
+    );
     resp
+}
+
+/// What serving a request found out, for its metrics.
+#[derive(Default)]
+struct Seen<'s> {
+    /// The route's handles (or its stage's unmatched ones), once known.
+    metrics: Option<&'s HttpRouteMetrics>,
+    /// The request body's size, once read.
+    body_bytes: u64,
 }
 
 /// Who sent the request, and how.
@@ -73,20 +93,23 @@ struct Client {
     scheme: &'static str,
 }
 
-async fn serve(
-    snap: &Snapshot,
+async fn serve<'s>(
+    snap: &'s Snapshot,
     req: Request<Incoming>,
     client: Client,
     request_id: &str,
+    seen: &mut Seen<'s>,
 ) -> Result<Response<PublicBody>, HttpApiError> {
     let not_found = || HttpApiError::NotFound;
     let path = req.uri().path();
     let (stage_name, route_path) = snap.http_stage(path).ok_or_else(not_found)?;
     // AWS splits an HTTP API stage's traffic per request.
     let (stage, _canary) = snap.assign(stage_name).ok_or_else(not_found)?;
+    seen.metrics = Some(&stage.http_unmatched);
     let Some(found) = stage.http.find(req.method().as_str(), route_path) else {
         return Err(no_route(snap, req.method(), path));
     };
+    seen.metrics = Some(&found.route.metrics);
     // 1.0's `resource`: the route's path template (the request's for `$default`).
     let resource = found
         .key
@@ -99,6 +122,7 @@ async fn serve(
     let body = body::read(&parts.headers, incoming, max, snap.body_timeout)
         .await
         .map_err(body_error)?;
+    seen.body_bytes = body.len() as u64;
     let source_ip = peer::source_ip(snap.trust_forwarded_for, &parts.headers, client.peer);
     let host = parts
         .headers
@@ -137,6 +161,7 @@ async fn serve(
         greedy: route.greedy.as_deref(),
         is_default: route.is_default,
     };
+    let called = clock::now();
     let answer = http_route::call(
         facts_of_route,
         &snap.client,
@@ -145,6 +170,7 @@ async fn serve(
         max_answer,
     )
     .await;
+    route.metrics.integration(called.elapsed().as_secs_f64());
     respond(found.key, answer)
 }
 

@@ -28,7 +28,7 @@ use crate::config::{
     ManagementAuth, WebSocketConfig,
 };
 use crate::integration::HttpClient;
-use crate::telemetry::Metrics;
+use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics};
 pub use stage::{HttpRoute, Route, Side, Stage};
 
 /// A stage as served: its base, and its canary with the canary's share.
@@ -54,6 +54,9 @@ pub struct Snapshot {
     pub ws: WebSocketConfig,
     /// `[http]`: the HTTP API's limits.
     pub http: HttpConfig,
+    /// Metric handles for HTTP requests that reach no stage (and preflights,
+    /// answered before any stage or route is looked at).
+    pub http_no_stage: HttpRouteMetrics,
     /// `[admission]`.
     pub admission: AdmissionConfig,
     /// `[management]`: who may call the management API.
@@ -121,6 +124,7 @@ impl Snapshot {
             api: config.api.clone(),
             ws: config.websocket.clone(),
             http: config.http.clone(),
+            http_no_stage: metrics.http_route(HTTP_NONE, HTTP_NONE),
             admission: config.admission.clone(),
             management: config.management.clone(),
             handshake_timeout: config.server.handshake_timeout,

@@ -8,7 +8,7 @@ use crate::auth::Authorizer;
 use crate::config::{HttpIntegration, IntegrationConfig, StageConfig, WebSocketConfig};
 use crate::integration;
 use crate::routing::{self, RouteTable, http::HttpRouter};
-use crate::telemetry::{Metrics, RouteMetrics, StageMetrics};
+use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics, RouteMetrics, StageMetrics};
 
 /// A deployed stage: its routes resolved with its variables.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub struct Stage {
     pub table: RouteTable<Arc<Route>>,
     /// The HTTP API's routes.
     pub http: HttpRouter<HttpRoute>,
+    /// Metric handles for HTTP requests that match no route of the stage.
+    pub http_unmatched: HttpRouteMetrics,
     /// Whether messages must be parsed as JSON (selection or a template needs it).
     pub parse_json: bool,
     /// Stage metric handles.
@@ -76,6 +78,8 @@ pub struct HttpRoute {
     pub greedy: Option<String>,
     /// Whether this is the `$default` route (`http_proxy` appends the path).
     pub is_default: bool,
+    /// Metric handles (labelled by route key, never by path).
+    pub metrics: HttpRouteMetrics,
 }
 
 // === impl Stage ===
@@ -119,6 +123,7 @@ impl Stage {
                 integration: r.integration.clone(),
                 greedy: routing::http::greedy_param(&r.key),
                 is_default: r.key == routing::http::DEFAULT,
+                metrics: metrics.http_route(&label, &r.key),
             };
             (r.key.clone(), route)
         }))
@@ -152,6 +157,7 @@ impl Stage {
             parse_json: table.needs_json() || template_json,
             table,
             http,
+            http_unmatched: metrics.http_route(&label, HTTP_NONE),
             metrics: metrics.stage(&label),
             management_endpoint: format!("{management_base}/{}", cfg.name),
             authorizer: cfg

@@ -3,6 +3,7 @@
 use metrics::{Recorder as _, SharedString, Unit};
 use metrics_exporter_prometheus::PrometheusRecorder;
 
+use super::http_api::{HTTP_DATA, HTTP_INTEGRATION_LATENCY, HTTP_LATENCY, HTTP_REQUESTS};
 use super::{
     CLIENT_ERRORS, CLUSTER_DROPPED, CLUSTER_EXPIRED, CLUSTER_MESSAGES, CLUSTER_REAPED, CLUSTER_UP,
     CONFIG_GENERATION, CONFIG_INFO, CONFIG_RELOADS, CONNECTIONS_OPEN, CONNECTS, DISCONNECTS,
@@ -46,6 +47,14 @@ const GAUGE_HELP: &[(&str, Option<Unit>, &str)] = &[
 
 /// Counters and their help texts.
 const COUNTER_HELP: &[(&str, &str)] = &[
+    (
+        HTTP_REQUESTS,
+        "HTTP API requests answered, by stage, route key and status class (AWS Count, 4xx, 5xx).",
+    ),
+    (
+        HTTP_DATA,
+        "HTTP API bytes of request bodies and answers of known length (AWS DataProcessed).",
+    ),
     (CONNECTS, "$connect attempts by outcome (AWS ConnectCount)."),
     (DISCONNECTS, "Ended connections by reason."),
     (
@@ -112,6 +121,16 @@ pub(super) fn describe(r: &PrometheusRecorder) {
         INTEGRATION_LATENCY.into(),
         Some(Unit::Seconds),
         text("Time from sending an integration request to its answer (AWS IntegrationLatency)."),
+    );
+    r.describe_histogram(
+        HTTP_LATENCY.into(),
+        Some(Unit::Seconds),
+        text("HTTP API: time from a request's arrival to its answer's headers (AWS Latency)."),
+    );
+    r.describe_histogram(
+        HTTP_INTEGRATION_LATENCY.into(),
+        Some(Unit::Seconds),
+        text("HTTP API: time the integration took (AWS IntegrationLatency)."),
     );
     for (name, help) in COUNTER_HELP {
         r.describe_counter((*name).into(), Some(Unit::Count), text(help));

@@ -8,7 +8,9 @@
 //!
 //! Names follow AWS's CloudWatch metrics where one exists: `ConnectCount` →
 //! `sockgate_connects_total`, `MessageCount` → `sockgate_messages_total`,
-//! `IntegrationLatency`, `IntegrationError`, `ClientError`, `ExecutionError`.
+//! `IntegrationLatency`, `IntegrationError`, `ClientError`, `ExecutionError`;
+//! for the HTTP API `Count`/`4xx`/`5xx`, `Latency`, `IntegrationLatency`,
+//! `DataProcessed` (`http_api`).
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -16,6 +18,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use crate::conn::CloseReason;
 
 mod help;
+mod http_api;
+
+pub use http_api::{HttpRouteMetrics, NONE as HTTP_NONE};
 
 const CONNECTIONS_OPEN: &str = "sockgate_connections_open";
 const CONNECTS: &str = "sockgate_connects_total";

@@ -242,3 +242,45 @@ async fn sighup_and_sockgate_reload_reload_the_running_node() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn the_http_access_log_has_one_line_per_request_with_aws_context_names() {
+    let config = r#"
+[stages.prod]
+[http]
+access_log = true
+[http.routes."GET /pets/{id}"]
+integration = { type = "mock", body = "a pet" }
+"#;
+    let path = write_config("access.toml", config);
+    let (mut child, public, _metrics, mut stderr) = support::process::spawn(&path);
+    let mut conn = std::net::TcpStream::connect(public).unwrap();
+    let request = "GET /prod/pets/7?token=s3cret HTTP/1.1\r\nhost: x\r\nauthorization: Bearer s3cret\r\nconnection: close\r\n\r\n";
+    std::io::Write::write_all(&mut conn, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut answer).unwrap();
+    let request_id = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("apigw-requestid: "))
+        .expect("apigw-requestid")
+        .trim()
+        .to_owned();
+    let mut line = String::new();
+    let entry = loop {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["target"] == "sockgate::access" {
+            break v;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(entry["requestId"], request_id.as_str());
+    assert_eq!(entry["routeKey"], "GET /pets/{id}");
+    assert_eq!(entry["httpMethod"], "GET");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["ip"], "127.0.0.1");
+    assert_eq!(entry["responseLength"], 5);
+    assert!(!line.contains("s3cret"), "a token reached the log: {line}");
+}

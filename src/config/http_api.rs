@@ -20,10 +20,12 @@ pub(super) fn read_http(mut s: Section<'_>, errors: &Errors) -> (HttpConfig, Vec
         .bytes("max_body_bytes", 1, MAX_MAX_BODY)
         .unwrap_or(DEFAULT_MAX_BODY);
     let cors = read_cors(s.section("cors"));
+    let access_log = s.bool("access_log").unwrap_or(false);
     s.finish();
     let config = HttpConfig {
         max_body_bytes: max_body_bytes as usize,
         cors,
+        access_log,
     };
     (config, routes)
 }

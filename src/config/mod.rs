@@ -312,6 +312,10 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// `[http.cors]`, if set.
     pub cors: Option<CorsConfig>,
+    /// One log line per request, with AWS's `$context` variables (off by
+    /// default: at tens of thousands of requests a second it is the costliest
+    /// thing a node does).
+    pub access_log: bool,
 }
 
 /// `[http.cors]`: AWS's CORS settings of an HTTP API (`http::cors` applies them).

@@ -48,6 +48,10 @@ pub async fn handle(
     let cors = snap.http.cors.as_ref();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let mut seen = Seen::default();
+    if snap.http.access_log {
+        seen.source_ip = peer::source_ip(snap.trust_forwarded_for, req.headers(), peer);
+        seen.method = req.method().clone();
+    }
     let mut resp = match cors {
         Some(c) if cors::is_preflight(req.method(), req.headers()) => {
             cors::preflight(c, req.headers()).map(Either::Left)
@@ -66,15 +70,34 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
         resp.headers_mut().insert("apigw-requestid", v);
     }
-    let answer_bytes = hyper::body::Body::size_hint(resp.body())
-        .exact()
-        .unwrap_or(0);
+    let answer_bytes = hyper::body::Body::size_hint(resp.body()).exact();
+    let status = resp.status().as_u16();
     seen.metrics.unwrap_or(&snap.http_no_stage).request(
-        resp.status().as_u16(),
+        status,
         started.elapsed().as_secs_f64(),
-        seen.body_bytes + answer_bytes,
+        seen.body_bytes + answer_bytes.unwrap_or(0),
     );
+    if snap.http.access_log {
+        access_log(&request_id, &seen, status, answer_bytes);
+    }
     resp
+}
+
+/// One line per request with AWS's `$context` names (`SOCKGATE_LOG_FORMAT=json`
+/// makes it one JSON object). No header, query value or body is ever logged.
+fn access_log(request_id: &Id, seen: &Seen<'_>, status: u16, response_length: Option<u64>) {
+    tracing::info!(
+        target: "sockgate::access",
+        requestId = request_id.as_str(),
+        ip = seen.source_ip.as_str(),
+        httpMethod = seen.method.as_str(),
+        routeKey = seen.route_key,
+        status,
+        responseLength = response_length,
+        integrationLatency = seen.integration_ms,
+        integrationErrorMessage = seen.integration_error.as_deref(),
+        "HTTP request."
+    );
 }
 
 /// What serving a request found out, for its metrics.
@@ -84,6 +107,13 @@ struct Seen<'s> {
     metrics: Option<&'s HttpRouteMetrics>,
     /// The request body's size, once read.
     body_bytes: u64,
+    /// For the access log: `identity.sourceIp`, `httpMethod`, `routeKey`
+    /// (empty without a route), the integration's time and failure.
+    source_ip: String,
+    method: http::Method,
+    route_key: &'s str,
+    integration_ms: Option<u64>,
+    integration_error: Option<String>,
 }
 
 /// Who sent the request, and how.
@@ -110,6 +140,7 @@ async fn serve<'s>(
         return Err(no_route(snap, req.method(), path));
     };
     seen.metrics = Some(&found.route.metrics);
+    seen.route_key = found.key;
     // 1.0's `resource`: the route's path template (the request's for `$default`).
     let resource = found
         .key
@@ -170,7 +201,12 @@ async fn serve<'s>(
         max_answer,
     )
     .await;
-    route.metrics.integration(called.elapsed().as_secs_f64());
+    let took = called.elapsed();
+    route.metrics.integration(took.as_secs_f64());
+    seen.integration_ms = Some(took.as_millis() as u64);
+    if let Err(e) = &answer {
+        seen.integration_error = Some(e.to_string());
+    }
     respond(found.key, answer)
 }
 

@@ -603,3 +603,44 @@ async fn requests_are_counted_by_route_key_and_status_class_never_by_path() {
     let data = metric(&text, "sockgate_http_data_processed_bytes_total", &files);
     assert_eq!(data, 8.0);
 }
+
+/// Sends raw bytes to the public listener and returns the status line of the
+/// answer (or "" if the connection closed without one).
+async fn raw_status(gw: &Gw, bytes: &[u8], then_wait: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    conn.write_all(bytes).await.unwrap();
+    if !then_wait {
+        conn.shutdown().await.unwrap();
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, conn.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_stalled_requests_get_clear_errors() {
+    let (gw, backend) = start("[server]\nrequest_body_timeout = \"300ms\"").await;
+    // Not HTTP at all.
+    let status = raw_status(&gw, b"HELLO\r\n\r\n", false).await;
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    // A header block over the limit (AWS: 10,240 bytes of request line and headers).
+    let big = format!(
+        "GET /prod/pets/1 HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let status = raw_status(&gw, big.as_bytes(), false).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    // A body that stops arriving: 408 after request_body_timeout, the backend never called.
+    let stalled =
+        b"POST /prod/files/x HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly a few bytes";
+    let status = raw_status(&gw, stalled, true).await;
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    assert!(
+        backend
+            .drain("/files", Duration::from_millis(200))
+            .await
+            .is_empty()
+    );
+}

@@ -37,9 +37,10 @@ use crate::http::{management, probes};
 use crate::tls::Tls;
 use limits::{ConnLimits, Full};
 
-/// Largest upgrade request head (request line + headers). AWS allows 4096-character
-/// URLs; 16 KiB leaves room for cookies and tokens while bounding memory per
-/// pending handshake. (hyper's minimum is 8 KiB.)
+/// Largest request head (request line + headers) of an upgrade or an HTTP API
+/// request; beyond it, 431. AWS allows 4096-character URLs (and 10,240 bytes of
+/// head on HTTP APIs); 16 KiB leaves room for cookies and tokens while bounding
+/// memory per pending request. (hyper's minimum is 8 KiB.)
 const MAX_HEAD_BYTES: usize = 16 << 10;
 
 /// Connections the metrics listener holds, in all and per address: scrapers and

@@ -167,7 +167,7 @@ impl Server {
         let (stop_public, public_rx) = watch::channel(false);
         let (stop_rest, rest_rx) = watch::channel(false);
         let gw = &self.gateway;
-        let sweeper = tokio::spawn(sweep_admission(Arc::downgrade(gw)));
+        let sweeper = tokio::spawn(housekeeping(Arc::downgrade(gw)));
         let [public_limits, mgmt_limits, metrics_limits] = self.limits;
         let public = tokio::spawn(accept_loop(
             Listener {
@@ -234,15 +234,24 @@ impl Server {
     }
 }
 
-/// Drops idle per-IP admission entries every minute (bounds that map; see
-/// `auth::admission`); ends with the gateway.
-async fn sweep_admission(gw: Weak<Gateway>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+/// Periodic upkeep, holding only a weak reference so it ends with the gateway:
+/// every 5 s the metric histograms fold their recorded samples (the exporter
+/// keeps every sample until then, so a node nobody scraped grew by 8 bytes a
+/// sample, without bound: RSS 7.6 → 41 MiB over 15 s of HTTP load, 729,000
+/// requests; with this, 7.2 → 23.6 MiB over 761,000), and every 60 s the
+/// per-IP admission table drops idle addresses (bounds that map; see
+/// `auth::admission`).
+async fn housekeeping(gw: Weak<Gateway>) {
+    const SWEEP_EVERY: u32 = 12;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut n = 0u32;
     loop {
         tick.tick().await;
-        match gw.upgrade() {
-            Some(gw) => gw.admission().sweep(&gw.snapshot().admission),
-            None => return,
+        let Some(gw) = gw.upgrade() else { return };
+        gw.metrics().upkeep();
+        n += 1;
+        if n.is_multiple_of(SWEEP_EVERY) {
+            gw.admission().sweep(&gw.snapshot().admission);
         }
     }
 }

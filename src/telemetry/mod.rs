@@ -365,6 +365,12 @@ impl Metrics {
         }
     }
 
+    /// Folds the samples histograms recorded since the last call into their
+    /// buckets, so they do not accumulate between scrapes.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// The Prometheus text exposition. `tasks` and `backlog_bytes` are read by
     /// the caller at scrape time (they are sums, not events to count).
     pub fn render(&self, tasks: usize, backlog_bytes: usize) -> String {

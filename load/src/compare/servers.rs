@@ -1,0 +1,113 @@
+//! The servers a comparison runs: sockgate, the bare WebSocket baseline, or
+//! nginx for the HTTP case, each started fresh on fixed loopback ports and
+//! stopped after its run.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Args;
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Which {
+    Bare,
+    Sockgate,
+}
+
+pub(super) const GW_PUBLIC: &str = "127.0.0.1:28080";
+pub(super) const GW_MGMT: &str = "127.0.0.1:28081";
+pub(super) const GW_METRICS: &str = "127.0.0.1:28090";
+pub(super) const BARE_WS: &str = "127.0.0.1:28180";
+pub(super) const BARE_HTTP: &str = "127.0.0.1:28181";
+/// Where a case's `nginx.conf` must listen.
+pub(super) const NGINX: &str = "127.0.0.1:28182";
+
+pub(super) struct Server {
+    pub(super) child: Child,
+}
+
+impl Server {
+    pub(super) async fn start(
+        a: &Args,
+        dir: &Path,
+        which: Which,
+        nginx: bool,
+        log: &Path,
+    ) -> Result<Server, String> {
+        let log_file = std::fs::File::create(log).map_err(|e| e.to_string())?;
+        let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = match which {
+            Which::Bare if nginx => {
+                // nginx writes its pid and temp files under its prefix.
+                let prefix = std::env::temp_dir().join("sockgate-compare-nginx");
+                std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
+                let conf =
+                    std::fs::canonicalize(dir.join("nginx.conf")).map_err(|e| e.to_string())?;
+                let mut c = Command::new("nginx");
+                c.arg("-p").arg(&prefix).arg("-c").arg(conf);
+                c.args(["-g", "daemon off; pid nginx.pid; error_log stderr warn;"]);
+                c
+            }
+            Which::Bare => {
+                let mut c = Command::new(&a.bare);
+                c.args(["--listen", BARE_WS, "--http", BARE_HTTP]);
+                c
+            }
+            Which::Sockgate => {
+                let mut c = Command::new(&a.sockgate);
+                c.arg("--config").arg(dir.join("gateway.toml"));
+                c.env("SOCKGATE_LISTEN", GW_PUBLIC)
+                    .env("SOCKGATE_MANAGEMENT_LISTEN", GW_MGMT)
+                    .env("SOCKGATE_METRICS_LISTEN", GW_METRICS)
+                    .env("RUST_LOG", "warn");
+                c
+            }
+        };
+        let child = cmd
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .map_err(|e| format!("starting the server: {e}"))?;
+        let mut server = Server { child };
+        let probe = match which {
+            Which::Bare if nginx => NGINX,
+            Which::Bare => BARE_WS,
+            Which::Sockgate => GW_PUBLIC,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while tokio::net::TcpStream::connect(probe).await.is_err() {
+            if Instant::now() > deadline || server.child.try_wait().ok().flatten().is_some() {
+                server.stop();
+                return Err(format!("the server did not start; see {}", log.display()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+
+    /// SIGTERM, then wait: nginx's master takes its workers down on SIGTERM,
+    /// while SIGKILL would leave them running and holding the port.
+    pub(super) fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

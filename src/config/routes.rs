@@ -363,13 +363,31 @@ fn resolve_routes(
     variables: &BTreeMap<String, String>,
     errors: &Errors,
 ) -> Option<Vec<RouteConfig>> {
-    let resolved = resolve_all(stage, routes, variables, errors)?;
-    let config = |(route, integration): (&RawRoute, _)| RouteConfig {
-        key: route.key.clone(),
-        integration,
-        route_response: route.route_response,
-    };
-    Some(resolved.into_iter().map(config).collect())
+    resolve_each(stage, routes, errors, |route, integration| {
+        let integration = match integration {
+            RawIntegration::Mock(m) => IntegrationConfig::Mock(m.clone()),
+            RawIntegration::Http {
+                proxy,
+                uri,
+                timeout,
+            } => {
+                let target = HttpTarget {
+                    uri: resolve_uri(uri, variables)?,
+                    timeout: *timeout,
+                };
+                if *proxy {
+                    IntegrationConfig::HttpProxy(target)
+                } else {
+                    IntegrationConfig::AwsProxy(target)
+                }
+            }
+        };
+        Ok(RouteConfig {
+            key: route.key.clone(),
+            integration,
+            route_response: route.route_response,
+        })
+    })
 }
 
 /// Every HTTP route of the stage, resolved with its variables; an `http_proxy`
@@ -380,26 +398,20 @@ fn resolve_http_routes(
     variables: &BTreeMap<String, String>,
     errors: &Errors,
 ) -> Option<Vec<HttpRouteConfig>> {
-    let mut resolved = Vec::new();
-    let mut ok = true;
-    for route in routes {
-        let Some(integration) = &route.integration else {
-            ok = false;
-            continue;
-        };
+    resolve_each(stage, routes, errors, |route, integration| {
         let integration = match integration {
-            RawIntegration::Mock(m) => Ok(HttpIntegration::Mock(m.clone())),
+            RawIntegration::Mock(m) => HttpIntegration::Mock(m.clone()),
             RawIntegration::Http {
                 proxy: false,
                 uri,
                 timeout,
-            } => resolve_uri(uri, variables).map(|uri| HttpIntegration::AwsProxy {
+            } => HttpIntegration::AwsProxy {
                 target: HttpTarget {
-                    uri,
+                    uri: resolve_uri(uri, variables)?,
                     timeout: *timeout,
                 },
                 payload_format: route.payload_format,
-            }),
+            },
             RawIntegration::Http {
                 proxy: true,
                 uri,
@@ -407,35 +419,29 @@ fn resolve_http_routes(
             } => {
                 let params = routing::http::key_params(&route.key);
                 let params: Vec<&str> = params.iter().map(String::as_str).collect();
-                render_uri(uri, variables)
-                    .and_then(|text| UriTemplate::parse(&text, &params))
-                    .map(|uri| HttpIntegration::HttpProxy {
-                        uri,
-                        timeout: *timeout,
-                    })
+                let text = render_uri(uri, variables)?;
+                HttpIntegration::HttpProxy {
+                    uri: UriTemplate::parse(&text, &params)?,
+                    timeout: *timeout,
+                }
             }
         };
-        match integration {
-            Ok(integration) => resolved.push(HttpRouteConfig {
-                key: route.key.clone(),
-                integration,
-            }),
-            Err(why) => {
-                let path = format!("{}.integration.uri", route.path);
-                errors.push(path, format!("in stage {stage:?}: {why}"));
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(resolved)
+        Ok(HttpRouteConfig {
+            key: route.key.clone(),
+            integration,
+        })
+    })
 }
 
-fn resolve_all<'r>(
+/// Resolves every route with `resolve`; each failure is recorded against the
+/// route's `integration.uri` (the only part that depends on the stage), and
+/// any failure (or a route whose integration was unreadable) yields `None`.
+fn resolve_each<T>(
     stage: &str,
-    routes: &'r [RawRoute],
-    variables: &BTreeMap<String, String>,
+    routes: &[RawRoute],
     errors: &Errors,
-) -> Option<Vec<(&'r RawRoute, IntegrationConfig)>> {
+    resolve: impl Fn(&RawRoute, &RawIntegration) -> Result<T, String>,
+) -> Option<Vec<T>> {
     let mut resolved = Vec::new();
     let mut ok = true;
     for route in routes {
@@ -443,33 +449,14 @@ fn resolve_all<'r>(
             ok = false;
             continue;
         };
-        let integration = match integration {
-            RawIntegration::Mock(m) => IntegrationConfig::Mock(m.clone()),
-            RawIntegration::Http {
-                proxy,
-                uri,
-                timeout,
-            } => match resolve_uri(uri, variables) {
-                Ok(uri) => {
-                    let target = HttpTarget {
-                        uri,
-                        timeout: *timeout,
-                    };
-                    if *proxy {
-                        IntegrationConfig::HttpProxy(target)
-                    } else {
-                        IntegrationConfig::AwsProxy(target)
-                    }
-                }
-                Err(why) => {
-                    let path = format!("{}.integration.uri", route.path);
-                    errors.push(path, format!("in stage {stage:?}: {why}"));
-                    ok = false;
-                    continue;
-                }
-            },
-        };
-        resolved.push((route, integration));
+        match resolve(route, integration) {
+            Ok(r) => resolved.push(r),
+            Err(why) => {
+                let path = format!("{}.integration.uri", route.path);
+                errors.push(path, format!("in stage {stage:?}: {why}"));
+                ok = false;
+            }
+        }
     }
     ok.then_some(resolved)
 }

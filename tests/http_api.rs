@@ -644,3 +644,19 @@ async fn malformed_oversized_and_stalled_requests_get_clear_errors() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_stage_canary_serves_its_share_of_requests_and_events_say_so() {
+    let canary = "[stages.prod.canary]\npercent = 100\nvariables = { color = \"red\" }";
+    let (gw, backend) = start(canary).await;
+    let (status, _, body) = http("GET", &url(&gw, "/prod/pets/dog"), vec![]).await;
+    assert_eq!((status, text(&body)), (200, "static dog in red"));
+    http("GET", &url(&gw, "/prod/pets/1"), vec![]).await;
+    let ev = backend.next("/pets").await.json();
+    assert_eq!(ev["requestContext"]["isCanaryRequest"], true);
+    assert_eq!(ev["stageVariables"]["color"], "red");
+    // A stage without a canary says nothing about it.
+    http("GET", &url(&gw, "/pets/1"), vec![]).await;
+    let ev = backend.next("/pets").await.json();
+    assert!(ev["requestContext"].get("isCanaryRequest").is_none());
+}

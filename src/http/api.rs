@@ -134,7 +134,7 @@ async fn serve<'s>(
     let path = req.uri().path();
     let (stage_name, route_path) = snap.http_stage(path).ok_or_else(not_found)?;
     // AWS splits an HTTP API stage's traffic per request.
-    let (stage, _canary) = snap.assign(stage_name).ok_or_else(not_found)?;
+    let (stage, _) = snap.assign(stage_name).ok_or_else(not_found)?;
     seen.metrics = Some(&stage.http_unmatched);
     let Some(found) = stage.http.find(req.method().as_str(), route_path) else {
         return Err(no_route(snap, req.method(), path));
@@ -183,6 +183,7 @@ async fn serve<'s>(
             .or(host)
             .unwrap_or("localhost"),
         resource: &resource,
+        is_canary: stage.canary,
     };
     let route = found.route;
     // A base64 body grows by 4/3, and the event wraps it in a little JSON.

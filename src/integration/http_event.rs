@@ -65,6 +65,9 @@ pub struct HttpFacts<'a> {
     pub domain_name: &'a str,
     /// The route's path template (`/pets/{id}`), for 1.0's `resource`.
     pub resource: &'a str,
+    /// With a canary on the stage: whether the canary served this request
+    /// (`requestContext.isCanaryRequest`, as AWS's REST canaries say it).
+    pub is_canary: Option<bool>,
 }
 
 /// Whether a body of this `Content-Type` is passed as text (else base64).
@@ -164,6 +167,8 @@ struct ContextV2<'a> {
     stage: &'a str,
     time: String,
     time_epoch: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_canary_request: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -233,6 +238,7 @@ pub fn v2_json(f: &HttpFacts<'_>) -> Vec<u8> {
             stage: f.stage,
             time: clock::clf(f.time_ms),
             time_epoch: f.time_ms,
+            is_canary_request: f.is_canary,
         },
         body,
         path_parameters: params(f),
@@ -330,6 +336,10 @@ pub fn v1_json(f: &HttpFacts<'_>) -> Vec<u8> {
         "body": body,
         "isBase64Encoded": is_base64,
     });
+    let mut event = event;
+    if let Some(canary) = f.is_canary {
+        event["requestContext"]["isCanaryRequest"] = Value::Bool(canary);
+    }
     serde_json::to_vec(&event).expect("an event always serializes")
 }
 

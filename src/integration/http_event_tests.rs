@@ -29,6 +29,7 @@ fn facts<'a>(
         api_id: "abc123",
         domain_name: "abc123.example.com",
         resource: "/{param1}/{param2}/hello",
+        is_canary: None,
     }
 }
 

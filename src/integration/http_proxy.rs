@@ -108,6 +108,13 @@ pub fn request(
         headers.insert("x-forwarded-host", h);
     }
     headers.append(header::FORWARDED, value(&forwarded)?);
+    if let Some(canary) = f.is_canary {
+        let side = if canary { "true" } else { "false" };
+        headers.insert(
+            "x-sockgate-is-canary-request",
+            HeaderValue::from_static(side),
+        );
+    }
     // The body is whole: its length is known.
     headers.remove(header::CONTENT_LENGTH);
     let mut req = http::Request::new(Full::new(body));
@@ -144,6 +151,7 @@ mod tests {
             api_id: "a",
             domain_name: "d",
             resource: "/files/{proxy+}",
+            is_canary: None,
         }
     }
 

@@ -560,8 +560,9 @@ async fn a_drain_answers_requests_in_flight_before_the_gateway_stops() {
         !drain.is_finished(),
         "the drain ended with a request in flight"
     );
-    let (status, _, body) = request.await.unwrap();
+    let (status, headers, body) = request.await.unwrap();
     assert_eq!((status, text(&body)), (200, "late"));
+    assert_eq!(headers["connection"], "close");
     drain.await.unwrap();
 }
 

@@ -70,6 +70,13 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
         resp.headers_mut().insert("apigw-requestid", v);
     }
+    // Draining: the answer closes its keep-alive connection. (Not hyper's
+    // graceful_shutdown on every connection: it would also cut an upgrade
+    // whose 101 is on its way.)
+    if gw.shutdown().is_draining() {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let answer_bytes = hyper::body::Body::size_hint(resp.body()).exact();
     let status = resp.status().as_u16();
     seen.metrics.unwrap_or(&snap.http_no_stage).request(

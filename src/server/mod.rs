@@ -8,7 +8,7 @@
 //! 1. stop accepting on the public listener; `/readyz` turns 503; new upgrades on
 //!    open keep-alive connections get 503;
 //! 2. every session closes with 1001 "Going away" and delivers its `$disconnect`;
-//!    every HTTP API request in flight is answered, then its connection closes;
+//!    every HTTP API request in flight is answered (with `Connection: close`);
 //! 3. wait for all of them, at most `server.shutdown_grace`;
 //! 4. stop the management and metrics listeners (backends may post until the end).
 
@@ -370,32 +370,11 @@ where
         .max_headers(max_headers);
     let result = match kind {
         Kind::Public => {
-            let drain = Arc::clone(&gw);
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
                 let gw = Arc::clone(&gw);
                 async move { Ok::<_, Infallible>(crate::http::public(gw, req, peer).await) }
             });
-            let conn = builder.serve_connection(io, svc).with_upgrades();
-            tokio::pin!(conn);
-            // On drain, a keep-alive connection finishes the request it is
-            // serving (the handler holds a drain guard meanwhile) and closes
-            // instead of waiting for the next one. The notification is enabled
-            // before the flag is checked, so a drain starting in between is seen.
-            let stop = drain.shutdown().notified();
-            tokio::pin!(stop);
-            stop.as_mut().enable();
-            if drain.shutdown().is_draining() {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            } else {
-                tokio::select! {
-                    res = conn.as_mut() => res,
-                    () = stop => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                }
-            }
+            builder.serve_connection(io, svc).with_upgrades().await
         }
         Kind::Management => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {

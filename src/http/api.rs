@@ -46,23 +46,32 @@ pub async fn handle(
     let request_id = Id::random();
     let started = clock::now();
     let cors = snap.http.cors.as_ref();
-    let origin = req.headers().get(header::ORIGIN).cloned();
+    // The head stays here for the whole request; the path, headers and method
+    // the rest of it reads are borrowed from it, never copied.
+    let (parts, incoming) = req.into_parts();
+    let client = Client {
+        source_ip: peer::source_ip(snap.trust_forwarded_for, &parts.headers, peer),
+        scheme,
+    };
     let mut seen = Seen::default();
-    if snap.http.access_log {
-        seen.source_ip = peer::source_ip(snap.trust_forwarded_for, req.headers(), peer);
-        seen.method = req.method().clone();
-    }
     let mut resp = match cors {
-        Some(c) if cors::is_preflight(req.method(), req.headers()) => {
-            cors::preflight(c, req.headers()).map(Either::Left)
+        Some(c) if cors::is_preflight(&parts.method, &parts.headers) => {
+            cors::preflight(c, &parts.headers).map(Either::Left)
         }
         _ => {
-            let client = Client { peer, scheme };
-            let mut resp = serve(&snap, req, client, request_id.as_str(), &mut seen)
+            let served = serve(
+                &snap,
+                &parts,
+                incoming,
+                &client,
+                request_id.as_str(),
+                &mut seen,
+            );
+            let mut resp = served
                 .await
                 .unwrap_or_else(|e| e.into_response().map(Either::Left));
             if let Some(c) = cors {
-                cors::decorate(c, origin.as_ref(), resp.headers_mut());
+                cors::decorate(c, parts.headers.get(header::ORIGIN), resp.headers_mut());
             }
             resp
         }
@@ -85,22 +94,38 @@ pub async fn handle(
         seen.body_bytes + answer_bytes.unwrap_or(0),
     );
     if snap.http.access_log {
-        access_log(&request_id, &seen, status, answer_bytes);
+        let line = AccessLine {
+            request_id: &request_id,
+            ip: &client.source_ip,
+            method: &parts.method,
+            status,
+            response_length: answer_bytes,
+        };
+        access_log(&line, &seen);
     }
     resp
 }
 
+/// What the access log says of a request besides what serving it found out.
+struct AccessLine<'a> {
+    request_id: &'a Id,
+    ip: &'a str,
+    method: &'a http::Method,
+    status: u16,
+    response_length: Option<u64>,
+}
+
 /// One line per request with AWS's `$context` names (`SOCKGATE_LOG_FORMAT=json`
 /// makes it one JSON object). No header, query value or body is ever logged.
-fn access_log(request_id: &Id, seen: &Seen<'_>, status: u16, response_length: Option<u64>) {
+fn access_log(line: &AccessLine<'_>, seen: &Seen<'_>) {
     tracing::info!(
         target: "sockgate::access",
-        requestId = request_id.as_str(),
-        ip = seen.source_ip.as_str(),
-        httpMethod = seen.method.as_str(),
+        requestId = line.request_id.as_str(),
+        ip = line.ip,
+        httpMethod = line.method.as_str(),
         routeKey = seen.route_key,
-        status,
-        responseLength = response_length,
+        status = line.status,
+        responseLength = line.response_length,
         integrationLatency = seen.integration_ms,
         integrationErrorMessage = seen.integration_error.as_deref(),
         "HTTP request."
@@ -114,54 +139,47 @@ struct Seen<'s> {
     metrics: Option<&'s HttpRouteMetrics>,
     /// The request body's size, once read.
     body_bytes: u64,
-    /// For the access log: `identity.sourceIp`, `httpMethod`, `routeKey`
-    /// (empty without a route), the integration's time and failure.
-    source_ip: String,
-    method: http::Method,
+    /// For the access log: `routeKey` (empty without a route), the
+    /// integration's time and failure.
     route_key: &'s str,
     integration_ms: Option<u64>,
     integration_error: Option<String>,
 }
 
 /// Who sent the request, and how.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Client {
-    peer: SocketAddr,
+    /// `identity.sourceIp`.
+    source_ip: String,
     scheme: &'static str,
 }
 
 async fn serve<'s>(
     snap: &'s Snapshot,
-    req: Request<Incoming>,
-    client: Client,
+    parts: &http::request::Parts,
+    incoming: Incoming,
+    client: &Client,
     request_id: &str,
     seen: &mut Seen<'s>,
 ) -> Result<Response<PublicBody>, HttpApiError> {
     let not_found = || HttpApiError::NotFound;
-    let path = req.uri().path();
+    let path = parts.uri.path();
     let (stage_name, route_path) = snap.http_stage(path).ok_or_else(not_found)?;
     // AWS splits an HTTP API stage's traffic per request.
     let (stage, _) = snap.assign(stage_name).ok_or_else(not_found)?;
     seen.metrics = Some(&stage.http_unmatched);
-    let Some(found) = stage.http.find(req.method().as_str(), route_path) else {
-        return Err(no_route(snap, req.method(), path));
+    let Some(found) = stage.http.find(parts.method.as_str(), route_path) else {
+        return Err(no_route(snap, &parts.method, path));
     };
     seen.metrics = Some(&found.route.metrics);
     seen.route_key = found.key;
     // 1.0's `resource`: the route's path template (the request's for `$default`).
-    let resource = found
-        .key
-        .split_once(' ')
-        .map_or(route_path, |(_, p)| p)
-        .to_owned();
-    let route_path = route_path.to_owned();
-    let (parts, incoming) = req.into_parts();
+    let resource = found.key.split_once(' ').map_or(route_path, |(_, p)| p);
     let max = snap.http.max_body_bytes;
     let body = body::read(&parts.headers, incoming, max, snap.body_timeout)
         .await
         .map_err(body_error)?;
     seen.body_bytes = body.len() as u64;
-    let source_ip = peer::source_ip(snap.trust_forwarded_for, &parts.headers, client.peer);
     let host = parts
         .headers
         .get(header::HOST)
@@ -170,13 +188,13 @@ async fn serve<'s>(
         route_key: found.key,
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
-        route_path: &route_path,
+        route_path,
         raw_query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
         body: &body,
         protocol: protocol(parts.version),
         scheme: client.scheme,
-        source_ip: &source_ip,
+        source_ip: &client.source_ip,
         stage: &stage.name,
         path_params: &found.params,
         stage_variables: &stage.variables,
@@ -189,7 +207,7 @@ async fn serve<'s>(
             .as_deref()
             .or(host)
             .unwrap_or("localhost"),
-        resource: &resource,
+        resource,
         is_canary: stage.canary,
     };
     let route = found.route;

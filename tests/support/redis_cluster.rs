@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use sockgate::clock;
 
+use super::redis::cli;
+
 /// How long a master may be unreachable before its replica takes over. Redis's
 /// default is 15 s; tests use one second so a failover takes a few seconds.
 pub const NODE_TIMEOUT_MS: u64 = 1000;
@@ -278,17 +280,6 @@ impl RedisCluster {
 fn port_of(addr: &str) -> u16 {
     let addr = addr.split('@').next().unwrap();
     addr.rsplit(':').next().unwrap().parse().unwrap()
-}
-
-fn cli(port: u16, args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 impl Drop for RedisCluster {

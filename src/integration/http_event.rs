@@ -73,17 +73,14 @@ pub struct HttpFacts<'a> {
 /// Whether a body of this `Content-Type` is passed as text (else base64).
 pub fn is_text(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence.starts_with("text/")
-        || matches!(
-            essence.as_str(),
-            "application/json" | "application/xml" | "application/javascript"
-        )
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let is = |t: &str| essence.eq_ignore_ascii_case(t);
+    essence
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("text/"))
+        || is("application/json")
+        || is("application/xml")
+        || is("application/javascript")
 }
 
 fn decode(raw: &str) -> String {

@@ -177,3 +177,25 @@ fn v1_keeps_the_last_value_lists_all_and_nulls_what_is_absent() {
         1_624_726_430_390u64
     );
 }
+
+#[test]
+fn text_types_are_recognised_whatever_their_case_and_parameters() {
+    let text = [
+        "text/plain",
+        "Text/HTML; charset=utf-8",
+        "APPLICATION/JSON",
+        "application/xml",
+    ];
+    for ct in text.into_iter().chain(["application/javascript"]) {
+        assert!(is_text(Some(ct)), "{ct}");
+    }
+    let binary = [
+        "application/octet-stream",
+        "image/png",
+        "application/x-www-form-urlencoded",
+    ];
+    for ct in binary.into_iter().chain(["tex", ""]) {
+        assert!(!is_text(Some(ct)), "{ct}");
+    }
+    assert!(!is_text(None));
+}

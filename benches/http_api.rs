@@ -83,6 +83,7 @@ fn event_v2(c: &mut Criterion) {
         domain_name: "api.example.com",
         resource: "/pets/{id}",
         is_canary: None,
+        authorizer: None,
     };
     c.bench_function("http_event/v2_json", |b| {
         b.iter(|| black_box(v2_json(black_box(&facts)).len()))

@@ -8,40 +8,8 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
+use support::jwt::*;
 use support::*;
-
-const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
-const ISS: &str = "https://issuer.test";
-const AUD: &str = "sockgate-tests";
-
-fn key(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn now() -> u64 {
-    sockgate::clock::now_ms() / 1000
-}
-
-fn claims(extra: Value) -> Value {
-    let mut c = json!({"sub": "user-1", "iss": ISS, "aud": AUD, "exp": now() + 600, "iat": now(), "scope": "chat:read chat:write", "tenant": "acme"});
-    for (k, v) in extra.as_object().unwrap() {
-        if v.is_null() {
-            c.as_object_mut().unwrap().remove(k);
-        } else {
-            c[k] = v.clone();
-        }
-    }
-    c
-}
-
-fn hs256(c: &Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        c,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
 
 fn signed(alg: Algorithm, kid: Option<&str>, c: &Value, private_pem: &str) -> String {
     let pem = key(private_pem);

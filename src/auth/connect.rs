@@ -2,6 +2,7 @@
 //! key, and where an authorizer's identity comes from. (`gateway::connect`
 //! runs them, then the authorizer.)
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
@@ -38,23 +39,78 @@ pub fn offered_token(offered: &[String]) -> Option<&str> {
     })
 }
 
-/// The value of each identity source; `None` if any is missing or empty.
+/// What `$context.*` and `$stageVariables.*` identity sources read.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceContext<'a> {
+    /// `$context.routeKey` (`$connect` on an upgrade).
+    pub route_key: &'a str,
+    /// `$context.httpMethod`.
+    pub http_method: &'a str,
+    /// `$context.stage`.
+    pub stage: &'a str,
+    /// `$context.identity.sourceIp`.
+    pub source_ip: &'a str,
+    /// The stage's variables.
+    pub stage_variables: &'a BTreeMap<String, String>,
+}
+
+impl<'a> SourceContext<'a> {
+    /// The value of a `$context` or `$stageVariables` source (`None` for
+    /// request sources, which the caller reads).
+    pub fn value(&self, source: &IdentitySource) -> Option<&'a str> {
+        match source {
+            IdentitySource::Context(name) => match name.as_str() {
+                "routeKey" => Some(self.route_key),
+                "httpMethod" => Some(self.http_method),
+                "stage" => Some(self.stage),
+                "identity.sourceIp" => Some(self.source_ip),
+                _ => None,
+            },
+            IdentitySource::StageVariable(name) => {
+                self.stage_variables.get(name).map(String::as_str)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The value of each identity source, read by `read`; `None` if any is
+/// missing or blank (AWS: 401 without calling the authorizer).
 pub fn identity_values(
     sources: &[IdentitySource],
-    handshake: &Handshake,
-    offered: &[String],
+    mut read: impl FnMut(&IdentitySource) -> Option<String>,
 ) -> Option<Vec<String>> {
     sources
         .iter()
-        .map(|s| {
-            let v = match s {
-                IdentitySource::Header(name) => handshake.headers.get(name).map(str::to_owned),
-                IdentitySource::Query(name) => handshake.query.get_exact(name).map(str::to_owned),
-                IdentitySource::Subprotocol => offered_token(offered).map(str::to_owned),
-            };
-            v.filter(|v| !v.trim().is_empty())
-        })
+        .map(|s| read(s).filter(|v| !v.trim().is_empty()))
         .collect()
+}
+
+/// The value of `source` on an upgrade request.
+pub fn handshake_value(
+    source: &IdentitySource,
+    handshake: &Handshake,
+    offered: &[String],
+    ctx: &SourceContext<'_>,
+) -> Option<String> {
+    let value = match source {
+        IdentitySource::Header(name) => handshake.headers.get(name),
+        IdentitySource::Query(name) => handshake.query.get_exact(name),
+        IdentitySource::Subprotocol => offered_token(offered),
+        IdentitySource::Context(_) | IdentitySource::StageVariable(_) => ctx.value(source),
+    };
+    value.map(str::to_owned)
+}
+
+/// The stage's API-key check of a presented key: the matching key's name
+/// (`identity.apiKeyId`), compared against every key in constant time each.
+pub fn match_api_key(keys: &[(String, String)], presented: &str) -> Option<Arc<str>> {
+    keys.iter()
+        .fold(None, |hit, (name, key)| {
+            let eq: bool = key.as_bytes().ct_eq(presented.as_bytes()).into();
+            if eq { Some(name) } else { hit }
+        })
+        .map(|name| Arc::from(name.as_str()))
 }
 
 /// The stage's API-key check: with keys configured, the `x-api-key` header or
@@ -72,13 +128,7 @@ pub fn check_api_key(
         .get("x-api-key")
         .or_else(|| handshake.query.get_exact("x-api-key"))
         .ok_or(Refused::ApiKey)?;
-    // Compared against every key, in constant time each.
-    let name = keys
-        .iter()
-        .fold(None, |hit, (name, key)| {
-            let eq: bool = key.as_bytes().ct_eq(presented.as_bytes()).into();
-            if eq { Some(name) } else { hit }
-        })
-        .ok_or(Refused::ApiKey)?;
-    Ok(Some(Arc::from(name.as_str())))
+    match_api_key(keys, presented)
+        .map(Some)
+        .ok_or(Refused::ApiKey)
 }

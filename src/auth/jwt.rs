@@ -27,7 +27,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Map, Value};
 use tracing::warn;
 
-use super::{AuthContext, AuthFailure};
+use super::{AuthContext, AuthFailure, Granted};
 use crate::config::security::{JwtConfig, KeyFamily};
 use crate::integration::HttpClient;
 
@@ -155,15 +155,12 @@ impl JwtAuthorizer {
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(stringify(v))))
             .collect();
-        let mut authorizer = Map::new();
-        authorizer.insert("principalId".into(), Value::String(principal_id.clone()));
-        authorizer.insert(
-            "jwt".into(),
-            serde_json::json!({ "claims": flat, "scopes": scopes }),
-        );
         Ok(AuthContext {
             principal_id,
-            authorizer: Value::Object(authorizer),
+            granted: Granted::Jwt {
+                claims: flat,
+                scopes,
+            },
         })
     }
 

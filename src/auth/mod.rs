@@ -11,20 +11,29 @@
 
 pub mod admission;
 pub mod connect;
+mod context;
 pub mod jwt;
 pub mod management;
 pub mod request;
 pub mod sigv4;
 
 pub use connect::{Admitted, identity_values, offered_token};
+pub use context::{AuthContext, Granted};
 
-/// What an authorizer established about a client.
-#[derive(Debug, Clone)]
-pub struct AuthContext {
-    /// `principalId` (a JWT's `sub`).
-    pub principal_id: String,
-    /// The whole `requestContext.authorizer` object.
-    pub authorizer: serde_json::Value,
+/// The ARN of a resource of the API: what an IAM policy's `Resource` is
+/// matched against (`methodArn`, `routeArn`). `tail` is `$connect` or
+/// `GET/pets/1`.
+pub fn execute_api_arn(api_id: &str, stage: &str, tail: &str) -> String {
+    format!("arn:aws:execute-api:local:000000000000:{api_id}/{stage}/{tail}")
+}
+
+/// A JWT identity value without its `Bearer ` prefix (AWS accepts both).
+pub fn bearer(value: &str) -> &str {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .unwrap_or(value)
+        .trim()
 }
 
 /// Why an authorizer refused (mapped to an HTTP status in `http::respond`;

@@ -7,42 +7,59 @@
 //! `"Unauthorized"`) is 401; 403 or a Deny is 403. Anything else — an error
 //! status, garbage, no answer — fails closed: 502, or 504 on a timeout.
 //!
-//! Decisions are cached per stage, keyed by the identity-source values, for
-//! `ttl`, in a map bounded at [`MAX_CACHED`] entries.
+//! Answers are cached, keyed by the identity-source values (and the stage),
+//! for `ttl`, in a map bounded at [`MAX_CACHED`] entries. What is cached is
+//! the answer, not the verdict: an IAM policy is evaluated against each
+//! request's own ARN, as AWS does — so a policy that allows one route's ARN,
+//! cached, denies another's (the well-known AWS pitfall: write policies with
+//! wildcards, or add `$context.routeKey` to the identity sources).
 
 use crate::clock::{self, Instant};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{Map, Value};
 
-use super::{AuthContext, AuthFailure};
+use super::{AuthContext, AuthFailure, Granted};
 use crate::config::RequestAuthorizerConfig;
 use crate::integration::{CallError, HttpClient};
 
-/// Cached decisions per authorizer (memory bound: a cache key is at most a few
-/// KiB of identity values, a decision its context).
+/// Cached answers per authorizer (memory bound: a cache key is at most a few
+/// KiB of identity values, an answer at most [`MAX_ANSWER_BYTES`]).
 pub const MAX_CACHED: usize = 10_000;
 /// Largest authorizer answer read (AWS's result limit is 8 KB).
 const MAX_ANSWER_BYTES: usize = 8 << 10;
 
-#[derive(Clone)]
-enum Decision {
-    Allow(AuthContext),
-    Deny,
+/// A 200 answer, read.
+#[derive(Clone, Debug)]
+enum Answer {
+    /// `{"isAuthorized": …}`, an IAM policy, or a 403.
+    Verdict {
+        allow: Allow,
+        principal_id: String,
+        context: Map<String, Value>,
+        latency_ms: u64,
+    },
+    /// HTTP 401 or `"Unauthorized"`.
+    Unauthorized,
+}
+
+#[derive(Clone, Debug)]
+enum Allow {
+    /// A simple response, or a 403 (`Simple(false)`).
+    Simple(bool),
+    /// An IAM policy, evaluated per ARN.
+    Policy(Arc<Value>),
 }
 
 /// One configured request authorizer.
 #[derive(Debug)]
 pub struct RequestAuthorizer {
     cfg: RequestAuthorizerConfig,
-    cache: Mutex<HashMap<String, (Instant, CachedDecision)>>,
+    cache: Mutex<HashMap<String, (Instant, Answer)>>,
 }
-
-#[derive(Clone, Debug)]
-struct CachedDecision(Option<AuthContext>);
 
 impl RequestAuthorizer {
     /// Builds the authorizer.
@@ -58,18 +75,28 @@ impl RequestAuthorizer {
         &self.cfg
     }
 
-    /// Decides for identity values `key` (already checked present), calling the
-    /// backend with `event` unless a cached decision is fresh.
+    /// Decides for identity values `key` (already checked present) on the
+    /// resource `arn`, calling the backend with `event()` unless a cached
+    /// answer is fresh.
     pub async fn authorize(
         &self,
         key: &str,
-        event: Vec<u8>,
-        method_arn: &str,
+        event: impl FnOnce() -> Vec<u8>,
+        arn: &str,
         client: &HttpClient,
     ) -> Result<AuthContext, AuthFailure> {
-        if let Some(d) = self.cached(key) {
-            return decided(d);
-        }
+        let answer = match self.cached(key) {
+            Some(a) => a,
+            None => {
+                let a = self.ask(event(), client).await?;
+                self.remember(key, &a);
+                a
+            }
+        };
+        judge(answer, arn)
+    }
+
+    async fn ask(&self, event: Vec<u8>, client: &HttpClient) -> Result<Answer, AuthFailure> {
         let req = http::Request::post(self.cfg.uri.as_str())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(event)))
@@ -81,20 +108,20 @@ impl RequestAuthorizer {
             Err(CallError::Failed(_)) => return Err(AuthFailure::Failed("authorizer unreachable")),
         };
         let latency_ms = started.elapsed().as_millis() as u64;
-        let decision = match status {
-            200 => decide(&body, method_arn, latency_ms)?,
-            401 => return Err(AuthFailure::Unauthorized("authorizer said Unauthorized")),
-            403 => Decision::Deny,
-            _ => return Err(AuthFailure::Failed("authorizer answered an error status")),
-        };
-        self.remember(key, &decision);
-        decided(match decision {
-            Decision::Allow(ctx) => CachedDecision(Some(ctx)),
-            Decision::Deny => CachedDecision(None),
-        })
+        match status {
+            200 => read(&body, latency_ms),
+            401 => Ok(Answer::Unauthorized),
+            403 => Ok(Answer::Verdict {
+                allow: Allow::Simple(false),
+                principal_id: String::new(),
+                context: Map::new(),
+                latency_ms,
+            }),
+            _ => Err(AuthFailure::Failed("authorizer answered an error status")),
+        }
     }
 
-    fn cached(&self, key: &str) -> Option<CachedDecision> {
+    fn cached(&self, key: &str) -> Option<Answer> {
         if self.cfg.ttl.is_zero() {
             return None;
         }
@@ -102,10 +129,10 @@ impl RequestAuthorizer {
         cache
             .get(key)
             .filter(|(at, _)| at.elapsed() < self.cfg.ttl)
-            .map(|(_, d)| d.clone())
+            .map(|(_, a)| a.clone())
     }
 
-    fn remember(&self, key: &str, decision: &Decision) {
+    fn remember(&self, key: &str, answer: &Answer) {
         if self.cfg.ttl.is_zero() {
             return;
         }
@@ -118,65 +145,81 @@ impl RequestAuthorizer {
                 cache.clear();
             }
         }
-        let d = match decision {
-            Decision::Allow(ctx) => CachedDecision(Some(ctx.clone())),
-            Decision::Deny => CachedDecision(None),
-        };
-        cache.insert(key.to_owned(), (clock::now(), d));
+        cache.insert(key.to_owned(), (clock::now(), answer.clone()));
     }
 }
 
-fn decided(d: CachedDecision) -> Result<AuthContext, AuthFailure> {
-    d.0.ok_or(AuthFailure::Forbidden("authorizer denied"))
+/// The verdict of an answer on the resource `arn`.
+fn judge(answer: Answer, arn: &str) -> Result<AuthContext, AuthFailure> {
+    let Answer::Verdict {
+        allow,
+        principal_id,
+        context,
+        latency_ms,
+    } = answer
+    else {
+        return Err(AuthFailure::Unauthorized("authorizer said Unauthorized"));
+    };
+    let allowed = match allow {
+        Allow::Simple(b) => b,
+        Allow::Policy(p) => policy_allows(&p, arn) == Some(true),
+    };
+    if !allowed {
+        return Err(AuthFailure::Forbidden("authorizer denied"));
+    }
+    Ok(AuthContext {
+        principal_id,
+        granted: Granted::Lambda {
+            context,
+            latency_ms,
+        },
+    })
 }
 
-/// Reads a 200 answer.
-fn decide(body: &[u8], method_arn: &str, latency_ms: u64) -> Result<Decision, AuthFailure> {
+/// Reads a 200 answer (an IAM policy that is not one is garbage: checked here
+/// once, against no resource, so later evaluations cannot fail).
+fn read(body: &[u8], latency_ms: u64) -> Result<Answer, AuthFailure> {
     let garbage = AuthFailure::Failed("authorizer answered garbage");
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) if body.trim_ascii() == b"Unauthorized" => {
-            return Err(AuthFailure::Unauthorized("authorizer said Unauthorized"));
-        }
+        Err(_) if body.trim_ascii() == b"Unauthorized" => return Ok(Answer::Unauthorized),
         Err(_) => return Err(garbage),
     };
     if value.as_str() == Some("Unauthorized") {
-        return Err(AuthFailure::Unauthorized("authorizer said Unauthorized"));
+        return Ok(Answer::Unauthorized);
     }
-    let Value::Object(obj) = value else {
+    let Value::Object(mut obj) = value else {
         return Err(garbage);
     };
-    let context = match obj.get("context") {
+    let context = match obj.remove("context") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(c))
             if c.values()
                 .all(|v| v.is_string() || v.is_number() || v.is_boolean()) =>
         {
-            c.clone()
+            c
         }
         Some(_) => return Err(garbage),
     };
-    let allowed = match (obj.get("isAuthorized"), obj.get("policyDocument")) {
-        (Some(Value::Bool(b)), _) => *b,
-        (_, Some(policy)) => policy_allows(policy, method_arn).ok_or(garbage)?,
+    let allow = match (obj.remove("isAuthorized"), obj.remove("policyDocument")) {
+        (Some(Value::Bool(b)), _) => Allow::Simple(b),
+        (_, Some(policy)) => {
+            policy_allows(&policy, "").ok_or(garbage)?;
+            Allow::Policy(Arc::new(policy))
+        }
         _ => return Err(garbage),
     };
-    if !allowed {
-        return Ok(Decision::Deny);
-    }
-    let principal_id = match obj.get("principalId") {
-        Some(Value::String(p)) => p.clone(),
+    let principal_id = match obj.remove("principalId") {
+        Some(Value::String(p)) => p,
         None | Some(Value::Null) => String::new(),
-        Some(_) => return Err(AuthFailure::Failed("authorizer answered garbage")),
+        Some(_) => return Err(garbage),
     };
-    // As AWS passes it: principalId, the context keys flattened, integrationLatency.
-    let mut authorizer = context;
-    authorizer.insert("principalId".into(), Value::String(principal_id.clone()));
-    authorizer.insert("integrationLatency".into(), Value::from(latency_ms));
-    Ok(Decision::Allow(AuthContext {
+    Ok(Answer::Verdict {
+        allow,
         principal_id,
-        authorizer: Value::Object(authorizer),
-    }))
+        context,
+        latency_ms,
+    })
 }
 
 /// Whether an IAM policy allows `execute-api:Invoke` on `arn` (a Deny wins).
@@ -278,20 +321,20 @@ mod tests {
         );
     }
 
+    fn decide(body: &[u8], arn: &str, latency_ms: u64) -> Result<AuthContext, AuthFailure> {
+        judge(read(body, latency_ms)?, arn)
+    }
+
     #[test]
     fn answers_are_read_strictly() {
         let ok = br#"{"principalId":"u1","isAuthorized":true,"context":{"tenant":"acme","n":1}}"#;
-        match decide(ok, ARN, 3) {
-            Ok(Decision::Allow(ctx)) => {
-                assert_eq!(ctx.principal_id, "u1");
-                assert_eq!(ctx.authorizer["tenant"], "acme");
-                assert_eq!(ctx.authorizer["integrationLatency"], 3);
-            }
-            _ => panic!("allowed"),
-        }
+        let ctx = decide(ok, ARN, 3).expect("allowed");
+        assert_eq!(ctx.principal_id, "u1");
+        assert_eq!(ctx.websocket()["tenant"], "acme");
+        assert_eq!(ctx.websocket()["integrationLatency"], 3);
         assert!(matches!(
             decide(br#"{"isAuthorized":false}"#, ARN, 0),
-            Ok(Decision::Deny)
+            Err(AuthFailure::Forbidden(_))
         ));
         assert!(matches!(
             decide(b"\"Unauthorized\"", ARN, 0),
@@ -310,6 +353,19 @@ mod tests {
                 String::from_utf8_lossy(garbage)
             );
         }
+    }
+
+    #[test]
+    fn a_cached_policy_is_judged_per_resource() {
+        let policy = br#"{"principalId":"u","policyDocument":{"Statement":[
+            {"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:aws:execute-api:*:*:api/prod/GET/pets"}]}}"#;
+        let answer = read(policy, 1).expect("a policy");
+        let on = |arn: &str| judge(answer.clone(), arn);
+        assert!(on("arn:aws:execute-api:local:0:api/prod/GET/pets").is_ok());
+        assert!(matches!(
+            on("arn:aws:execute-api:local:0:api/prod/DELETE/pets"),
+            Err(AuthFailure::Forbidden(_))
+        ));
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let authorizers = security::read_authorizers(root.entries("authorizers"), env);
     let admission = security::read_admission(root.section("admission"));
     let authorizers_ok = match (&stages, &authorizers) {
-        (Some(st), Some(a)) => security::check_stage_authorizers(st, a, errors),
+        (Some(st), Some(a)) => {
+            let stages_ok = security::check_stage_authorizers(st, a, errors);
+            security::check_http_route_auth(&http_routes, a, st, errors) && stages_ok
+        }
         _ => true,
     };
     let cluster = cluster::read_cluster(root.section("cluster"));

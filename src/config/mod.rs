@@ -342,6 +342,21 @@ pub struct HttpRouteConfig {
     pub key: String,
     /// Where its requests go.
     pub integration: HttpIntegration,
+    /// What a request must show first.
+    pub auth: HttpRouteAuth,
+}
+
+/// What a request on an HTTP route must show before its body is read and its
+/// integration runs (AWS's route `AuthorizerId`, `AuthorizationScopes`, and
+/// REST's `apiKeyRequired`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRouteAuth {
+    /// The `[authorizers.*]` entry the route uses, if any.
+    pub authorizer: Option<String>,
+    /// With a JWT authorizer: the token must carry at least one of these.
+    pub scopes: Vec<String>,
+    /// The request must carry one of its stage's `api_keys` in `x-api-key`.
+    pub api_key_required: bool,
 }
 
 /// Where an HTTP route's requests go.

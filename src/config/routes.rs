@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::env::EnvSource;
 use super::reader::{Errors, Section, join};
 use super::{
-    CanaryConfig, HttpIntegration, HttpRouteConfig, HttpTarget, IntegrationConfig, MockConfig,
-    PayloadFormat, RouteConfig, StageConfig,
+    CanaryConfig, HttpIntegration, HttpRouteAuth, HttpRouteConfig, HttpTarget, IntegrationConfig,
+    MockConfig, PayloadFormat, RouteConfig, StageConfig,
 };
 use crate::routing::uri::UriTemplate;
 use crate::routing::{self, Scope, expr::Var, http::HttpRouter};
@@ -40,6 +40,20 @@ pub(super) struct RawRoute {
     integration: Option<RawIntegration>,
     route_response: bool,
     payload_format: PayloadFormat,
+    /// HTTP routes only.
+    auth: HttpRouteAuth,
+}
+
+impl RawRoute {
+    /// Its config path (`http.routes."GET /x"`), for errors.
+    pub(super) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What an HTTP route's requests must show.
+    pub(super) fn auth(&self) -> &HttpRouteAuth {
+        &self.auth
+    }
 }
 
 enum RawIntegration {
@@ -63,7 +77,7 @@ pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Vec<RawRoute> 
         }
         let (integration, payload_format) = read_integration(s.section("integration"), Api::WebSocket);
         s.finish();
-        RawRoute { key, path, integration, route_response, payload_format }
+        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default() }
     }).collect()
 }
 
@@ -86,6 +100,7 @@ pub(super) fn read_http_routes(
             let path = s.path().to_owned();
             let (integration, payload_format) =
                 read_integration(s.section("integration"), Api::Http);
+            let auth = read_route_auth(&mut s);
             s.finish();
             RawRoute {
                 key,
@@ -93,9 +108,40 @@ pub(super) fn read_http_routes(
                 integration,
                 route_response: true,
                 payload_format,
+                auth,
             }
         })
         .collect()
+}
+
+/// AWS's cap on a route's authorization scopes.
+const MAX_SCOPES: usize = 10;
+
+/// An HTTP route's `authorizer`, `authorization_scopes` and `api_key_required`
+/// (checked against `[authorizers]` and the stages in `security`).
+fn read_route_auth(s: &mut Section<'_>) -> HttpRouteAuth {
+    let auth = HttpRouteAuth {
+        authorizer: s.string("authorizer").map(str::to_owned),
+        scopes: s.string_list("authorization_scopes"),
+        api_key_required: s.bool("api_key_required").unwrap_or(false),
+    };
+    if auth.scopes.len() > MAX_SCOPES {
+        s.error(
+            "authorization_scopes",
+            format!("at most {MAX_SCOPES} scopes (AWS's limit)"),
+        );
+    }
+    if auth
+        .scopes
+        .iter()
+        .any(|sc| sc.is_empty() || sc.contains(' '))
+    {
+        s.error(
+            "authorization_scopes",
+            "a scope is a non-empty word without spaces",
+        );
+    }
+    auth
 }
 
 const TYPES: &str = "\"aws_proxy\", \"http_proxy\" or \"mock\"";
@@ -429,6 +475,7 @@ fn resolve_http_routes(
         Ok(HttpRouteConfig {
             key: route.key.clone(),
             integration,
+            auth: route.auth.clone(),
         })
     })
 }

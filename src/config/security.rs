@@ -17,12 +17,28 @@ pub enum IdentitySource {
     /// The `Sec-WebSocket-Protocol` offer (browsers cannot set other headers):
     /// the offered value that is a JWT.
     Subprotocol,
+    /// `$context.NAME`: one of [`CONTEXT_SOURCES`] (AWS's way to cache a
+    /// decision per route: add `$context.routeKey`).
+    Context(String),
+    /// `$stageVariables.NAME`.
+    StageVariable(String),
 }
+
+/// The `$context` variables an identity source may name.
+pub const CONTEXT_SOURCES: [&str; 4] = ["routeKey", "httpMethod", "stage", "identity.sourceIp"];
 
 impl IdentitySource {
     /// Parses `$request.header.X`, `$request.querystring.x` (or AWS's
     /// `route.request.…` spelling).
     pub fn parse(s: &str) -> Option<IdentitySource> {
+        if let Some(name) = s.strip_prefix("$context.") {
+            return CONTEXT_SOURCES
+                .contains(&name)
+                .then(|| IdentitySource::Context(name.to_owned()));
+        }
+        if let Some(name) = s.strip_prefix("$stageVariables.") {
+            return valid(name).then(|| IdentitySource::StageVariable(name.to_owned()));
+        }
         let rest = s
             .strip_prefix("$request.")
             .or_else(|| s.strip_prefix("route.request."))?;
@@ -124,6 +140,9 @@ pub struct RequestAuthorizerConfig {
     pub ttl: Duration,
     /// Bound on one call.
     pub timeout: Duration,
+    /// The event HTTP routes send: AWS's HTTP API authorizer payload "2.0"
+    /// (the default) or "1.0". (`$connect` always gets the WebSocket event.)
+    pub payload_format: super::PayloadFormat,
 }
 
 /// One `[authorizers.NAME]`.
@@ -191,7 +210,7 @@ fn sources(s: &mut Section<'_>, key: &str) -> Option<Vec<IdentitySource>> {
             None => {
                 s.errors().push(
                     join(s.path(), key),
-                    format!("{r:?}: use $request.header.NAME, $request.querystring.NAME or $request.header.Sec-WebSocket-Protocol"),
+                    format!("{r:?}: use $request.header.NAME, $request.querystring.NAME, $request.header.Sec-WebSocket-Protocol, $stageVariables.NAME or $context.X (X: {})", CONTEXT_SOURCES.join(", ")),
                 );
                 return None;
             }
@@ -331,6 +350,17 @@ fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
     let secs = Duration::from_secs;
     let ttl = s.duration_or("ttl", Duration::ZERO, secs(3600), secs(300));
     let timeout = s.duration_or("timeout", Duration::from_millis(50), secs(29), secs(10));
+    let payload_format = match s.string("payload_format") {
+        None | Some("2.0") => super::PayloadFormat::V2,
+        Some("1.0") => super::PayloadFormat::V1,
+        Some(other) => {
+            s.error(
+                "payload_format",
+                format!("{other:?} is not \"2.0\" or \"1.0\""),
+            );
+            super::PayloadFormat::V2
+        }
+    };
     let Some(uri) = uri.filter(|u| u.starts_with("http://")) else {
         s.errors().push(
             join(s.path(), "uri"),
@@ -350,6 +380,7 @@ fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
         identity_sources,
         ttl,
         timeout,
+        payload_format,
     })
 }
 
@@ -404,6 +435,42 @@ pub(super) fn check_stage_authorizers(
                 format!("no [authorizers.{name}] is defined"),
             );
             ok = false;
+        }
+    }
+    ok
+}
+
+/// Checks what HTTP routes ask of requests: a defined authorizer, scopes only
+/// with a JWT one (AWS's rule), and API keys on every stage that serves a
+/// route needing one.
+pub(super) fn check_http_route_auth(
+    routes: &[super::routes::RawRoute],
+    authorizers: &BTreeMap<String, AuthorizerConfig>,
+    stages: &[super::StageConfig],
+    errors: &Errors,
+) -> bool {
+    let mut ok = true;
+    let mut fail = |path: String, why: String| {
+        errors.push(path, why);
+        ok = false;
+    };
+    for route in routes {
+        let auth = route.auth();
+        let found = auth.authorizer.as_ref().map(|n| (n, authorizers.get(n)));
+        if let Some((name, None)) = found {
+            let why = format!("no [authorizers.{name}] is defined");
+            fail(join(route.path(), "authorizer"), why);
+        }
+        let jwt = matches!(found, Some((_, Some(AuthorizerConfig::Jwt(_)))));
+        if !auth.scopes.is_empty() && !jwt && !matches!(found, Some((_, None))) {
+            let why = "scopes are checked by a jwt authorizer; set one in `authorizer`".into();
+            fail(join(route.path(), "authorization_scopes"), why);
+        }
+        if auth.api_key_required {
+            for stage in stages.iter().filter(|s| s.api_keys.is_empty()) {
+                let why = format!("stage {:?} has no api_keys", stage.name);
+                fail(join(route.path(), "api_key_required"), why);
+            }
         }
     }
     ok

@@ -457,3 +457,76 @@ max_age = 90000
     assert_eq!(cors.allow_methods, ["GET"]);
     assert!(!cors.allow_credentials);
 }
+
+#[test]
+fn http_route_auth_is_read_and_checked() {
+    let text = r#"
+[stages.prod]
+api_keys = { app = "app-key-0123456789abcdef" }
+[stages.dev]
+[authorizers.users]
+type = "jwt"
+identity_source = "$request.header.Authorization"
+issuer = "i"
+audience = "a"
+algorithms = ["HS256"]
+secret = "a-secret-that-is-long-enough-0123456789"
+[authorizers.lambda]
+type = "request"
+uri = "http://127.0.0.1:1/auth"
+identity_sources = ["$request.header.x-user", "$context.routeKey", "$stageVariables.v"]
+payload_format = "1.0"
+[http.routes."GET /a"]
+integration = { type = "mock" }
+authorizer = "users"
+authorization_scopes = ["read"]
+[http.routes."GET /b"]
+integration = { type = "mock" }
+authorizer = "nobody"
+[http.routes."GET /c"]
+integration = { type = "mock" }
+authorizer = "lambda"
+authorization_scopes = ["read"]
+[http.routes."GET /d"]
+integration = { type = "mock" }
+api_key_required = true
+[http.routes."GET /e"]
+integration = { type = "mock" }
+authorization_scopes = ["a b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]
+"#;
+    let errs = errors(text);
+    let expect = [
+        "http.routes.\"GET /b\".authorizer: no [authorizers.nobody] is defined",
+        "http.routes.\"GET /c\".authorization_scopes: scopes are checked by a jwt authorizer",
+        "http.routes.\"GET /d\".api_key_required: stage \"dev\" has no api_keys",
+        "http.routes.\"GET /e\".authorization_scopes: at most 10 scopes",
+        "http.routes.\"GET /e\".authorization_scopes: a scope is a non-empty word",
+    ];
+    for e in expect {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "{e}\nin {errs:#?}"
+        );
+    }
+    assert!(!errs.iter().any(|e| e.contains("GET /a")), "{errs:#?}");
+    assert!(
+        !errs.iter().any(|e| e.contains("identity_sources")),
+        "{errs:#?}"
+    );
+    let good = text.split("[http.routes.\"GET /b\"]").next().unwrap();
+    let cfg = Config::parse(good, &env(&[])).unwrap();
+    let a = &cfg.stages[0].http_routes[0];
+    assert_eq!(a.auth.authorizer.as_deref(), Some("users"));
+    assert_eq!(a.auth.scopes, ["read"]);
+    let Some(AuthorizerConfig::Request(l)) = cfg.authorizers.get("lambda") else {
+        panic!("a request authorizer");
+    };
+    assert_eq!(l.payload_format, PayloadFormat::V1);
+    assert_eq!(
+        l.identity_sources[1..],
+        [
+            IdentitySource::Context("routeKey".into()),
+            IdentitySource::StageVariable("v".into())
+        ]
+    );
+}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::{Gateway, Stage};
-use crate::auth::connect::{Admitted, Refused, check_api_key};
-use crate::auth::{AuthFailure, Authorizer, identity_values};
+use crate::auth::connect::{Admitted, Refused, SourceContext, check_api_key, handshake_value};
+use crate::auth::{AuthFailure, Authorizer, bearer, execute_api_arn, identity_values};
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{CallError, EventContext, EventType, Handshake};
 use crate::snapshot::Snapshot;
@@ -45,39 +45,38 @@ impl Gateway {
         let Some(authorizer) = &stage.authorizer else {
             return Ok(admitted);
         };
+        let sources = SourceContext {
+            route_key: "$connect",
+            http_method: "GET",
+            stage: &stage.name,
+            source_ip: &info.source_ip,
+            stage_variables: &stage.variables,
+        };
+        let read = |s: &_| handshake_value(s, handshake, offered, &sources);
         let ctx = match &**authorizer {
             Authorizer::Jwt(jwt) => {
                 let source = std::slice::from_ref(jwt.identity_source());
-                let token = identity_values(source, handshake, offered)
+                let token = identity_values(source, read)
                     .and_then(|mut v| v.pop())
                     .ok_or(Refused::Auth(AuthFailure::Unauthorized("no token")))?;
-                let token = token
-                    .strip_prefix("Bearer ")
-                    .or_else(|| token.strip_prefix("bearer "))
-                    .unwrap_or(&token)
-                    .trim();
-                jwt.authorize(token, &snap.client)
+                jwt.authorize(bearer(&token), &snap.client)
                     .await
                     .map_err(Refused::Auth)?
             }
             Authorizer::Request(req) => {
                 // Missing identity: 401 without calling the authorizer.
-                let values = identity_values(&req.config().identity_sources, handshake, offered)
-                    .ok_or(Refused::Auth(AuthFailure::Unauthorized(
-                        "identity source missing",
-                    )))?;
+                let values = identity_values(&req.config().identity_sources, read).ok_or(
+                    Refused::Auth(AuthFailure::Unauthorized("identity source missing")),
+                )?;
                 let key = format!("{}\u{0}{}", stage.name, values.join("\u{0}"));
-                let method_arn = format!(
-                    "arn:aws:execute-api:local:000000000000:{}/{}/$connect",
-                    snap.api.id, stage.name
-                );
-                let event = self.authorizer_event(snap, stage, id, info, handshake, &method_arn);
+                let method_arn = execute_api_arn(&snap.api.id, &stage.name, "$connect");
+                let event = || self.authorizer_event(snap, stage, id, info, handshake, &method_arn);
                 req.authorize(&key, event, &method_arn, &snap.client)
                     .await
                     .map_err(Refused::Auth)?
             }
         };
-        admitted.authorizer = Some(Arc::new(ctx.authorizer));
+        admitted.authorizer = Some(Arc::new(ctx.websocket()));
         Ok(admitted)
     }
 

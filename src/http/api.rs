@@ -20,9 +20,11 @@ use tracing::debug;
 use super::PublicBody;
 use super::body::{self, BodyError};
 use super::cors;
+use super::gate;
 use super::peer;
 use super::respond::{Body, HttpApiError};
 use crate::clock;
+use crate::config::{HttpIntegration, PayloadFormat};
 use crate::conn::Id;
 use crate::gateway::Gateway;
 use crate::integration::CallError;
@@ -175,11 +177,6 @@ async fn serve<'s>(
     seen.route_key = found.key;
     // 1.0's `resource`: the route's path template (the request's for `$default`).
     let resource = found.key.split_once(' ').map_or(route_path, |(_, p)| p);
-    let max = snap.http.max_body_bytes;
-    let body = body::read(&parts.headers, incoming, max, snap.body_timeout)
-        .await
-        .map_err(body_error)?;
-    seen.body_bytes = body.len() as u64;
     let host = parts
         .headers
         .get(header::HOST)
@@ -191,7 +188,7 @@ async fn serve<'s>(
         route_path,
         raw_query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
-        body: &body,
+        body: &[],
         protocol: protocol(parts.version),
         scheme: client.scheme,
         source_ip: &client.source_ip,
@@ -209,6 +206,28 @@ async fn serve<'s>(
             .unwrap_or("localhost"),
         resource,
         is_canary: stage.canary,
+        authorizer: None,
+    };
+    // Before the body is read: an unauthenticated client never makes the
+    // gateway buffer one.
+    let auth = gate::check(snap, stage, found.route, &facts).await?;
+    let v2 = matches!(
+        found.route.integration,
+        HttpIntegration::AwsProxy {
+            payload_format: PayloadFormat::V2,
+            ..
+        }
+    );
+    let authorizer = auth.as_ref().map(|a| a.http(v2));
+    let max = snap.http.max_body_bytes;
+    let body = body::read(&parts.headers, incoming, max, snap.body_timeout)
+        .await
+        .map_err(body_error)?;
+    seen.body_bytes = body.len() as u64;
+    let facts = HttpFacts {
+        body: &body,
+        authorizer: authorizer.as_ref(),
+        ..facts
     };
     let route = found.route;
     // A base64 body grows by 4/3, and the event wraps it in a little JSON.

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod body;
 pub mod cors;
+pub mod gate;
 pub mod management;
 pub mod peer;
 pub mod probes;

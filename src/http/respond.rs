@@ -104,6 +104,16 @@ pub enum HttpApiError {
     /// A plain request for a stage's WebSocket URL that no HTTP route serves:
     /// the same 426 an upgrade without its headers gets.
     UpgradeRequired,
+    /// No or bad credentials: 401 `{"message":"Unauthorized"}`. From a JWT
+    /// authorizer (`Some(why)`), with AWS's `www-authenticate: Bearer …
+    /// error="invalid_token" error_description="why"`.
+    Unauthorized(Option<&'static str>),
+    /// Refused by the authorizer, or a missing or wrong API key: 403
+    /// `{"message":"Forbidden"}`.
+    Forbidden,
+    /// A valid JWT without any of the route's scopes: 403, with
+    /// `www-authenticate: Bearer error="insufficient_scope"`.
+    InsufficientScope,
 }
 
 impl HttpApiError {
@@ -121,8 +131,24 @@ impl HttpApiError {
             HttpApiError::UpgradeRequired => {
                 return HandshakeError::UpgradeRequired.into_response();
             }
+            HttpApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            HttpApiError::Forbidden | HttpApiError::InsufficientScope => {
+                (StatusCode::FORBIDDEN, "Forbidden")
+            }
         };
         let mut resp = json(status, message);
+        let challenge = match self {
+            HttpApiError::Unauthorized(Some(why)) => Some(format!(
+                r#"Bearer scope="" error="invalid_token" error_description="{why}""#
+            )),
+            HttpApiError::InsufficientScope => {
+                Some(r#"Bearer error="insufficient_scope""#.to_owned())
+            }
+            _ => None,
+        };
+        if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
         if self == HttpApiError::BodyTimeout {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -68,6 +68,9 @@ pub struct HttpFacts<'a> {
     /// With a canary on the stage: whether the canary served this request
     /// (`requestContext.isCanaryRequest`, as AWS's REST canaries say it).
     pub is_canary: Option<bool>,
+    /// `requestContext.authorizer`, shaped for the payload format, if the
+    /// route has an authorizer.
+    pub authorizer: Option<&'a Value>,
 }
 
 /// Whether a body of this `Content-Type` is passed as text (else base64).
@@ -99,6 +102,15 @@ fn query(raw: &str) -> Vec<(String, Vec<String>)> {
         }
     }
     out
+}
+
+/// The first value of query parameter `name` (compared exactly, after
+/// decoding), decoded.
+pub fn query_value(raw: &str, name: &str) -> Option<String> {
+    raw.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k) == name).then(|| decode(v))
+    })
 }
 
 /// Headers grouped by (lowercase) name; values that are not text are left out.
@@ -156,6 +168,8 @@ struct V2<'a> {
 struct ContextV2<'a> {
     account_id: &'static str,
     api_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<&'a Value>,
     domain_name: &'a str,
     domain_prefix: &'a str,
     http: HttpV2<'a>,
@@ -190,6 +204,10 @@ fn joined<'v>(pairs: impl Iterator<Item = (String, Vec<&'v str>)>) -> Map<String
 
 /// The payload format 2.0 event, serialized.
 pub fn v2_json(f: &HttpFacts<'_>) -> Vec<u8> {
+    serde_json::to_vec(&v2(f)).expect("an event always serializes")
+}
+
+fn v2<'a>(f: &'a HttpFacts<'a>) -> V2<'a> {
     let mut cookies = Vec::new();
     let mut header_pairs = Vec::new();
     for (name, values) in headers(f.headers) {
@@ -207,7 +225,7 @@ pub fn v2_json(f: &HttpFacts<'_>) -> Vec<u8> {
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let event = V2 {
+    V2 {
         version: "2.0",
         route_key: f.route_key,
         raw_path: f.raw_path,
@@ -221,6 +239,7 @@ pub fn v2_json(f: &HttpFacts<'_>) -> Vec<u8> {
         request_context: ContextV2 {
             account_id: ACCOUNT_ID,
             api_id: f.api_id,
+            authorizer: f.authorizer,
             domain_name: f.domain_name,
             domain_prefix: f.domain_name.split('.').next().unwrap_or(""),
             http: HttpV2 {
@@ -241,8 +260,7 @@ pub fn v2_json(f: &HttpFacts<'_>) -> Vec<u8> {
         path_parameters: params(f),
         is_base64_encoded,
         stage_variables: f.stage_variables,
-    };
-    serde_json::to_vec(&event).expect("an event always serializes")
+    }
 }
 
 fn params(f: &HttpFacts<'_>) -> Map<String, Value> {
@@ -264,6 +282,10 @@ fn list(vs: &[&str]) -> Value {
 
 /// The payload format 1.0 event, serialized.
 pub fn v1_json(f: &HttpFacts<'_>) -> Vec<u8> {
+    serde_json::to_vec(&v1(f)).expect("an event always serializes")
+}
+
+fn v1(f: &HttpFacts<'_>) -> Value {
     let hs = headers(f.headers);
     let single: Map<String, Value> = hs
         .iter()
@@ -307,7 +329,8 @@ pub fn v1_json(f: &HttpFacts<'_>) -> Vec<u8> {
         "requestContext": {
             "accountId": ACCOUNT_ID,
             "apiId": f.api_id,
-            "authorizer": {"claims": null, "scopes": null},
+            "authorizer": f.authorizer.cloned().unwrap_or_else(
+                || serde_json::json!({"claims": null, "scopes": null})),
             "domainName": f.domain_name,
             "domainPrefix": f.domain_name.split('.').next().unwrap_or(""),
             "extendedRequestId": f.request_id,
@@ -336,6 +359,39 @@ pub fn v1_json(f: &HttpFacts<'_>) -> Vec<u8> {
     let mut event = event;
     if let Some(canary) = f.is_canary {
         event["requestContext"]["isCanaryRequest"] = Value::Bool(canary);
+    }
+    event
+}
+
+/// The event a request authorizer gets on an HTTP route: AWS's HTTP API
+/// authorizer payload. 2.0: the 2.0 event without its body, with `type`,
+/// `routeArn` and `identitySource` (a list). 1.0: the 1.0 event without its
+/// body, with `type`, `methodArn`, `identitySource` (comma-joined) and
+/// `authorizationToken`, as REST REQUEST authorizers get.
+pub fn authorizer_json(
+    f: &HttpFacts<'_>,
+    v2_format: bool,
+    arn: &str,
+    identity: &[String],
+) -> Vec<u8> {
+    let mut event = if v2_format {
+        serde_json::to_value(v2(f)).unwrap_or_default()
+    } else {
+        v1(f)
+    };
+    if let Value::Object(obj) = &mut event {
+        obj.remove("body");
+        obj.remove("isBase64Encoded");
+        obj.insert("type".into(), "REQUEST".into());
+        if v2_format {
+            obj.insert("routeArn".into(), arn.into());
+            obj.insert("identitySource".into(), identity.into());
+        } else {
+            let joined = identity.join(",");
+            obj.insert("methodArn".into(), arn.into());
+            obj.insert("identitySource".into(), joined.clone().into());
+            obj.insert("authorizationToken".into(), joined.into());
+        }
     }
     serde_json::to_vec(&event).expect("an event always serializes")
 }

@@ -30,6 +30,7 @@ fn facts<'a>(
         domain_name: "abc123.example.com",
         resource: "/{param1}/{param2}/hello",
         is_canary: None,
+        authorizer: None,
     }
 }
 
@@ -198,4 +199,68 @@ fn text_types_are_recognised_whatever_their_case_and_parameters() {
         assert!(!is_text(Some(ct)), "{ct}");
     }
     assert!(!is_text(None));
+}
+
+#[test]
+fn authorizer_events_follow_aws_http_api_payloads() {
+    let headers = header_map(&[("authorization", "t0k"), ("cookie", "a=1")]);
+    let vars = BTreeMap::new();
+    let params = [("param1", "xxx".to_owned())];
+    let f = facts(&headers, b"a body", &params, &vars);
+    let ids = ["t0k".to_owned(), "GET".to_owned()];
+    let v2 = parse(authorizer_json(
+        &f,
+        true,
+        "arn:x/v1/GET/xxx/yyy/hello",
+        &ids,
+    ));
+    assert_eq!(v2["version"], "2.0");
+    assert_eq!(v2["type"], "REQUEST");
+    assert_eq!(v2["routeArn"], "arn:x/v1/GET/xxx/yyy/hello");
+    assert_eq!(v2["identitySource"], json!(["t0k", "GET"]));
+    assert_eq!(v2["routeKey"], "ANY /{param1}/{param2}/hello");
+    assert_eq!(v2["cookies"], json!(["a=1"]));
+    assert_eq!(v2["pathParameters"], json!({"param1": "xxx"}));
+    assert_eq!(v2["requestContext"]["http"]["method"], "GET");
+    assert!(v2.get("body").is_none() && v2.get("isBase64Encoded").is_none());
+    let v1 = parse(authorizer_json(&f, false, "arn:m", &ids));
+    assert_eq!(v1["version"], "1.0");
+    assert_eq!(v1["type"], "REQUEST");
+    assert_eq!(v1["methodArn"], "arn:m");
+    assert_eq!(v1["identitySource"], "t0k,GET");
+    assert_eq!(v1["authorizationToken"], "t0k,GET");
+    assert_eq!(v1["headers"]["authorization"], "t0k");
+    assert!(v1.get("body").is_none());
+}
+
+#[test]
+fn the_authorizer_context_reaches_both_formats() {
+    let headers = HeaderMap::new();
+    let vars = BTreeMap::new();
+    let ctx = json!({"lambda": {"tier": "gold"}});
+    let f = HttpFacts {
+        authorizer: Some(&ctx),
+        ..facts(&headers, b"", &[], &vars)
+    };
+    assert_eq!(parse(v2_json(&f))["requestContext"]["authorizer"], ctx);
+    assert_eq!(parse(v1_json(&f))["requestContext"]["authorizer"], ctx);
+    let none = facts(&headers, b"", &[], &vars);
+    assert!(
+        parse(v2_json(&none))["requestContext"]
+            .get("authorizer")
+            .is_none()
+    );
+    assert_eq!(
+        parse(v1_json(&none))["requestContext"]["authorizer"],
+        json!({"claims": null, "scopes": null})
+    );
+}
+
+#[test]
+fn query_values_are_decoded_and_named_exactly() {
+    let raw = "token=a%2Bb&Token=x&flag";
+    assert_eq!(query_value(raw, "token").as_deref(), Some("a+b"));
+    assert_eq!(query_value(raw, "Token").as_deref(), Some("x"));
+    assert_eq!(query_value(raw, "flag").as_deref(), Some(""));
+    assert_eq!(query_value(raw, "none"), None);
 }

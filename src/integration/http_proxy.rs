@@ -152,6 +152,7 @@ mod tests {
             domain_name: "d",
             resource: "/files/{proxy+}",
             is_canary: None,
+            authorizer: None,
         }
     }
 

@@ -78,6 +78,12 @@ pub struct HttpRoute {
     pub greedy: Option<String>,
     /// Whether this is the `$default` route (`http_proxy` appends the path).
     pub is_default: bool,
+    /// The authorizer its requests must pass, if any.
+    pub authorizer: Option<Arc<Authorizer>>,
+    /// With a JWT authorizer: at least one of these scopes is needed.
+    pub scopes: Vec<String>,
+    /// An API key of the stage must be presented (`x-api-key`).
+    pub api_key_required: bool,
     /// Metric handles (labelled by route key, never by path).
     pub metrics: HttpRouteMetrics,
 }
@@ -123,6 +129,14 @@ impl Stage {
                 integration: r.integration.clone(),
                 greedy: routing::http::greedy_param(&r.key),
                 is_default: r.key == routing::http::DEFAULT,
+                authorizer: r
+                    .auth
+                    .authorizer
+                    .as_ref()
+                    .and_then(|a| authorizers.get(a))
+                    .cloned(),
+                scopes: r.auth.scopes.clone(),
+                api_key_required: r.auth.api_key_required,
                 metrics: metrics.http_route(&label, &r.key),
             };
             (r.key.clone(), route)

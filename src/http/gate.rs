@@ -1,0 +1,123 @@
+//! What a request on an HTTP route must show before its body is read and its
+//! integration runs, in this order: one of the stage's API keys in `x-api-key`
+//! (routes with `api_key_required`), then the route's authorizer, then the
+//! route's `authorization_scopes` (JWT only).
+//!
+//! Nothing here reads the body: an unauthenticated client cannot make the
+//! gateway buffer one. Refusals answer as AWS HTTP APIs do — 401
+//! `{"message":"Unauthorized"}` (JWT: with `www-authenticate`), 403
+//! `{"message":"Forbidden"}`; an authorizer that fails or does not answer in
+//! time is 500 `{"message":"Internal Server Error"}` (AWS's answer to a
+//! failing Lambda authorizer), its reason in the log only.
+
+use tracing::debug;
+
+use super::respond::HttpApiError;
+use crate::auth::connect::{SourceContext, match_api_key};
+use crate::auth::{AuthContext, AuthFailure, Authorizer, bearer, execute_api_arn, identity_values};
+use crate::config::{IdentitySource, PayloadFormat};
+use crate::integration::http_event::{self, HttpFacts};
+use crate::snapshot::{HttpRoute, Snapshot, Stage};
+
+/// Runs the route's checks on a request (`facts` has no body yet); the
+/// authorizer's findings, if the route has one.
+pub async fn check(
+    snap: &Snapshot,
+    stage: &Stage,
+    route: &HttpRoute,
+    facts: &HttpFacts<'_>,
+) -> Result<Option<AuthContext>, HttpApiError> {
+    if route.api_key_required {
+        let presented = facts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        if presented
+            .and_then(|k| match_api_key(&stage.api_keys, k))
+            .is_none()
+        {
+            debug!(route = facts.route_key, "No or a wrong API key.");
+            return Err(HttpApiError::Forbidden);
+        }
+    }
+    let Some(authorizer) = &route.authorizer else {
+        return Ok(None);
+    };
+    let sources = SourceContext {
+        route_key: facts.route_key,
+        http_method: facts.method,
+        stage: facts.stage,
+        source_ip: facts.source_ip,
+        stage_variables: facts.stage_variables,
+    };
+    let read = |s: &IdentitySource| request_value(s, facts, &sources);
+    let ctx = match &**authorizer {
+        Authorizer::Jwt(jwt) => {
+            let source = std::slice::from_ref(jwt.identity_source());
+            let Some(token) = identity_values(source, read).and_then(|mut v| v.pop()) else {
+                return Err(HttpApiError::Unauthorized(Some("no token")));
+            };
+            let ctx = jwt.authorize(bearer(&token), &snap.client).await;
+            let ctx = ctx.map_err(|f| refused(facts, f, true))?;
+            if !ctx.has_any_scope(&route.scopes) {
+                debug!(
+                    route = facts.route_key,
+                    "The token has none of the route's scopes."
+                );
+                return Err(HttpApiError::InsufficientScope);
+            }
+            ctx
+        }
+        Authorizer::Request(req) => {
+            let cfg = req.config();
+            let Some(values) = identity_values(&cfg.identity_sources, read) else {
+                let why = AuthFailure::Unauthorized("identity source missing");
+                return Err(refused(facts, why, false));
+            };
+            let key = format!("{}\u{0}{}", facts.stage, values.join("\u{0}"));
+            let tail = format!("{}{}", facts.method, facts.route_path);
+            let arn = execute_api_arn(facts.api_id, facts.stage, &tail);
+            let v2 = cfg.payload_format == PayloadFormat::V2;
+            let event = || http_event::authorizer_json(facts, v2, &arn, &values);
+            let ctx = req.authorize(&key, event, &arn, &snap.client).await;
+            ctx.map_err(|f| refused(facts, f, false))?
+        }
+    };
+    Ok(Some(ctx))
+}
+
+/// The value of an identity source on a plain HTTP request (a header's first
+/// value; a query parameter decoded, its name compared exactly).
+fn request_value(
+    source: &IdentitySource,
+    facts: &HttpFacts<'_>,
+    ctx: &SourceContext<'_>,
+) -> Option<String> {
+    match source {
+        IdentitySource::Header(name) => facts
+            .headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        IdentitySource::Query(name) => http_event::query_value(facts.raw_query, name),
+        // Only an upgrade offers subprotocols.
+        IdentitySource::Subprotocol => None,
+        IdentitySource::Context(_) | IdentitySource::StageVariable(_) => {
+            ctx.value(source).map(str::to_owned)
+        }
+    }
+}
+
+/// The answer to a refusal or failure (the reason is logged, never sent,
+/// except a JWT's `error_description`, as AWS sends it).
+fn refused(facts: &HttpFacts<'_>, failure: AuthFailure, jwt: bool) -> HttpApiError {
+    debug!(
+        route = facts.route_key,
+        reason = failure.reason(),
+        "Authorizer refused or failed."
+    );
+    match failure {
+        AuthFailure::Unauthorized(why) => HttpApiError::Unauthorized(jwt.then_some(why)),
+        AuthFailure::Forbidden(_) => HttpApiError::Forbidden,
+        AuthFailure::Failed(_) | AuthFailure::Timeout | AuthFailure::Unavailable(_) => {
+            HttpApiError::Internal
+        }
+    }
+}

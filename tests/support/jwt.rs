@@ -1,0 +1,51 @@
+//! Tokens for authorizer tests: an HS256 secret, issuer and audience the test
+//! configs name, and claims with per-test changes.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
+pub const ISS: &str = "https://issuer.test";
+pub const AUD: &str = "sockgate-tests";
+
+/// A test key file (`tests/keys/NAME`).
+pub fn key(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    sockgate::clock::now_ms() / 1000
+}
+
+/// Valid claims (`sub` user-1, scopes `chat:read chat:write`, `tenant` acme),
+/// with `extra` laid over them (a `null` removes a claim).
+pub fn claims(extra: Value) -> Value {
+    let mut c = json!({"sub": "user-1", "iss": ISS, "aud": AUD, "exp": now() + 600, "iat": now(), "scope": "chat:read chat:write", "tenant": "acme"});
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+/// `c` signed with [`SECRET`].
+pub fn hs256(c: &Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        c,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The `[authorizers.NAME]` table of a JWT authorizer that accepts [`hs256`]
+/// tokens from `source`.
+pub fn hs256_authorizer(name: &str, source: &str) -> String {
+    format!(
+        "[authorizers.{name}]\ntype = \"jwt\"\nidentity_source = \"{source}\"\nissuer = \"{ISS}\"\naudience = [\"{AUD}\"]\nalgorithms = [\"HS256\"]\nsecret = \"{SECRET}\"\n"
+    )
+}

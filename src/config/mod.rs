@@ -344,6 +344,25 @@ pub struct HttpRouteConfig {
     pub integration: HttpIntegration,
     /// What a request must show first.
     pub auth: HttpRouteAuth,
+    /// Changes to the request and the answer.
+    pub mapping: ParamMapping,
+}
+
+/// An HTTP route's parameter mapping: AWS's `request_parameters` and
+/// `response_parameters` (applied by `http::mapping`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamMapping {
+    /// Changes to the request, in the order applied: removes, overwrites, appends.
+    pub request: Vec<crate::routing::mapping::Mapping>,
+    /// Changes to the answer, by the integration's status code, in the same order.
+    pub response: Vec<(u16, Vec<crate::routing::mapping::Mapping>)>,
+}
+
+impl ParamMapping {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty()
+    }
 }
 
 /// What a request on an HTTP route must show before its body is read and its

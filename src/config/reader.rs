@@ -368,6 +368,27 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// Every key of this table, each a string (a table whose keys are data,
+    /// like a status code's mappings).
+    pub(crate) fn strings(self) -> Vec<(String, String)> {
+        let Some(table) = self.table else {
+            return Vec::new();
+        };
+        table
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                other => {
+                    self.errors.push(
+                        join(&self.path, k),
+                        format!("expected a string, found {}", other.type_str()),
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// Reports every key in this table that was never read, with the nearest
     /// valid key when one is close enough to be a typo.
     pub(crate) fn finish(self) {

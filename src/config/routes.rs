@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::env::EnvSource;
+use super::http_api::{Calls, read_mapping};
 use super::reader::{Errors, Section, join};
 use super::{
     CanaryConfig, HttpIntegration, HttpRouteAuth, HttpRouteConfig, HttpTarget, IntegrationConfig,
-    MockConfig, PayloadFormat, RouteConfig, StageConfig,
+    MockConfig, ParamMapping, PayloadFormat, RouteConfig, StageConfig,
 };
 use crate::routing::uri::UriTemplate;
 use crate::routing::{self, Scope, expr::Var, http::HttpRouter};
@@ -42,6 +43,7 @@ pub(super) struct RawRoute {
     payload_format: PayloadFormat,
     /// HTTP routes only.
     auth: HttpRouteAuth,
+    mapping: ParamMapping,
 }
 
 impl RawRoute {
@@ -77,7 +79,7 @@ pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Vec<RawRoute> 
         }
         let (integration, payload_format) = read_integration(s.section("integration"), Api::WebSocket);
         s.finish();
-        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default() }
+        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default(), mapping: ParamMapping::default() }
     }).collect()
 }
 
@@ -101,6 +103,12 @@ pub(super) fn read_http_routes(
             let (integration, payload_format) =
                 read_integration(s.section("integration"), Api::Http);
             let auth = read_route_auth(&mut s);
+            let calls = match &integration {
+                Some(RawIntegration::Http { proxy: true, .. }) => Calls::Proxy,
+                Some(RawIntegration::Http { proxy: false, .. }) => Calls::Lambda,
+                Some(RawIntegration::Mock(_)) | None => Calls::Mock,
+            };
+            let mapping = read_mapping(&mut s, &key, calls);
             s.finish();
             RawRoute {
                 key,
@@ -109,6 +117,7 @@ pub(super) fn read_http_routes(
                 route_response: true,
                 payload_format,
                 auth,
+                mapping,
             }
         })
         .collect()
@@ -476,6 +485,7 @@ fn resolve_http_routes(
             key: route.key.clone(),
             integration,
             auth: route.auth.clone(),
+            mapping: route.mapping.clone(),
         })
     })
 }

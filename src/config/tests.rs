@@ -530,3 +530,39 @@ authorization_scopes = ["a b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]
         ]
     );
 }
+
+#[test]
+fn parameter_mappings_are_checked_against_their_route() {
+    let text = r#"
+[stages.prod]
+[http.routes."GET /m"]
+integration = { type = "mock" }
+request_parameters = { "overwrite:header.x" = "1" }
+[http.routes."GET /l/{id}"]
+integration = { type = "aws_proxy", uri = "http://127.0.0.1:1" }
+request_parameters = { "overwrite:path" = "/x", "append:header.y" = "$request.path.nope" }
+[http.routes."GET /p"]
+integration = { type = "http_proxy", uri = "http://127.0.0.1:1" }
+response_parameters = { "200" = { "overwrite:header.z" = "$response.body.id" }, "99" = {}, "x" = {} }
+[http.routes."GET /ok/{id}"]
+integration = { type = "http_proxy", uri = "http://127.0.0.1:1" }
+request_parameters = { "overwrite:path" = "/v/${request.path.id}", "remove:querystring.q" = "" }
+response_parameters = { "404" = { "overwrite:statuscode" = "200" } }
+"#;
+    let errs = errors(text);
+    let expect = [
+        "http.routes.\"GET /m\".request_parameters.\"overwrite:header.x\": a mock route calls no backend",
+        "http.routes.\"GET /l/{id}\".request_parameters.\"overwrite:path\": overwrite:path applies to http_proxy",
+        "http.routes.\"GET /l/{id}\".request_parameters.\"append:header.y\": {nope} is not a parameter",
+        "http.routes.\"GET /p\".response_parameters.200.\"overwrite:header.z\": an http_proxy answer is streamed",
+        "http.routes.\"GET /p\".response_parameters.99: response mappings are keyed by a status code",
+        "http.routes.\"GET /p\".response_parameters.x: response mappings are keyed by a status code",
+    ];
+    for e in expect {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "{e}\nin {errs:#?}"
+        );
+    }
+    assert!(!errs.iter().any(|e| e.contains("/ok/")), "{errs:#?}");
+}

@@ -13,24 +13,21 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use http::{HeaderValue, Method, Request, Response, Version, header};
 use hyper::body::Incoming;
-use tracing::debug;
 
 use super::PublicBody;
 use super::body::{self, BodyError};
 use super::cors;
 use super::gate;
+use super::integrate::{self, Call};
 use super::peer;
-use super::respond::{Body, HttpApiError};
+use super::respond::HttpApiError;
 use crate::clock;
 use crate::config::{HttpIntegration, PayloadFormat};
 use crate::conn::Id;
 use crate::gateway::Gateway;
-use crate::integration::CallError;
 use crate::integration::http_event::HttpFacts;
-use crate::integration::http_response::HttpReply;
-use crate::integration::http_route::{self, HttpAnswer, RouteFacts};
 use crate::snapshot::Snapshot;
 use crate::telemetry::HttpRouteMetrics;
 use http_body_util::Either;
@@ -229,48 +226,21 @@ async fn serve<'s>(
         authorizer: authorizer.as_ref(),
         ..facts
     };
-    let route = found.route;
     // A base64 body grows by 4/3, and the event wraps it in a little JSON.
     let max_answer = max / 3 * 4 + (64 << 10);
-    let facts_of_route = RouteFacts {
-        integration: &route.integration,
-        greedy: route.greedy.as_deref(),
-        is_default: route.is_default,
-    };
-    let called = clock::now();
-    let answer = http_route::call(
-        facts_of_route,
-        &snap.client,
-        &facts,
-        body.clone(),
+    let route = found.route;
+    let call = Call {
+        client: &snap.client,
+        route,
+        route_key: found.key,
+        auth: auth.as_ref(),
         max_answer,
-    )
-    .await;
-    let took = called.elapsed();
-    route.metrics.integration(took.as_secs_f64());
-    seen.integration_ms = Some(took.as_millis() as u64);
-    if let Err(e) = &answer {
-        seen.integration_error = Some(e.to_string());
-    }
-    respond(found.key, answer)
-}
-
-/// The integration's answer, or AWS's error for its failure.
-fn respond(
-    route_key: &str,
-    answer: Result<HttpAnswer, CallError>,
-) -> Result<Response<PublicBody>, HttpApiError> {
-    match answer {
-        Ok(HttpAnswer::Whole(reply)) => into_response(reply).map(|r| r.map(Either::Left)),
-        Ok(HttpAnswer::Streamed(resp)) => Ok(resp.map(Either::Right)),
-        Err(e) => {
-            debug!(route = route_key, error = %e, "HTTP integration failed.");
-            Err(match e {
-                CallError::Timeout => HttpApiError::Unavailable,
-                CallError::Failed(_) => HttpApiError::Internal,
-            })
-        }
-    }
+    };
+    let (resp, called) = integrate::call(call, facts, body.clone()).await;
+    route.metrics.integration(called.took.as_secs_f64());
+    seen.integration_ms = Some(called.took.as_millis() as u64);
+    seen.integration_error = called.error;
+    resp
 }
 
 fn body_error(e: BodyError) -> HttpApiError {
@@ -296,31 +266,4 @@ fn protocol(v: Version) -> &'static str {
         Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     }
-}
-
-/// The integration's answer as a response; a header that is not valid HTTP is
-/// an integration error (500), never a half-built response.
-fn into_response(reply: HttpReply) -> Result<Response<Body>, HttpApiError> {
-    let bad = |what: &str| {
-        debug!(what, "HTTP integration answered an invalid header.");
-        HttpApiError::Internal
-    };
-    let mut resp = Response::new(Body::new(reply.body));
-    *resp.status_mut() = StatusCode::from_u16(reply.status).map_err(|_| bad("status"))?;
-    let headers = resp.headers_mut();
-    for (name, value) in reply.headers {
-        let name = header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("name"))?;
-        let value = HeaderValue::from_str(&value).map_err(|_| bad("value"))?;
-        // Framing is the gateway's: the body is re-sent whole.
-        let framing = [
-            header::CONTENT_LENGTH,
-            header::TRANSFER_ENCODING,
-            header::CONNECTION,
-        ];
-        if framing.contains(&name) {
-            continue;
-        }
-        headers.append(name, value);
-    }
-    Ok(resp)
 }

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use crate::clock;
 
 /// What an HTTP request's event says.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct HttpFacts<'a> {
     /// The matched route key (`GET /pets/{id}`, `$default`).
     pub route_key: &'a str,

@@ -52,12 +52,16 @@ pub struct ProxyRoute<'a> {
     pub greedy: Option<&'a str>,
     /// `$default`: the request's path is appended.
     pub is_default: bool,
+    /// `overwrite:path`: the path to call instead of the URI's.
+    pub path: Option<&'a str>,
 }
 
 /// The backend URI for one request.
 pub fn target_uri(route: ProxyRoute<'_>, f: &HttpFacts<'_>) -> String {
     let mut uri = route.uri.render(f.path_params, route.greedy);
-    if route.is_default {
+    if let Some(path) = route.path {
+        uri = with_path(&uri, path);
+    } else if route.is_default {
         let (base, query) = match uri.split_once('?') {
             Some((b, q)) => (b.to_owned(), Some(q.to_owned())),
             None => (uri.clone(), None),
@@ -72,6 +76,16 @@ pub fn target_uri(route: ProxyRoute<'_>, f: &HttpFacts<'_>) -> String {
         uri.push_str(f.raw_query);
     }
     uri
+}
+
+/// `uri` with its path replaced by `path` (its scheme, authority and query kept).
+fn with_path(uri: &str, path: &str) -> String {
+    let after_scheme = uri.find("://").map_or(0, |i| i + 3);
+    let path_at = uri[after_scheme..]
+        .find(['/', '?'])
+        .map_or(uri.len(), |i| i + after_scheme);
+    let query = uri[path_at..].find('?').map(|i| &uri[path_at + i..]);
+    format!("{}{path}{}", &uri[..path_at], query.unwrap_or(""))
 }
 
 /// The request the backend gets.
@@ -166,6 +180,7 @@ mod tests {
             uri: &t,
             greedy: Some("proxy"),
             is_default: false,
+            path: None,
         };
         assert_eq!(target_uri(route, &f), "http://b:1/store/a/b%20c?x=1&y=%20");
         let t = UriTemplate::parse("http://b:1/base/?k=v", &[]).unwrap();
@@ -173,11 +188,24 @@ mod tests {
             uri: &t,
             greedy: None,
             is_default: true,
+            path: None,
         };
         assert_eq!(
             target_uri(route, &f),
             "http://b:1/base/files/a/b?k=v&x=1&y=%20"
         );
+        // `overwrite:path` replaces the path, keeps the URI's query.
+        let mapped = ProxyRoute {
+            path: Some("/v2/x"),
+            ..route
+        };
+        assert_eq!(target_uri(mapped, &f), "http://b:1/v2/x?k=v&x=1&y=%20");
+        let bare = UriTemplate::parse("http://b:1", &[]).unwrap();
+        let mapped = ProxyRoute {
+            uri: &bare,
+            ..mapped
+        };
+        assert_eq!(target_uri(mapped, &f), "http://b:1/v2/x?x=1&y=%20");
     }
 
     #[test]
@@ -198,6 +226,7 @@ mod tests {
             uri: &t,
             greedy: None,
             is_default: false,
+            path: None,
         };
         let req = request(route, &f, Bytes::from_static(b"hi")).unwrap();
         let out = req.headers();

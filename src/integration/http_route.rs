@@ -33,6 +33,8 @@ pub struct RouteFacts<'a> {
     pub greedy: Option<&'a str>,
     /// Whether the route is `$default`.
     pub is_default: bool,
+    /// `overwrite:path`: the backend path of an `http_proxy` call, encoded.
+    pub path: Option<&'a str>,
 }
 
 /// Calls the route's integration for one request. `max_answer` caps the bytes
@@ -71,6 +73,7 @@ pub async fn call(
                 uri,
                 greedy: route.greedy,
                 is_default: route.is_default,
+                path: route.path,
             };
             let req = http_proxy::request(proxy, f, body)?;
             let mut resp = client.stream(req, *timeout).await?;

@@ -257,7 +257,7 @@ fn parse_var(name: &str) -> Result<Var, ParseError> {
     Err(ParseError::UnknownVar(name.to_owned()))
 }
 
-fn parse_path(mut s: &str) -> Result<Vec<Segment>, &'static str> {
+pub(crate) fn parse_path(mut s: &str) -> Result<Vec<Segment>, &'static str> {
     let mut path = Vec::new();
     while !s.is_empty() {
         if let Some(rest) = s.strip_prefix('.') {

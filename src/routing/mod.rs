@@ -7,6 +7,7 @@
 
 pub mod expr;
 pub mod http;
+pub mod mapping;
 pub mod uri;
 
 use std::collections::HashMap;

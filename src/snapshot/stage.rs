@@ -84,6 +84,8 @@ pub struct HttpRoute {
     pub scopes: Vec<String>,
     /// An API key of the stage must be presented (`x-api-key`).
     pub api_key_required: bool,
+    /// Its parameter mapping.
+    pub mapping: crate::config::ParamMapping,
     /// Metric handles (labelled by route key, never by path).
     pub metrics: HttpRouteMetrics,
 }
@@ -137,6 +139,7 @@ impl Stage {
                     .cloned(),
                 scopes: r.auth.scopes.clone(),
                 api_key_required: r.auth.api_key_required,
+                mapping: r.mapping.clone(),
                 metrics: metrics.http_route(&label, &r.key),
             };
             (r.key.clone(), route)

@@ -366,12 +366,16 @@ pub enum Behaviour {
     Delay(Duration, String),
     /// Never answer.
     Hang,
+    /// This status, these headers and this body.
+    Headers(u16, Vec<(&'static str, &'static str)>, String),
 }
 
 /// One request the backend received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub path: String,
+    /// The query string, without `?` (empty if none).
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -467,6 +471,7 @@ async fn answer(
     tx: mpsc::UnboundedSender<Recorded>,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
     let headers = req.headers().clone();
     let body = req
         .into_body()
@@ -476,6 +481,7 @@ async fn answer(
         .unwrap_or_default();
     let _ = tx.send(Recorded {
         path: path.clone(),
+        query,
         headers,
         body,
     });
@@ -499,6 +505,15 @@ async fn answer(
         Behaviour::Hang => {
             std::future::pending::<()>().await;
             unreachable!()
+        }
+        Behaviour::Headers(code, headers, body) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            *r.status_mut() = http::StatusCode::from_u16(code).unwrap();
+            for (name, value) in headers {
+                r.headers_mut()
+                    .append(name, http::HeaderValue::from_static(value));
+            }
+            r
         }
     }
 }

@@ -55,7 +55,8 @@ impl Tls {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| format!("{cert_file} / {key_file}: {e}"))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 for clients that offer it; WebSocket clients offer http/1.1 (or nothing).
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
         })

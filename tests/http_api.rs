@@ -462,6 +462,8 @@ integration = { type = "http_proxy", uri = "${stageVariables.backend}/base", tim
 
 /// A backend that answers every request with `len` bytes, counting what it
 /// managed to write (a write blocks while nobody reads).
+/// A backend that sends `len` bytes; the counter is what it has written, or
+/// `u64::MAX` once its connection failed under it.
 async fn streaming_backend(len: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
     use std::sync::atomic::Ordering;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -480,6 +482,7 @@ async fn streaming_backend(len: u64) -> (String, std::sync::Arc<std::sync::atomi
         while left > 0 {
             let n = left.min(chunk.len() as u64) as usize;
             if sock.write_all(&chunk[..n]).await.is_err() {
+                count.store(u64::MAX, Ordering::Relaxed);
                 return;
             }
             left -= n as u64;
@@ -525,6 +528,42 @@ async fn a_download_is_streamed_and_a_client_that_stops_reading_stops_the_backen
         last < 64 << 20,
         "{last} bytes left the backend for a client that stopped reading"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_accepts_nothing_for_send_timeout_is_dropped_with_its_backend() {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (backend_url, written) = streaming_backend(1 << 30).await;
+    let extra = format!("[server]\nsend_timeout = \"1s\"\n{PROXY_ROUTES}");
+    let gw = Gw::start(&config(&backend_url, &extra)).await;
+    let mut client = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    let req = "GET /prod/api/big HTTP/1.1\r\nhost: x\r\n\r\n";
+    client.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    assert!(client.read(&mut buf).await.unwrap() > 0);
+    // Reads nothing more: after a second of writes going nowhere the gateway
+    // drops the connection, and the backend's is closed under it.
+    let deadline = sockgate::clock::now() + PATIENCE;
+    while written.load(Ordering::Relaxed) != u64::MAX {
+        assert!(
+            sockgate::clock::now() < deadline,
+            "the backend connection is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The client finds its connection ended once it drains what was buffered.
+    let mut sink = vec![0u8; 1 << 20];
+    let ended = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match client.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the client connection was closed");
 }
 
 #[tokio::test]

@@ -176,6 +176,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Time a client has to send a request body once its headers are in.
     pub request_body_timeout: Duration,
+    /// Time a public-listener client may accept no bytes of what the gateway
+    /// is sending before its connection is closed (nginx's `send_timeout`);
+    /// `None`: never.
+    pub send_timeout: Option<Duration>,
     /// Public-listener connections not upgraded (yet): handshakes in progress.
     pub max_http_connections: usize,
     /// [`ServerConfig::max_http_connections`] from one source address.

@@ -44,6 +44,8 @@ pub(super) fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
     let shutdown_grace = s.duration_or("shutdown_grace", Duration::ZERO, HOUR, ms(30_000));
     let request_body_timeout =
         s.duration_or("request_body_timeout", ms(100), HOUR / 12, ms(10_000));
+    // nginx's default; long enough for any client that is reading at all.
+    let send_timeout = s.limit_or("send_timeout", ms(100), HOUR, Some(ms(60_000)));
     let max_http_connections = count(&mut s, "max_http_connections", 4096);
     let max_http_connections_per_ip = count(&mut s, "max_http_connections_per_ip", 256);
     let management_max_connections = count(&mut s, "management_max_connections", 1024);
@@ -59,6 +61,7 @@ pub(super) fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         handshake_timeout,
         shutdown_grace,
         request_body_timeout,
+        send_timeout,
         max_http_connections,
         max_http_connections_per_ip,
         management_max_connections,

@@ -47,7 +47,17 @@ pub async fn handle(
     let cors = snap.http.cors.as_ref();
     // The head stays here for the whole request; the path, headers and method
     // the rest of it reads are borrowed from it, never copied.
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
+    // HTTP/2 names the host in `:authority`; the event and the backend see it
+    // as `host`, as over HTTP/1.1.
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
     let client = Client {
         source_ip: peer::source_ip(snap.trust_forwarded_for, &parts.headers, peer),
         scheme,
@@ -81,7 +91,7 @@ pub async fn handle(
     // Draining: the answer closes its keep-alive connection. (Not hyper's
     // graceful_shutdown on every connection: it would also cut an upgrade
     // whose 101 is on its way.)
-    if gw.shutdown().is_draining() {
+    if gw.shutdown().is_draining() && parts.version < Version::HTTP_2 {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -260,9 +270,11 @@ fn no_route(snap: &Snapshot, method: &Method, path: &str) -> HttpApiError {
     HttpApiError::NotFound
 }
 
+/// `requestContext.http.protocol`. As on AWS, an HTTP/2 request says
+/// `HTTP/1.1`: AWS documents that it logs the protocol it calls backends
+/// with, and backends are called over HTTP/1.1.
 fn protocol(v: Version) -> &'static str {
     match v {
-        Version::HTTP_2 => "HTTP/2.0",
         Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     }

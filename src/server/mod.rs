@@ -12,19 +12,16 @@
 //! 3. wait for all of them, at most `server.shutdown_grace`;
 //! 4. stop the management and metrics listeners (backends may post until the end).
 
+mod conn;
 pub mod limits;
+mod stall;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -33,15 +30,9 @@ use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::gateway::reload::ConfigSource;
-use crate::http::{management, probes};
 use crate::tls::Tls;
+use conn::serve_connection;
 use limits::{ConnLimits, Full};
-
-/// Largest request head (request line + headers) of an upgrade or an HTTP API
-/// request; beyond it, 431. AWS allows 4096-character URLs (and 10,240 bytes of
-/// head on HTTP APIs); 16 KiB leaves room for cookies and tokens while bounding
-/// memory per pending request. (hyper's minimum is 8 KiB.)
-const MAX_HEAD_BYTES: usize = 16 << 10;
 
 /// Connections the metrics listener holds, in all and per address: scrapers and
 /// health probes need a handful; anything more is not a monitoring system.
@@ -65,7 +56,7 @@ pub struct Server {
 }
 
 /// A listener; its index is its position in `telemetry::LISTENERS`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Public = 0,
     Management = 1,
@@ -350,50 +341,6 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
-}
-
-async fn serve_connection<S>(stream: S, peer: SocketAddr, gw: Arc<Gateway>, kind: Kind)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let io = TokioIo::new(stream);
-    let (handshake_timeout, max_headers) = {
-        let snap = gw.snapshot();
-        (snap.handshake_timeout, snap.admission.max_headers)
-    };
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(handshake_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        // Bounds the parsed header list per request (431 beyond), like the size.
-        .max_headers(max_headers);
-    let result = match kind {
-        Kind::Public => {
-            let svc = service_fn(move |req: hyper::Request<Incoming>| {
-                let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(crate::http::public(gw, req, peer).await) }
-            });
-            builder.serve_connection(io, svc).with_upgrades().await
-        }
-        Kind::Management => {
-            let svc = service_fn(move |req: hyper::Request<Incoming>| {
-                let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(management::handle(&gw, req).await) }
-            });
-            builder.serve_connection(io, svc).await
-        }
-        Kind::Metrics => {
-            let svc = service_fn(move |req: hyper::Request<Incoming>| {
-                let resp = probes::handle(&gw, &req);
-                async move { Ok::<_, Infallible>(resp) }
-            });
-            builder.serve_connection(io, svc).await
-        }
-    };
-    if let Err(e) = result {
-        debug!(%peer, error = %e, "HTTP connection ended with an error.");
-    }
 }
 
 /// Reloads the config file on every SIGHUP, until the gateway is gone.

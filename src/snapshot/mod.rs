@@ -65,6 +65,8 @@ pub struct Snapshot {
     pub handshake_timeout: Duration,
     /// Time a client has to send a request body (management API).
     pub body_timeout: Duration,
+    /// Time a public-listener write may stall (`server.send_timeout`).
+    pub send_timeout: Option<Duration>,
     /// Take `identity.sourceIp` from X-Forwarded-For.
     pub trust_forwarded_for: bool,
     /// The backend client (shared with the previous generation when unchanged).
@@ -129,6 +131,7 @@ impl Snapshot {
             management: config.management.clone(),
             handshake_timeout: config.server.handshake_timeout,
             body_timeout: config.server.request_body_timeout,
+            send_timeout: config.server.send_timeout,
             trust_forwarded_for: config.server.trust_forwarded_for,
             client,
             client_config: config.integrations.clone(),

@@ -1,0 +1,125 @@
+//! One accepted connection, served by hyper: the public listener speaks
+//! HTTP/1.1 (keep-alive, WebSocket upgrades) and HTTP/2 (h2c with prior
+//! knowledge, or `h2` chosen by ALPN over TLS), told apart by the client's
+//! first bytes; the management and metrics listeners speak HTTP/1.1 only
+//! (boto3, the AWS CLI and Prometheus do).
+//!
+//! Bounds an HTTP/2 client meets, each with its reason:
+//! - [`MAX_STREAMS`] requests at once per connection;
+//! - a header block of at most [`MAX_HEAD_BYTES`] (431 over HTTP/1.1; a
+//!   refused stream over HTTP/2);
+//! - flow-control windows of [`STREAM_WINDOW`] per stream and
+//!   [`CONNECTION_WINDOW`] per connection: what a client can make the gateway
+//!   buffer before it reads;
+//! - hyper's limit on streams a client resets right after opening (the
+//!   "rapid reset" attack, CVE-2023-44487).
+//!
+//! WebSocket upgrades stay on HTTP/1.1 (no RFC 8441 extended CONNECT is
+//! offered, so browsers open an HTTP/1.1 connection for them).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tracing::debug;
+
+use super::Kind;
+use super::stall::StallGuard;
+use crate::gateway::Gateway;
+use crate::http::{management, probes};
+
+/// Largest request head (request line + headers) of an upgrade or an HTTP API
+/// request; beyond it, 431. AWS allows 4096-character URLs (and 10,240 bytes of
+/// head on HTTP APIs); 16 KiB leaves room for cookies and tokens while bounding
+/// memory per pending request. (hyper's minimum is 8 KiB.)
+pub(super) const MAX_HEAD_BYTES: usize = 16 << 10;
+
+/// Concurrent requests per HTTP/2 connection (nginx's default is 128): each
+/// holds at most a body of `max_body_bytes`, so this bounds a connection's
+/// memory the way one request per HTTP/1.1 connection does, times this.
+const MAX_STREAMS: u32 = 100;
+/// HTTP/2 flow-control window per stream: what a client may send before the
+/// gateway reads (the protocol's default, 64 KiB).
+const STREAM_WINDOW: u32 = 64 << 10;
+/// HTTP/2 flow-control window per connection (1 MiB: 16 streams uploading at
+/// full speed).
+const CONNECTION_WINDOW: u32 = 1 << 20;
+
+pub(super) async fn serve_connection<S>(stream: S, peer: SocketAddr, gw: Arc<Gateway>, kind: Kind)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (handshake_timeout, max_headers, send_timeout) = {
+        let snap = gw.snapshot();
+        (
+            snap.handshake_timeout,
+            snap.admission.max_headers,
+            snap.send_timeout,
+        )
+    };
+    // Backends and scrapers read what they asked for; public clients may not.
+    let limit = (kind == Kind::Public).then_some(send_timeout).flatten();
+    let io = TokioIo::new(StallGuard::new(stream, handshake_timeout, limit));
+    let result = match kind {
+        Kind::Public => {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handshake_timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
+                // Bounds the parsed header list per request (431 beyond), like the size.
+                .max_headers(max_headers);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(MAX_STREAMS)
+                .max_header_list_size(MAX_HEAD_BYTES as u32)
+                .initial_stream_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW);
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let gw = Arc::clone(&gw);
+                async move { Ok::<_, Infallible>(crate::http::public(gw, req, peer).await) }
+            });
+            builder.serve_connection_with_upgrades(io, svc).await
+        }
+        Kind::Management => {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let gw = Arc::clone(&gw);
+                async move { Ok::<_, Infallible>(management::handle(&gw, req).await) }
+            });
+            http1_builder(handshake_timeout, max_headers)
+                .serve_connection(io, svc)
+                .await
+                .map_err(Into::into)
+        }
+        Kind::Metrics => {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let resp = probes::handle(&gw, &req);
+                async move { Ok::<_, Infallible>(resp) }
+            });
+            http1_builder(handshake_timeout, max_headers)
+                .serve_connection(io, svc)
+                .await
+                .map_err(Into::into)
+        }
+    };
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "HTTP connection ended with an error.");
+    }
+}
+
+fn http1_builder(handshake_timeout: std::time::Duration, max_headers: usize) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(max_headers);
+    builder
+}

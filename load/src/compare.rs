@@ -78,15 +78,28 @@ struct Case {
     sockgate: Side,
     #[serde(default)]
     metric: Vec<Metric>,
-    /// The baseline server: the bare WebSocket server (default) or `nginx`
-    /// (run with the case's `nginx.conf`).
+    /// The baseline server: the bare WebSocket server (default), `nginx`
+    /// (run with the case's `nginx.conf`), or `sockgate` itself (another of
+    /// its routes, chosen by `bare.args`).
     #[serde(default)]
     baseline: Option<String>,
+    /// What the baseline is called in tables and plots, when not the default.
+    #[serde(default)]
+    baseline_label: Option<String>,
 }
 
 impl Case {
     fn nginx(&self) -> bool {
         self.baseline.as_deref() == Some("nginx")
+    }
+
+    /// The server the baseline side runs against.
+    fn baseline_server(&self) -> Which {
+        if self.baseline.as_deref() == Some("sockgate") {
+            Which::Sockgate
+        } else {
+            Which::Bare
+        }
     }
 }
 
@@ -195,8 +208,10 @@ struct SideResult {
     argv: Vec<String>,
 }
 
-fn bare_label(case: &Case) -> &'static str {
-    if case.scenario == "proxy" {
+fn bare_label(case: &Case) -> &str {
+    if let Some(label) = &case.baseline_label {
+        label
+    } else if case.scenario == "proxy" {
         "backend called directly"
     } else if case.nginx() {
         "nginx"
@@ -221,12 +236,17 @@ async fn run_side(
             "sockgate"
         }
     ));
+    // Which server this side talks to (the baseline may be sockgate itself).
+    let serving = match which {
+        Which::Bare => case.baseline_server(),
+        Which::Sockgate => Which::Sockgate,
+    };
     let mut server = if direct {
         None
     } else {
-        Some(Server::start(a, dir, which, case.nginx(), &log).await?)
+        Some(Server::start(a, dir, serving, case.nginx(), &log).await?)
     };
-    let (ws, mgmt) = match which {
+    let (ws, mgmt) = match serving {
         Which::Bare => (BARE_WS, BARE_HTTP),
         Which::Sockgate => (GW_PUBLIC, GW_MGMT),
     };
@@ -240,7 +260,7 @@ async fn run_side(
         },
     );
     if case.scenario == "http" {
-        let target = match which {
+        let target = match serving {
             Which::Bare => NGINX,
             Which::Sockgate => GW_PUBLIC,
         };

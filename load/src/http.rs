@@ -3,7 +3,9 @@
 //!
 //! N clients each hold one keep-alive HTTP/1.1 connection from a loopback
 //! source address and send GET requests back to back (closed loop: one in
-//! flight per connection). The backend answers a fixed body, either as is
+//! flight per connection). With `--http2`, the N clients are HTTP/2 streams
+//! (h2c, prior knowledge), `--streams-per-connection` of them sharing each
+//! connection. The backend answers a fixed body, either as is
 //! (`plain`, for `http_proxy` and nginx) or as a Lambda payload 2.0 result
 //! (`lambda`, for `aws_proxy`). Requests per second and the latency of each
 //! request after the warm-up are reported.
@@ -47,6 +49,52 @@ pub(crate) struct Args {
     body_bytes: usize,
     #[arg(long, default_value = "127.0.0.2-127.0.0.9")]
     sources: String,
+    /// Speak HTTP/2 (h2c with prior knowledge) instead of HTTP/1.1.
+    #[arg(long)]
+    http2: bool,
+    /// With `--http2`: concurrent streams (clients) per connection.
+    #[arg(long, default_value_t = 10)]
+    streams_per_connection: usize,
+}
+
+/// How a client sends: its own HTTP/1.1 connection, or a stream of a shared
+/// HTTP/2 one.
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Sender {
+    async fn send(
+        &mut self,
+        req: hyper::Request<Empty<Bytes>>,
+    ) -> hyper::Result<hyper::Response<Incoming>> {
+        match self {
+            Sender::H1(s) => s.send_request(req).await,
+            Sender::H2(s) => s.send_request(req).await,
+        }
+    }
+}
+
+async fn h1(target: SocketAddr, source: IpAddr) -> Result<Sender, String> {
+    let stream = crate::client::tcp(target, source).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(Sender::H1(sender))
+}
+
+async fn h2(target: SocketAddr, source: IpAddr) -> Result<Sender, String> {
+    let stream = crate::client::tcp(target, source).await?;
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .map_err(|e| format!("h2 handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(Sender::H2(sender))
 }
 
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
@@ -65,12 +113,24 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let start = Instant::now() + Duration::from_secs(a.warmup_secs);
     let end = start + Duration::from_secs(a.duration_secs);
     let mut tasks = Vec::new();
+    let mut shared = None;
     for i in 0..a.connections {
         let source = sources[i % sources.len()];
+        let sender = if !a.http2 {
+            h1(a.target, source).await?
+        } else {
+            if i % a.streams_per_connection.max(1) == 0 {
+                shared = match h2(a.target, source).await? {
+                    Sender::H2(s) => Some(s),
+                    Sender::H1(_) => None,
+                };
+            }
+            Sender::H2(shared.clone().ok_or("no HTTP/2 connection")?)
+        };
         let (target, path) = (a.target, a.path.clone());
         let counter = progress.counter();
         tasks.push(tokio::spawn(async move {
-            client(target, source, &path, start, end, counter).await
+            client(sender, target, &path, start, end, counter).await
         }));
     }
     let (mut hist, mut errors) = (stats::histogram(), 0u64);
@@ -92,34 +152,34 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         "errors": errors,
         "backend": a.backend_kind,
         "body_bytes": a.body_bytes,
+        "protocol": if a.http2 { "h2c" } else { "http/1.1" },
         "latency": stats::summary(&hist),
     });
     Ok(Outcome::with_latency(json, hist))
 }
 
-/// One keep-alive connection sending requests back to back until `end`.
+/// One client sending requests back to back until `end`.
 async fn client(
+    mut sender: Sender,
     target: SocketAddr,
-    source: IpAddr,
     path: &str,
     start: Instant,
     end: Instant,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<(hdrhistogram::Histogram<u64>, u64), String> {
-    let stream = crate::client::tcp(target, source).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
     let host = target.to_string();
+    let h2 = matches!(sender, Sender::H2(_));
     let (mut h, mut errors) = (stats::histogram(), 0u64);
     while Instant::now() < end {
-        let req = hyper::Request::get(path)
-            .header("host", host.as_str())
-            .body(Empty::<Bytes>::new())
-            .expect("valid request");
+        let req = if h2 {
+            // HTTP/2 names the host in `:authority`.
+            hyper::Request::get(format!("http://{host}{path}"))
+        } else {
+            hyper::Request::get(path).header("host", host.as_str())
+        };
+        let req = req.body(Empty::<Bytes>::new()).expect("valid request");
         let t = Instant::now();
-        let ok = match sender.send_request(req).await {
+        let ok = match sender.send(req).await {
             Ok(resp) if resp.status().is_success() => resp.into_body().collect().await.is_ok(),
             Ok(_) => false,
             Err(e) => return Err(format!("request failed: {e}")),

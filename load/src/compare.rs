@@ -247,6 +247,7 @@ async fn run_side(
         Some(Server::start(a, dir, serving, case.nginx(), &log).await?)
     };
     let (ws, mgmt) = match serving {
+        Which::Bare if case.nginx() => (NGINX, BARE_HTTP),
         Which::Bare => (BARE_WS, BARE_HTTP),
         Which::Sockgate => (GW_PUBLIC, GW_MGMT),
     };

@@ -1,4 +1,7 @@
-//! `hold`: N idle connections; RSS per connection of the gateway process.
+//! `hold`: N idle connections; RSS per connection of the gateway process
+//! (and its children: nginx's workers). WebSocket connections by default;
+//! with `--http PATH`, keep-alive HTTP/1.1 connections that have each made
+//! one request for PATH and then wait.
 
 use std::time::{Duration, Instant};
 
@@ -28,12 +31,64 @@ pub(crate) struct Args {
     /// Seconds to wait after the last connect before reading RSS.
     #[arg(long, default_value_t = 3)]
     settle_secs: u64,
+    /// Hold keep-alive HTTP/1.1 connections that each requested this path
+    /// once, instead of WebSockets (`--url` then gives only the address).
+    #[arg(long)]
+    http: Option<String>,
+}
+
+/// One held connection.
+enum Held {
+    Ws(#[allow(dead_code)] Box<client::Ws>),
+    Http(
+        #[allow(dead_code)]
+        hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+        tokio::task::JoinHandle<()>,
+    ),
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Held::Http(_, conn) = self {
+            conn.abort();
+        }
+    }
+}
+
+/// An HTTP/1.1 connection that has made one request and keeps alive.
+async fn http_conn(
+    target: std::net::SocketAddr,
+    source: std::net::IpAddr,
+    path: &str,
+) -> Result<Held, String> {
+    use http_body_util::BodyExt as _;
+    let stream = client::tcp(target, source).await?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let conn = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = hyper::Request::get(path)
+        .header("host", target.to_string())
+        .body(http_body_util::Empty::new())
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("{path}: HTTP {}", resp.status()));
+    }
+    resp.into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Held::Http(sender, conn))
 }
 
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let sources = crate::parse_sources(&a.sources)?;
     let target = client::target(&a.url)?;
-    let before = stats::rss_kib(a.pid)?;
+    let before = stats::tree_rss_kib(a.pid)?;
     let started = Instant::now();
     let mut hist = stats::histogram();
     let mut held = Vec::with_capacity(a.connections);
@@ -42,10 +97,16 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let attempts = futures_util::stream::iter(0..a.connections)
         .map(|i| {
             let url = a.url.clone();
+            let http = a.http.clone();
             let source = sources[i % sources.len()];
             async move {
                 let t = Instant::now();
-                let r = client::connect(&url, target, source).await;
+                let r = match &http {
+                    Some(path) => http_conn(target, source, path).await,
+                    None => client::connect(&url, target, source)
+                        .await
+                        .map(|ws| Held::Ws(Box::new(ws))),
+                };
                 (r, t.elapsed())
             }
         })
@@ -69,7 +130,7 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let connect_secs = started.elapsed().as_secs_f64();
     drop(progress);
     tokio::time::sleep(Duration::from_secs(a.settle_secs)).await;
-    let after = stats::rss_kib(a.pid)?;
+    let after = stats::tree_rss_kib(a.pid)?;
     let open = held.len();
     drop(held);
     let per_conn = if open > 0 {
@@ -88,6 +149,7 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         "gateway_rss_kib_after": after,
         "gateway_rss_bytes_per_connection": per_conn.round(),
         "sources": sources.len(),
+        "kind": if a.http.is_some() { "http/1.1 keep-alive" } else { "websocket" },
     });
     Ok(Outcome::with_latency(json, hist))
 }

@@ -56,10 +56,9 @@ pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
     }
 }
 
-/// [`cpu_seconds`] of a process and its direct children (nginx's workers are
-/// children of its master).
-pub(crate) fn tree_cpu_seconds(pid: u32) -> Result<f64, String> {
-    let mut total = cpu_seconds(pid)?;
+/// A process and its direct children (nginx's master and its workers).
+fn tree(pid: u32) -> Result<Vec<u32>, String> {
+    let mut pids = vec![pid];
     let entries = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
     for entry in entries.filter_map(|e| e.ok()) {
         let Some(child) = entry
@@ -78,8 +77,26 @@ pub(crate) fn tree_cpu_seconds(pid: u32) -> Result<f64, String> {
             .and_then(|(_, r)| r.split_whitespace().nth(1))
             .and_then(|p| p.parse::<u32>().ok());
         if ppid == Some(pid) {
-            total += cpu_seconds(child).unwrap_or(0.0);
+            pids.push(child);
         }
     }
-    Ok(total)
+    Ok(pids)
+}
+
+/// [`cpu_seconds`] of a process and its direct children.
+pub(crate) fn tree_cpu_seconds(pid: u32) -> Result<f64, String> {
+    cpu_seconds(pid)?;
+    Ok(tree(pid)?
+        .into_iter()
+        .map(|p| cpu_seconds(p).unwrap_or(0.0))
+        .sum())
+}
+
+/// [`rss_kib`] of a process and its direct children.
+pub(crate) fn tree_rss_kib(pid: u32) -> Result<u64, String> {
+    rss_kib(pid)?;
+    Ok(tree(pid)?
+        .into_iter()
+        .map(|p| rss_kib(p).unwrap_or(0))
+        .sum())
 }

@@ -24,6 +24,15 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
+/// Nanoseconds on the monotonic clock since the process first asked (what
+/// throttling buckets count in: one `u64` per bucket).
+pub fn mono_ns() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(now);
+    // Starts above zero, so a bucket's zero state is always in the past.
+    now().saturating_duration_since(base).as_nanos() as u64 + 1_000_000_000
+}
+
 /// Milliseconds since the Unix epoch, now.
 #[allow(clippy::disallowed_methods)]
 pub fn now_ms() -> u64 {

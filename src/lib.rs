@@ -53,6 +53,7 @@ pub mod session;
 pub mod shutdown;
 pub mod snapshot;
 pub mod telemetry;
+pub mod throttle;
 pub mod tls;
 pub mod ws;
 

@@ -7,7 +7,7 @@
 
 use super::env::EnvSource;
 use super::reader::{Errors, Section};
-use super::{Config, cluster, http_api, routes, security, server, websocket};
+use super::{Config, cluster, http_api, routes, security, server, throttle, websocket};
 
 pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -> Option<Config> {
     let mut root = Section::root(table, errors);
@@ -24,6 +24,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let stages = routes::read_stages(root.entries("stages"), declared, errors, env);
     let authorizers = security::read_authorizers(root.entries("authorizers"), env);
     let admission = security::read_admission(root.section("admission"));
+    let account_limit = throttle::read_account(root.section("throttle"));
     let authorizers_ok = match (&stages, &authorizers) {
         (Some(st), Some(a)) => {
             let stages_ok = security::check_stage_authorizers(st, a, errors);
@@ -41,6 +42,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     Some(Config {
         authorizers: authorizers?,
         admission: admission?,
+        throttle: account_limit,
         management: management?,
         cluster: cluster?,
         server: server?,

@@ -18,6 +18,7 @@ mod reader;
 mod routes;
 pub mod security;
 mod server;
+mod throttle;
 mod websocket;
 
 use std::collections::BTreeMap;
@@ -58,6 +59,9 @@ pub struct Config {
     pub management: ManagementAuth,
     /// Named authorizers stages may use on `$connect`.
     pub authorizers: BTreeMap<String, AuthorizerConfig>,
+    /// `[throttle]`: the node's limit on every request and message (AWS's
+    /// account level).
+    pub throttle: Option<crate::throttle::Limit>,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
     /// The first 16 hex digits of the SHA-256 of the config text: which file a
@@ -282,6 +286,24 @@ pub struct StageConfig {
     pub api_keys: Vec<(String, String)>,
     /// A canary: a share of new connections served with other variables.
     pub canary: Option<CanaryConfig>,
+    /// `[stages.NAME.throttle]`.
+    pub throttle: StageThrottle,
+}
+
+/// A stage's throttling: the limit of each of its routes unless the route has
+/// its own (AWS's `DefaultRouteSettings`), and limits per client.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageThrottle {
+    /// `rate` and `burst`: each route's bucket, unless it sets its own.
+    pub route_default: Option<crate::throttle::Limit>,
+    /// `per_connection`: messages of one WebSocket connection.
+    pub per_connection: Option<crate::throttle::Limit>,
+    /// `per_ip`: requests and messages from one source IP.
+    pub per_ip: Option<crate::throttle::Limit>,
+    /// `per_api_key`: requests and messages with one API key.
+    pub per_api_key: Option<crate::throttle::Limit>,
+    /// `per_principal`: requests and messages of one authorizer principal.
+    pub per_principal: Option<crate::throttle::Limit>,
 }
 
 /// `[stages.NAME.canary]`: a share of the stage's new connections (each for its
@@ -307,6 +329,8 @@ pub struct RouteConfig {
     pub integration: IntegrationConfig,
     /// Two-way: the integration's reply is sent back to the client.
     pub route_response: bool,
+    /// Its own limit (AWS's route settings), over the stage's default.
+    pub throttle: Option<crate::throttle::Limit>,
 }
 
 /// `[http]`: the HTTP API's settings.
@@ -350,6 +374,8 @@ pub struct HttpRouteConfig {
     pub auth: HttpRouteAuth,
     /// Changes to the request and the answer.
     pub mapping: ParamMapping,
+    /// Its own limit (AWS's route settings), over the stage's default.
+    pub throttle: Option<crate::throttle::Limit>,
 }
 
 /// An HTTP route's parameter mapping: AWS's `request_parameters` and

@@ -44,6 +44,7 @@ pub(super) struct RawRoute {
     /// HTTP routes only.
     auth: HttpRouteAuth,
     mapping: ParamMapping,
+    throttle: Option<crate::throttle::Limit>,
 }
 
 impl RawRoute {
@@ -78,8 +79,9 @@ pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Vec<RawRoute> 
             s.errors().push(join(&path, "route_response"), format!("{key} cannot send a reply to the client"));
         }
         let (integration, payload_format) = read_integration(s.section("integration"), Api::WebSocket);
+        let throttle = super::throttle::read_limit(&mut s, "throttle");
         s.finish();
-        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default(), mapping: ParamMapping::default() }
+        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default(), mapping: ParamMapping::default(), throttle }
     }).collect()
 }
 
@@ -109,6 +111,7 @@ pub(super) fn read_http_routes(
                 Some(RawIntegration::Mock(_)) | None => Calls::Mock,
             };
             let mapping = read_mapping(&mut s, &key, calls);
+            let throttle = super::throttle::read_limit(&mut s, "throttle");
             s.finish();
             RawRoute {
                 key,
@@ -118,6 +121,7 @@ pub(super) fn read_http_routes(
                 payload_format,
                 auth,
                 mapping,
+                throttle,
             }
         })
         .collect()
@@ -309,6 +313,7 @@ fn read_stage(
     let (variables, variables_ok) = read_variables(&mut s);
     let authorizer = s.string("authorizer").map(str::to_owned);
     let api_keys = read_api_keys(&mut s, env);
+    let throttle = super::throttle::read_stage(s.section("throttle"));
     let canary = read_canary(s.section("canary"), &name, routes, &variables);
     let errors = s.errors();
     s.finish();
@@ -324,6 +329,7 @@ fn read_stage(
         authorizer,
         api_keys: api_keys?,
         canary: canary?,
+        throttle,
     })
 }
 
@@ -441,6 +447,7 @@ fn resolve_routes(
             key: route.key.clone(),
             integration,
             route_response: route.route_response,
+            throttle: route.throttle,
         })
     })
 }
@@ -486,6 +493,7 @@ fn resolve_http_routes(
             integration,
             auth: route.auth.clone(),
             mapping: route.mapping.clone(),
+            throttle: route.throttle,
         })
     })
 }

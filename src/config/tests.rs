@@ -566,3 +566,44 @@ response_parameters = { "404" = { "overwrite:statuscode" = "200" } }
     }
     assert!(!errs.iter().any(|e| e.contains("/ok/")), "{errs:#?}");
 }
+
+#[test]
+fn throttles_are_read_and_checked() {
+    let text = r#"
+[throttle]
+rate = 100
+burst = 50
+[stages.prod.throttle]
+rate = 10.5
+burst = 20
+per_ip = { rate = 1, burst = 2 }
+[routes.a]
+integration = { type = "mock" }
+throttle = { rate = 5, burst = 5 }
+[http.routes."GET /x"]
+integration = { type = "mock" }
+throttle = { rate = 0, burst = 0 }
+"#;
+    let cfg = Config::parse(text, &env(&[])).unwrap();
+    let limit = |rate, burst| Some(crate::throttle::Limit { rate, burst });
+    assert_eq!(cfg.throttle, limit(100.0, 50));
+    let t = &cfg.stages[0].throttle;
+    assert_eq!(t.route_default, limit(10.5, 20));
+    assert_eq!(t.per_ip, limit(1.0, 2));
+    assert_eq!(t.per_connection, None);
+    assert_eq!(cfg.stages[0].routes[0].throttle, limit(5.0, 5));
+    assert_eq!(cfg.stages[0].http_routes[0].throttle, limit(0.0, 0));
+    let errs = errors(
+        "[throttle]\nrate = 10\n[stages.prod.throttle]\nper_key = { rate = 1, burst = 1 }\nper_ip = { rate = -1, burst = 1 }\n",
+    );
+    for e in [
+        "throttle.burst: missing",
+        "stages.prod.throttle.per_key: unknown key",
+        "stages.prod.throttle.per_ip.rate:",
+    ] {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "{e}\nin {errs:#?}"
+        );
+    }
+}

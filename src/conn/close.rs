@@ -181,6 +181,9 @@ pub enum ErrorFrame {
     InternalServerError,
     /// The integration did not answer within its timeout.
     Timeout,
+    /// Throttled: the message was not sent to the integration (AWS leaves the
+    /// WebSocket text UNCONFIRMED; its HTTP 429 text, in AWS's frame shape).
+    TooManyRequests,
 }
 
 impl ErrorFrame {
@@ -191,6 +194,7 @@ impl ErrorFrame {
             ErrorFrame::Forbidden => "Forbidden",
             ErrorFrame::InternalServerError => "Internal server error",
             ErrorFrame::Timeout => "Endpoint request timed out",
+            ErrorFrame::TooManyRequests => "Too Many Requests",
         };
         format!(
             r#"{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}"#

@@ -96,6 +96,8 @@ pub struct Connection {
     waker: AtomicWaker,
     max_messages: usize,
     max_bytes: usize,
+    /// Its messages' bucket (`per_connection` throttling).
+    pub throttle: crate::throttle::Bucket,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +131,7 @@ impl Connection {
             waker: AtomicWaker::new(),
             max_messages,
             max_bytes,
+            throttle: crate::throttle::Bucket::default(),
         }
     }
 

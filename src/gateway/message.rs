@@ -58,6 +58,16 @@ impl Gateway {
             }
         };
         route.metrics.messages_in.increment(1);
+        if self
+            .throttle(snap, stage, &message_subject(stage, conn, &route))
+            .is_err()
+        {
+            // Not sent to the integration; the connection stays open.
+            conn.push_from_session(Frame::text(
+                &ErrorFrame::TooManyRequests.render(&conn.id, &Id::random()),
+            ));
+            return;
+        }
         let max_reply = snap.ws.max_reply_bytes;
         if let IntegrationConfig::Mock(mock) = &route.integration {
             // Mocks are pure: answer inline, without a task or an in-flight slot.
@@ -102,6 +112,29 @@ impl Gateway {
             }
             conn.end_call();
         });
+    }
+}
+
+/// Who sent a message, for throttling (the principal is looked up only when
+/// the stage limits principals).
+fn message_subject<'a>(
+    stage: &Stage,
+    conn: &'a Connection,
+    route: &'a Route,
+) -> crate::throttle::Subject<'a> {
+    let principal = stage
+        .limits
+        .principal
+        .and(conn.info.auth.authorizer.as_deref())
+        .and_then(|a| a.get("principalId"))
+        .and_then(|p| p.as_str());
+    crate::throttle::Subject {
+        connection: Some(&conn.throttle),
+        ip: Some(&conn.info.source_ip),
+        api_key: conn.info.auth.api_key_id.as_deref(),
+        principal,
+        route: route.throttle.as_ref(),
+        account: true,
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Gateway {
     admission: Admission,
     /// `http://host:port` of the management listener, for backends.
     management_base: String,
+    /// Throttling buckets that outlive a reload (the limits are in the snapshot).
+    throttles: crate::throttle::ThrottleState,
     /// The config file, the TLS acceptor, and the reload lock.
     reloads: reload::Reloads,
 }
@@ -88,6 +90,7 @@ impl Gateway {
             shutdown: Shutdown::default(),
             connection_permits: Arc::new(Semaphore::new(config.server.max_connections)),
             admission: Admission::default(),
+            throttles: crate::throttle::ThrottleState::default(),
             management_base,
             reloads: reload::Reloads::new(source, tls),
         }
@@ -128,6 +131,33 @@ impl Gateway {
     /// This node's connections, groups and cluster link.
     pub fn delivery(&self) -> &Delivery {
         &self.delivery
+    }
+
+    /// The node's throttling buckets.
+    pub fn throttles(&self) -> &crate::throttle::ThrottleState {
+        &self.throttles
+    }
+
+    /// Takes a token for one request or message at every level that applies
+    /// (see `throttle`); a throttle is counted on the stage's metrics.
+    pub fn throttle(
+        &self,
+        snap: &Snapshot,
+        stage: &Stage,
+        subject: &crate::throttle::Subject<'_>,
+    ) -> Result<(), crate::throttle::Level> {
+        let now = crate::clock::mono_ns();
+        let checked = crate::throttle::check(
+            &self.throttles,
+            snap.account_limit.as_ref(),
+            &stage.limits,
+            subject,
+            now,
+        );
+        if let Err(level) = checked {
+            stage.metrics.throttled(level);
+        }
+        checked
     }
 
     /// The metrics registry.

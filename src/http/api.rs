@@ -30,6 +30,7 @@ use crate::gateway::Gateway;
 use crate::integration::http_event::HttpFacts;
 use crate::snapshot::Snapshot;
 use crate::telemetry::HttpRouteMetrics;
+use crate::throttle::Subject;
 use http_body_util::Either;
 
 /// Serves one plain HTTP request on the public listener.
@@ -69,6 +70,7 @@ pub async fn handle(
         }
         _ => {
             let served = serve(
+                &gw,
                 &snap,
                 &parts,
                 incoming,
@@ -164,6 +166,7 @@ struct Client {
 }
 
 async fn serve<'s>(
+    gw: &Gateway,
     snap: &'s Snapshot,
     parts: &http::request::Parts,
     incoming: Incoming,
@@ -215,9 +218,25 @@ async fn serve<'s>(
         is_canary: stage.canary,
         authorizer: None,
     };
+    // Throttled before the authorizer (a flood never reaches it), then again
+    // at the levels its answer names.
+    let mut subject = Subject {
+        ip: Some(&client.source_ip),
+        route: found.route.throttle.as_ref(),
+        account: true,
+        ..Subject::default()
+    };
+    throttle(gw, snap, stage, &subject)?;
     // Before the body is read: an unauthenticated client never makes the
     // gateway buffer one.
-    let auth = gate::check(snap, stage, found.route, &facts).await?;
+    let passed = gate::check(snap, stage, found.route, &facts).await?;
+    let auth = passed.auth;
+    subject = Subject {
+        api_key: passed.api_key.as_deref(),
+        principal: auth.as_ref().map(|a| a.principal_id.as_str()),
+        ..Subject::default()
+    };
+    throttle(gw, snap, stage, &subject)?;
     let v2 = matches!(
         found.route.integration,
         HttpIntegration::AwsProxy {
@@ -251,6 +270,16 @@ async fn serve<'s>(
     seen.integration_ms = Some(called.took.as_millis() as u64);
     seen.integration_error = called.error;
     resp
+}
+
+fn throttle(
+    gw: &Gateway,
+    snap: &Snapshot,
+    stage: &crate::snapshot::Stage,
+    subject: &Subject<'_>,
+) -> Result<(), HttpApiError> {
+    gw.throttle(snap, stage, subject)
+        .map_err(|_| HttpApiError::TooManyRequests)
 }
 
 fn body_error(e: BodyError) -> HttpApiError {

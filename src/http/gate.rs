@@ -19,24 +19,41 @@ use crate::config::{IdentitySource, PayloadFormat};
 use crate::integration::http_event::{self, HttpFacts};
 use crate::snapshot::{HttpRoute, Snapshot, Stage};
 
-/// Runs the route's checks on a request (`facts` has no body yet); the
-/// authorizer's findings, if the route has one.
+/// What a request showed.
+#[derive(Debug, Default)]
+pub struct Passed {
+    /// The authorizer's findings, if the route has one.
+    pub auth: Option<AuthContext>,
+    /// The name of the API key it presented, if the route requires one.
+    pub api_key: Option<std::sync::Arc<str>>,
+}
+
+/// Runs the route's checks on a request (`facts` has no body yet).
 pub async fn check(
     snap: &Snapshot,
     stage: &Stage,
     route: &HttpRoute,
     facts: &HttpFacts<'_>,
-) -> Result<Option<AuthContext>, HttpApiError> {
+) -> Result<Passed, HttpApiError> {
+    let mut passed = Passed::default();
     if route.api_key_required {
         let presented = facts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
-        if presented
-            .and_then(|k| match_api_key(&stage.api_keys, k))
-            .is_none()
-        {
+        passed.api_key = presented.and_then(|k| match_api_key(&stage.api_keys, k));
+        if passed.api_key.is_none() {
             debug!(route = facts.route_key, "No or a wrong API key.");
             return Err(HttpApiError::Forbidden);
         }
     }
+    passed.auth = authorize(snap, route, facts).await?;
+    Ok(passed)
+}
+
+/// Runs the route's authorizer, if it has one.
+async fn authorize(
+    snap: &Snapshot,
+    route: &HttpRoute,
+    facts: &HttpFacts<'_>,
+) -> Result<Option<AuthContext>, HttpApiError> {
     let Some(authorizer) = &route.authorizer else {
         return Ok(None);
     };

@@ -90,6 +90,15 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
     if stage.is_some_and(|s| snap.stage(s).is_none()) {
         return Err(ApiError::NotFound);
     }
+    // AWS counts callback API calls against the account's limit.
+    if let Some(gcra) = &snap.account_limit
+        && !gw.throttles().account.allow(gcra, crate::clock::mono_ns())
+    {
+        if let Some(s) = stage.and_then(|s| snap.stage(s)) {
+            s.metrics.throttled(crate::throttle::Level::Account);
+        }
+        return Err(ApiError::Throttled);
+    }
     let method = parts.method.clone();
     match target {
         Target::Connection(stage, raw_id) => connection(gw, method, stage, raw_id, body).await,

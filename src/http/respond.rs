@@ -42,6 +42,8 @@ pub enum ApiError {
     Forbidden,
     /// The request body did not arrive within `request_body_timeout`.
     BodyTimeout,
+    /// Over the node's `[throttle]` limit (AWS: the account's).
+    Throttled,
 }
 
 impl From<DeliveryError> for ApiError {
@@ -114,6 +116,9 @@ pub enum HttpApiError {
     /// A valid JWT without any of the route's scopes: 403, with
     /// `www-authenticate: Bearer error="insufficient_scope"`.
     InsufficientScope,
+    /// Throttled: 429 `{"message":"Too Many Requests"}` (AWS leaves the HTTP
+    /// API body UNCONFIRMED; this is its REST text).
+    TooManyRequests,
 }
 
 impl HttpApiError {
@@ -135,6 +140,7 @@ impl HttpApiError {
             HttpApiError::Forbidden | HttpApiError::InsufficientScope => {
                 (StatusCode::FORBIDDEN, "Forbidden")
             }
+            HttpApiError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
         };
         let mut resp = json(status, message);
         let challenge = match self {
@@ -222,6 +228,11 @@ impl ApiError {
                 StatusCode::REQUEST_TIMEOUT,
                 "RequestTimeoutException",
                 "The request body was not received in time",
+            ),
+            ApiError::Throttled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "LimitExceededException",
+                "Too Many Requests",
             ),
         };
         let mut resp = json(status, message);
@@ -322,6 +333,7 @@ mod tests {
             ApiError::Unavailable,
             ApiError::Forbidden,
             ApiError::BodyTimeout,
+            ApiError::Throttled,
         ];
         let statuses = crate::telemetry::MANAGEMENT_STATUSES;
         for e in all {
@@ -339,7 +351,8 @@ mod tests {
                 | ApiError::InvalidGroup
                 | ApiError::Unavailable
                 | ApiError::Forbidden
-                | ApiError::BodyTimeout => {}
+                | ApiError::BodyTimeout
+                | ApiError::Throttled => {}
             }
         }
         assert!(statuses.contains(&200) && statuses.contains(&204));

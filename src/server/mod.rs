@@ -240,6 +240,8 @@ async fn housekeeping(gw: Weak<Gateway>) {
         tick.tick().await;
         let Some(gw) = gw.upgrade() else { return };
         gw.metrics().upkeep();
+        // Keyed throttling buckets that are full again are forgotten.
+        gw.throttles().sweep(crate::clock::mono_ns());
         n += 1;
         if n.is_multiple_of(SWEEP_EVERY) {
             gw.admission().sweep(&gw.snapshot().admission);

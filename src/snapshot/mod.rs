@@ -57,6 +57,8 @@ pub struct Snapshot {
     /// Metric handles for HTTP requests that reach no stage (and preflights,
     /// answered before any stage or route is looked at).
     pub http_no_stage: HttpRouteMetrics,
+    /// `[throttle]`: the node's limit (AWS's account level).
+    pub account_limit: Option<crate::throttle::Gcra>,
     /// `[admission]`.
     pub admission: AdmissionConfig,
     /// `[management]`: who may call the management API.
@@ -127,6 +129,7 @@ impl Snapshot {
             ws: config.websocket.clone(),
             http: config.http.clone(),
             http_no_stage: metrics.http_route(HTTP_NONE, HTTP_NONE),
+            account_limit: config.throttle.map(crate::throttle::Gcra::new),
             admission: config.admission.clone(),
             management: config.management.clone(),
             handshake_timeout: config.server.handshake_timeout,

@@ -9,6 +9,7 @@ use crate::config::{HttpIntegration, IntegrationConfig, StageConfig, WebSocketCo
 use crate::integration;
 use crate::routing::{self, RouteTable, http::HttpRouter};
 use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics, RouteMetrics, StageMetrics};
+use crate::throttle::{Bucket, ClientLimits, Gcra, Limit, RouteBucket};
 
 /// A deployed stage: its routes resolved with its variables.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Stage {
     pub http: HttpRouter<HttpRoute>,
     /// Metric handles for HTTP requests that match no route of the stage.
     pub http_unmatched: HttpRouteMetrics,
+    /// Its per-client limits (`[stages.NAME.throttle]`).
+    pub limits: ClientLimits,
     /// Whether messages must be parsed as JSON (selection or a template needs it).
     pub parse_json: bool,
     /// Stage metric handles.
@@ -64,6 +67,8 @@ pub struct Route {
     pub integration: IntegrationConfig,
     /// Send the integration's reply back to the client.
     pub two_way: bool,
+    /// Its bucket, if the route or its stage has a limit.
+    pub throttle: Option<RouteBucket>,
     /// Route metric handles.
     pub metrics: RouteMetrics,
 }
@@ -86,6 +91,8 @@ pub struct HttpRoute {
     pub api_key_required: bool,
     /// Its parameter mapping.
     pub mapping: crate::config::ParamMapping,
+    /// Its bucket, if the route or its stage has a limit.
+    pub throttle: Option<RouteBucket>,
     /// Metric handles (labelled by route key, never by path).
     pub metrics: HttpRouteMetrics,
 }
@@ -126,6 +133,13 @@ impl Stage {
                 None,
             ),
         };
+        // A route's own limit, else the stage's default; each its own bucket.
+        let bucket = |own: Option<Limit>| {
+            own.or(cfg.throttle.route_default).map(|l| RouteBucket {
+                gcra: Gcra::new(l),
+                bucket: Bucket::default(),
+            })
+        };
         let http = HttpRouter::new(http_routes.iter().map(|r| {
             let route = HttpRoute {
                 integration: r.integration.clone(),
@@ -140,6 +154,7 @@ impl Stage {
                 scopes: r.auth.scopes.clone(),
                 api_key_required: r.auth.api_key_required,
                 mapping: r.mapping.clone(),
+                throttle: bucket(r.throttle),
                 metrics: metrics.http_route(&label, &r.key),
             };
             (r.key.clone(), route)
@@ -154,6 +169,7 @@ impl Stage {
                 key: Arc::from(r.key.as_str()),
                 integration: r.integration.clone(),
                 two_way: r.route_response,
+                throttle: bucket(r.throttle),
                 metrics: metrics.route(&label, &r.key),
             });
             match r.key.as_str() {
@@ -184,6 +200,17 @@ impl Stage {
                 .cloned(),
             api_keys: cfg.api_keys.clone(),
             canary,
+            limits: client_limits(&cfg.throttle),
         }
+    }
+}
+
+/// A stage's per-client limits in GCRA's terms.
+fn client_limits(t: &crate::config::StageThrottle) -> ClientLimits {
+    ClientLimits {
+        connection: t.per_connection.map(Gcra::new),
+        ip: t.per_ip.map(Gcra::new),
+        api_key: t.per_api_key.map(Gcra::new),
+        principal: t.per_principal.map(Gcra::new),
     }
 }

@@ -8,7 +8,7 @@ use super::{
     CLIENT_ERRORS, CLUSTER_DROPPED, CLUSTER_EXPIRED, CLUSTER_MESSAGES, CLUSTER_REAPED, CLUSTER_UP,
     CONFIG_GENERATION, CONFIG_INFO, CONFIG_RELOADS, CONNECTIONS_OPEN, CONNECTS, DISCONNECTS,
     EXECUTION_ERRORS, FANOUT, INTEGRATION_ERRORS, INTEGRATION_LATENCY, LISTENER_REFUSED,
-    MANAGEMENT_REQUESTS, MESSAGES, QUEUE_REJECTIONS, RUNTIME_TASKS, SEND_BACKLOG,
+    MANAGEMENT_REQUESTS, MESSAGES, QUEUE_REJECTIONS, RUNTIME_TASKS, SEND_BACKLOG, THROTTLED,
 };
 
 /// Gauges and their help texts.
@@ -64,6 +64,10 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     (
         CLIENT_ERRORS,
         "Requests the gateway refused before any integration (AWS ClientError).",
+    ),
+    (
+        THROTTLED,
+        "Requests and messages throttled (429, or a Too Many Requests frame), by the level whose bucket was empty.",
     ),
     (
         QUEUE_REJECTIONS,

@@ -27,6 +27,7 @@ const CONNECTS: &str = "sockgate_connects_total";
 const DISCONNECTS: &str = "sockgate_disconnects_total";
 const MESSAGES: &str = "sockgate_messages_total";
 const CLIENT_ERRORS: &str = "sockgate_client_errors_total";
+const THROTTLED: &str = "sockgate_throttled_total";
 const QUEUE_REJECTIONS: &str = "sockgate_send_queue_rejections_total";
 const FANOUT: &str = "sockgate_fanout_deliveries_total";
 const CLUSTER_UP: &str = "sockgate_cluster_up";
@@ -144,6 +145,7 @@ pub struct StageMetrics {
     connects: [Counter; ConnectOutcome::LABELS.len()],
     disconnects: [Counter; CloseReason::LABELS.len()],
     client_errors: [Counter; 2],
+    throttled: [Counter; crate::throttle::Level::LABELS.len()],
     /// Messages sent to clients (replies, pushes, error frames).
     pub messages_out: Counter,
     /// @connections POSTs refused because the connection's queue was full.
@@ -279,6 +281,8 @@ impl Metrics {
                 .map(|r| self.counter(DISCONNECTS, vec![s(), Label::new("reason", r)])),
             client_errors: ClientError::LABELS
                 .map(|k| self.counter(CLIENT_ERRORS, vec![s(), Label::new("kind", k)])),
+            throttled: crate::throttle::Level::LABELS
+                .map(|l| self.counter(THROTTLED, vec![s(), Label::new("level", l)])),
             messages_out: self.counter(MESSAGES, vec![s(), Label::new("direction", "out")]),
             queue_rejections: self.counter(QUEUE_REJECTIONS, vec![s()]),
             fanout_queued: self.counter(FANOUT, vec![s(), Label::new("outcome", "queued")]),
@@ -412,6 +416,11 @@ impl StageMetrics {
     /// Counts a client error.
     pub fn client_error(&self, kind: ClientError) {
         self.client_errors[kind as usize].increment(1);
+    }
+
+    /// Counts a throttled request or message, by the level that throttled it.
+    pub fn throttled(&self, level: crate::throttle::Level) {
+        self.throttled[level as usize].increment(1);
     }
 }
 

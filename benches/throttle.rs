@@ -18,6 +18,7 @@ fn open() -> Gcra {
     Gcra::new(Limit {
         rate: 1e9,
         burst: 1_000_000,
+        cluster: false,
     })
 }
 
@@ -55,6 +56,7 @@ fn bench(c: &mut Criterion) {
     let route = RouteBucket {
         gcra: g,
         bucket: Bucket::default(),
+        name: "prod GET /pets".into(),
     };
     let conn = Bucket::default();
     c.bench_function("throttle/check: connection, ip, route, account", |b| {

@@ -245,6 +245,18 @@ fn fail_records(cluster: &Cluster, ops: &[RecordOp]) {
 async fn find_lost(cluster: &Arc<Cluster>, node: &Arc<dyn Node>) {
     let cutoff = clock::now_ms().saturating_sub(cluster.cfg.node_ttl.as_millis() as u64);
     let mut redis = cluster.redis.clone();
+    let live = tokio::time::timeout(
+        cluster.cfg.request_timeout,
+        redis::cmd("ZCOUNT")
+            .arg(names::NODES)
+            .arg(cutoff)
+            .arg("+inf")
+            .query_async::<usize>(&mut redis),
+    )
+    .await;
+    if let Ok(Ok(n)) = live {
+        cluster.live.store(n.max(1), Ordering::Relaxed);
+    }
     let stale = tokio::time::timeout(
         cluster.cfg.request_timeout,
         redis::cmd("ZRANGEBYSCORE")

@@ -44,6 +44,7 @@ mod liveness;
 pub(crate) mod names;
 pub mod node;
 mod subscriptions;
+pub mod throttle;
 pub(crate) mod wire;
 
 use std::collections::HashSet;
@@ -153,6 +154,8 @@ pub struct Cluster {
     beat_ok_ms: AtomicU64,
     /// Set when records in Redis may be out of date (an outage, a full queue).
     needs_resync: AtomicBool,
+    /// Nodes with a recent heartbeat, as last counted (for fail-open throttling).
+    live: std::sync::atomic::AtomicUsize,
     /// Connections whose `$disconnect` was delivered while Redis was unreachable:
     /// their records must still be removed.
     stale: Mutex<Vec<Id>>,
@@ -210,6 +213,7 @@ impl Cluster {
             probe_nonce: AtomicU64::new(0),
             beat_ok_ms: AtomicU64::new(0),
             needs_resync: AtomicBool::new(false),
+            live: std::sync::atomic::AtomicUsize::new(1),
             stale: Mutex::new(Vec::new()),
             records: reg_tx,
             dirty_groups: Mutex::new(HashSet::new()),
@@ -253,6 +257,11 @@ impl Cluster {
     /// was acknowledged recently (right after a reconnect, before the next probe).
     pub(crate) fn reachable(&self) -> bool {
         self.is_up() || self.recent(&self.beat_ok_ms)
+    }
+
+    /// Nodes with a recent heartbeat, as last counted.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
     }
 
     /// Whether `at` (epoch ms; 0: never) is within `unready_after` of now.

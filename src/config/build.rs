@@ -24,7 +24,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let stages = routes::read_stages(root.entries("stages"), declared, errors, env);
     let authorizers = security::read_authorizers(root.entries("authorizers"), env);
     let admission = security::read_admission(root.section("admission"));
-    let account_limit = throttle::read_account(root.section("throttle"));
+    let throttle_cfg = throttle::read_account(root.section("throttle"));
     let authorizers_ok = match (&stages, &authorizers) {
         (Some(st), Some(a)) => {
             let stages_ok = security::check_stage_authorizers(st, a, errors);
@@ -39,10 +39,10 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     if !authorizers_ok {
         return None;
     }
-    Some(Config {
+    let config = Config {
         authorizers: authorizers?,
         admission: admission?,
-        throttle: account_limit,
+        throttle: throttle_cfg,
         management: management?,
         cluster: cluster?,
         server: server?,
@@ -52,5 +52,16 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         stages: stages?,
         http,
         digest: String::new(),
-    })
+    };
+    let stray = throttle::cluster_limits(&config);
+    if config.cluster.is_none() && !stray.is_empty() {
+        for at in stray {
+            errors.push(
+                at,
+                "scope = \"cluster\" needs [cluster] (a Redis to share the bucket)",
+            );
+        }
+        return None;
+    }
+    Some(config)
 }

@@ -59,9 +59,8 @@ pub struct Config {
     pub management: ManagementAuth,
     /// Named authorizers stages may use on `$connect`.
     pub authorizers: BTreeMap<String, AuthorizerConfig>,
-    /// `[throttle]`: the node's limit on every request and message (AWS's
-    /// account level).
-    pub throttle: Option<crate::throttle::Limit>,
+    /// `[throttle]`.
+    pub throttle: ThrottleConfig,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
     /// The first 16 hex digits of the SHA-256 of the config text: which file a
@@ -288,6 +287,19 @@ pub struct StageConfig {
     pub canary: Option<CanaryConfig>,
     /// `[stages.NAME.throttle]`.
     pub throttle: StageThrottle,
+}
+
+/// `[throttle]`: the account level, and what cluster-wide limits do while
+/// Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleConfig {
+    /// `rate`, `burst`: every request and message the node (or, with
+    /// `scope = "cluster"`, the cluster) serves (AWS's account level).
+    pub account: Option<crate::throttle::Limit>,
+    /// `on_redis_down = "open"` (the default): a cluster limit falls back to
+    /// this node's share (the limit divided by the live nodes); `"closed"`:
+    /// it throttles everything until Redis answers.
+    pub fail_open: bool,
 }
 
 /// A stage's throttling: the limit of each of its routes unless the route has

@@ -585,8 +585,15 @@ integration = { type = "mock" }
 throttle = { rate = 0, burst = 0 }
 "#;
     let cfg = Config::parse(text, &env(&[])).unwrap();
-    let limit = |rate, burst| Some(crate::throttle::Limit { rate, burst });
-    assert_eq!(cfg.throttle, limit(100.0, 50));
+    let limit = |rate, burst| {
+        Some(crate::throttle::Limit {
+            rate,
+            burst,
+            cluster: false,
+        })
+    };
+    assert_eq!(cfg.throttle.account, limit(100.0, 50));
+    assert!(cfg.throttle.fail_open);
     let t = &cfg.stages[0].throttle;
     assert_eq!(t.route_default, limit(10.5, 20));
     assert_eq!(t.per_ip, limit(1.0, 2));

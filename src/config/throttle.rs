@@ -2,18 +2,28 @@
 //! buckets as AWS configures them (a rate per second and a burst), applied by
 //! `throttle`.
 
-use super::StageThrottle;
 use super::reader::Section;
+use super::{StageThrottle, ThrottleConfig};
 use crate::throttle::Limit;
 
 /// Highest rate or burst accepted (far above what one node serves; a typo
 /// like a missing decimal point is caught).
 const MAX: i64 = 10_000_000;
 
-/// `rate` and `burst` of a table, both required when it is present.
+/// `rate` and `burst` of a table, both required when it is present, and its
+/// `scope`: "node" (the default: each node its own bucket) or "cluster" (one
+/// bucket in Redis for every node; needs `[cluster]`).
 fn limit_in(s: &mut Section<'_>) -> Option<Limit> {
     let rate = s.number("rate", 0.0, MAX as f64);
     let burst = s.int("burst", 0, MAX);
+    let cluster = match s.string("scope") {
+        None | Some("node") => false,
+        Some("cluster") => true,
+        Some(other) => {
+            s.error("scope", format!("{other:?} is not \"node\" or \"cluster\""));
+            false
+        }
+    };
     for (key, missing) in [("rate", rate.is_none()), ("burst", burst.is_none())] {
         if missing && !s.has(key) {
             s.error(
@@ -25,6 +35,7 @@ fn limit_in(s: &mut Section<'_>) -> Option<Limit> {
     Some(Limit {
         rate: rate?,
         burst: burst? as u32,
+        cluster,
     })
 }
 
@@ -40,14 +51,25 @@ pub(super) fn read_limit(s: &mut Section<'_>, key: &str) -> Option<Limit> {
     limit
 }
 
-/// `[throttle]`: the node's account-level limit.
-pub(super) fn read_account(mut s: Section<'_>) -> Option<Limit> {
-    if !s.is_present() {
-        return None;
-    }
-    let limit = limit_in(&mut s);
+/// `[throttle]`: the account-level limit (when `rate` or `burst` is set) and
+/// the fail mode of cluster limits.
+pub(super) fn read_account(mut s: Section<'_>) -> ThrottleConfig {
+    let account = (s.has("rate") || s.has("burst"))
+        .then(|| limit_in(&mut s))
+        .flatten();
+    let fail_open = match s.string("on_redis_down") {
+        None | Some("open") => true,
+        Some("closed") => false,
+        Some(other) => {
+            s.error(
+                "on_redis_down",
+                format!("{other:?} is not \"open\" or \"closed\""),
+            );
+            true
+        }
+    };
     s.finish();
-    limit
+    ThrottleConfig { account, fail_open }
 }
 
 /// `[stages.NAME.throttle]`: the default for each route, and per-client limits.
@@ -67,4 +89,27 @@ pub(super) fn read_stage(mut s: Section<'_>) -> StageThrottle {
     };
     s.finish();
     t
+}
+
+/// Every limit that holds for the cluster, by where it is written.
+pub(super) fn cluster_limits(cfg: &super::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if cfg.throttle.account.is_some_and(|l| l.cluster) {
+        out.push("throttle".to_owned());
+    }
+    for st in &cfg.stages {
+        let t = &st.throttle;
+        let stage_level = [t.route_default, t.per_ip, t.per_api_key, t.per_principal];
+        if stage_level.iter().flatten().any(|l| l.cluster) {
+            out.push(format!("stages.{}.throttle", st.name));
+        }
+        let routes = st.routes.iter().map(|r| (&r.key, r.throttle));
+        let http = st.http_routes.iter().map(|r| (&r.key, r.throttle));
+        for (key, limit) in routes.chain(http) {
+            if limit.is_some_and(|l| l.cluster) {
+                out.push(format!("route {key:?} throttle"));
+            }
+        }
+    }
+    out
 }

@@ -58,18 +58,18 @@ impl Gateway {
             }
         };
         route.metrics.messages_in.increment(1);
-        if self
-            .throttle(snap, stage, &message_subject(stage, conn, &route))
-            .is_err()
-        {
-            // Not sent to the integration; the connection stays open.
-            conn.push_from_session(Frame::text(
-                &ErrorFrame::TooManyRequests.render(&conn.id, &Id::random()),
-            ));
-            return;
-        }
+        let shared = match self.throttle(snap, stage, &message_subject(stage, conn, &route)) {
+            Ok(shared) => shared,
+            Err(_) => {
+                // Not sent to the integration; the connection stays open.
+                conn.push_from_session(too_many(conn));
+                return;
+            }
+        };
         let max_reply = snap.ws.max_reply_bytes;
-        if let IntegrationConfig::Mock(mock) = &route.integration {
+        if let IntegrationConfig::Mock(mock) = &route.integration
+            && shared.is_empty()
+        {
             // Mocks are pure: answer inline, without a task or an in-flight slot.
             let json = parsed.json.take();
             let ev = EventContext {
@@ -89,30 +89,78 @@ impl Gateway {
             return;
         }
         conn.begin_call();
-        let (gw, stage, conn) = (Arc::clone(self), Arc::clone(stage), Arc::clone(conn));
-        // The call finishes with the generation that selected its route, even
-        // if a reload swaps in another meanwhile.
-        let snap = Arc::clone(snap);
-        tokio::spawn(async move {
-            let ev = EventContext {
-                body: Some(msg.as_str()),
-                message_id: Some(Id::random()),
-                is_base64,
-                ..gw.event(&snap, EventType::Message, &stage, &conn, &route.key)
-            };
-            let result = gw.call(&snap, &stage, &route, &ev).await;
-            if let Ok(reply) = &result {
-                let joined = gw.apply_membership(&snap, &conn, reply);
-                gw.delivery().sync_groups(&joined).await;
-            }
-            if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result, max_reply)
-                && !conn.push_reply(frame)
-            {
-                debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
-            }
-            conn.end_call();
-        });
+        let call = Call {
+            // The call finishes with the generation that selected its route,
+            // even if a reload swaps in another meanwhile.
+            snap: Arc::clone(snap),
+            stage: Arc::clone(stage),
+            conn: Arc::clone(conn),
+            json: parsed.json.take(),
+            route,
+            shared,
+            msg,
+        };
+        tokio::spawn(call.run(Arc::clone(self)));
     }
+}
+
+/// A message whose route calls out (or waits on the cluster's throttle), on
+/// a task of its own.
+struct Call {
+    snap: Arc<Snapshot>,
+    stage: Arc<Stage>,
+    conn: Arc<Connection>,
+    route: Arc<Route>,
+    msg: Inbound,
+    json: Option<serde_json::Value>,
+    shared: Vec<crate::throttle::Shared>,
+}
+
+impl Call {
+    async fn run(self, gw: Arc<Gateway>) {
+        let Call {
+            snap,
+            stage,
+            conn,
+            route,
+            msg,
+            json,
+            shared,
+        } = self;
+        // Cluster-wide limits are decided in Redis, off the session task.
+        if !shared.is_empty() && gw.throttle_shared(&snap, &stage, shared).await.is_err() {
+            conn.push_reply(too_many(&conn));
+            conn.end_call();
+            return;
+        }
+        let ev = EventContext {
+            body: Some(msg.as_str()),
+            message_id: Some(Id::random()),
+            is_base64: matches!(msg, Inbound::Base64(_)),
+            body_json: json.as_ref(),
+            ..gw.event(&snap, EventType::Message, &stage, &conn, &route.key)
+        };
+        let result = match &route.integration {
+            IntegrationConfig::Mock(mock) => Ok(integration::mock_reply(mock, &ev)),
+            _ => gw.call(&snap, &stage, &route, &ev).await,
+        };
+        if let Ok(reply) = &result {
+            let joined = gw.apply_membership(&snap, &conn, reply);
+            gw.delivery().sync_groups(&joined).await;
+        }
+        let max_reply = snap.ws.max_reply_bytes;
+        if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result, max_reply)
+            && !conn.push_reply(frame)
+        {
+            debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
+        }
+        conn.end_call();
+    }
+}
+
+/// AWS's error frame for a throttled message.
+fn too_many(conn: &Connection) -> Frame {
+    Frame::text(&ErrorFrame::TooManyRequests.render(&conn.id, &Id::random()))
 }
 
 /// Who sent a message, for throttling (the principal is looked up only when

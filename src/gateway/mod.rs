@@ -29,6 +29,7 @@ pub mod disconnect;
 pub mod message;
 pub mod node;
 pub mod reload;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -136,28 +137,6 @@ impl Gateway {
     /// The node's throttling buckets.
     pub fn throttles(&self) -> &crate::throttle::ThrottleState {
         &self.throttles
-    }
-
-    /// Takes a token for one request or message at every level that applies
-    /// (see `throttle`); a throttle is counted on the stage's metrics.
-    pub fn throttle(
-        &self,
-        snap: &Snapshot,
-        stage: &Stage,
-        subject: &crate::throttle::Subject<'_>,
-    ) -> Result<(), crate::throttle::Level> {
-        let now = crate::clock::mono_ns();
-        let checked = crate::throttle::check(
-            &self.throttles,
-            snap.account_limit.as_ref(),
-            &stage.limits,
-            subject,
-            now,
-        );
-        if let Err(level) = checked {
-            stage.metrics.throttled(level);
-        }
-        checked
     }
 
     /// The metrics registry.

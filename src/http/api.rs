@@ -226,7 +226,7 @@ async fn serve<'s>(
         account: true,
         ..Subject::default()
     };
-    throttle(gw, snap, stage, &subject)?;
+    throttle(gw, snap, stage, &subject).await?;
     // Before the body is read: an unauthenticated client never makes the
     // gateway buffer one.
     let passed = gate::check(snap, stage, found.route, &facts).await?;
@@ -236,7 +236,7 @@ async fn serve<'s>(
         principal: auth.as_ref().map(|a| a.principal_id.as_str()),
         ..Subject::default()
     };
-    throttle(gw, snap, stage, &subject)?;
+    throttle(gw, snap, stage, &subject).await?;
     let v2 = matches!(
         found.route.integration,
         HttpIntegration::AwsProxy {
@@ -272,13 +272,14 @@ async fn serve<'s>(
     resp
 }
 
-fn throttle(
+async fn throttle(
     gw: &Gateway,
     snap: &Snapshot,
     stage: &crate::snapshot::Stage,
     subject: &Subject<'_>,
 ) -> Result<(), HttpApiError> {
-    gw.throttle(snap, stage, subject)
+    gw.throttle_all(snap, stage, subject)
+        .await
         .map_err(|_| HttpApiError::TooManyRequests)
 }
 

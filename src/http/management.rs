@@ -91,9 +91,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
         return Err(ApiError::NotFound);
     }
     // AWS counts callback API calls against the account's limit.
-    if let Some(gcra) = &snap.account_limit
-        && !gw.throttles().account.allow(gcra, crate::clock::mono_ns())
-    {
+    if !gw.throttle_account(&snap).await {
         if let Some(s) = stage.and_then(|s| snap.stage(s)) {
             s.metrics.throttled(crate::throttle::Level::Account);
         }

@@ -59,6 +59,8 @@ pub struct Snapshot {
     pub http_no_stage: HttpRouteMetrics,
     /// `[throttle]`: the node's limit (AWS's account level).
     pub account_limit: Option<crate::throttle::Gcra>,
+    /// `[throttle] on_redis_down = "open"`.
+    pub throttle_fail_open: bool,
     /// `[admission]`.
     pub admission: AdmissionConfig,
     /// `[management]`: who may call the management API.
@@ -129,7 +131,8 @@ impl Snapshot {
             ws: config.websocket.clone(),
             http: config.http.clone(),
             http_no_stage: metrics.http_route(HTTP_NONE, HTTP_NONE),
-            account_limit: config.throttle.map(crate::throttle::Gcra::new),
+            account_limit: config.throttle.account.map(crate::throttle::Gcra::new),
+            throttle_fail_open: config.throttle.fail_open,
             admission: config.admission.clone(),
             management: config.management.clone(),
             handshake_timeout: config.server.handshake_timeout,

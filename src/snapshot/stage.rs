@@ -134,10 +134,11 @@ impl Stage {
             ),
         };
         // A route's own limit, else the stage's default; each its own bucket.
-        let bucket = |own: Option<Limit>| {
+        let bucket = |own: Option<Limit>, key: &str| {
             own.or(cfg.throttle.route_default).map(|l| RouteBucket {
                 gcra: Gcra::new(l),
                 bucket: Bucket::default(),
+                name: format!("{} {key}", cfg.name),
             })
         };
         let http = HttpRouter::new(http_routes.iter().map(|r| {
@@ -154,7 +155,7 @@ impl Stage {
                 scopes: r.auth.scopes.clone(),
                 api_key_required: r.auth.api_key_required,
                 mapping: r.mapping.clone(),
-                throttle: bucket(r.throttle),
+                throttle: bucket(r.throttle, &r.key),
                 metrics: metrics.http_route(&label, &r.key),
             };
             (r.key.clone(), route)
@@ -169,7 +170,7 @@ impl Stage {
                 key: Arc::from(r.key.as_str()),
                 integration: r.integration.clone(),
                 two_way: r.route_response,
-                throttle: bucket(r.throttle),
+                throttle: bucket(r.throttle, &r.key),
                 metrics: metrics.route(&label, &r.key),
             });
             match r.key.as_str() {

@@ -8,7 +8,8 @@ use super::{
     CLIENT_ERRORS, CLUSTER_DROPPED, CLUSTER_EXPIRED, CLUSTER_MESSAGES, CLUSTER_REAPED, CLUSTER_UP,
     CONFIG_GENERATION, CONFIG_INFO, CONFIG_RELOADS, CONNECTIONS_OPEN, CONNECTS, DISCONNECTS,
     EXECUTION_ERRORS, FANOUT, INTEGRATION_ERRORS, INTEGRATION_LATENCY, LISTENER_REFUSED,
-    MANAGEMENT_REQUESTS, MESSAGES, QUEUE_REJECTIONS, RUNTIME_TASKS, SEND_BACKLOG, THROTTLED,
+    MANAGEMENT_REQUESTS, MESSAGES, QUEUE_REJECTIONS, RUNTIME_TASKS, SEND_BACKLOG,
+    THROTTLE_FALLBACKS, THROTTLED,
 };
 
 /// Gauges and their help texts.
@@ -64,6 +65,10 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     (
         CLIENT_ERRORS,
         "Requests the gateway refused before any integration (AWS ClientError).",
+    ),
+    (
+        THROTTLE_FALLBACKS,
+        "Cluster-wide throttling decisions made without Redis (by [throttle] on_redis_down).",
     ),
     (
         THROTTLED,

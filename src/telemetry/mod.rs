@@ -28,6 +28,7 @@ const DISCONNECTS: &str = "sockgate_disconnects_total";
 const MESSAGES: &str = "sockgate_messages_total";
 const CLIENT_ERRORS: &str = "sockgate_client_errors_total";
 const THROTTLED: &str = "sockgate_throttled_total";
+const THROTTLE_FALLBACKS: &str = "sockgate_throttle_fallbacks_total";
 const QUEUE_REJECTIONS: &str = "sockgate_send_queue_rejections_total";
 const FANOUT: &str = "sockgate_fanout_deliveries_total";
 const CLUSTER_UP: &str = "sockgate_cluster_up";
@@ -146,6 +147,7 @@ pub struct StageMetrics {
     disconnects: [Counter; CloseReason::LABELS.len()],
     client_errors: [Counter; 2],
     throttled: [Counter; crate::throttle::Level::LABELS.len()],
+    throttle_fallbacks: Counter,
     /// Messages sent to clients (replies, pushes, error frames).
     pub messages_out: Counter,
     /// @connections POSTs refused because the connection's queue was full.
@@ -283,6 +285,7 @@ impl Metrics {
                 .map(|k| self.counter(CLIENT_ERRORS, vec![s(), Label::new("kind", k)])),
             throttled: crate::throttle::Level::LABELS
                 .map(|l| self.counter(THROTTLED, vec![s(), Label::new("level", l)])),
+            throttle_fallbacks: self.counter(THROTTLE_FALLBACKS, vec![s()]),
             messages_out: self.counter(MESSAGES, vec![s(), Label::new("direction", "out")]),
             queue_rejections: self.counter(QUEUE_REJECTIONS, vec![s()]),
             fanout_queued: self.counter(FANOUT, vec![s(), Label::new("outcome", "queued")]),
@@ -416,6 +419,11 @@ impl StageMetrics {
     /// Counts a client error.
     pub fn client_error(&self, kind: ClientError) {
         self.client_errors[kind as usize].increment(1);
+    }
+
+    /// Counts a cluster-wide throttling decision made without Redis.
+    pub fn throttle_fallback(&self) {
+        self.throttle_fallbacks.increment(1);
     }
 
     /// Counts a throttled request or message, by the level that throttled it.

@@ -23,6 +23,9 @@ pub struct Limit {
     pub rate: f64,
     /// Requests at once from a full bucket.
     pub burst: u32,
+    /// Whether the limit holds for the cluster (one bucket in Redis) rather
+    /// than for each node.
+    pub cluster: bool,
 }
 
 /// A limit in GCRA's terms, in nanoseconds.
@@ -34,6 +37,8 @@ pub struct Gcra {
     tolerance: u64,
     /// A rate or burst of 0 admits nothing (AWS: 0 turns a route off).
     closed: bool,
+    /// Decided in Redis, for the cluster.
+    cluster: bool,
 }
 
 impl Gcra {
@@ -54,6 +59,39 @@ impl Gcra {
             interval,
             tolerance,
             closed,
+            cluster: limit.cluster,
+        }
+    }
+
+    /// `T` in nanoseconds (`u64::MAX` when closed).
+    pub fn interval_ns(&self) -> u64 {
+        self.interval
+    }
+
+    /// `τ` in nanoseconds.
+    pub fn tolerance_ns(&self) -> u64 {
+        self.tolerance
+    }
+
+    /// Whether it admits nothing.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the limit is the cluster's (decided in Redis).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The same limit for one of `nodes` nodes: what a node admits alone
+    /// while Redis is unreachable (fail-open).
+    pub fn per_node(&self, nodes: usize) -> Gcra {
+        let n = nodes.max(1) as u64;
+        Gcra {
+            interval: self.interval.saturating_mul(n),
+            tolerance: self.tolerance / n,
+            closed: self.closed,
+            cluster: false,
         }
     }
 
@@ -113,6 +151,7 @@ mod tests {
         let g = Gcra::new(Limit {
             rate: 10.0,
             burst: 5,
+            cluster: false,
         });
         let b = Bucket::default();
         let now = 100 * SEC;
@@ -132,6 +171,7 @@ mod tests {
         let limit = Limit {
             rate: 100.0,
             burst: 10,
+            cluster: false,
         };
         // 1,000/s offered for 10 s: 100/s admitted, plus the burst.
         let got = admitted(limit, 10_000, 10);
@@ -146,10 +186,12 @@ mod tests {
             Limit {
                 rate: 0.0,
                 burst: 10,
+                cluster: false,
             },
             Limit {
                 rate: 5.0,
                 burst: 0,
+                cluster: false,
             },
         ] {
             assert_eq!(admitted(closed, 100, 1), 0);
@@ -159,6 +201,7 @@ mod tests {
             Limit {
                 rate: 0.5,
                 burst: 1,
+                cluster: false,
             },
             100,
             10,
@@ -171,6 +214,7 @@ mod tests {
         let g = Gcra::new(Limit {
             rate: 1.0,
             burst: 1000,
+            cluster: false,
         });
         let b = std::sync::Arc::new(Bucket::default());
         let now = 50 * SEC;

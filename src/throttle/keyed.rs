@@ -112,6 +112,7 @@ mod tests {
         let g = Gcra::new(Limit {
             rate: 1.0,
             burst: 2,
+            cluster: false,
         });
         let k = KeyedBuckets::default();
         let now = 10 * SEC;
@@ -132,6 +133,7 @@ mod tests {
         let g = Gcra::new(Limit {
             rate: 0.001,
             burst: 1,
+            cluster: false,
         });
         let k = KeyedBuckets::default();
         let now = SEC;

@@ -68,8 +68,11 @@ pub struct ThrottleState {
     pub ip: KeyedBuckets,
     /// `per_api_key`, by the key's name.
     pub api_key: KeyedBuckets,
-    /// `per_principal`, by stage and principal.
+    /// `per_principal`, by principal.
     pub principal: KeyedBuckets,
+    /// What cluster limits fall back to while Redis is unreachable (fail-open):
+    /// this node's share, by the cluster bucket's name.
+    pub fallback: KeyedBuckets,
 }
 
 impl ThrottleState {
@@ -78,6 +81,7 @@ impl ThrottleState {
         self.ip.sweep(now);
         self.api_key.sweep(now);
         self.principal.sweep(now);
+        self.fallback.sweep(now);
     }
 }
 
@@ -99,8 +103,22 @@ pub struct ClientLimits {
 pub struct RouteBucket {
     /// The route's limit (its own, or the stage's default).
     pub gcra: Gcra,
-    /// Its bucket.
+    /// Its bucket (on this node).
     pub bucket: Bucket,
+    /// `STAGE ROUTEKEY`: its name in the cluster's Redis.
+    pub name: String,
+}
+
+/// A level whose limit is the cluster's: decided in Redis, after every
+/// node-local level has passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shared {
+    /// Which level.
+    pub level: Level,
+    /// Its bucket's name (`LEVEL:KEY`).
+    pub key: String,
+    /// Its limit.
+    pub gcra: Gcra,
 }
 
 /// Who and what one request is, for the levels that need it.
@@ -121,39 +139,69 @@ pub struct Subject<'a> {
     pub account: bool,
 }
 
-/// Takes a token at every level that applies; the level that throttled.
+/// Takes a token at every node-local level that applies; the level that
+/// throttled, or the cluster-wide levels still to decide (in order; empty
+/// when there are none).
 pub fn check(
     state: &ThrottleState,
     account: Option<&Gcra>,
     limits: &ClientLimits,
     s: &Subject<'_>,
     now: u64,
-) -> Result<(), Level> {
-    let one = |bucket: Option<&Bucket>, gcra: Option<&Gcra>, level| match (bucket, gcra) {
-        (Some(b), Some(g)) if !b.allow(g, now) => Err(level),
-        _ => Ok(()),
+) -> Result<Vec<Shared>, Level> {
+    let mut shared = Vec::new();
+    let mut defer = |level: Level, name: &str, key: &str, gcra: &Gcra| {
+        shared.push(Shared {
+            level,
+            key: format!("{name}:{key}"),
+            gcra: *gcra,
+        });
     };
-    let keyed =
-        |buckets: &KeyedBuckets, key: Option<&str>, gcra: Option<Gcra>, level| match (key, gcra) {
-            (Some(k), Some(g)) if buckets.allow(k, &g, now) != Keyed::Allowed => Err(level),
-            _ => Ok(()),
-        };
-    one(s.connection, limits.connection.as_ref(), Level::Connection)?;
-    keyed(&state.ip, s.ip, limits.ip, Level::Ip)?;
-    keyed(&state.api_key, s.api_key, limits.api_key, Level::ApiKey)?;
-    keyed(
-        &state.principal,
-        s.principal,
-        limits.principal,
-        Level::Principal,
-    )?;
-    if let Some(r) = s.route
-        && !r.bucket.allow(&r.gcra, now)
+    if let (Some(b), Some(g)) = (s.connection, limits.connection.as_ref())
+        && !b.allow(g, now)
     {
-        return Err(Level::Route);
+        return Err(Level::Connection);
     }
-    if !s.account {
-        return Ok(());
+    let keyed = [
+        (&state.ip, s.ip, limits.ip, Level::Ip, "ip"),
+        (
+            &state.api_key,
+            s.api_key,
+            limits.api_key,
+            Level::ApiKey,
+            "key",
+        ),
+        (
+            &state.principal,
+            s.principal,
+            limits.principal,
+            Level::Principal,
+            "principal",
+        ),
+    ];
+    for (buckets, key, gcra, level, name) in keyed {
+        let (Some(key), Some(g)) = (key, gcra) else {
+            continue;
+        };
+        if g.is_cluster() {
+            defer(level, name, key, &g);
+        } else if buckets.allow(key, &g, now) != Keyed::Allowed {
+            return Err(level);
+        }
     }
-    one(Some(&state.account), account, Level::Account)
+    if let Some(r) = s.route {
+        if r.gcra.is_cluster() {
+            defer(Level::Route, "route", &r.name, &r.gcra);
+        } else if !r.bucket.allow(&r.gcra, now) {
+            return Err(Level::Route);
+        }
+    }
+    if let (true, Some(g)) = (s.account, account) {
+        if g.is_cluster() {
+            defer(Level::Account, "account", "", g);
+        } else if !state.account.allow(g, now) {
+            return Err(Level::Account);
+        }
+    }
+    Ok(shared)
 }

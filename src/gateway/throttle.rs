@@ -1,0 +1,111 @@
+//! Throttling decisions for the gateway's requests and messages: the
+//! node-local levels at once, then any cluster-wide levels in Redis (see
+//! `throttle` for the levels, `cluster::throttle` for the script).
+//!
+//! While Redis cannot answer, a cluster limit follows `[throttle]
+//! on_redis_down`: "open" decides on this node with its share of the limit
+//! (the limit divided by the live nodes it last counted), "closed" throttles.
+//! Either way the decision is counted in
+//! `sockgate_throttle_fallbacks_total{stage}`, and nothing waits longer than
+//! `cluster.request_timeout`.
+
+use super::{Gateway, Stage};
+use crate::clock;
+use crate::snapshot::Snapshot;
+use crate::throttle::{self, Level, Shared, Subject};
+
+impl Gateway {
+    /// Takes a token at every node-local level that applies; the level that
+    /// throttled (counted), or the cluster levels left for
+    /// [`Gateway::throttle_shared`].
+    pub fn throttle(
+        &self,
+        snap: &Snapshot,
+        stage: &Stage,
+        subject: &Subject<'_>,
+    ) -> Result<Vec<Shared>, Level> {
+        let checked = throttle::check(
+            self.throttles(),
+            snap.account_limit.as_ref(),
+            &stage.limits,
+            subject,
+            clock::mono_ns(),
+        );
+        if let Err(level) = checked {
+            stage.metrics.throttled(level);
+        }
+        checked
+    }
+
+    /// Decides the cluster-wide levels, one Redis round trip each, in order.
+    pub async fn throttle_shared(
+        &self,
+        snap: &Snapshot,
+        stage: &Stage,
+        shared: Vec<Shared>,
+    ) -> Result<(), Level> {
+        for s in shared {
+            let decided = match self.delivery().cluster() {
+                Some(c) => c.throttle(&s.key, &s.gcra).await.ok(),
+                None => None,
+            };
+            let allowed = match decided {
+                Some(allowed) => allowed,
+                None => {
+                    stage.metrics.throttle_fallback();
+                    snap.throttle_fail_open && self.fallback(&s)
+                }
+            };
+            if !allowed {
+                stage.metrics.throttled(s.level);
+                return Err(s.level);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a token at the account level alone (@connections calls, which
+    /// AWS counts against the account).
+    pub async fn throttle_account(&self, snap: &Snapshot) -> bool {
+        let Some(g) = &snap.account_limit else {
+            return true;
+        };
+        if !g.is_cluster() {
+            return self.throttles().account.allow(g, clock::mono_ns());
+        }
+        let shared = Shared {
+            level: Level::Account,
+            key: "account:".to_owned(),
+            gcra: *g,
+        };
+        match self.delivery().cluster() {
+            Some(c) => match c.throttle(&shared.key, g).await {
+                Ok(allowed) => allowed,
+                Err(_) => snap.throttle_fail_open && self.fallback(&shared),
+            },
+            None => snap.throttle_fail_open && self.fallback(&shared),
+        }
+    }
+
+    /// This node's share of a cluster limit, while Redis is unreachable.
+    fn fallback(&self, s: &Shared) -> bool {
+        let nodes = self.delivery().cluster().map_or(1, |c| c.live_nodes());
+        let share = s.gcra.per_node(nodes);
+        let now = clock::mono_ns();
+        self.throttles().fallback.allow(&s.key, &share, now) == throttle::Keyed::Allowed
+    }
+
+    /// Both: the node-local levels, then the cluster's.
+    pub async fn throttle_all(
+        &self,
+        snap: &Snapshot,
+        stage: &Stage,
+        subject: &Subject<'_>,
+    ) -> Result<(), Level> {
+        let shared = self.throttle(snap, stage, subject)?;
+        if shared.is_empty() {
+            return Ok(());
+        }
+        self.throttle_shared(snap, stage, shared).await
+    }
+}

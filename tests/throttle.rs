@@ -99,12 +99,13 @@ async fn per_connection_and_per_ip_buckets_are_their_clients() {
     drop(gw);
     let per_ip = format!(
         "{ROUTES}\n[stages.prod]\n[stages.prod.throttle]\nper_ip = {}\n",
-        only(3)
+        only(5)
     );
     let gw = Gw::start(&per_ip).await;
     let (mut a, _) = connected(&gw.url("prod")).await;
     let (mut b, _) = connected(&gw.url("prod")).await;
     let total = passed(&burst(&mut a, "echo", 2).await) + passed(&burst(&mut b, "echo", 2).await);
+    // Two connects and three messages: one address, one bucket of 5.
     assert_eq!(total, 3, "one address, one bucket");
 }
 
@@ -199,4 +200,23 @@ async fn http_routes_api_keys_principals_and_the_account_throttle_with_429() {
         );
         assert_eq!(got, n, "{level}");
     }
+}
+
+#[tokio::test]
+async fn connects_count_against_the_connect_route_and_get_429() {
+    let cfg = format!(
+        "{ROUTES}\n[routes.\"$connect\"]\nintegration = {{ type = \"mock\" }}\nthrottle = {}\n[stages.prod]\n",
+        only(2)
+    );
+    let gw = Gw::start(&cfg).await;
+    let (_a, _) = connected(&gw.url("prod")).await;
+    let (_b, _) = connected(&gw.url("prod")).await;
+    assert_eq!(refused_status(&gw.url("prod"), &[]).await, 429);
+    let metrics = gw.metrics_text().await;
+    let throttled = metric(
+        &metrics,
+        "sockgate_throttled_total",
+        &["stage=\"prod\"", "level=\"route\""],
+    );
+    assert_eq!(throttled, 1.0);
 }

@@ -60,6 +60,18 @@ async fn upgrade(
         }
     })?;
     let (source_ip, held) = admit(&gw, &snap, &stage, req.headers(), peer)?;
+    // `$connect` counts against its route's bucket, the source IP's and the
+    // node's, as a request does (before any authorizer runs).
+    let subject = crate::throttle::Subject {
+        ip: Some(&source_ip),
+        route: stage.connect.as_ref().and_then(|r| r.throttle.as_ref()),
+        account: true,
+        ..Default::default()
+    };
+    if gw.throttle_all(&snap, &stage, &subject).await.is_err() {
+        stage.metrics.connect(ConnectOutcome::Throttled);
+        return Err(HandshakeError::TooManyRequests);
+    }
     let handshake = request::handshake_facts(&req);
     let mut info = conn_info(&snap, &stage, req.headers(), source_ip);
     info.canary = canary;

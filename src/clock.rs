@@ -76,6 +76,12 @@ fn civil(epoch_ms: u64) -> Civil {
     }
 }
 
+/// The UTC year and month of an epoch-ms instant.
+pub fn year_month(epoch_ms: u64) -> (i64, u32) {
+    let c = civil(epoch_ms);
+    (c.year, c.month)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of the
 /// calendar arithmetic in `civil`).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {

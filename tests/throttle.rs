@@ -42,10 +42,11 @@ async fn burst(ws: &mut Ws, action: &str, n: usize) -> Vec<String> {
     out
 }
 
+/// Replies that are not an error frame.
 fn passed(replies: &[String]) -> usize {
     replies
         .iter()
-        .filter(|r| !r.contains("Too Many Requests"))
+        .filter(|r| !r.starts_with(r#"{"message""#))
         .count()
 }
 
@@ -219,4 +220,80 @@ async fn connects_count_against_the_connect_route_and_get_429() {
         &["stage=\"prod\"", "level=\"route\""],
     );
     assert_eq!(throttled, 1.0);
+}
+
+fn plans_config(gold_quota: u64) -> String {
+    format!(
+        r#"
+[websocket]
+route_selection_expression = "$request.body.action"
+[routes.echo]
+route_response = true
+integration = {{ type = "mock", body = "echo" }}
+[stages.prod]
+api_keys = {{ a = "key-a-0123456789abcdefgh", b = "key-b-0123456789abcdefgh", c = "key-c-0123456789abcdefgh" }}
+[usage_plans.gold]
+quota = {{ limit = {gold_quota}, period = "DAY" }}
+keys = ["a", "c"]
+[usage_plans.silver]
+rate = 0.001
+burst = 2
+keys = ["b"]
+[http.routes."GET /keyed"]
+integration = {{ type = "mock", body = "ok" }}
+api_key_required = true
+"#
+    )
+}
+
+#[tokio::test]
+async fn usage_plans_throttle_and_count_quotas_per_key_readable_and_reloadable() {
+    let gw = Gw::start(&plans_config(3)).await;
+    let a = [("x-api-key", "key-a-0123456789abcdefgh")];
+    let b = [("x-api-key", "key-b-0123456789abcdefgh")];
+    let exceeded = (429, r#"{"message":"Limit Exceeded"}"#.to_owned());
+    for _ in 0..3 {
+        assert_eq!(status(&gw, "/prod/keyed", &a).await.0, 200);
+    }
+    assert_eq!(status(&gw, "/prod/keyed", &a).await, exceeded);
+    // Silver throttles (rate and burst), with the throttle's text.
+    assert_eq!(status(&gw, "/prod/keyed", &b).await.0, 200);
+    assert_eq!(status(&gw, "/prod/keyed", &b).await.0, 200);
+    assert_eq!(
+        status(&gw, "/prod/keyed", &b).await,
+        (429, r#"{"message":"Too Many Requests"}"#.to_owned())
+    );
+    // The remaining quota, through the management API.
+    let (code, _, body) = http("GET", &gw.mgmt_url("/@usage-plans/gold/keys/a"), vec![]).await;
+    assert_eq!(code, 200);
+    let usage: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(usage["quota"]["limit"], 3);
+    assert_eq!(usage["quota"]["used"], 3);
+    assert_eq!(usage["quota"]["remaining"], 0);
+    assert_eq!(usage["quota"]["period"], "DAY");
+    let resets = usage["quota"]["resetsAt"].as_str().unwrap();
+    assert!(resets.ends_with("T00:00:00.000Z"), "{resets}");
+    let (code, _, _) = http("GET", &gw.mgmt_url("/@usage-plans/silver/keys/a"), vec![]).await;
+    assert_eq!(code, 404, "a is not in silver");
+    // A WebSocket key in the plan: messages count against its quota.
+    let (mut ws, _) = connect_with(
+        &gw.url("prod"),
+        &[("x-api-key", "key-c-0123456789abcdefgh")],
+    )
+    .await
+    .unwrap();
+    let replies = burst(&mut ws, "echo", 5).await;
+    assert_eq!(passed(&replies), 3, "{replies:?}");
+    assert!(
+        replies[4].contains(r#""message": "Limit Exceeded""#),
+        "{replies:?}"
+    );
+    // A reload raises the quota; what was counted stays counted.
+    assert_eq!(gw.reload_with(&plans_config(5)).outcome, "applied");
+    assert_eq!(status(&gw, "/prod/keyed", &a).await.0, 200);
+    assert_eq!(status(&gw, "/prod/keyed", &a).await.0, 200);
+    assert_eq!(status(&gw, "/prod/keyed", &a).await, exceeded);
+    let metrics = gw.metrics_text().await;
+    let quota = metric(&metrics, "sockgate_throttled_total", &["level=\"quota\""]);
+    assert_eq!(quota, 4.0);
 }

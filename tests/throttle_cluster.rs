@@ -129,3 +129,54 @@ async fn without_redis_a_cluster_limit_fails_closed_or_open_as_configured() {
         assert!(metric(&text, "sockgate_throttle_fallbacks_total", &[]) >= 5.0);
     }
 }
+
+#[tokio::test]
+async fn quotas_and_client_buckets_are_shared_by_the_nodes() {
+    let redis = RedisServer::start();
+    let cfg = format!(
+        r#"
+[cluster]
+redis_url = "{}"
+heartbeat_interval = "100ms"
+node_ttl = "1s"
+request_timeout = "300ms"
+[stages.prod]
+api_keys = {{ a = "key-a-0123456789abcdefgh" }}
+[stages.prod.throttle]
+per_ip = {{ rate = 0.001, burst = 8, scope = "cluster" }}
+[usage_plans.gold]
+quota = {{ limit = 5, period = "MONTH" }}
+keys = ["a"]
+scope = "cluster"
+[http.routes."GET /keyed"]
+integration = {{ type = "mock", body = "ok" }}
+api_key_required = true
+[http.routes."GET /open"]
+integration = {{ type = "mock", body = "ok" }}
+"#,
+        redis.url()
+    );
+    let (n1, n2) = (Gw::start(&cfg).await, Gw::start(&cfg).await);
+    n1.wait_ready().await;
+    n2.wait_ready().await;
+    let key = [("x-api-key", "key-a-0123456789abcdefgh")];
+    let mut ok = 0;
+    for i in 0..8 {
+        let node = if i % 2 == 0 { &n1 } else { &n2 };
+        let url = format!("http://{}/prod/keyed", node.public);
+        let (status, _, body) = http_with("GET", &url, &key, vec![]).await;
+        match status {
+            200 => ok += 1,
+            429 => assert_eq!(&body[..], br#"{"message":"Limit Exceeded"}"#),
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(ok, 5, "one quota for both nodes");
+    // The source IP's bucket (8) is the cluster's too: the 8 requests spent it.
+    let url = format!("http://{}/prod/open", n1.public);
+    assert_eq!(http("GET", &url, vec![]).await.0, 429);
+    let (code, _, body) = http("GET", &n2.mgmt_url("/@usage-plans/gold/keys/a"), vec![]).await;
+    assert_eq!(code, 200);
+    let usage: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(usage["quota"]["used"], 5);
+}

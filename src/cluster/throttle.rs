@@ -29,6 +29,18 @@ return 1
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
 
+/// KEYS[1]: the period's counter; ARGV: the limit, and the period's end (epoch
+/// ms) for its expiry. Returns 1 (counted) or 0 (used up).
+const QUOTA: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+";
+
+static QUOTA_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(QUOTA));
+
 /// Why the cluster could not decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreachable;
@@ -56,6 +68,45 @@ impl Cluster {
         .await;
         match decided {
             Ok(Ok(n)) => Ok(n == 1),
+            _ => Err(Unreachable),
+        }
+    }
+
+    /// Counts one request against the cluster's quota counter `key` (the
+    /// plan, the key and the period's start); false once it is used up.
+    pub async fn quota(&self, key: &str, limit: u64, end_ms: u64) -> Result<bool, Unreachable> {
+        if !self.reachable() {
+            return Err(Unreachable);
+        }
+        let mut redis = self.redis.clone();
+        let mut call = QUOTA_SCRIPT.prepare_invoke();
+        call.key(format!("sockgate:{{q:{key}}}"))
+            .arg(limit)
+            .arg(end_ms);
+        let decided = tokio::time::timeout(
+            self.cfg.request_timeout,
+            call.invoke_async::<i64>(&mut redis),
+        )
+        .await;
+        match decided {
+            Ok(Ok(n)) => Ok(n == 1),
+            _ => Err(Unreachable),
+        }
+    }
+
+    /// Requests counted by the cluster's quota counter `key` (0 when none).
+    pub async fn quota_used(&self, key: &str) -> Result<u64, Unreachable> {
+        let mut redis = self.redis.clone();
+        let get = redis::cmd("GET")
+            .arg(format!("sockgate:{{q:{key}}}"))
+            .clone();
+        match tokio::time::timeout(
+            self.cfg.request_timeout,
+            get.query_async::<Option<u64>>(&mut redis),
+        )
+        .await
+        {
+            Ok(Ok(n)) => Ok(n.unwrap_or(0)),
             _ => Err(Unreachable),
         }
     }

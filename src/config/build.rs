@@ -25,6 +25,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let authorizers = security::read_authorizers(root.entries("authorizers"), env);
     let admission = security::read_admission(root.section("admission"));
     let throttle_cfg = throttle::read_account(root.section("throttle"));
+    let usage_plans = throttle::read_plans(root.entries("usage_plans"), stages.as_deref());
     let authorizers_ok = match (&stages, &authorizers) {
         (Some(st), Some(a)) => {
             let stages_ok = security::check_stage_authorizers(st, a, errors);
@@ -43,6 +44,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         authorizers: authorizers?,
         admission: admission?,
         throttle: throttle_cfg,
+        usage_plans,
         management: management?,
         cluster: cluster?,
         server: server?,

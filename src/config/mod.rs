@@ -61,6 +61,8 @@ pub struct Config {
     pub authorizers: BTreeMap<String, AuthorizerConfig>,
     /// `[throttle]`.
     pub throttle: ThrottleConfig,
+    /// `[usage_plans.*]`.
+    pub usage_plans: Vec<UsagePlan>,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
     /// The first 16 hex digits of the SHA-256 of the config text: which file a
@@ -300,6 +302,22 @@ pub struct ThrottleConfig {
     /// this node's share (the limit divided by the live nodes); `"closed"`:
     /// it throttles everything until Redis answers.
     pub fail_open: bool,
+}
+
+/// `[usage_plans.NAME]`: AWS's usage plan — a throttle and a quota for each of
+/// its API keys, counted across every stage the key opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsagePlan {
+    /// Its name.
+    pub name: String,
+    /// `rate`, `burst`: each key's bucket.
+    pub throttle: Option<crate::throttle::Limit>,
+    /// `quota = { limit, period, offset }`: each key's requests per period.
+    pub quota: Option<crate::throttle::quota::Quota>,
+    /// `scope = "cluster"`: the bucket and the quota are counted in Redis.
+    pub cluster: bool,
+    /// The names of its API keys (each in one plan at most).
+    pub keys: Vec<String>,
 }
 
 /// A stage's throttling: the limit of each of its routes unless the route has

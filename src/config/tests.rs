@@ -614,3 +614,47 @@ throttle = { rate = 0, burst = 0 }
         );
     }
 }
+
+#[test]
+fn usage_plans_are_read_and_checked() {
+    let text = r#"
+[stages.prod]
+api_keys = { a = "key-a-0123456789abcdefgh", b = "key-b-0123456789abcdefgh" }
+[usage_plans.gold]
+rate = 10
+burst = 20
+quota = { limit = 1000, period = "WEEK", offset = 1 }
+keys = ["a"]
+[usage_plans.bad]
+quota = { limit = 0, period = "YEAR" }
+keys = ["a", "nobody"]
+[usage_plans.cluster]
+keys = ["b"]
+scope = "cluster"
+"#;
+    let errs = errors(text);
+    for e in [
+        "usage_plans.bad.quota.limit: 0 is out of range",
+        "usage_plans.bad.quota.period: \"YEAR\" is not DAY, WEEK or MONTH",
+        "usage_plans.gold.keys: \"a\" is already in another plan",
+        "usage_plans.bad.keys: \"nobody\" is not in any stage's api_keys",
+        "usage_plans.cluster: scope = \"cluster\" needs [cluster]",
+    ] {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "{e}\nin {errs:#?}"
+        );
+    }
+    let good = text.split("[usage_plans.bad]").next().unwrap();
+    let cfg = Config::parse(good, &env(&[])).unwrap();
+    let gold = &cfg.usage_plans[0];
+    assert_eq!(gold.keys, ["a"]);
+    assert_eq!(
+        gold.quota,
+        Some(crate::throttle::quota::Quota {
+            limit: 1000,
+            period: crate::throttle::quota::Period::Week(1)
+        })
+    );
+    assert_eq!(gold.throttle.map(|l| l.burst), Some(20));
+}

@@ -97,6 +97,9 @@ pub(super) fn cluster_limits(cfg: &super::Config) -> Vec<String> {
     if cfg.throttle.account.is_some_and(|l| l.cluster) {
         out.push("throttle".to_owned());
     }
+    for plan in cfg.usage_plans.iter().filter(|p| p.cluster) {
+        out.push(format!("usage_plans.{}", plan.name));
+    }
     for st in &cfg.stages {
         let t = &st.throttle;
         let stage_level = [t.route_default, t.per_ip, t.per_api_key, t.per_principal];
@@ -112,4 +115,74 @@ pub(super) fn cluster_limits(cfg: &super::Config) -> Vec<String> {
         }
     }
     out
+}
+
+/// `[usage_plans.NAME]`, checked against the stages' API keys.
+pub(super) fn read_plans(
+    entries: Vec<(String, Section<'_>)>,
+    stages: Option<&[super::StageConfig]>,
+) -> Vec<super::UsagePlan> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut plans = Vec::new();
+    for (name, mut s) in entries {
+        let throttle = (s.has("rate") || s.has("burst"))
+            .then(|| limit_in(&mut s))
+            .flatten();
+        let cluster = s.string("scope") == Some("cluster");
+        let quota = read_quota(&mut s);
+        let keys = s.string_list("keys");
+        if keys.is_empty() {
+            s.error("keys", "missing: the API key names the plan covers");
+        }
+        for key in &keys {
+            let known = stages.is_none_or(|st| {
+                st.iter()
+                    .any(|stage| stage.api_keys.iter().any(|(n, _)| n == key))
+            });
+            if !known {
+                s.error("keys", format!("{key:?} is not in any stage's api_keys"));
+            } else if seen.contains(key) {
+                s.error("keys", format!("{key:?} is already in another plan"));
+            }
+            seen.push(key.clone());
+        }
+        s.finish();
+        plans.push(super::UsagePlan {
+            name,
+            throttle,
+            quota,
+            cluster,
+            keys,
+        });
+    }
+    plans
+}
+
+/// `quota = { limit, period = "DAY" | "WEEK" | "MONTH", offset }`.
+fn read_quota(s: &mut Section<'_>) -> Option<crate::throttle::quota::Quota> {
+    use crate::throttle::quota::{Period, Quota};
+    let mut q = s.section("quota");
+    if !q.is_present() {
+        return None;
+    }
+    let limit = q.int("limit", 1, i64::MAX);
+    let offset = q.int("offset", 0, 6).unwrap_or(0) as u8;
+    let period = match q.string("period") {
+        Some("DAY") => Some(Period::Day),
+        Some("WEEK") => Some(Period::Week(offset)),
+        Some("MONTH") => Some(Period::Month),
+        other => {
+            let got = other.map_or("missing".to_owned(), |o| format!("{o:?} is not"));
+            q.error("period", format!("{got} DAY, WEEK or MONTH"));
+            None
+        }
+    };
+    if limit.is_none() && !q.has("limit") {
+        q.error("limit", "missing: requests per period");
+    }
+    q.finish();
+    Some(Quota {
+        limit: limit? as u64,
+        period: period?,
+    })
 }

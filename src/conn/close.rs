@@ -184,6 +184,8 @@ pub enum ErrorFrame {
     /// Throttled: the message was not sent to the integration (AWS leaves the
     /// WebSocket text UNCONFIRMED; its HTTP 429 text, in AWS's frame shape).
     TooManyRequests,
+    /// Its API key's usage-plan quota is used up (AWS REST's text).
+    LimitExceeded,
 }
 
 impl ErrorFrame {
@@ -195,6 +197,7 @@ impl ErrorFrame {
             ErrorFrame::InternalServerError => "Internal server error",
             ErrorFrame::Timeout => "Endpoint request timed out",
             ErrorFrame::TooManyRequests => "Too Many Requests",
+            ErrorFrame::LimitExceeded => "Limit Exceeded",
         };
         format!(
             r#"{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}"#

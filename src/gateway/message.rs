@@ -58,11 +58,11 @@ impl Gateway {
             }
         };
         route.metrics.messages_in.increment(1);
-        let shared = match self.throttle(snap, stage, &message_subject(stage, conn, &route)) {
+        let shared = match self.throttle(snap, stage, &message_subject(snap, stage, conn, &route)) {
             Ok(shared) => shared,
-            Err(_) => {
+            Err(level) => {
                 // Not sent to the integration; the connection stays open.
-                conn.push_from_session(too_many(conn));
+                conn.push_from_session(too_many(conn, level));
                 return;
             }
         };
@@ -128,8 +128,10 @@ impl Call {
             shared,
         } = self;
         // Cluster-wide limits are decided in Redis, off the session task.
-        if !shared.is_empty() && gw.throttle_shared(&snap, &stage, shared).await.is_err() {
-            conn.push_reply(too_many(&conn));
+        if !shared.is_empty()
+            && let Err(level) = gw.throttle_shared(&snap, &stage, shared).await
+        {
+            conn.push_reply(too_many(&conn, level));
             conn.end_call();
             return;
         }
@@ -159,13 +161,18 @@ impl Call {
 }
 
 /// AWS's error frame for a throttled message.
-fn too_many(conn: &Connection) -> Frame {
-    Frame::text(&ErrorFrame::TooManyRequests.render(&conn.id, &Id::random()))
+fn too_many(conn: &Connection, level: crate::throttle::Level) -> Frame {
+    let frame = match level {
+        crate::throttle::Level::Quota => ErrorFrame::LimitExceeded,
+        _ => ErrorFrame::TooManyRequests,
+    };
+    Frame::text(&frame.render(&conn.id, &Id::random()))
 }
 
 /// Who sent a message, for throttling (the principal is looked up only when
 /// the stage limits principals).
 fn message_subject<'a>(
+    snap: &'a Snapshot,
     stage: &Stage,
     conn: &'a Connection,
     route: &'a Route,
@@ -180,6 +187,12 @@ fn message_subject<'a>(
         connection: Some(&conn.throttle),
         ip: Some(&conn.info.source_ip),
         api_key: conn.info.auth.api_key_id.as_deref(),
+        plan: conn
+            .info
+            .auth
+            .api_key_id
+            .as_deref()
+            .and_then(|k| Some((snap.plans.get(k)?.as_ref(), k))),
         principal,
         route: route.throttle.as_ref(),
         account: true,

@@ -45,9 +45,13 @@ impl Gateway {
         shared: Vec<Shared>,
     ) -> Result<(), Level> {
         for s in shared {
-            let decided = match self.delivery().cluster() {
-                Some(c) => c.throttle(&s.key, &s.gcra).await.ok(),
-                None => None,
+            let decided = match (self.delivery().cluster(), s.quota) {
+                (Some(c), Some(q)) => {
+                    let (_, end) = throttle::quota::bounds(q.period, clock::now_ms());
+                    c.quota(&s.key, q.limit, end).await.ok()
+                }
+                (Some(c), None) => c.throttle(&s.key, &s.gcra).await.ok(),
+                (None, _) => None,
             };
             let allowed = match decided {
                 Some(allowed) => allowed,
@@ -77,6 +81,7 @@ impl Gateway {
             level: Level::Account,
             key: "account:".to_owned(),
             gcra: *g,
+            quota: None,
         };
         match self.delivery().cluster() {
             Some(c) => match c.throttle(&shared.key, g).await {
@@ -90,6 +95,16 @@ impl Gateway {
     /// This node's share of a cluster limit, while Redis is unreachable.
     fn fallback(&self, s: &Shared) -> bool {
         let nodes = self.delivery().cluster().map_or(1, |c| c.live_nodes());
+        if let Some(q) = s.quota {
+            let share = throttle::quota::Quota {
+                limit: (q.limit / nodes as u64).max(1),
+                period: q.period,
+            };
+            return self
+                .throttles()
+                .quotas
+                .take(&s.key, &share, clock::now_ms());
+        }
         let share = s.gcra.per_node(nodes);
         let now = clock::mono_ns();
         self.throttles().fallback.allow(&s.key, &share, now) == throttle::Keyed::Allowed

@@ -231,8 +231,10 @@ async fn serve<'s>(
     // gateway buffer one.
     let passed = gate::check(snap, stage, found.route, &facts).await?;
     let auth = passed.auth;
+    let key = passed.api_key.as_deref();
     subject = Subject {
-        api_key: passed.api_key.as_deref(),
+        api_key: key,
+        plan: key.and_then(|k| Some((snap.plans.get(k)?.as_ref(), k))),
         principal: auth.as_ref().map(|a| a.principal_id.as_str()),
         ..Subject::default()
     };
@@ -280,7 +282,10 @@ async fn throttle(
 ) -> Result<(), HttpApiError> {
     gw.throttle_all(snap, stage, subject)
         .await
-        .map_err(|_| HttpApiError::TooManyRequests)
+        .map_err(|level| match level {
+            crate::throttle::Level::Quota => HttpApiError::LimitExceeded,
+            _ => HttpApiError::TooManyRequests,
+        })
 }
 
 fn body_error(e: BodyError) -> HttpApiError {

@@ -56,6 +56,8 @@ enum Target<'a> {
     Stage(&'a str),
     /// `/@reload`: reload the config file (operators; same credentials).
     Reload,
+    /// `/@usage-plans/{plan}/keys/{key}`: a key's quota (GET).
+    Usage(&'a str, &'a str),
 }
 
 /// Serves one request on the management listener.
@@ -86,6 +88,10 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
         Target::Group(stage, _) | Target::Member(stage, _, _) | Target::Stage(stage) => Some(stage),
         Target::Reload if parts.method == Method::POST => return Ok(reload(gw)),
         Target::Reload => return Err(ApiError::MethodNotAllowed),
+        Target::Usage(plan, key) if parts.method == Method::GET => {
+            return super::usage::usage(gw, &snap, plan, key).await;
+        }
+        Target::Usage(..) => return Err(ApiError::MethodNotAllowed),
     };
     if stage.is_some_and(|s| snap.stage(s).is_none()) {
         return Err(ApiError::NotFound);
@@ -131,7 +137,7 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
             Ok(sent(fanout.report()?))
         }
         // Answered above, before the stage check.
-        Target::Reload => Err(ApiError::NotFound),
+        Target::Reload | Target::Usage(..) => Err(ApiError::NotFound),
     }
 }
 
@@ -295,6 +301,9 @@ fn parse_path(path: &str) -> Option<Target<'_>> {
         }
         [stage, m] if is(m, "@broadcast") && ok(stage) => Some(Target::Stage(stage)),
         [m] if is(m, "@reload") => Some(Target::Reload),
+        [m, plan, k, key] if is(m, "@usage-plans") && *k == "keys" && ok(plan) && ok(key) => {
+            Some(Target::Usage(plan, key))
+        }
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ pub mod peer;
 pub mod probes;
 pub mod respond;
 pub mod upgrade;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

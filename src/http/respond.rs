@@ -119,6 +119,9 @@ pub enum HttpApiError {
     /// Throttled: 429 `{"message":"Too Many Requests"}` (AWS leaves the HTTP
     /// API body UNCONFIRMED; this is its REST text).
     TooManyRequests,
+    /// A usage plan's quota is used up: 429 `{"message":"Limit Exceeded"}`
+    /// (AWS REST's `QUOTA_EXCEEDED`).
+    LimitExceeded,
 }
 
 impl HttpApiError {
@@ -141,6 +144,7 @@ impl HttpApiError {
                 (StatusCode::FORBIDDEN, "Forbidden")
             }
             HttpApiError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+            HttpApiError::LimitExceeded => (StatusCode::TOO_MANY_REQUESTS, "Limit Exceeded"),
         };
         let mut resp = json(status, message);
         let challenge = match self {

@@ -61,6 +61,8 @@ pub struct Snapshot {
     pub account_limit: Option<crate::throttle::Gcra>,
     /// `[throttle] on_redis_down = "open"`.
     pub throttle_fail_open: bool,
+    /// Usage plans, by API key name.
+    pub plans: HashMap<String, Arc<crate::throttle::Plan>>,
     /// `[admission]`.
     pub admission: AdmissionConfig,
     /// `[management]`: who may call the management API.
@@ -133,6 +135,7 @@ impl Snapshot {
             http_no_stage: metrics.http_route(HTTP_NONE, HTTP_NONE),
             account_limit: config.throttle.account.map(crate::throttle::Gcra::new),
             throttle_fail_open: config.throttle.fail_open,
+            plans: plans(config),
             admission: config.admission.clone(),
             management: config.management.clone(),
             handshake_timeout: config.server.handshake_timeout,
@@ -213,4 +216,24 @@ fn authorizers(
             (name.clone(), (cfg.clone(), instance))
         })
         .collect()
+}
+
+/// Usage plans by the API keys they cover.
+fn plans(config: &Config) -> HashMap<String, Arc<crate::throttle::Plan>> {
+    let mut out = HashMap::new();
+    for p in &config.usage_plans {
+        let plan = Arc::new(crate::throttle::Plan {
+            name: p.name.clone(),
+            gcra: p.throttle.map(|mut l| {
+                l.cluster |= p.cluster;
+                crate::throttle::Gcra::new(l)
+            }),
+            quota: p.quota,
+            cluster: p.cluster,
+        });
+        for key in &p.keys {
+            out.insert(key.clone(), Arc::clone(&plan));
+        }
+    }
+    out
 }

@@ -9,6 +9,7 @@
 //! | connection | WebSocket connection (its messages) | `[stages.N.throttle] per_connection` |
 //! | ip | source IP | `per_ip` |
 //! | api_key | API key | `per_api_key` |
+//! | plan, quota | API key in a usage plan: its bucket, then its quota | `[usage_plans.N]` |
 //! | principal | authorizer principal (JWT `sub`, `principalId`) | `per_principal` |
 //! | route | route of a stage (AWS's route settings; the stage's `rate`/`burst` are every route's default, as AWS's `DefaultRouteSettings`) | a route's `throttle`, `[stages.N.throttle]` |
 //! | account | the node (AWS's account level) | `[throttle]` |
@@ -26,6 +27,7 @@
 
 pub mod gcra;
 pub mod keyed;
+pub mod quota;
 
 pub use gcra::{Bucket, Gcra, Limit};
 pub use keyed::{Keyed, KeyedBuckets};
@@ -41,6 +43,10 @@ pub enum Level {
     ApiKey,
     /// Requests of one authorizer principal.
     Principal,
+    /// Requests with one API key of a usage plan (the plan's rate and burst).
+    Plan,
+    /// A usage plan's quota for the period is used up ("Limit Exceeded").
+    Quota,
     /// Requests on one route of one stage.
     Route,
     /// Every request the node serves.
@@ -49,14 +55,24 @@ pub enum Level {
 
 impl Level {
     /// Metric labels, by `Level as usize`.
-    pub const LABELS: [&'static str; 6] = [
+    pub const LABELS: [&'static str; 8] = [
         "connection",
         "ip",
         "api_key",
         "principal",
+        "plan",
+        "quota",
         "route",
         "account",
     ];
+
+    /// What the client is told: AWS REST's `THROTTLED` or `QUOTA_EXCEEDED` text.
+    pub fn message(self) -> &'static str {
+        match self {
+            Level::Quota => "Limit Exceeded",
+            _ => "Too Many Requests",
+        }
+    }
 }
 
 /// Node-wide buckets (kept across reloads).
@@ -70,6 +86,10 @@ pub struct ThrottleState {
     pub api_key: KeyedBuckets,
     /// `per_principal`, by principal.
     pub principal: KeyedBuckets,
+    /// Usage plans' buckets, by `PLAN KEY`.
+    pub plan: KeyedBuckets,
+    /// Usage plans' quotas, by `PLAN KEY`.
+    pub quotas: quota::Quotas,
     /// What cluster limits fall back to while Redis is unreachable (fail-open):
     /// this node's share, by the cluster bucket's name.
     pub fallback: KeyedBuckets,
@@ -81,6 +101,7 @@ impl ThrottleState {
         self.ip.sweep(now);
         self.api_key.sweep(now);
         self.principal.sweep(now);
+        self.plan.sweep(now);
         self.fallback.sweep(now);
     }
 }
@@ -109,6 +130,19 @@ pub struct RouteBucket {
     pub name: String,
 }
 
+/// A usage plan, as its keys' requests meet it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Its name.
+    pub name: String,
+    /// Each key's bucket (`cluster` in it: counted in Redis).
+    pub gcra: Option<Gcra>,
+    /// Each key's quota.
+    pub quota: Option<quota::Quota>,
+    /// The quota is counted in Redis.
+    pub cluster: bool,
+}
+
 /// A level whose limit is the cluster's: decided in Redis, after every
 /// node-local level has passed.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +153,8 @@ pub struct Shared {
     pub key: String,
     /// Its limit.
     pub gcra: Gcra,
+    /// A quota to count instead of a bucket (`gcra` unused).
+    pub quota: Option<quota::Quota>,
 }
 
 /// Who and what one request is, for the levels that need it.
@@ -132,6 +168,8 @@ pub struct Subject<'a> {
     pub api_key: Option<&'a str>,
     /// The authorizer's principal.
     pub principal: Option<&'a str>,
+    /// The usage plan of the API key, with the key's name.
+    pub plan: Option<(&'a Plan, &'a str)>,
     /// The route's bucket.
     pub route: Option<&'a RouteBucket>,
     /// Whether the account level counts this one (false for a second check
@@ -150,12 +188,11 @@ pub fn check(
     now: u64,
 ) -> Result<Vec<Shared>, Level> {
     let mut shared = Vec::new();
-    let mut defer = |level: Level, name: &str, key: &str, gcra: &Gcra| {
-        shared.push(Shared {
-            level,
-            key: format!("{name}:{key}"),
-            gcra: *gcra,
-        });
+    let defer = |level: Level, name: &str, key: &str, gcra: &Gcra| Shared {
+        level,
+        key: format!("{name}:{key}"),
+        gcra: *gcra,
+        quota: None,
     };
     if let (Some(b), Some(g)) = (s.connection, limits.connection.as_ref())
         && !b.allow(g, now)
@@ -184,21 +221,48 @@ pub fn check(
             continue;
         };
         if g.is_cluster() {
-            defer(level, name, key, &g);
+            shared.push(defer(level, name, key, &g));
         } else if buckets.allow(key, &g, now) != Keyed::Allowed {
             return Err(level);
         }
     }
+    if let Some((plan, key)) = s.plan {
+        let id = format!("{} {key}", plan.name);
+        if let Some(g) = &plan.gcra {
+            if g.is_cluster() {
+                shared.push(defer(Level::Plan, "plan", &id, g));
+            } else if state.plan.allow(&id, g, now) != Keyed::Allowed {
+                return Err(Level::Plan);
+            }
+        }
+        if let Some(q) = &plan.quota {
+            if plan.cluster {
+                let (start, _) = quota::bounds(q.period, crate::clock::now_ms());
+                shared.push(Shared {
+                    level: Level::Quota,
+                    key: format!("{id} {start}"),
+                    gcra: Gcra::new(Limit {
+                        rate: 1.0,
+                        burst: 1,
+                        cluster: true,
+                    }),
+                    quota: Some(*q),
+                });
+            } else if !state.quotas.take(&id, q, crate::clock::now_ms()) {
+                return Err(Level::Quota);
+            }
+        }
+    }
     if let Some(r) = s.route {
         if r.gcra.is_cluster() {
-            defer(Level::Route, "route", &r.name, &r.gcra);
+            shared.push(defer(Level::Route, "route", &r.name, &r.gcra));
         } else if !r.bucket.allow(&r.gcra, now) {
             return Err(Level::Route);
         }
     }
     if let (true, Some(g)) = (s.account, account) {
         if g.is_cluster() {
-            defer(Level::Account, "account", "", g);
+            shared.push(defer(Level::Account, "account", "", g));
         } else if !state.account.allow(g, now) {
             return Err(Level::Account);
         }

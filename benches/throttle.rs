@@ -1,7 +1,8 @@
-//! Criterion benches for a local throttling decision (issue 13's goal: at
-//! most 200 ns): one shared bucket, a keyed bucket among 10,000 keys, and a
-//! whole `throttle::check` across the connection, ip, route and account
-//! levels. Run with `cargo bench --bench throttle`.
+//! Criterion benches for issue 13's hot paths: a local throttling decision
+//! (goal: at most 200 ns) — one shared bucket, a keyed bucket among 10,000
+//! keys, a whole `throttle::check` across the connection, ip, route and
+//! account levels — and validating a 1 KiB message against a typical schema
+//! (goal: at most 5 µs). Run with `cargo bench --bench throttle`.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -75,5 +76,30 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A typical message model: an object with required fields, types, bounds,
+/// a pattern and an array of items.
+const SCHEMA: &str = r#"{"type":"object","required":["action","id","items"],
+  "properties":{"action":{"type":"string","enum":["order","cancel"]},
+  "id":{"type":"string","pattern":"^[a-z0-9-]{8,64}$"},
+  "note":{"type":"string","maxLength":512},
+  "items":{"type":"array","maxItems":50,"items":{"type":"object","required":["sku","qty"],
+    "properties":{"sku":{"type":"string"},"qty":{"type":"integer","minimum":1}}}}}}"#;
+
+fn validation(c: &mut Criterion) {
+    let model = sockgate::validation::Model::compile("Order", SCHEMA).unwrap();
+    let items: Vec<String> = (0..16)
+        .map(|i| format!(r#"{{"sku":"sku-{i:04}","qty":{}}}"#, i + 1))
+        .collect();
+    let body = format!(
+        r#"{{"action":"order","id":"order-2026-12-01-0001","note":"{}","items":[{}]}}"#,
+        "n".repeat(420),
+        items.join(",")
+    );
+    assert!((900..1200).contains(&body.len()), "{}", body.len());
+    c.bench_function("validation/1 KiB message, typical schema", |b| {
+        b.iter(|| black_box(model.check(black_box(body.as_bytes())).is_ok()))
+    });
+}
+
+criterion_group!(benches, bench, validation);
 criterion_main!(benches);

@@ -55,6 +55,7 @@ pub mod snapshot;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;
+pub mod validation;
 pub mod ws;
 
 pub use config::Config;

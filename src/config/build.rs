@@ -7,7 +7,7 @@
 
 use super::env::EnvSource;
 use super::reader::{Errors, Section};
-use super::{Config, cluster, http_api, routes, security, server, throttle, websocket};
+use super::{Config, cluster, http_api, routes, security, server, throttle, validation, websocket};
 
 pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -> Option<Config> {
     let mut root = Section::root(table, errors);
@@ -15,6 +15,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let api = server::read_api(root.section("api"));
     let websocket = websocket::read_websocket(root.section("websocket"));
     let integrations = server::read_client(root.section("integrations"));
+    let models = validation::read_models(root.entries("models"));
     let ws_routes = routes::read_routes(root.entries("routes"));
     let (http, http_routes) = http_api::read_http(root.section("http"), errors);
     let declared = routes::Declared {
@@ -33,11 +34,16 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         }
         _ => true,
     };
+    let named = ws_routes
+        .iter()
+        .chain(&http_routes)
+        .flat_map(|r| r.model_names());
+    let models_ok = validation::check_names(&models, named, errors);
     let cluster = cluster::read_cluster(root.section("cluster"));
     let management_listen = server.as_ref().map(|s| s.management_listen);
     let management = server::read_management(root.section("management"), env, management_listen);
     root.finish();
-    if !authorizers_ok {
+    if !authorizers_ok || !models_ok {
         return None;
     }
     let config = Config {
@@ -45,6 +51,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         admission: admission?,
         throttle: throttle_cfg,
         usage_plans,
+        models,
         management: management?,
         cluster: cluster?,
         server: server?,

@@ -19,6 +19,7 @@ mod routes;
 pub mod security;
 mod server;
 mod throttle;
+mod validation;
 mod websocket;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ pub use routes::DEFAULT_STAGE;
 pub use security::{
     AdmissionConfig, AuthorizerConfig, IdentitySource, JwtConfig, RequestAuthorizerConfig,
 };
+pub use validation::{HttpValidation, WsValidation};
 
 /// The demo config served when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/sockgate.default.toml");
@@ -63,6 +65,8 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// `[usage_plans.*]`.
     pub usage_plans: Vec<UsagePlan>,
+    /// `[models.*]`, compiled.
+    pub models: BTreeMap<String, crate::validation::Model>,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
     /// The first 16 hex digits of the SHA-256 of the config text: which file a
@@ -361,6 +365,8 @@ pub struct RouteConfig {
     pub route_response: bool,
     /// Its own limit (AWS's route settings), over the stage's default.
     pub throttle: Option<crate::throttle::Limit>,
+    /// Its models, if messages are validated.
+    pub validation: Option<WsValidation>,
 }
 
 /// `[http]`: the HTTP API's settings.
@@ -406,6 +412,8 @@ pub struct HttpRouteConfig {
     pub mapping: ParamMapping,
     /// Its own limit (AWS's route settings), over the stage's default.
     pub throttle: Option<crate::throttle::Limit>,
+    /// Its model and required parameters.
+    pub validation: HttpValidation,
 }
 
 /// An HTTP route's parameter mapping: AWS's `request_parameters` and

@@ -45,6 +45,8 @@ pub(super) struct RawRoute {
     auth: HttpRouteAuth,
     mapping: ParamMapping,
     throttle: Option<crate::throttle::Limit>,
+    ws_validation: Option<super::WsValidation>,
+    http_validation: super::HttpValidation,
 }
 
 impl RawRoute {
@@ -56,6 +58,23 @@ impl RawRoute {
     /// What an HTTP route's requests must show.
     pub(super) fn auth(&self) -> &HttpRouteAuth {
         &self.auth
+    }
+
+    /// The models it names, with where each is named (for errors).
+    pub(super) fn model_names(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .ws_validation
+            .iter()
+            .flat_map(|v| &v.models)
+            .map(|(k, m)| (format!("{}.request_models.{k}", self.path), m.clone()))
+            .collect();
+        if let Some(m) = &self.http_validation.model {
+            out.push((
+                super::validation::at(&self.path, "request_model"),
+                m.clone(),
+            ));
+        }
+        out
     }
 }
 
@@ -80,8 +99,9 @@ pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Vec<RawRoute> 
         }
         let (integration, payload_format) = read_integration(s.section("integration"), Api::WebSocket);
         let throttle = super::throttle::read_limit(&mut s, "throttle");
+        let ws_validation = super::validation::read_ws(&mut s);
         s.finish();
-        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default(), mapping: ParamMapping::default(), throttle }
+        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default(), mapping: ParamMapping::default(), throttle, ws_validation, http_validation: super::HttpValidation::default() }
     }).collect()
 }
 
@@ -112,6 +132,7 @@ pub(super) fn read_http_routes(
             };
             let mapping = read_mapping(&mut s, &key, calls);
             let throttle = super::throttle::read_limit(&mut s, "throttle");
+            let http_validation = super::validation::read_http(&mut s);
             s.finish();
             RawRoute {
                 key,
@@ -122,6 +143,8 @@ pub(super) fn read_http_routes(
                 auth,
                 mapping,
                 throttle,
+                ws_validation: None,
+                http_validation,
             }
         })
         .collect()
@@ -448,6 +471,7 @@ fn resolve_routes(
             integration,
             route_response: route.route_response,
             throttle: route.throttle,
+            validation: route.ws_validation.clone(),
         })
     })
 }
@@ -494,6 +518,7 @@ fn resolve_http_routes(
             auth: route.auth.clone(),
             mapping: route.mapping.clone(),
             throttle: route.throttle,
+            validation: route.http_validation.clone(),
         })
     })
 }

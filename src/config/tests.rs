@@ -658,3 +658,35 @@ scope = "cluster"
     );
     assert_eq!(gold.throttle.map(|l| l.burst), Some(20));
 }
+
+#[test]
+fn models_are_compiled_and_routes_name_defined_ones() {
+    let errs = errors(
+        r#"
+[stages.prod]
+[models.Good]
+schema = '{"type":"object"}'
+[models.Bad]
+schema = '{"type":"nonsense"}'
+[models.NoSchema]
+[routes.a]
+integration = { type = "mock" }
+request_models = { "$default" = "Missing" }
+[http.routes."POST /x"]
+integration = { type = "mock" }
+request_model = "Good"
+required_parameters = ["path.id"]
+"#,
+    );
+    for e in [
+        "models.Bad.schema: not a valid schema",
+        "models.NoSchema.schema: missing",
+        "routes.a.request_models.$default: no [models.Missing] is defined",
+        "http.routes.\"POST /x\".required_parameters: \"path.id\": use querystring.NAME or header.NAME",
+    ] {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "{e}\nin {errs:#?}"
+        );
+    }
+}

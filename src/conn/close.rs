@@ -205,6 +205,18 @@ impl ErrorFrame {
     }
 }
 
+/// AWS's frame for a message that does not match its route's model, spaced
+/// exactly as AWS documents it (unlike the other error frames); with
+/// `details` (routes that opt in), what failed as an `errors` list.
+pub fn bad_request_body(connection_id: &Id, message_id: &Id, details: Option<&[String]>) -> String {
+    let errors = details.map_or(String::new(), |d| {
+        format!(r#", "errors": {}"#, serde_json::Value::from(d.to_vec()))
+    });
+    format!(
+        r#"{{"message" : "Bad request body", "connectionId": "{connection_id}", "messageId": "{message_id}"{errors}}}"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

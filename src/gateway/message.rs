@@ -7,10 +7,10 @@ use tracing::{debug, warn};
 
 use super::{Gateway, Route, Stage};
 use crate::config::IntegrationConfig;
-use crate::conn::{Connection, ErrorFrame, Id};
+use crate::conn::{Connection, ErrorFrame, Id, bad_request_body};
 use crate::integration::{self, CallError, EventContext, EventType};
 use crate::routing::{self, Selected};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{RouteModels, Snapshot};
 use crate::telemetry::{ClientError, ExecutionError};
 use crate::ws::Frame;
 
@@ -66,6 +66,16 @@ impl Gateway {
                 return;
             }
         };
+        if let Some(models) = &route.models
+            && let Err(errors) = validate(models, stage, text, parsed.json.as_ref())
+        {
+            stage.metrics.client_error(ClientError::BadRequest);
+            debug!(route = %route.key, ?errors, "Message does not match its model.");
+            let details = models.detailed.then_some(errors.as_slice());
+            let frame = bad_request_body(&conn.id, &Id::random(), details);
+            conn.push_from_session(Frame::text(&frame));
+            return;
+        }
         let max_reply = snap.ws.max_reply_bytes;
         if let IntegrationConfig::Mock(mock) = &route.integration
             && shared.is_empty()
@@ -157,6 +167,55 @@ impl Call {
             debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
         }
         conn.end_call();
+    }
+}
+
+/// Checks a message against its route's models: the model its selection
+/// expression picks (else `$default`; no model at all fails, as on AWS).
+fn validate(
+    models: &RouteModels,
+    stage: &Stage,
+    text: &str,
+    json: Option<&serde_json::Value>,
+) -> Result<(), Vec<String>> {
+    let parsed;
+    let json = match json {
+        Some(j) => Some(j),
+        None => {
+            parsed = serde_json::from_str::<serde_json::Value>(text).ok();
+            parsed.as_ref()
+        }
+    };
+    let key = models.selection.as_ref().map_or_else(
+        || routing::DEFAULT.to_owned(),
+        |t| t.render(&BodyScope { text, json, stage }),
+    );
+    let Some(model) = models.pick(&key) else {
+        return Err(vec![format!("no model for {key:?} and no $default model")]);
+    };
+    match json {
+        Some(j) => model.check_value(j),
+        None => model.check(text.as_bytes()),
+    }
+}
+
+/// A model selection expression's view of a message.
+struct BodyScope<'a> {
+    text: &'a str,
+    json: Option<&'a serde_json::Value>,
+    stage: &'a Stage,
+}
+
+impl routing::Scope for BodyScope<'_> {
+    fn body_text(&self) -> Option<&str> {
+        Some(self.text)
+    }
+    fn body_json(&self) -> Option<&serde_json::Value> {
+        self.json
+    }
+    fn context(&self, _var: routing::ContextVar, _out: &mut String) {}
+    fn stage_var(&self, name: &str) -> Option<&str> {
+        self.stage.variables.get(name).map(String::as_str)
     }
 }
 

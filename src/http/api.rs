@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request, Response, Version, header};
 use hyper::body::Incoming;
+use tracing::debug;
 
 use super::PublicBody;
 use super::body::{self, BodyError};
@@ -28,7 +29,7 @@ use crate::config::{HttpIntegration, PayloadFormat};
 use crate::conn::Id;
 use crate::gateway::Gateway;
 use crate::integration::http_event::HttpFacts;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{HttpRoute, Snapshot};
 use crate::telemetry::HttpRouteMetrics;
 use crate::throttle::Subject;
 use http_body_util::Either;
@@ -239,6 +240,7 @@ async fn serve<'s>(
         ..Subject::default()
     };
     throttle(gw, snap, stage, &subject).await?;
+    check_parameters(found.route, &facts)?;
     let v2 = matches!(
         found.route.integration,
         HttpIntegration::AwsProxy {
@@ -252,6 +254,7 @@ async fn serve<'s>(
         .await
         .map_err(body_error)?;
     seen.body_bytes = body.len() as u64;
+    check_body(found.route, found.key, &body)?;
     let facts = HttpFacts {
         body: &body,
         authorizer: authorizer.as_ref(),
@@ -286,6 +289,38 @@ async fn throttle(
             crate::throttle::Level::Quota => HttpApiError::LimitExceeded,
             _ => HttpApiError::TooManyRequests,
         })
+}
+
+/// The route's required parameters, present and non-blank (AWS REST's rule).
+fn check_parameters(route: &HttpRoute, facts: &HttpFacts<'_>) -> Result<(), HttpApiError> {
+    let query = |n: &str| crate::integration::http_event::query_value(facts.raw_query, n);
+    let missing = crate::validation::missing(&route.required, facts.headers, query);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    debug!(
+        route = facts.route_key,
+        ?missing,
+        "Required request parameters missing."
+    );
+    Err(HttpApiError::MissingParameters(missing.join(", ")))
+}
+
+/// The body against the route's model (an empty body is checked as `{}`).
+fn check_body(route: &HttpRoute, key: &str, body: &[u8]) -> Result<(), HttpApiError> {
+    let Some(model) = &route.model else {
+        return Ok(());
+    };
+    let body = if body.is_empty() { &b"{}"[..] } else { body };
+    model.check(body).map_err(|errors| {
+        // Paths and keywords only: never the body.
+        debug!(
+            route = key,
+            ?errors,
+            "Request body does not match its model."
+        );
+        HttpApiError::InvalidBody(route.detailed_errors.then_some(errors))
+    })
 }
 
 fn body_error(e: BodyError) -> HttpApiError {

@@ -86,7 +86,7 @@ pub enum HandshakeError {
 
 /// Why the HTTP API answered a request itself (AWS HTTP APIs' error bodies:
 /// JSON with no space after the colon).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpApiError {
     /// No stage or no route matches: 404 `{"message":"Not Found"}`.
     NotFound,
@@ -122,12 +122,30 @@ pub enum HttpApiError {
     /// A usage plan's quota is used up: 429 `{"message":"Limit Exceeded"}`
     /// (AWS REST's `QUOTA_EXCEEDED`).
     LimitExceeded,
+    /// Required parameters are absent or blank (their names, sorted): 400
+    /// `{"message": "Missing required request parameters: [a, b]"}` (AWS
+    /// REST's text, spaced as AWS writes it).
+    MissingParameters(String),
+    /// The body does not match the route's model: 400 `{"message": "Invalid
+    /// request body"}`, with `errors` (paths and keywords) on routes that opt in.
+    InvalidBody(Option<Vec<String>>),
 }
 
 impl HttpApiError {
     /// The response AWS HTTP APIs give.
     pub fn into_response(self) -> Response<Body> {
-        let (status, message) = match self {
+        let (status, message) = match &self {
+            HttpApiError::MissingParameters(names) => {
+                let message = format!("Missing required request parameters: [{names}]");
+                return validation_error(&[("message", message.into())]);
+            }
+            HttpApiError::InvalidBody(details) => {
+                let mut pairs = vec![("message", "Invalid request body".into())];
+                if let Some(d) = details {
+                    pairs.push(("errors", serde_json::Value::from(d.clone())));
+                }
+                return validation_error(&pairs);
+            }
             HttpApiError::NotFound => (StatusCode::NOT_FOUND, "Not Found"),
             HttpApiError::PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
@@ -147,7 +165,7 @@ impl HttpApiError {
             HttpApiError::LimitExceeded => (StatusCode::TOO_MANY_REQUESTS, "Limit Exceeded"),
         };
         let mut resp = json(status, message);
-        let challenge = match self {
+        let challenge = match &self {
             HttpApiError::Unauthorized(Some(why)) => Some(format!(
                 r#"Bearer scope="" error="invalid_token" error_description="{why}""#
             )),
@@ -165,6 +183,20 @@ impl HttpApiError {
         }
         resp
     }
+}
+
+/// A 400 with AWS REST's validation body: `"key": value` pairs spaced as AWS
+/// writes them (`{"message": "Invalid request body"}`).
+fn validation_error(pairs: &[(&str, serde_json::Value)]) -> Response<Body> {
+    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    let text = format!("{{{}}}", pairs.join(", "));
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// An AWS-style JSON error body: `{"message":"…"}`.

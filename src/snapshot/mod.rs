@@ -29,7 +29,7 @@ use crate::config::{
 };
 use crate::integration::HttpClient;
 use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics};
-pub use stage::{HttpRoute, Route, Side, Stage};
+pub use stage::{HttpRoute, Route, RouteModels, Side, Stage};
 
 /// A stage as served: its base, and its canary with the canary's share.
 #[derive(Debug)]
@@ -111,6 +111,7 @@ impl Snapshot {
                         metrics,
                         management_base,
                         &instances,
+                        &config.models,
                     ))
                 };
                 let has_canary = s.canary.is_some();

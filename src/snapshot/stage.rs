@@ -10,6 +10,7 @@ use crate::integration;
 use crate::routing::{self, RouteTable, http::HttpRouter};
 use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics, RouteMetrics, StageMetrics};
 use crate::throttle::{Bucket, ClientLimits, Gcra, Limit, RouteBucket};
+use crate::validation::Model;
 
 /// A deployed stage: its routes resolved with its variables.
 #[derive(Debug)]
@@ -69,8 +70,29 @@ pub struct Route {
     pub two_way: bool,
     /// Its bucket, if the route or its stage has a limit.
     pub throttle: Option<RouteBucket>,
+    /// Its models, if its messages are validated.
+    pub models: Option<RouteModels>,
     /// Route metric handles.
     pub metrics: RouteMetrics,
+}
+
+/// A WebSocket route's models, resolved.
+#[derive(Debug)]
+pub struct RouteModels {
+    /// Picks the model key (`None`: `$default`).
+    pub selection: Option<crate::routing::Template>,
+    /// Model key → model.
+    pub models: Vec<(String, Model)>,
+    /// Failures go to the client too.
+    pub detailed: bool,
+}
+
+impl RouteModels {
+    /// The model for a key, else the `$default` one.
+    pub fn pick(&self, key: &str) -> Option<&Model> {
+        let find = |k: &str| self.models.iter().find(|(mk, _)| mk == k).map(|(_, m)| m);
+        find(key).or_else(|| find(routing::DEFAULT))
+    }
 }
 
 /// One HTTP route of one stage.
@@ -93,6 +115,12 @@ pub struct HttpRoute {
     pub mapping: crate::config::ParamMapping,
     /// Its bucket, if the route or its stage has a limit.
     pub throttle: Option<RouteBucket>,
+    /// Its body's model.
+    pub model: Option<Model>,
+    /// Parameters that must be present and non-blank.
+    pub required: Vec<crate::validation::Param>,
+    /// Validation failures go to the client too.
+    pub detailed_errors: bool,
     /// Metric handles (labelled by route key, never by path).
     pub metrics: HttpRouteMetrics,
 }
@@ -109,6 +137,7 @@ impl Stage {
         metrics: &Metrics,
         management_base: &str,
         authorizers: &HashMap<String, Arc<Authorizer>>,
+        models: &BTreeMap<String, Model>,
     ) -> Stage {
         let (variables, routes, http_routes, label, canary) = match (side, &cfg.canary) {
             (Side::Canary, Some(c)) => (
@@ -156,6 +185,14 @@ impl Stage {
                 api_key_required: r.auth.api_key_required,
                 mapping: r.mapping.clone(),
                 throttle: bucket(r.throttle, &r.key),
+                model: r
+                    .validation
+                    .model
+                    .as_ref()
+                    .and_then(|m| models.get(m))
+                    .cloned(),
+                required: r.validation.required.clone(),
+                detailed_errors: r.validation.detailed,
                 metrics: metrics.http_route(&label, &r.key),
             };
             (r.key.clone(), route)
@@ -171,6 +208,15 @@ impl Stage {
                 integration: r.integration.clone(),
                 two_way: r.route_response,
                 throttle: bucket(r.throttle, &r.key),
+                models: r.validation.as_ref().map(|v| RouteModels {
+                    selection: v.selection.clone(),
+                    models: v
+                        .models
+                        .iter()
+                        .filter_map(|(k, m)| Some((k.clone(), models.get(m)?.clone())))
+                        .collect(),
+                    detailed: v.detailed,
+                }),
                 metrics: metrics.route(&label, &r.key),
             });
             match r.key.as_str() {

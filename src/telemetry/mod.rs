@@ -93,10 +93,13 @@ pub enum ClientError {
     NoRoute,
     /// A malformed upgrade request.
     BadHandshake,
+    /// A message or body that does not match its route's model, or a
+    /// request without a required parameter.
+    BadRequest,
 }
 
 impl ClientError {
-    const LABELS: [&'static str; 2] = ["no_route", "bad_handshake"];
+    const LABELS: [&'static str; 3] = ["no_route", "bad_handshake", "bad_request"];
 }
 
 /// An integration call that did not produce a usable answer (label `kind`).
@@ -145,7 +148,7 @@ pub struct StageMetrics {
     pub connections_open: Gauge,
     connects: [Counter; ConnectOutcome::LABELS.len()],
     disconnects: [Counter; CloseReason::LABELS.len()],
-    client_errors: [Counter; 2],
+    client_errors: [Counter; 3],
     throttled: [Counter; crate::throttle::Level::LABELS.len()],
     throttle_fallbacks: Counter,
     /// Messages sent to clients (replies, pushes, error frames).

@@ -1,0 +1,114 @@
+//! `[models.NAME]` and the routes' validation settings: which model a
+//! WebSocket message or an HTTP body must match, and which HTTP parameters
+//! must be present (checked by `validation`).
+
+use std::collections::BTreeMap;
+
+use super::reader::{Errors, Section, join};
+use crate::routing::Template;
+use crate::validation::{Model, Param};
+
+/// A WebSocket route's models (AWS's `ModelSelectionExpression` and
+/// `RequestModels`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WsValidation {
+    /// Picks the model key; without one, the `$default` model.
+    pub selection: Option<Template>,
+    /// Model key → model name.
+    pub models: Vec<(String, String)>,
+    /// Send what failed to the client too.
+    pub detailed: bool,
+}
+
+/// An HTTP route's checks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpValidation {
+    /// The body's model.
+    pub model: Option<String>,
+    /// Parameters that must be present and non-blank.
+    pub required: Vec<Param>,
+    /// Send what failed to the client too.
+    pub detailed: bool,
+}
+
+/// `[models.*]`, each compiled.
+pub(super) fn read_models(entries: Vec<(String, Section<'_>)>) -> BTreeMap<String, Model> {
+    let mut out = BTreeMap::new();
+    for (name, mut s) in entries {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            s.errors().push(
+                s.path().to_owned(),
+                "model names are letters and digits (AWS's rule)",
+            );
+        }
+        match s.string("schema").map(|t| Model::compile(&name, t)) {
+            Some(Ok(m)) => {
+                out.insert(name, m);
+            }
+            Some(Err(why)) => s.error("schema", why),
+            None => s.error("schema", "missing: the model's JSON Schema, as JSON text"),
+        }
+        s.finish();
+    }
+    out
+}
+
+/// A WebSocket route's `model_selection_expression`, `request_models`,
+/// `detailed_errors`; `None` when it validates nothing.
+pub(super) fn read_ws(s: &mut Section<'_>) -> Option<WsValidation> {
+    let models = s.string_map("request_models");
+    let selection = match s.string("model_selection_expression").map(Template::parse) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            s.error("model_selection_expression", e.to_string());
+            None
+        }
+        None => None,
+    };
+    let detailed = s.bool("detailed_errors").unwrap_or(false);
+    (!models.is_empty()).then_some(WsValidation {
+        selection,
+        models,
+        detailed,
+    })
+}
+
+/// An HTTP route's `request_model`, `required_parameters`, `detailed_errors`.
+pub(super) fn read_http(s: &mut Section<'_>) -> HttpValidation {
+    let mut required = Vec::new();
+    for p in s.string_list("required_parameters") {
+        match Param::parse(&p) {
+            Some(p) => required.push(p),
+            None => s.error(
+                "required_parameters",
+                format!("{p:?}: use querystring.NAME or header.NAME"),
+            ),
+        }
+    }
+    HttpValidation {
+        model: s.string("request_model").map(str::to_owned),
+        required,
+        detailed: s.bool("detailed_errors").unwrap_or(false),
+    }
+}
+
+/// Every model a route names exists.
+pub(super) fn check_names(
+    models: &BTreeMap<String, Model>,
+    named: impl Iterator<Item = (String, String)>,
+    errors: &Errors,
+) -> bool {
+    let mut ok = true;
+    for (at, name) in named {
+        if !models.contains_key(&name) {
+            errors.push(at, format!("no [models.{name}] is defined"));
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// `path.key` for errors.
+pub(super) fn at(path: &str, key: &str) -> String {
+    join(path, key)
+}

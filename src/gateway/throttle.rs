@@ -37,35 +37,41 @@ impl Gateway {
         checked
     }
 
-    /// Decides the cluster-wide levels, one Redis round trip each, in order.
+    /// Decides the cluster-wide levels: each is one script call, and they are
+    /// sent together, so a request waits for one Redis round trip however
+    /// many of its levels are the cluster's. The first level (in order) that
+    /// refuses is the answer.
     pub async fn throttle_shared(
         &self,
         snap: &Snapshot,
         stage: &Stage,
         shared: Vec<Shared>,
     ) -> Result<(), Level> {
-        for s in shared {
-            let decided = match (self.delivery().cluster(), s.quota) {
-                (Some(c), Some(q)) => {
-                    let (_, end) = throttle::quota::bounds(q.period, clock::now_ms());
-                    c.quota(&s.key, q.limit, end).await.ok()
-                }
-                (Some(c), None) => c.throttle(&s.key, &s.gcra).await.ok(),
-                (None, _) => None,
-            };
-            let allowed = match decided {
-                Some(allowed) => allowed,
-                None => {
-                    stage.metrics.throttle_fallback();
-                    snap.throttle_fail_open && self.fallback(&s)
-                }
-            };
-            if !allowed {
+        let decisions = shared.iter().map(|s| self.decide_shared(snap, stage, s));
+        let allowed = futures_util::future::join_all(decisions).await;
+        match shared.iter().zip(allowed).find(|(_, ok)| !ok) {
+            Some((s, _)) => {
                 stage.metrics.throttled(s.level);
-                return Err(s.level);
+                Err(s.level)
             }
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// One cluster-wide level: Redis's answer, or the fail mode's.
+    async fn decide_shared(&self, snap: &Snapshot, stage: &Stage, s: &Shared) -> bool {
+        let decided = match (self.delivery().cluster(), s.quota) {
+            (Some(c), Some(q)) => {
+                let (_, end) = throttle::quota::bounds(q.period, clock::now_ms());
+                c.quota(&s.key, q.limit, end).await.ok()
+            }
+            (Some(c), None) => c.throttle(&s.key, &s.gcra).await.ok(),
+            (None, _) => None,
+        };
+        decided.unwrap_or_else(|| {
+            stage.metrics.throttle_fallback();
+            snap.throttle_fail_open && self.fallback(s)
+        })
     }
 
     /// Takes a token at the account level alone (@connections calls, which

@@ -53,14 +53,19 @@ impl Cluster {
         if gcra.is_closed() {
             return Ok(false);
         }
-        if !self.reachable() {
-            return Err(Unreachable);
-        }
-        let mut redis = self.redis.clone();
         let mut call = SCRIPT.prepare_invoke();
         call.key(format!("sockgate:{{t:{key}}}"))
             .arg(gcra.interval_ns() / 1000)
             .arg(gcra.tolerance_ns() / 1000);
+        self.decide(call).await
+    }
+
+    /// Runs a decision script (1: yes), within `request_timeout`.
+    async fn decide(&self, call: redis::ScriptInvocation<'_>) -> Result<bool, Unreachable> {
+        if !self.reachable() {
+            return Err(Unreachable);
+        }
+        let mut redis = self.redis.clone();
         let decided = tokio::time::timeout(
             self.cfg.request_timeout,
             call.invoke_async::<i64>(&mut redis),
@@ -75,23 +80,11 @@ impl Cluster {
     /// Counts one request against the cluster's quota counter `key` (the
     /// plan, the key and the period's start); false once it is used up.
     pub async fn quota(&self, key: &str, limit: u64, end_ms: u64) -> Result<bool, Unreachable> {
-        if !self.reachable() {
-            return Err(Unreachable);
-        }
-        let mut redis = self.redis.clone();
         let mut call = QUOTA_SCRIPT.prepare_invoke();
         call.key(format!("sockgate:{{q:{key}}}"))
             .arg(limit)
             .arg(end_ms);
-        let decided = tokio::time::timeout(
-            self.cfg.request_timeout,
-            call.invoke_async::<i64>(&mut redis),
-        )
-        .await;
-        match decided {
-            Ok(Ok(n)) => Ok(n == 1),
-            _ => Err(Unreachable),
-        }
+        self.decide(call).await
     }
 
     /// Requests counted by the cluster's quota counter `key` (0 when none).

@@ -3,8 +3,52 @@
 //! `throttle`.
 
 use super::reader::Section;
-use super::{StageThrottle, ThrottleConfig};
 use crate::throttle::Limit;
+
+/// `[throttle]`: the account level, and what cluster-wide limits do while
+/// Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleConfig {
+    /// `rate`, `burst`: every request and message the node (or, with
+    /// `scope = "cluster"`, the cluster) serves (AWS's account level).
+    pub account: Option<crate::throttle::Limit>,
+    /// `on_redis_down = "open"` (the default): a cluster limit falls back to
+    /// this node's share (the limit divided by the live nodes); `"closed"`:
+    /// it throttles everything until Redis answers.
+    pub fail_open: bool,
+}
+
+/// `[usage_plans.NAME]`: AWS's usage plan — a throttle and a quota for each of
+/// its API keys, counted across every stage the key opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsagePlan {
+    /// Its name.
+    pub name: String,
+    /// `rate`, `burst`: each key's bucket.
+    pub throttle: Option<crate::throttle::Limit>,
+    /// `quota = { limit, period, offset }`: each key's requests per period.
+    pub quota: Option<crate::throttle::quota::Quota>,
+    /// `scope = "cluster"`: the bucket and the quota are counted in Redis.
+    pub cluster: bool,
+    /// The names of its API keys (each in one plan at most).
+    pub keys: Vec<String>,
+}
+
+/// A stage's throttling: the limit of each of its routes unless the route has
+/// its own (AWS's `DefaultRouteSettings`), and limits per client.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageThrottle {
+    /// `rate` and `burst`: each route's bucket, unless it sets its own.
+    pub route_default: Option<crate::throttle::Limit>,
+    /// `per_connection`: messages of one WebSocket connection.
+    pub per_connection: Option<crate::throttle::Limit>,
+    /// `per_ip`: requests and messages from one source IP.
+    pub per_ip: Option<crate::throttle::Limit>,
+    /// `per_api_key`: requests and messages with one API key.
+    pub per_api_key: Option<crate::throttle::Limit>,
+    /// `per_principal`: requests and messages of one authorizer principal.
+    pub per_principal: Option<crate::throttle::Limit>,
+}
 
 /// Highest rate or burst accepted (far above what one node serves; a typo
 /// like a missing decimal point is caught).
@@ -121,7 +165,7 @@ pub(super) fn cluster_limits(cfg: &super::Config) -> Vec<String> {
 pub(super) fn read_plans(
     entries: Vec<(String, Section<'_>)>,
     stages: Option<&[super::StageConfig]>,
-) -> Vec<super::UsagePlan> {
+) -> Vec<UsagePlan> {
     let mut seen: Vec<String> = Vec::new();
     let mut plans = Vec::new();
     for (name, mut s) in entries {
@@ -147,7 +191,7 @@ pub(super) fn read_plans(
             seen.push(key.clone());
         }
         s.finish();
-        plans.push(super::UsagePlan {
+        plans.push(UsagePlan {
             name,
             throttle,
             quota,

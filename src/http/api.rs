@@ -29,7 +29,8 @@ use crate::config::{HttpIntegration, PayloadFormat};
 use crate::conn::Id;
 use crate::gateway::Gateway;
 use crate::integration::http_event::HttpFacts;
-use crate::snapshot::{HttpRoute, Snapshot};
+use crate::routing::http::Matched;
+use crate::snapshot::{HttpRoute, Snapshot, Stage};
 use crate::telemetry::HttpRouteMetrics;
 use crate::throttle::Subject;
 use http_body_util::Either;
@@ -50,16 +51,7 @@ pub async fn handle(
     // The head stays here for the whole request; the path, headers and method
     // the rest of it reads are borrowed from it, never copied.
     let (mut parts, incoming) = req.into_parts();
-    // HTTP/2 names the host in `:authority`; the event and the backend see it
-    // as `host`, as over HTTP/1.1.
-    if !parts.headers.contains_key(header::HOST)
-        && let Some(v) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    {
-        parts.headers.insert(header::HOST, v);
-    }
+    host_from_authority(&mut parts);
     let client = Client {
         source_ip: peer::source_ip(snap.trust_forwarded_for, &parts.headers, peer),
         scheme,
@@ -116,6 +108,19 @@ pub async fn handle(
         access_log(&line, &seen);
     }
     resp
+}
+
+/// HTTP/2 names the host in `:authority`; the event and the backend see it
+/// as `host`, as over HTTP/1.1.
+fn host_from_authority(parts: &mut http::request::Parts) {
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
 }
 
 /// What the access log says of a request besides what serving it found out.
@@ -186,39 +191,7 @@ async fn serve<'s>(
     };
     seen.metrics = Some(&found.route.metrics);
     seen.route_key = found.key;
-    // 1.0's `resource`: the route's path template (the request's for `$default`).
-    let resource = found.key.split_once(' ').map_or(route_path, |(_, p)| p);
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    let facts = HttpFacts {
-        route_key: found.key,
-        method: parts.method.as_str(),
-        raw_path: parts.uri.path(),
-        route_path,
-        raw_query: parts.uri.query().unwrap_or(""),
-        headers: &parts.headers,
-        body: &[],
-        protocol: protocol(parts.version),
-        scheme: client.scheme,
-        source_ip: &client.source_ip,
-        stage: &stage.name,
-        path_params: &found.params,
-        stage_variables: &stage.variables,
-        request_id,
-        time_ms: clock::now_ms(),
-        api_id: &snap.api.id,
-        domain_name: snap
-            .api
-            .domain_name
-            .as_deref()
-            .or(host)
-            .unwrap_or("localhost"),
-        resource,
-        is_canary: stage.canary,
-        authorizer: None,
-    };
+    let facts = request_facts(snap, stage, parts, &found, route_path, client, request_id);
     // Throttled before the authorizer (a flood never reaches it), then again
     // at the levels its answer names.
     let mut subject = Subject {
@@ -289,6 +262,50 @@ async fn throttle(
             crate::throttle::Level::Quota => HttpApiError::LimitExceeded,
             _ => HttpApiError::TooManyRequests,
         })
+}
+
+/// The request's facts for its event, before its body is read.
+fn request_facts<'a>(
+    snap: &'a Snapshot,
+    stage: &'a Stage,
+    parts: &'a http::request::Parts,
+    found: &'a Matched<'a, HttpRoute>,
+    route_path: &'a str,
+    client: &'a Client,
+    request_id: &'a str,
+) -> HttpFacts<'a> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    HttpFacts {
+        route_key: found.key,
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        route_path,
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &[],
+        protocol: protocol(parts.version),
+        scheme: client.scheme,
+        source_ip: &client.source_ip,
+        stage: &stage.name,
+        path_params: &found.params,
+        stage_variables: &stage.variables,
+        request_id,
+        time_ms: clock::now_ms(),
+        api_id: &snap.api.id,
+        domain_name: snap
+            .api
+            .domain_name
+            .as_deref()
+            .or(host)
+            .unwrap_or("localhost"),
+        // 1.0's `resource`: the route's path template (the request's for `$default`).
+        resource: found.key.split_once(' ').map_or(route_path, |(_, p)| p),
+        is_canary: stage.canary,
+        authorizer: None,
+    }
 }
 
 /// The route's required parameters, present and non-blank (AWS REST's rule).

@@ -88,6 +88,19 @@ pub struct RouteModels {
 }
 
 impl RouteModels {
+    /// Resolves a route's model names (checked when the config loaded).
+    fn new(v: &crate::config::WsValidation, models: &BTreeMap<String, Model>) -> RouteModels {
+        RouteModels {
+            selection: v.selection.clone(),
+            models: v
+                .models
+                .iter()
+                .filter_map(|(k, m)| Some((k.clone(), models.get(m)?.clone())))
+                .collect(),
+            detailed: v.detailed,
+        }
+    }
+
     /// The model for a key, else the `$default` one.
     pub fn pick(&self, key: &str) -> Option<&Model> {
         let find = |k: &str| self.models.iter().find(|(mk, _)| mk == k).map(|(_, m)| m);
@@ -162,63 +175,21 @@ impl Stage {
                 None,
             ),
         };
-        // A route's own limit, else the stage's default; each its own bucket.
-        let bucket = |own: Option<Limit>, key: &str| {
-            own.or(cfg.throttle.route_default).map(|l| RouteBucket {
-                gcra: Gcra::new(l),
-                bucket: Bucket::default(),
-                name: format!("{} {key}", cfg.name),
-            })
+        let b = Builder {
+            cfg,
+            label: &label,
+            metrics,
+            authorizers,
+            models,
         };
-        let http = HttpRouter::new(http_routes.iter().map(|r| {
-            let route = HttpRoute {
-                integration: r.integration.clone(),
-                greedy: routing::http::greedy_param(&r.key),
-                is_default: r.key == routing::http::DEFAULT,
-                authorizer: r
-                    .auth
-                    .authorizer
-                    .as_ref()
-                    .and_then(|a| authorizers.get(a))
-                    .cloned(),
-                scopes: r.auth.scopes.clone(),
-                api_key_required: r.auth.api_key_required,
-                mapping: r.mapping.clone(),
-                throttle: bucket(r.throttle, &r.key),
-                model: r
-                    .validation
-                    .model
-                    .as_ref()
-                    .and_then(|m| models.get(m))
-                    .cloned(),
-                required: r.validation.required.clone(),
-                detailed_errors: r.validation.detailed,
-                metrics: metrics.http_route(&label, &r.key),
-            };
-            (r.key.clone(), route)
-        }))
-        .expect("HTTP route keys are checked when the config loads");
+        let http = HttpRouter::new(http_routes.iter().map(|r| (r.key.clone(), b.http_route(r))))
+            .expect("HTTP route keys are checked when the config loads");
         let mut custom = HashMap::new();
         let (mut connect, mut disconnect, mut default) = (None, None, None);
         let mut template_json = false;
         for r in routes {
             template_json |= integration::needs_json(&r.integration);
-            let route = Arc::new(Route {
-                key: Arc::from(r.key.as_str()),
-                integration: r.integration.clone(),
-                two_way: r.route_response,
-                throttle: bucket(r.throttle, &r.key),
-                models: r.validation.as_ref().map(|v| RouteModels {
-                    selection: v.selection.clone(),
-                    models: v
-                        .models
-                        .iter()
-                        .filter_map(|(k, m)| Some((k.clone(), models.get(m)?.clone())))
-                        .collect(),
-                    detailed: v.detailed,
-                }),
-                metrics: metrics.route(&label, &r.key),
-            });
+            let route = Arc::new(b.ws_route(r));
             match r.key.as_str() {
                 routing::CONNECT => connect = Some(route),
                 routing::DISCONNECT => disconnect = Some(route),
@@ -248,6 +219,60 @@ impl Stage {
             api_keys: cfg.api_keys.clone(),
             canary,
             limits: client_limits(&cfg.throttle),
+        }
+    }
+}
+
+/// What a stage's routes are built from.
+struct Builder<'a> {
+    cfg: &'a StageConfig,
+    label: &'a str,
+    metrics: &'a Metrics,
+    authorizers: &'a HashMap<String, Arc<Authorizer>>,
+    models: &'a BTreeMap<String, Model>,
+}
+
+impl Builder<'_> {
+    /// A route's own limit, else the stage's default; each its own bucket.
+    fn bucket(&self, own: Option<Limit>, key: &str) -> Option<RouteBucket> {
+        own.or(self.cfg.throttle.route_default)
+            .map(|l| RouteBucket {
+                gcra: Gcra::new(l),
+                bucket: Bucket::default(),
+                name: format!("{} {key}", self.cfg.name),
+            })
+    }
+
+    fn http_route(&self, r: &crate::config::HttpRouteConfig) -> HttpRoute {
+        let authorizer = r.auth.authorizer.as_ref();
+        let model = r.validation.model.as_ref();
+        HttpRoute {
+            integration: r.integration.clone(),
+            greedy: routing::http::greedy_param(&r.key),
+            is_default: r.key == routing::http::DEFAULT,
+            authorizer: authorizer.and_then(|a| self.authorizers.get(a)).cloned(),
+            scopes: r.auth.scopes.clone(),
+            api_key_required: r.auth.api_key_required,
+            mapping: r.mapping.clone(),
+            throttle: self.bucket(r.throttle, &r.key),
+            model: model.and_then(|m| self.models.get(m)).cloned(),
+            required: r.validation.required.clone(),
+            detailed_errors: r.validation.detailed,
+            metrics: self.metrics.http_route(self.label, &r.key),
+        }
+    }
+
+    fn ws_route(&self, r: &crate::config::RouteConfig) -> Route {
+        Route {
+            key: Arc::from(r.key.as_str()),
+            integration: r.integration.clone(),
+            two_way: r.route_response,
+            throttle: self.bucket(r.throttle, &r.key),
+            models: r
+                .validation
+                .as_ref()
+                .map(|v| RouteModels::new(v, self.models)),
+            metrics: self.metrics.route(self.label, &r.key),
         }
     }
 }

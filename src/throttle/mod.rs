@@ -177,6 +177,53 @@ pub struct Subject<'a> {
     pub account: bool,
 }
 
+/// A usage plan's bucket, then its quota, for one key (cluster ones deferred).
+fn plan_levels(
+    state: &ThrottleState,
+    plan: &Plan,
+    key: &str,
+    now: u64,
+    shared: &mut Vec<Shared>,
+) -> Result<(), Level> {
+    let id = format!("{} {key}", plan.name);
+    if let Some(g) = &plan.gcra {
+        if g.is_cluster() {
+            shared.push(Shared {
+                level: Level::Plan,
+                key: format!("plan:{id}"),
+                gcra: *g,
+                quota: None,
+            });
+        } else if state.plan.allow(&id, g, now) != Keyed::Allowed {
+            return Err(Level::Plan);
+        }
+    }
+    let Some(q) = &plan.quota else {
+        return Ok(());
+    };
+    let now_ms = crate::clock::now_ms();
+    if plan.cluster {
+        let (start, _) = quota::bounds(q.period, now_ms);
+        shared.push(Shared {
+            level: Level::Quota,
+            key: format!("{id} {start}"),
+            // Unused: a quota is counted, not bucketed.
+            gcra: Gcra::new(Limit {
+                rate: 1.0,
+                burst: 1,
+                cluster: true,
+            }),
+            quota: Some(*q),
+        });
+        return Ok(());
+    }
+    if state.quotas.take(&id, q, now_ms) {
+        Ok(())
+    } else {
+        Err(Level::Quota)
+    }
+}
+
 /// Takes a token at every node-local level that applies; the level that
 /// throttled, or the cluster-wide levels still to decide (in order; empty
 /// when there are none).
@@ -227,31 +274,7 @@ pub fn check(
         }
     }
     if let Some((plan, key)) = s.plan {
-        let id = format!("{} {key}", plan.name);
-        if let Some(g) = &plan.gcra {
-            if g.is_cluster() {
-                shared.push(defer(Level::Plan, "plan", &id, g));
-            } else if state.plan.allow(&id, g, now) != Keyed::Allowed {
-                return Err(Level::Plan);
-            }
-        }
-        if let Some(q) = &plan.quota {
-            if plan.cluster {
-                let (start, _) = quota::bounds(q.period, crate::clock::now_ms());
-                shared.push(Shared {
-                    level: Level::Quota,
-                    key: format!("{id} {start}"),
-                    gcra: Gcra::new(Limit {
-                        rate: 1.0,
-                        burst: 1,
-                        cluster: true,
-                    }),
-                    quota: Some(*q),
-                });
-            } else if !state.quotas.take(&id, q, crate::clock::now_ms()) {
-                return Err(Level::Quota);
-            }
-        }
+        plan_levels(state, plan, key, now, &mut shared)?;
     }
     if let Some(r) = s.route {
         if r.gcra.is_cluster() {

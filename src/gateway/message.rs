@@ -66,6 +66,10 @@ impl Gateway {
                 return;
             }
         };
+        if route.models.is_some() && parsed.json.is_none() && !is_base64 {
+            // Parsed once here, and the integration reuses it.
+            parsed.json = serde_json::from_str(text).ok();
+        }
         if let Some(models) = &route.models
             && let Err(errors) = validate(models, stage, text, parsed.json.as_ref())
         {
@@ -178,14 +182,6 @@ fn validate(
     text: &str,
     json: Option<&serde_json::Value>,
 ) -> Result<(), Vec<String>> {
-    let parsed;
-    let json = match json {
-        Some(j) => Some(j),
-        None => {
-            parsed = serde_json::from_str::<serde_json::Value>(text).ok();
-            parsed.as_ref()
-        }
-    };
     let key = models.selection.as_ref().map_or_else(
         || routing::DEFAULT.to_owned(),
         |t| t.render(&BodyScope { text, json, stage }),

@@ -47,7 +47,9 @@ impl Gateway {
         stage: &Stage,
         shared: Vec<Shared>,
     ) -> Result<(), Level> {
-        let decisions = shared.iter().map(|s| self.decide_shared(snap, stage, s));
+        let decisions = shared
+            .iter()
+            .map(|s| self.decide_shared(snap, Some(stage), s));
         let allowed = futures_util::future::join_all(decisions).await;
         match shared.iter().zip(allowed).find(|(_, ok)| !ok) {
             Some((s, _)) => {
@@ -58,8 +60,9 @@ impl Gateway {
         }
     }
 
-    /// One cluster-wide level: Redis's answer, or the fail mode's.
-    async fn decide_shared(&self, snap: &Snapshot, stage: &Stage, s: &Shared) -> bool {
+    /// One cluster-wide level: Redis's answer, or the fail mode's (counted on
+    /// the stage, when there is one).
+    async fn decide_shared(&self, snap: &Snapshot, stage: Option<&Stage>, s: &Shared) -> bool {
         let decided = match (self.delivery().cluster(), s.quota) {
             (Some(c), Some(q)) => {
                 let (_, end) = throttle::quota::bounds(q.period, clock::now_ms());
@@ -69,7 +72,9 @@ impl Gateway {
             (None, _) => None,
         };
         decided.unwrap_or_else(|| {
-            stage.metrics.throttle_fallback();
+            if let Some(stage) = stage {
+                stage.metrics.throttle_fallback();
+            }
             snap.throttle_fail_open && self.fallback(s)
         })
     }
@@ -89,13 +94,7 @@ impl Gateway {
             gcra: *g,
             quota: None,
         };
-        match self.delivery().cluster() {
-            Some(c) => match c.throttle(&shared.key, g).await {
-                Ok(allowed) => allowed,
-                Err(_) => snap.throttle_fail_open && self.fallback(&shared),
-            },
-            None => snap.throttle_fail_open && self.fallback(&shared),
-        }
+        self.decide_shared(snap, None, &shared).await
     }
 
     /// This node's share of a cluster limit, while Redis is unreachable.

@@ -259,11 +259,6 @@ impl Cluster {
         self.is_up() || self.recent(&self.beat_ok_ms)
     }
 
-    /// Nodes with a recent heartbeat, as last counted.
-    pub(crate) fn live_count(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
-    }
-
     /// Whether `at` (epoch ms; 0: never) is within `unready_after` of now.
     fn recent(&self, at: &AtomicU64) -> bool {
         let at = at.load(Ordering::Acquire);

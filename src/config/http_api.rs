@@ -91,7 +91,9 @@ pub(super) enum Calls {
     Mock,
 }
 
-/// AWS's cap on mappings per route and direction.
+/// Most mappings per route and direction: each runs on every request, and
+/// AWS's examples use a handful; 50 leaves room without letting a config make
+/// a request do unbounded work.
 const MAX_MAPPINGS: usize = 50;
 
 /// `request_parameters` and `response_parameters` of an HTTP route: each key

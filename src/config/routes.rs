@@ -69,10 +69,7 @@ impl RawRoute {
             .map(|(k, m)| (format!("{}.request_models.{k}", self.path), m.clone()))
             .collect();
         if let Some(m) = &self.http_validation.model {
-            out.push((
-                super::validation::at(&self.path, "request_model"),
-                m.clone(),
-            ));
+            out.push((join(&self.path, "request_model"), m.clone()));
         }
         out
     }

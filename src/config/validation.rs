@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::reader::{Errors, Section, join};
+use super::reader::{Errors, Section};
 use crate::routing::Template;
 use crate::validation::{Model, Param};
 
@@ -106,9 +106,4 @@ pub(super) fn check_names(
         }
     }
     ok
-}
-
-/// `path.key` for errors.
-pub(super) fn at(path: &str, key: &str) -> String {
-    join(path, key)
 }

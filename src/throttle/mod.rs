@@ -65,14 +65,6 @@ impl Level {
         "route",
         "account",
     ];
-
-    /// What the client is told: AWS REST's `THROTTLED` or `QUOTA_EXCEEDED` text.
-    pub fn message(self) -> &'static str {
-        match self {
-            Level::Quota => "Limit Exceeded",
-            _ => "Too Many Requests",
-        }
-    }
 }
 
 /// Node-wide buckets (kept across reloads).

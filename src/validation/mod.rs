@@ -19,7 +19,8 @@ use serde_json::Value;
 
 /// Largest compiled `pattern` regex (the `regex` crate's size limit).
 pub const MAX_PATTERN_BYTES: usize = 1 << 20;
-/// Most failures reported for one body.
+/// Most failures reported for one body: enough to fix a request, and what a
+/// hostile body can make the log line and the `errors` list hold.
 const MAX_REPORTED: usize = 10;
 
 /// A compiled model.

@@ -33,6 +33,10 @@ pub async fn read(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(BodyError::TooLarge);
     }
+    // A request without a body (most GETs): nothing to wait for.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     let collect = Limited::new(body, max).collect();
     let body = tokio::time::timeout(timeout, collect)
         .await

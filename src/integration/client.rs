@@ -1,6 +1,6 @@
 //! The pooled HTTP client that calls backends, with a node-wide in-flight bound.
 //!
-//! One hyper client per gateway keeps connections alive per backend host. A
+//! One [`Pool`] per gateway keeps connections alive per backend host. A
 //! semaphore caps calls in flight across the node (`integrations.max_inflight`):
 //! it bounds backend sockets (file descriptors are finite: 20,000 on the reference
 //! machine) and the memory pinned by waiting calls. A call waits for a slot within
@@ -15,19 +15,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::CallError;
+use super::pool::{Pool, Pooled};
 use crate::config::ClientConfig;
 
 /// A backend HTTP client shared by all connections of a gateway.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    pool: Pool,
     permits: Arc<Semaphore>,
     max_response_bytes: usize,
 }
@@ -35,18 +33,21 @@ pub struct HttpClient {
 impl HttpClient {
     /// Builds the client from `[integrations]`.
     pub fn new(cfg: &ClientConfig) -> HttpClient {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(cfg.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(cfg.pool_idle_timeout)
-            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
-            .build(connector);
+        let pool = Pool::new(
+            cfg.connect_timeout,
+            cfg.pool_idle_timeout,
+            cfg.pool_max_idle_per_host,
+        );
         HttpClient {
-            client,
+            pool,
             permits: Arc::new(Semaphore::new(cfg.max_inflight)),
             max_response_bytes: cfg.max_response_bytes,
         }
+    }
+
+    /// Closes the backend connections idle past `pool_idle_timeout`.
+    pub fn sweep_idle(&self) {
+        self.pool.sweep();
     }
 
     /// Sends `req` and returns the status and body (at most `max_body` bytes),
@@ -95,16 +96,16 @@ impl HttpClient {
     async fn start(
         &self,
         req: http::Request<Full<Bytes>>,
-    ) -> Result<(OwnedSemaphorePermit, http::Response<Incoming>), CallError> {
+    ) -> Result<(OwnedSemaphorePermit, http::Response<Pooled>), CallError> {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|_| CallError::Failed("client closed".into()))?;
         let resp = self
-            .client
-            .request(req)
+            .pool
+            .send(req)
             .await
-            .map_err(|e| CallError::Failed(format!("request failed: {e}")))?;
+            .map_err(|e| CallError::Failed(e.to_string()))?;
         Ok((permit, resp))
     }
 
@@ -136,7 +137,7 @@ impl HttpClient {
 /// holds its call's in-flight slot until it ends or is dropped.
 #[derive(Debug)]
 pub struct Streamed {
-    body: Incoming,
+    body: Pooled,
     _permit: OwnedSemaphorePermit,
 }
 

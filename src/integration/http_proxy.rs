@@ -17,7 +17,7 @@ use super::http_event::HttpFacts;
 use crate::routing::uri::UriTemplate;
 
 /// Headers that describe one connection, not the message.
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -26,21 +26,34 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TE,
     header::TRAILER,
     header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
-/// Removes hop-by-hop headers, those `Connection` names included, and `Upgrade`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const IS_CANARY: HeaderName = HeaderName::from_static("x-sockgate-is-canary-request");
+
+/// The headers a `Connection` header names (none, without one: no allocation).
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(&HOP_BY_HOP) {
+        .collect()
+}
+
+/// Removes hop-by-hop headers, those `Connection` names included, and `Upgrade`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most answers carry none: one look at each name, no removal.
+    if !headers.keys().any(|n| HOP_BY_HOP.contains(n)) {
+        return;
+    }
+    for name in connection_named(headers).iter().chain(&HOP_BY_HOP) {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
 }
 
 /// The route facts the URI needs.
@@ -88,6 +101,29 @@ fn with_path(uri: &str, path: &str) -> String {
     format!("{}{path}{}", &uri[..path_at], query.unwrap_or(""))
 }
 
+/// The client's headers the backend gets, in one pass: all but hop-by-hop
+/// ones, `Host` (the backend's is set by the client), `Content-Length` (the
+/// body is whole, its length known) and `X-Forwarded-For` (extended); with
+/// the client's `Host` and first `X-Forwarded-For`.
+fn passed_on(from: &HeaderMap) -> (HeaderMap, Option<&HeaderValue>, Option<&HeaderValue>) {
+    let named = connection_named(from);
+    let mut headers = HeaderMap::with_capacity(from.len() + 5);
+    let (mut host, mut earlier) = (None, None);
+    for (name, value) in from {
+        if *name == header::HOST {
+            host = host.or(Some(value));
+        } else if *name == X_FORWARDED_FOR {
+            earlier = earlier.or(Some(value));
+        } else if !(HOP_BY_HOP.contains(name)
+            || *name == header::CONTENT_LENGTH
+            || named.contains(name))
+        {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    (headers, host, earlier)
+}
+
 /// The request the backend gets.
 pub fn request(
     route: ProxyRoute<'_>,
@@ -98,39 +134,41 @@ pub fn request(
         |e: &dyn std::fmt::Display| CallError::Failed(format!("cannot build the request: {e}"));
     let uri: http::Uri = target_uri(route, f).parse().map_err(|e| bad(&e))?;
     let method = http::Method::from_bytes(f.method.as_bytes()).map_err(|e| bad(&e))?;
-    let mut headers = f.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    let host = headers.remove(header::HOST);
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {}", f.source_ip),
-        None => f.source_ip.to_owned(),
-    };
-    let node = if f.source_ip.contains(':') {
-        format!("\"[{}]\"", f.source_ip)
+    let (mut headers, host, earlier) = passed_on(f.headers);
+    let mut forwarded_for = String::with_capacity(64);
+    if let Some(earlier) = earlier.and_then(|v| v.to_str().ok()) {
+        forwarded_for.push_str(earlier);
+        forwarded_for.push_str(", ");
+    }
+    forwarded_for.push_str(f.source_ip);
+    // RFC 7239: an IPv6 node is quoted and bracketed.
+    let mut forwarded = String::with_capacity(64);
+    if f.source_ip.contains(':') {
+        forwarded.push_str("for=\"[");
+        forwarded.push_str(f.source_ip);
+        forwarded.push_str("]\"");
     } else {
-        f.source_ip.to_owned()
-    };
-    let mut forwarded = format!("for={node};proto={}", f.scheme);
-    let host_text = host.as_ref().and_then(|h| h.to_str().ok());
-    if let Some(h) = host_text {
-        forwarded.push_str(&format!(";host=\"{h}\""));
+        forwarded.push_str("for=");
+        forwarded.push_str(f.source_ip);
     }
-    let value = |v: &str| HeaderValue::from_str(v).map_err(|e| bad(&e));
-    headers.insert("x-forwarded-for", value(&forwarded_for)?);
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(f.scheme));
+    forwarded.push_str(";proto=");
+    forwarded.push_str(f.scheme);
+    if let Some(h) = host.and_then(|h| h.to_str().ok()) {
+        forwarded.push_str(";host=\"");
+        forwarded.push_str(h);
+        forwarded.push('"');
+    }
+    let value = |v: String| HeaderValue::try_from(v).map_err(|e| bad(&e));
+    headers.insert(X_FORWARDED_FOR, value(forwarded_for)?);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.scheme));
     if let Some(h) = host {
-        headers.insert("x-forwarded-host", h);
+        headers.insert(X_FORWARDED_HOST, h.clone());
     }
-    headers.append(header::FORWARDED, value(&forwarded)?);
+    headers.append(header::FORWARDED, value(forwarded)?);
     if let Some(canary) = f.is_canary {
         let side = if canary { "true" } else { "false" };
-        headers.insert(
-            "x-sockgate-is-canary-request",
-            HeaderValue::from_static(side),
-        );
+        headers.insert(IS_CANARY, HeaderValue::from_static(side));
     }
-    // The body is whole: its length is known.
-    headers.remove(header::CONTENT_LENGTH);
     let mut req = http::Request::new(Full::new(body));
     *req.method_mut() = method;
     *req.uri_mut() = uri;

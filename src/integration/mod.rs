@@ -10,6 +10,7 @@ pub mod http_event;
 pub mod http_proxy;
 pub mod http_response;
 pub mod http_route;
+pub mod pool;
 pub mod response;
 
 use crate::ws::Frame;

@@ -46,7 +46,11 @@ pub async fn public(
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
     if websocket {
-        upgrade::handle(gw, req, peer).await.map(Either::Left)
+        // Boxed: an upgrade is once per WebSocket, and its future would make
+        // every HTTP API request's the bigger (each move copies it whole).
+        Box::pin(upgrade::handle(gw, req, peer))
+            .await
+            .map(Either::Left)
     } else {
         api::handle(gw, req, peer).await
     }

@@ -104,22 +104,24 @@ impl Pool {
     /// take (the backend had just closed it) is sent again on a new one.
     pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Result<Response<Pooled>, SendError> {
         let authority = origin_form(&mut req)?;
+        // Connecting (a DNS lookup, a handshake) is boxed: it is rare, and
+        // it would otherwise make every call's future the bigger for it.
         let mut sender = match self.inner.take(&authority) {
             Some(s) => s,
-            None => self.inner.connect(&authority).await?,
+            None => Box::pin(self.inner.connect(&authority)).await?,
         };
         if !sender.is_ready() {
             // Given back as its answer ended, its task may not have caught
             // up yet; a connection that will not be ready is replaced.
             let ready = tokio::time::timeout(self.inner.connect_timeout, sender.ready()).await;
             if !matches!(ready, Ok(Ok(()))) {
-                sender = self.inner.connect(&authority).await?;
+                sender = Box::pin(self.inner.connect(&authority)).await?;
             }
         }
         let answer = match sender.try_send_request(req).await {
             Err(mut e) if e.message().is_some() => {
                 let req = e.take_message().expect("checked");
-                sender = self.inner.connect(&authority).await?;
+                sender = Box::pin(self.inner.connect(&authority)).await?;
                 sender.send_request(req).await
             }
             other => other.map_err(|e| e.into_error()),

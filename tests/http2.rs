@@ -181,3 +181,40 @@ async fn an_oversized_http2_header_block_is_refused() {
     let out = curl(vec!["--http2-prior-knowledge".into(), url]).await;
     assert_eq!(out, "hello over GET /hello");
 }
+
+/// Writes `parts` with a pause between them and returns what the gateway
+/// answers first (up to 64 bytes).
+async fn split_writes(addr: std::net::SocketAddr, parts: &[&[u8]]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for part in parts {
+        s.write_all(part).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let mut buf = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test]
+async fn the_protocol_is_told_by_the_first_bytes_even_when_they_arrive_split() {
+    let gw = Gw::start(&config("http://127.0.0.1:9", false)).await;
+    // HTTP/2's preface in three writes, then an empty SETTINGS frame: the
+    // gateway answers with its own SETTINGS frame (type 4 on stream 0).
+    let settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
+    let preface: &[&[u8]] = &[b"PRI * HT", b"TP/2.0\r\n\r\nSM", b"\r\n\r\n", &settings];
+    let answer = split_writes(gw.public, preface).await;
+    assert!(answer.len() >= 9 && answer[3] == 4, "{answer:?}");
+    // A request line whose first byte matches the preface's is HTTP/1.1.
+    let request: &[&[u8]] = &[b"P", b"UT /prod/hello HTTP/1.1\r\nhost: x\r\n\r\n"];
+    let answer = split_writes(gw.public, request).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 404"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

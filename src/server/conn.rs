@@ -16,16 +16,27 @@
 //!
 //! WebSocket upgrades stay on HTTP/1.1 (no RFC 8441 extended CONNECT is
 //! offered, so browsers open an HTTP/1.1 connection for them).
+//!
+//! A plaintext client's protocol is told by [`sniff`], which peeks at its
+//! first bytes (HTTP/2's preface, or not) without taking them, so the
+//! connection is then served by hyper's HTTP/1 or HTTP/2 server directly.
+//! hyper-util's `auto` server, which tells them apart by reading, stays on
+//! every read and write of the connection: it cost 0.7 µs of CPU per proxied
+//! request (15.9 → 15.2 µs, 100 keep-alive clients) and 5 KiB per idle
+//! connection. Over TLS, where ALPN usually says, `auto` still decides.
 
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::Kind;
@@ -50,8 +61,61 @@ const STREAM_WINDOW: u32 = 64 << 10;
 /// full speed).
 const CONNECTION_WINDOW: u32 = 1 << 20;
 
-pub(super) async fn serve_connection<S>(stream: S, peer: SocketAddr, gw: Arc<Gateway>, kind: Kind)
-where
+/// The HTTP/2 bounds (see the module docs), on either of hyper's builders.
+macro_rules! h2_limits {
+    ($builder:expr) => {
+        $builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_STREAMS)
+            .max_header_list_size(MAX_HEAD_BYTES as u32)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+    };
+}
+
+/// HTTP/2's connection preface (RFC 9113 §3.4): a plaintext client that
+/// starts with it speaks h2c with prior knowledge.
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What a public client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Protocol {
+    Http1,
+    Http2,
+    /// Not known before reading (TLS): hyper-util's `auto` server tells.
+    Either,
+}
+
+/// A plaintext client's protocol, from its first bytes, peeked (they stay in
+/// the socket for the server). The caller bounds the wait.
+pub(super) async fn sniff(stream: &TcpStream) -> io::Result<Protocol> {
+    let mut buf = [0u8; PREFACE.len()];
+    // Only while the bytes so far begin the preface (a client that split it):
+    // a peek returns at once while bytes wait, so the wait between peeks grows.
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf[..n] != PREFACE[..n] {
+            return Ok(Protocol::Http1);
+        }
+        if n == PREFACE.len() {
+            return Ok(Protocol::Http2);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+pub(super) async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    gw: Arc<Gateway>,
+    kind: Kind,
+    protocol: Protocol,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (handshake_timeout, max_headers, send_timeout) = {
@@ -67,26 +131,34 @@ where
     let io = TokioIo::new(StallGuard::new(stream, handshake_timeout, limit));
     let result = match kind {
         Kind::Public => {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(handshake_timeout)
-                .max_buf_size(MAX_HEAD_BYTES)
-                // Bounds the parsed header list per request (431 beyond), like the size.
-                .max_headers(max_headers);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(MAX_STREAMS)
-                .max_header_list_size(MAX_HEAD_BYTES as u32)
-                .initial_stream_window_size(STREAM_WINDOW)
-                .initial_connection_window_size(CONNECTION_WINDOW);
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
                 let gw = Arc::clone(&gw);
                 async move { Ok::<_, Infallible>(crate::http::public(gw, req, peer).await) }
             });
-            builder.serve_connection_with_upgrades(io, svc).await
+            match protocol {
+                Protocol::Http1 => {
+                    let mut builder = http1_builder(handshake_timeout, max_headers);
+                    builder.max_buf_size(MAX_HEAD_BYTES);
+                    let conn = builder.serve_connection(io, svc).with_upgrades();
+                    conn.await.map_err(Into::into)
+                }
+                Protocol::Http2 => {
+                    let mut builder = http2::Builder::new(TokioExecutor::new());
+                    h2_limits!(builder);
+                    builder.serve_connection(io, svc).await.map_err(Into::into)
+                }
+                Protocol::Either => {
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(handshake_timeout)
+                        .max_buf_size(MAX_HEAD_BYTES)
+                        .max_headers(max_headers);
+                    h2_limits!(builder.http2());
+                    builder.serve_connection_with_upgrades(io, svc).await
+                }
+            }
         }
         Kind::Management => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
@@ -120,6 +192,7 @@ fn http1_builder(handshake_timeout: std::time::Duration, max_headers: usize) -> 
         .timer(TokioTimer::new())
         .header_read_timeout(handshake_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
+        // Bounds the parsed header list per request (431 beyond), like the size.
         .max_headers(max_headers);
     builder
 }

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::gateway::reload::ConfigSource;
 use crate::tls::Tls;
-use conn::serve_connection;
+use conn::{Protocol, serve_connection};
 use limits::{ConnLimits, Full};
 
 /// Connections the metrics listener holds, in all and per address: scrapers and
@@ -287,7 +287,11 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                     match l.tls.then(|| gw.tls()).flatten() {
                         None => {
                             tokio::spawn(async move {
-                                serve_connection(stream, peer, gw, kind).await;
+                                let Some(protocol) = plaintext_protocol(&stream, &gw, kind).await else {
+                                    debug!(%peer, "The client sent nothing within handshake_timeout.");
+                                    return;
+                                };
+                                serve_connection(stream, peer, gw, kind, protocol).await;
                                 drop(permit);
                             });
                         }
@@ -298,7 +302,7 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                                 let handshake_timeout = gw.snapshot().handshake_timeout;
                                 match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                                     Ok(Ok(stream)) => {
-                                        serve_connection(stream, peer, gw, kind).await;
+                                        serve_connection(stream, peer, gw, kind, Protocol::Either).await;
                                         drop(permit);
                                     }
                                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed."),
@@ -317,6 +321,20 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
             }
         }
     }
+}
+
+/// What a plaintext client speaks: HTTP/1.1 on the management and metrics
+/// listeners; on the public one, what its first bytes say, within
+/// `handshake_timeout` (`None`: it sent nothing, or left).
+async fn plaintext_protocol(stream: &TcpStream, gw: &Gateway, kind: Kind) -> Option<Protocol> {
+    if kind != Kind::Public {
+        return Some(Protocol::Http1);
+    }
+    let within = gw.snapshot().handshake_timeout;
+    tokio::time::timeout(within, conn::sniff(stream))
+        .await
+        .ok()?
+        .ok()
 }
 
 /// A Redis URL without its password, for logs.

@@ -19,6 +19,8 @@ enum After {
     KeepAlive,
     /// Closes it right after answering (without saying so).
     Close,
+    /// Answers with `Connection: close`, then closes it.
+    CloseSaid,
 }
 
 /// A backend answering every request with `body`; returns its address and
@@ -43,14 +45,18 @@ async fn backend(body: &'static str, after: After) -> (String, Arc<AtomicUsize>)
                     seen.extend_from_slice(&buf[..n]);
                     while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
                         seen.drain(..end + 4);
+                        let close = match after {
+                            After::CloseSaid => "connection: close\r\n",
+                            _ => "",
+                        };
                         let head = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            "HTTP/1.1 200 OK\r\n{close}content-length: {}\r\n\r\n{body}",
                             body.len()
                         );
                         if s.write_all(head.as_bytes()).await.is_err() {
                             return;
                         }
-                        if let After::Close = after {
+                        if let After::Close | After::CloseSaid = after {
                             return;
                         }
                     }
@@ -95,6 +101,19 @@ async fn a_connection_the_backend_closed_is_replaced_and_the_call_succeeds() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn an_answer_saying_connection_close_is_never_followed_on_its_connection() {
+    let (base, accepted) = backend("last", After::CloseSaid).await;
+    let pool = pool(Duration::from_secs(60));
+    // Back to back, with no pause: the next call must not take the closing one.
+    for _ in 0..10 {
+        let resp = pool.send(get(&base)).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"last");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 10);
 }
 
 #[tokio::test]

@@ -119,12 +119,15 @@ impl Pool {
             }
         }
         let answer = match sender.try_send_request(req).await {
-            Err(mut e) if e.message().is_some() => {
-                let req = e.take_message().expect("checked");
-                sender = Box::pin(self.inner.connect(&authority)).await?;
-                sender.send_request(req).await
-            }
-            other => other.map_err(|e| e.into_error()),
+            Ok(resp) => Ok(resp),
+            // Handed back unsent: the connection closed before taking it.
+            Err(mut e) => match e.take_message() {
+                Some(req) => {
+                    sender = Box::pin(self.inner.connect(&authority)).await?;
+                    sender.send_request(req).await
+                }
+                None => Err(e.into_error()),
+            },
         };
         let resp = answer.map_err(SendError::Http)?;
         let lease = Lease {

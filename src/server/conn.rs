@@ -137,8 +137,7 @@ pub(super) async fn serve_connection<S>(
             });
             match protocol {
                 Protocol::Http1 => {
-                    let mut builder = http1_builder(handshake_timeout, max_headers);
-                    builder.max_buf_size(MAX_HEAD_BYTES);
+                    let builder = http1_builder(handshake_timeout, max_headers);
                     let conn = builder.serve_connection(io, svc).with_upgrades();
                     conn.await.map_err(Into::into)
                 }

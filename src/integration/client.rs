@@ -1,22 +1,13 @@
-//! The pooled HTTP client that calls backends, with a node-wide in-flight bound.
-//!
-//! One [`Pool`] per gateway keeps connections alive per backend host. A
-//! semaphore caps calls in flight across the node (`integrations.max_inflight`):
-//! it bounds backend sockets (file descriptors are finite: 20,000 on the reference
-//! machine) and the memory pinned by waiting calls. A call waits for a slot within
-//! its own timeout, so overload shows up as integration timeouts, not unbounded
-//! queues. Response bodies are capped at `integrations.max_response_bytes`
-//! (1 MiB by default): a backend cannot make the gateway buffer more per call.
+//! The backend HTTP client: calls through the [`Pool`] (which keeps
+//! connections alive and bounds calls in flight), each within its timeout,
+//! waiting for an in-flight slot included. Bodies read whole are capped at
+//! `integrations.max_response_bytes` (1 MiB by default): a backend cannot make
+//! the gateway buffer more per call.
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::{Body, Frame, SizeHint};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::CallError;
 use super::pool::{Pool, Pooled};
@@ -26,21 +17,14 @@ use crate::config::ClientConfig;
 #[derive(Debug)]
 pub struct HttpClient {
     pool: Pool,
-    permits: Arc<Semaphore>,
     max_response_bytes: usize,
 }
 
 impl HttpClient {
     /// Builds the client from `[integrations]`.
     pub fn new(cfg: &ClientConfig) -> HttpClient {
-        let pool = Pool::new(
-            cfg.connect_timeout,
-            cfg.pool_idle_timeout,
-            cfg.pool_max_idle_per_host,
-        );
         HttpClient {
-            pool,
-            permits: Arc::new(Semaphore::new(cfg.max_inflight)),
+            pool: Pool::new(cfg),
             max_response_bytes: cfg.max_response_bytes,
         }
     }
@@ -79,34 +63,20 @@ impl HttpClient {
         req: http::Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<http::Response<Streamed>, CallError> {
-        let call = async {
-            let (permit, resp) = self.start(req).await?;
-            Ok(resp.map(|body| Streamed {
-                body,
-                _permit: permit,
-            }))
-        };
-        tokio::time::timeout(timeout, call)
+        tokio::time::timeout(timeout, self.start(req))
             .await
             .unwrap_or(Err(CallError::Timeout))
     }
 
-    /// Takes an in-flight slot and sends `req`: the response, once its
-    /// headers are in, with the slot it holds.
+    /// Sends `req` through the pool: the response, once its headers are in.
     async fn start(
         &self,
         req: http::Request<Full<Bytes>>,
-    ) -> Result<(OwnedSemaphorePermit, http::Response<Pooled>), CallError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| CallError::Failed("client closed".into()))?;
-        let resp = self
-            .pool
+    ) -> Result<http::Response<Pooled>, CallError> {
+        self.pool
             .send(req)
             .await
-            .map_err(|e| CallError::Failed(e.to_string()))?;
-        Ok((permit, resp))
+            .map_err(|e| CallError::Failed(e.to_string()))
     }
 
     async fn call(
@@ -116,7 +86,7 @@ impl HttpClient {
         max_body: usize,
     ) -> Result<(u16, Bytes), CallError> {
         let call = async {
-            let (_permit, resp) = self.start(req).await?;
+            let resp = self.start(req).await?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), max_body)
                 .collect()
@@ -131,32 +101,5 @@ impl HttpClient {
     }
 }
 
-/// A backend's response body passed on frame by frame as the client reads it:
-/// hyper polls it only when the client's socket takes more, so a slow reader
-/// slows the backend (TCP backpressure) instead of growing a buffer here. It
-/// holds its call's in-flight slot until it ends or is dropped.
-#[derive(Debug)]
-pub struct Streamed {
-    body: Pooled,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Body for Streamed {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
+/// A backend's response body streamed to the client (see [`Pooled`]).
+pub type Streamed = Pooled;

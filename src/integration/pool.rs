@@ -13,11 +13,24 @@
 //! clients, a bare hyper proxy either way) it served 81,000 requests/s at
 //! 12.6 µs of CPU each; this pool served 91,500 at 10.8 µs.
 //!
+//! Bounds, each from `[integrations]`:
+//! - calls in flight across the node (`max_inflight`): a semaphore, whose
+//!   slot a call holds until its answer's body ends or is dropped. It bounds
+//!   backend sockets (file descriptors are finite: 20,000 on the reference
+//!   machine) and the memory pinned by calls; a call waits for a slot within
+//!   its caller's timeout, so overload shows as integration timeouts, not as
+//!   a queue;
+//! - idle connections per host (`pool_max_idle_per_host`), and in all
+//!   `max_inflight`: the node never needs more idle connections than calls it
+//!   may make at once, and an integration URI with a parameter in its host
+//!   must not make the pool hold a connection per host a client names;
+//! - idle time (`pool_idle_timeout`): checked when a connection is taken, and
+//!   by [`Pool::sweep`] from the gateway's upkeep; a connection the backend
+//!   closed is dropped at once.
+//!
 //! Concurrency: the idle lists sit behind one `std` mutex, held only to push
 //! or pop (never across an await), so contention is a few instructions per
-//! call. Idle connections are dropped once they have idled `idle_timeout`
-//! (checked when taken, and by [`Pool::sweep`] from the gateway's upkeep), or
-//! at once when the backend has closed them.
+//! call.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -25,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use bytes::Bytes;
@@ -37,6 +51,7 @@ use hyper_util::rt::TokioIo;
 use tracing::debug;
 
 use crate::clock;
+use crate::config::ClientConfig;
 
 type Sender = SendRequest<Full<Bytes>>;
 
@@ -48,10 +63,19 @@ pub struct Pool {
 
 #[derive(Debug)]
 struct Inner {
-    idle: Mutex<HashMap<Authority, Vec<Idle>>>,
+    idle: Mutex<IdleLists>,
+    permits: Arc<Semaphore>,
     connect_timeout: Duration,
     idle_timeout: Duration,
     max_idle_per_host: usize,
+    max_idle: usize,
+}
+
+/// Idle connections by host, and how many in all.
+#[derive(Debug, Default)]
+struct IdleLists {
+    by_host: HashMap<Authority, Vec<Idle>>,
+    count: usize,
 }
 
 #[derive(Debug)]
@@ -65,6 +89,8 @@ struct Idle {
 pub enum SendError {
     /// The URI names no `http://` host.
     BadUri,
+    /// The pool is gone (the gateway is shutting down).
+    Closed,
     /// No connection within the connect timeout, or it was refused.
     Connect(std::io::Error),
     /// The connection failed before the answer's head arrived.
@@ -75,6 +101,7 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::BadUri => f.write_str("the URI names no http:// host"),
+            SendError::Closed => f.write_str("the client is closed"),
             SendError::Connect(e) => write!(f, "cannot connect: {e}"),
             SendError::Http(e) => write!(f, "request failed: {e}"),
         }
@@ -82,28 +109,31 @@ impl std::fmt::Display for SendError {
 }
 
 impl Pool {
-    /// An empty pool.
-    pub fn new(
-        connect_timeout: Duration,
-        idle_timeout: Duration,
-        max_idle_per_host: usize,
-    ) -> Pool {
+    /// An empty pool with `[integrations]`'s bounds.
+    pub fn new(cfg: &ClientConfig) -> Pool {
         let inner = Inner {
-            idle: Mutex::new(HashMap::new()),
-            connect_timeout,
-            idle_timeout,
-            max_idle_per_host,
+            idle: Mutex::new(IdleLists::default()),
+            permits: Arc::new(Semaphore::new(cfg.max_inflight)),
+            connect_timeout: cfg.connect_timeout,
+            idle_timeout: cfg.pool_idle_timeout,
+            max_idle_per_host: cfg.pool_max_idle_per_host,
+            max_idle: cfg.max_inflight,
         };
         Pool {
             inner: Arc::new(inner),
         }
     }
 
-    /// Sends `req` (its URI absolute, `http://host[:port]/…`) and returns the
-    /// answer once its head is in. A request a pooled connection could not
-    /// take (the backend had just closed it) is sent again on a new one.
+    /// Sends `req` (its URI absolute, `http://host[:port]/…`) once an
+    /// in-flight slot is free, and returns the answer once its head is in. A
+    /// request a pooled connection could not take (the backend had just
+    /// closed it) is sent again on a new one.
     pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Result<Response<Pooled>, SendError> {
         let authority = origin_form(&mut req)?;
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| SendError::Closed)?;
         // Connecting (a DNS lookup, a handshake) is boxed: it is rare, and
         // it would otherwise make every call's future the bigger for it.
         let mut sender = match self.inner.take(&authority) {
@@ -138,6 +168,7 @@ impl Pool {
         Ok(resp.map(|body| Pooled {
             body,
             lease: Some(lease),
+            _permit: permit,
         }))
     }
 
@@ -145,8 +176,11 @@ impl Pool {
     pub fn sweep(&self) {
         let now = clock::now();
         let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.retain(|_, list| {
+        let IdleLists { by_host, count } = &mut *idle;
+        by_host.retain(|_, list| {
+            let before = list.len();
             list.retain(|c| self.inner.fresh(c, now));
+            *count -= before - list.len();
             !list.is_empty()
         });
     }
@@ -161,8 +195,10 @@ impl Inner {
     fn take(&self, authority: &Authority) -> Option<Sender> {
         let now = clock::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(authority)?;
+        let IdleLists { by_host, count } = &mut *idle;
+        let list = by_host.get_mut(authority)?;
         while let Some(c) = list.pop() {
+            *count -= 1;
             if self.fresh(&c, now) {
                 return Some(c.sender);
             }
@@ -175,10 +211,14 @@ impl Inner {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.entry(authority).or_default();
+        if idle.count >= self.max_idle {
+            return;
+        }
+        let list = idle.by_host.entry(authority).or_default();
         if list.len() < self.max_idle_per_host {
             let since = clock::now();
             list.push(Idle { sender, since });
+            idle.count += 1;
         }
     }
 
@@ -233,11 +273,16 @@ struct Lease {
     sender: Sender,
 }
 
-/// An answer's body, giving its connection back once read to its end.
+/// An answer's body, passed on frame by frame as its reader asks: hyper's
+/// server polls it only when the client's socket takes more, so a slow
+/// reader slows the backend (TCP backpressure) instead of growing a buffer.
+/// It gives its connection back once read to its end, and holds its call's
+/// in-flight slot until it is dropped.
 #[derive(Debug)]
 pub struct Pooled {
     body: Incoming,
     lease: Option<Lease>,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Pooled {

@@ -288,7 +288,7 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                         None => {
                             tokio::spawn(async move {
                                 let Some(protocol) = plaintext_protocol(&stream, &gw, kind).await else {
-                                    debug!(%peer, "The client sent nothing within handshake_timeout.");
+                                    debug!(%peer, "The client sent nothing within handshake_timeout, or left.");
                                     return;
                                 };
                                 serve_connection(stream, peer, gw, kind, protocol).await;

@@ -1,8 +1,8 @@
 //! The backend connection pool against a real TCP backend that counts the
 //! connections it accepted and those the pool closed: kept alive and reused,
 //! replaced when the backend closes them, never reused after an answer left
-//! unread, closed after idling or beyond the idle bound, and calls held to the
-//! in-flight bound.
+//! unread, closed after idling or beyond the idle bound, calls held to the
+//! in-flight bound, and every wait cut off at the call's deadline.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use sockgate::clock::{self, Instant};
 use sockgate::config::ClientConfig;
-use sockgate::integration::pool::Pool;
+use sockgate::integration::pool::{Pool, SendError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
@@ -106,9 +107,14 @@ fn get(base: &str) -> http::Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// A deadline no test should reach.
+fn later() -> Instant {
+    clock::now() + Duration::from_secs(10)
+}
+
 /// One call, its answer read whole.
 async fn call(pool: &Pool, base: &str) -> Bytes {
-    let resp = pool.send(get(base)).await.unwrap();
+    let resp = pool.send(get(base), later()).await.unwrap();
     resp.into_body().collect().await.unwrap().to_bytes()
 }
 
@@ -175,7 +181,7 @@ async fn an_answer_dropped_unread_takes_its_connection_with_it() {
     let body = "a longer body that nobody reads";
     let backend = Backend::start(body, After::KeepAlive).await;
     let pool = pool(Duration::from_secs(60));
-    drop(pool.send(get(&backend.base)).await.unwrap());
+    drop(pool.send(get(&backend.base), later()).await.unwrap());
     closed_reaches(&backend, 1).await;
     assert_eq!(&call(&pool, &backend.base).await[..], body.as_bytes());
     assert_eq!(backend.accepted(), 2);
@@ -203,13 +209,14 @@ async fn calls_wait_for_an_in_flight_slot_and_idle_connections_stay_within_it() 
     );
     let pool = pool_with(Duration::from_secs(60), 1);
     // The one slot is held while an answer is unread.
-    let held = pool.send(get(&a.base)).await.unwrap();
-    let waiting = pool.send(get(&b.base));
-    let waited = tokio::time::timeout(Duration::from_millis(200), waiting).await;
+    let held = pool.send(get(&a.base), later()).await.unwrap();
+    let soon = clock::now() + Duration::from_millis(200);
+    let waited = pool.send(get(&b.base), soon).await;
     assert!(
-        waited.is_err(),
-        "a second call waits while the slot is held"
+        matches!(waited, Err(SendError::Timeout)),
+        "a second call waits while the slot is held, until its deadline"
     );
+    assert!(clock::now() >= soon);
     held.into_body().collect().await.unwrap();
     assert_eq!(&call(&pool, &b.base).await[..], b"b");
     // One idle connection at most (a's): b's is closed when given back.
@@ -225,13 +232,51 @@ async fn a_backend_that_is_not_there_is_a_connect_error() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let err = pool(Duration::from_secs(1))
-        .send(get(&format!("http://{addr}")))
+        .send(get(&format!("http://{addr}")), later())
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("cannot connect"), "{err}");
     let https = http::Request::get("https://example.com/")
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let err = pool(Duration::from_secs(1)).send(https).await.unwrap_err();
+    let err = pool(Duration::from_secs(1))
+        .send(https, later())
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "the URI names no http:// host");
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_is_cut_off_at_the_deadline_and_not_reused() {
+    // Reads requests, answers none.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            a.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let pool = pool(Duration::from_secs(60));
+    for round in 1..=2 {
+        let deadline = clock::now() + Duration::from_millis(300);
+        let err = pool.send(get(&silent), deadline).await.unwrap_err();
+        assert!(matches!(err, SendError::Timeout), "{err}");
+        assert!(clock::now() >= deadline, "not before the deadline");
+        assert!(
+            clock::now() < deadline + Duration::from_secs(2),
+            "soon after it"
+        );
+        // The connection that owes an answer is never handed to another call.
+        assert_eq!(accepted.load(Ordering::SeqCst), round);
+    }
+    // The same pool still serves a backend that answers.
+    let ok = Backend::start("ok", After::KeepAlive).await;
+    assert_eq!(&call(&pool, &ok.base).await[..], b"ok");
 }

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 
 use super::CallError;
-use super::pool::{Pool, Pooled};
+use super::pool::{Pool, Pooled, SendError};
+use crate::clock::{self, Instant};
 use crate::config::ClientConfig;
 
 /// A backend HTTP client shared by all connections of a gateway.
@@ -63,20 +64,20 @@ impl HttpClient {
         req: http::Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<http::Response<Streamed>, CallError> {
-        tokio::time::timeout(timeout, self.start(req))
-            .await
-            .unwrap_or(Err(CallError::Timeout))
+        // The pool bounds the wait with its connection's alarm.
+        self.start(req, clock::now() + timeout).await
     }
 
     /// Sends `req` through the pool: the response, once its headers are in.
     async fn start(
         &self,
         req: http::Request<Full<Bytes>>,
+        deadline: Instant,
     ) -> Result<http::Response<Pooled>, CallError> {
-        self.pool
-            .send(req)
-            .await
-            .map_err(|e| CallError::Failed(e.to_string()))
+        self.pool.send(req, deadline).await.map_err(|e| match e {
+            SendError::Timeout => CallError::Timeout,
+            e => CallError::Failed(e.to_string()),
+        })
     }
 
     async fn call(
@@ -85,8 +86,9 @@ impl HttpClient {
         timeout: Duration,
         max_body: usize,
     ) -> Result<(u16, Bytes), CallError> {
+        let deadline = clock::now() + timeout;
         let call = async {
-            let resp = self.start(req).await?;
+            let resp = self.start(req, deadline).await?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), max_body)
                 .collect()
@@ -95,7 +97,8 @@ impl HttpClient {
                 .to_bytes();
             Ok((status, body))
         };
-        tokio::time::timeout(timeout, call)
+        // The body too must arrive by the deadline.
+        tokio::time::timeout_at(deadline, call)
             .await
             .unwrap_or(Err(CallError::Timeout))
     }

@@ -30,6 +30,12 @@ struct Tasks {
 #[derive(Debug)]
 pub struct TaskGuard(Arc<Tasks>);
 
+/// [`TaskGuard`] for work that borrows the [`Shutdown`] (an HTTP request):
+/// no reference count to raise, which every core would otherwise contend on
+/// once per request.
+#[derive(Debug)]
+pub struct Tracked<'a>(&'a Tasks);
+
 impl Shutdown {
     /// Starts draining: readiness fails, new upgrades get 503, sessions close.
     pub fn begin(&self) {
@@ -54,6 +60,12 @@ impl Shutdown {
         TaskGuard(Arc::clone(&self.tasks))
     }
 
+    /// Registers work, borrowing this, that the drain waits for.
+    pub fn track_borrowed(&self) -> Tracked<'_> {
+        self.tasks.live.fetch_add(1, Ordering::SeqCst);
+        Tracked(&self.tasks)
+    }
+
     /// Tasks still running.
     pub fn live_tasks(&self) -> usize {
         self.tasks.live.load(Ordering::SeqCst)
@@ -73,10 +85,22 @@ impl Shutdown {
     }
 }
 
+impl Tasks {
+    fn done(&self) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        if self.0.live.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
+        self.0.done();
+    }
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }

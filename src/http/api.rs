@@ -35,6 +35,9 @@ use crate::telemetry::HttpRouteMetrics;
 use crate::throttle::Subject;
 use http_body_util::Either;
 
+/// The header naming each request's id, as AWS sends it.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("apigw-requestid");
+
 /// Serves one plain HTTP request on the public listener.
 pub async fn handle(
     gw: Arc<Gateway>,
@@ -42,7 +45,7 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Response<PublicBody> {
     // A drain waits for this request to be answered (at most `shutdown_grace`).
-    let _in_flight = gw.shutdown().track();
+    let _in_flight = gw.shutdown().track_borrowed();
     let snap = gw.snapshot_arc();
     let scheme = if gw.tls().is_some() { "https" } else { "http" };
     let request_id = Id::random();
@@ -75,7 +78,7 @@ pub async fn handle(
         }
     };
     if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
-        resp.headers_mut().insert("apigw-requestid", v);
+        resp.headers_mut().insert(REQUEST_ID, v);
     }
     // Draining: the answer closes its keep-alive connection. (Not hyper's
     // graceful_shutdown on every connection: it would also cut an upgrade

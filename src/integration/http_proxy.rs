@@ -132,7 +132,8 @@ pub fn request(
 ) -> Result<http::Request<Full<Bytes>>, CallError> {
     let bad =
         |e: &dyn std::fmt::Display| CallError::Failed(format!("cannot build the request: {e}"));
-    let uri: http::Uri = target_uri(route, f).parse().map_err(|e| bad(&e))?;
+    // From the String itself: `str::parse` would copy it first.
+    let uri = http::Uri::try_from(target_uri(route, f)).map_err(|e| bad(&e))?;
     let method = http::Method::from_bytes(f.method.as_bytes()).map_err(|e| bad(&e))?;
     let (mut headers, host, earlier) = passed_on(f.headers);
     let mut forwarded_for = String::with_capacity(64);

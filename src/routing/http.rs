@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use percent_encoding::percent_decode_str;
+use smallvec::SmallVec;
 
 /// The route key that catches requests no other route matches.
 pub const DEFAULT: &str = "$default";
@@ -343,8 +344,9 @@ impl<R> HttpRouter<R> {
     pub fn find<'r>(&'r self, method: &str, path: &str) -> Option<Matched<'r, R>> {
         let method = method_index(method)?;
         let rest = path.strip_prefix('/')?;
-        let segs: Vec<&str> = if rest.is_empty() {
-            Vec::new()
+        // On the stack for paths of up to 8 segments: no allocation per lookup.
+        let segs: SmallVec<[&str; 8]> = if rest.is_empty() {
+            SmallVec::new()
         } else {
             rest.split('/').collect()
         };

@@ -196,3 +196,57 @@ async fn a_silent_connection_is_closed_after_handshake_timeout() {
         assert_eq!(answer(&mut s).await, "", "{addr}: closed without an answer");
     }
 }
+
+/// Reads one `content-length` answer from a keep-alive connection; its status line.
+async fn one_answer(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\nhi") {
+        let n = tokio::time::timeout(PATIENCE, s.read(&mut buf))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn each_request_head_must_arrive_within_handshake_timeout_on_a_kept_alive_connection() {
+    let route = "[http.routes.\"GET /hi\"]\nintegration = { type = \"mock\", body = \"hi\" }";
+    let cfg =
+        format!("[server]\nhandshake_timeout = \"1s\"\n[stages.prod]\n{WHOAMI_ROUTE}\n{route}");
+    let gw = Gw::start(&cfg).await;
+    let get = b"GET /prod/hi HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut s = TcpStream::connect(gw.public).await.unwrap();
+    // Heads that come in time, each after a pause: the connection stays.
+    for _ in 0..3 {
+        s.write_all(get).await.unwrap();
+        assert_eq!(one_answer(&mut s).await, "HTTP/1.1 200 OK");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    // A head begun and never finished: closed, no later than the timeout allows.
+    s.write_all(b"GET /prod/hi HTTP/1.1\r\nHost:")
+        .await
+        .unwrap();
+    let started = sockgate::clock::now();
+    let status = answer(&mut s).await;
+    assert!(status.is_empty() || status.contains("408"), "{status}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "closed after {waited:?}"
+    );
+    // A connection left idle after its answer is closed too.
+    let mut idle = TcpStream::connect(gw.public).await.unwrap();
+    idle.write_all(get).await.unwrap();
+    assert_eq!(one_answer(&mut idle).await, "HTTP/1.1 200 OK");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, idle.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "an idle keep-alive connection is closed"
+    );
+}

@@ -40,6 +40,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::Kind;
+use super::head_timer::HeadTimer;
 use super::stall::StallGuard;
 use crate::gateway::Gateway;
 use crate::http::{management, probes};
@@ -150,7 +151,7 @@ pub(super) async fn serve_connection<S>(
                     let mut builder = auto::Builder::new(TokioExecutor::new());
                     builder
                         .http1()
-                        .timer(TokioTimer::new())
+                        .timer(HeadTimer::default())
                         .header_read_timeout(handshake_timeout)
                         .max_buf_size(MAX_HEAD_BYTES)
                         .max_headers(max_headers);
@@ -188,7 +189,7 @@ pub(super) async fn serve_connection<S>(
 fn http1_builder(handshake_timeout: std::time::Duration, max_headers: usize) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(HeadTimer::default())
         .header_read_timeout(handshake_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         // Bounds the parsed header list per request (431 beyond), like the size.

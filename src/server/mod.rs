@@ -13,6 +13,7 @@
 //! 4. stop the management and metrics listeners (backends may post until the end).
 
 mod conn;
+mod head_timer;
 pub mod limits;
 mod stall;
 

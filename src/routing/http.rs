@@ -32,6 +32,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use fnv::FnvBuildHasher;
 use percent_encoding::percent_decode_str;
 use smallvec::SmallVec;
 
@@ -227,7 +228,9 @@ impl<R> Methods<R> {
 
 #[derive(Debug)]
 struct Node<R> {
-    statics: HashMap<String, Node<R>>,
+    /// FNV, not SipHash: the keys are the config's, so a client cannot
+    /// choose colliding ones, and SipHash was the larger part of a lookup.
+    statics: HashMap<String, Node<R>, FnvBuildHasher>,
     param: Option<Box<Node<R>>>,
     exact: Methods<R>,
     greedy: Methods<R>,
@@ -236,7 +239,7 @@ struct Node<R> {
 impl<R> Default for Node<R> {
     fn default() -> Self {
         Node {
-            statics: HashMap::new(),
+            statics: HashMap::default(),
             param: None,
             exact: Methods::default(),
             greedy: Methods::default(),

@@ -22,6 +22,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fnv::FnvBuildHasher;
+
 use crate::auth::Authorizer;
 use crate::config::{
     AdmissionConfig, ApiConfig, AuthorizerConfig, ClientConfig, Config, DEFAULT_STAGE, HttpConfig,
@@ -78,7 +80,9 @@ pub struct Snapshot {
     /// The backend client (shared with the previous generation when unchanged).
     pub client: Arc<HttpClient>,
     client_config: ClientConfig,
-    stages: HashMap<String, Served>,
+    /// FNV, not SipHash: looked up twice per HTTP request, by names the
+    /// config chose (a client cannot add colliding ones).
+    stages: HashMap<String, Served, FnvBuildHasher>,
     authorizers: HashMap<String, (AuthorizerConfig, Arc<Authorizer>)>,
 }
 

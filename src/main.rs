@@ -91,6 +91,8 @@ fn main() -> ExitCode {
         env: Box::new(ProcessEnv),
     };
     runtime.block_on(async move {
+        // Before binding: a SIGTERM from then on drains.
+        let stop = server::signal();
         let stages: Vec<String> = config.stages.iter().map(|s| s.name.clone()).collect();
         let node = config
             .server
@@ -108,7 +110,7 @@ fn main() -> ExitCode {
             node.id = %node, public = %server.public_addr(), management = %server.management_addr(), metrics = %server.metrics_addr(),
             stages = ?stages, "sockgate is listening: ws://{}/{}", server.public_addr(), stages.first().map_or("", String::as_str)
         );
-        server.run(server::signal()).await;
+        server.run(stop).await;
         ExitCode::SUCCESS
     })
 }

@@ -284,3 +284,37 @@ integration = { type = "mock", body = "a pet" }
     assert_eq!(entry["responseLength"], 5);
     assert!(!line.contains("s3cret"), "a token reached the log: {line}");
 }
+
+/// Sends `sig` to the node.
+fn send_signal(child: &std::process::Child, sig: &str) {
+    let sent = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn a_signal_sent_the_moment_the_node_listens_is_handled_never_fatal() {
+    // SIGHUP at once: a reload, and the node serves on.
+    let port = free_port();
+    let path = write_config("early-hup.toml", &reloadable(port, "one"));
+    let (mut child, public, _metrics, stderr) = spawn_keeping_management(&path);
+    let logs = support::process::drain(stderr);
+    send_signal(&child, "-HUP");
+    let mut ws = connect(&format!("ws://{public}/dev")).await;
+    until_reply(&mut ws, "one").await;
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    // SIGTERM at once: a drain and a clean exit, not death by the signal.
+    let (mut child2, _public, _metrics, stderr2) = spawn_keeping_management(&write_config(
+        "early-term.toml",
+        &reloadable(free_port(), "two"),
+    ));
+    let _logs2 = support::process::drain(stderr2);
+    send_signal(&child2, "-TERM");
+    let status = child2.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(logs);
+}

@@ -159,6 +159,10 @@ impl Server {
         let (stop_public, public_rx) = watch::channel(false);
         let (stop_rest, rest_rx) = watch::channel(false);
         let gw = &self.gateway;
+        // Registered before any connection is served: until then SIGHUP's
+        // default action would kill the node (a reload sent just after start
+        // did).
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let sweeper = tokio::spawn(housekeeping(Arc::downgrade(gw)));
         let [public_limits, mgmt_limits, metrics_limits] = self.limits;
         let public = tokio::spawn(accept_loop(
@@ -193,7 +197,7 @@ impl Server {
         ));
 
         // SIGHUP reloads the config file (see gateway::reload).
-        let reloader = tokio::spawn(reload_on_sighup(Arc::downgrade(gw)));
+        let reloader = tokio::spawn(reload_on_sighup(Arc::downgrade(gw), hup));
         shutdown.await;
         reloader.abort();
         let open = gw.delivery().registry().len();
@@ -367,9 +371,8 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Reloads the config file on every SIGHUP, until the gateway is gone.
-async fn reload_on_sighup(gw: Weak<Gateway>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = match signal(SignalKind::hangup()) {
+async fn reload_on_sighup(gw: Weak<Gateway>, hup: io::Result<tokio::signal::unix::Signal>) {
+    let mut hup = match hup {
         Ok(s) => s,
         Err(e) => {
             warn!(error = %e, "Cannot listen for SIGHUP; reload through the management API instead.");
@@ -384,19 +387,37 @@ async fn reload_on_sighup(gw: Weak<Gateway>) {
 }
 
 /// Resolves on SIGTERM or SIGINT (Kubernetes and systemd send SIGTERM to stop;
-/// Ctrl-C sends SIGINT). Both drain the same way.
-pub async fn signal() {
+/// Ctrl-C sends SIGINT). Both drain the same way. Both are registered when
+/// this is called, not when first polled: call it before binding, so a stop
+/// that comes early still drains instead of killing the node.
+pub fn signal() -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "Cannot listen for SIGTERM; only SIGINT will drain.");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        let mut term = term
+            .inspect_err(
+                |e| warn!(error = %e, "Cannot listen for SIGTERM; only SIGINT will drain."),
+            )
+            .ok();
+        let mut int = int
+            .inspect_err(
+                |e| warn!(error = %e, "Cannot listen for SIGINT; only SIGTERM will drain."),
+            )
+            .ok();
+        tokio::select! {
+            () = next(term.as_mut()) => info!("SIGTERM received."),
+            () = next(int.as_mut()) => info!("SIGINT received."),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received."),
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received."),
+    }
+}
+
+/// `s`'s next delivery; never, without `s`.
+async fn next(s: Option<&mut tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }

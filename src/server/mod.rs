@@ -24,6 +24,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -54,6 +55,9 @@ pub struct Server {
     uses_tls: bool,
     /// Connection caps of the public, management and metrics listeners.
     limits: [Arc<ConnLimits>; 3],
+    /// SIGHUP, registered when the server is bound: from then on its default
+    /// action (ending the process) would kill a node an early reload reached.
+    hup: io::Result<Signal>,
 }
 
 /// A listener; its index is its position in `telemetry::LISTENERS`.
@@ -112,6 +116,7 @@ impl Server {
             info!(node = %node, redis = %redis.join(","), mode, "Joining the cluster.");
         }
         Ok(Server {
+            hup: tokio::signal::unix::signal(SignalKind::hangup()),
             gateway,
             public,
             management,
@@ -159,10 +164,6 @@ impl Server {
         let (stop_public, public_rx) = watch::channel(false);
         let (stop_rest, rest_rx) = watch::channel(false);
         let gw = &self.gateway;
-        // Registered before any connection is served: until then SIGHUP's
-        // default action would kill the node (a reload sent just after start
-        // did).
-        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let sweeper = tokio::spawn(housekeeping(Arc::downgrade(gw)));
         let [public_limits, mgmt_limits, metrics_limits] = self.limits;
         let public = tokio::spawn(accept_loop(
@@ -197,7 +198,7 @@ impl Server {
         ));
 
         // SIGHUP reloads the config file (see gateway::reload).
-        let reloader = tokio::spawn(reload_on_sighup(Arc::downgrade(gw), hup));
+        let reloader = tokio::spawn(reload_on_sighup(Arc::downgrade(gw), self.hup));
         shutdown.await;
         reloader.abort();
         let open = gw.delivery().registry().len();
@@ -371,7 +372,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Reloads the config file on every SIGHUP, until the gateway is gone.
-async fn reload_on_sighup(gw: Weak<Gateway>, hup: io::Result<tokio::signal::unix::Signal>) {
+async fn reload_on_sighup(gw: Weak<Gateway>, hup: io::Result<Signal>) {
     let mut hup = match hup {
         Ok(s) => s,
         Err(e) => {
@@ -391,9 +392,8 @@ async fn reload_on_sighup(gw: Weak<Gateway>, hup: io::Result<tokio::signal::unix
 /// this is called, not when first polled: call it before binding, so a stop
 /// that comes early still drains instead of killing the node.
 pub fn signal() -> impl Future<Output = ()> + Send {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
+    let term = tokio::signal::unix::signal(SignalKind::terminate());
+    let int = tokio::signal::unix::signal(SignalKind::interrupt());
     async move {
         let mut term = term
             .inspect_err(
@@ -413,7 +413,7 @@ pub fn signal() -> impl Future<Output = ()> + Send {
 }
 
 /// `s`'s next delivery; never, without `s`.
-async fn next(s: Option<&mut tokio::signal::unix::Signal>) {
+async fn next(s: Option<&mut Signal>) {
     match s {
         Some(s) => {
             s.recv().await;

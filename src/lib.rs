@@ -37,6 +37,7 @@
 //! tasks and are bounded per connection and per node. Drain is a broadcast
 //! `Notify` plus drop-counted task guards.
 
+pub mod alarm;
 pub mod auth;
 pub mod cli;
 pub mod clock;

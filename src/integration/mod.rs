@@ -4,7 +4,6 @@
 //! nothing of sessions or the registry; the gateway decides what a reply means
 //! (accept a connection, send a frame, nothing).
 
-mod alarm;
 pub mod client;
 pub mod event;
 pub mod http_event;

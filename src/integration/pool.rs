@@ -54,7 +54,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tracing::debug;
 
-use super::alarm::Alarm;
+use crate::alarm::Alarm;
 use crate::clock;
 use crate::config::ClientConfig;
 

@@ -2,15 +2,10 @@
 //! (`server.handshake_timeout`): hyper asks for a new one every time it
 //! waits for a head, and drops it once the head is in.
 //!
-//! Why not hyper-util's `TokioTimer`: each of its timers is a tokio timer
-//! entry of its own, which clones the runtime's handle (a reference count
-//! every core shares) and takes the timer wheel's lock to insert and again to
-//! remove: per request, on a keep-alive connection. Here each connection
-//! keeps one tokio timer and lends it to each head: it stays set for the
-//! deadline it was last given and is moved only when it goes off before the
-//! current head's deadline (then set again, to it). So it goes off about once
-//! per timeout per connection, and, left set between requests, may poll its
-//! connection once for nothing.
+//! Why not hyper-util's `TokioTimer`: each of its timers is a tokio timer of
+//! its own, made and dropped per request on a keep-alive connection. Here
+//! each connection keeps one [`Alarm`] and lends it to each head (see
+//! `alarm` for what that saves).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,15 +14,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::rt::Timer;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use crate::alarm::Alarm;
 use crate::clock;
 
 /// One connection's head timer (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub(super) struct HeadTimer {
-    /// The tokio timer, while no head is being waited for.
-    spare: Arc<Mutex<Option<Pin<Box<Sleep>>>>>,
+    /// The alarm, while no head is being waited for.
+    spare: Arc<Mutex<Option<Alarm>>>,
 }
 
 impl Timer for HeadTimer {
@@ -54,9 +50,9 @@ impl Timer for HeadTimer {
 impl HeadTimer {
     fn lend(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let sleep = spare.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let alarm = spare.unwrap_or_else(|| Alarm::new(deadline));
         Box::pin(Lent {
-            sleep: Some(sleep),
+            alarm: Some(alarm),
             deadline,
             home: Arc::clone(&self.spare),
         })
@@ -66,9 +62,9 @@ impl HeadTimer {
 /// The connection's timer, lent to one head.
 struct Lent {
     /// Always `Some` until dropped.
-    sleep: Option<Pin<Box<Sleep>>>,
+    alarm: Option<Alarm>,
     deadline: Instant,
-    home: Arc<Mutex<Option<Pin<Box<Sleep>>>>>,
+    home: Arc<Mutex<Option<Alarm>>>,
 }
 
 impl hyper::rt::Sleep for Lent {}
@@ -78,27 +74,17 @@ impl Future for Lent {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let deadline = self.deadline;
-        let Some(sleep) = self.sleep.as_mut() else {
-            return Poll::Ready(());
-        };
-        if sleep.deadline() > deadline {
-            sleep.as_mut().reset(deadline);
+        match self.alarm.as_mut() {
+            Some(alarm) => alarm.poll_until(cx, deadline),
+            None => Poll::Ready(()),
         }
-        while sleep.as_mut().poll(cx).is_ready() {
-            if clock::now() >= deadline {
-                return Poll::Ready(());
-            }
-            // Set for an earlier head: now for this one.
-            sleep.as_mut().reset(deadline);
-        }
-        Poll::Pending
     }
 }
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        if let Some(sleep) = self.sleep.take() {
-            *self.home.lock().unwrap_or_else(|e| e.into_inner()) = Some(sleep);
+        if let Some(alarm) = self.alarm.take() {
+            *self.home.lock().unwrap_or_else(|e| e.into_inner()) = Some(alarm);
         }
     }
 }

@@ -1,21 +1,24 @@
-//! A timer that stays with a backend connection and bounds each call made on
-//! it, so bounding a call costs a clock read rather than a timer of its own.
+//! A timer reused for one deadline after another, so bounding each call on
+//! a backend connection, or each request head on a client connection, costs
+//! a clock read rather than a timer of its own.
 //!
-//! Why: tokio's `timeout` makes a timer entry per call, which clones the
-//! runtime's handle (a reference count every core shares) and takes the
-//! timer wheel's lock twice, to insert and to remove. That was 3–4 % of the
-//! CPU of a proxied request (100 keep-alive clients, `perf`).
+//! Why: a tokio timer per call (`tokio::time::timeout`, hyper-util's
+//! `TokioTimer`) is a timer entry of its own, which clones the runtime's
+//! handle (a reference count every core shares) and takes the timer wheel's
+//! lock to insert and again to remove. With one per backend call and one per
+//! request head, that was 3–4 % of the CPU of a proxied request (100
+//! keep-alive clients, `perf`).
 //!
-//! How: the alarm stays set for the deadline it was last given. A call whose
+//! How: the alarm stays set for the deadline it was last given. A wait whose
 //! deadline is later leaves it; if it goes off before that deadline, it is
-//! set again, to it. A call whose deadline is sooner moves it. With one
-//! timeout per backend, it goes off about once per timeout per connection.
-//! Left set while its connection is idle, it may wake a task that waits for
-//! it no longer: that task is polled once, for nothing.
+//! set again, to it. A wait whose deadline is sooner moves it. With one
+//! timeout per use, it goes off about once per timeout per connection. Left
+//! set between waits, it may wake a task that waits for it no longer: that
+//! task is polled once, for nothing.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
@@ -23,42 +26,43 @@ use crate::clock;
 
 /// A reusable deadline timer (see the module docs).
 #[derive(Debug)]
-pub(super) struct Alarm {
+pub struct Alarm {
     sleep: Pin<Box<Sleep>>,
 }
 
 impl Alarm {
     /// An alarm set for `deadline`.
-    pub(super) fn new(deadline: Instant) -> Alarm {
+    pub fn new(deadline: Instant) -> Alarm {
         Alarm {
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
         }
     }
 
     /// `work`'s output, or `None` if `deadline` passes first.
-    pub(super) async fn bound<F: Future>(
-        &mut self,
-        deadline: Instant,
-        work: F,
-    ) -> Option<F::Output> {
-        if self.sleep.deadline() > deadline {
-            self.sleep.as_mut().reset(deadline);
-        }
+    pub async fn bound<F: Future>(&mut self, deadline: Instant, work: F) -> Option<F::Output> {
         let mut work = pin!(work);
         poll_fn(|cx| {
             if let Poll::Ready(out) = work.as_mut().poll(cx) {
                 return Poll::Ready(Some(out));
             }
-            while self.sleep.as_mut().poll(cx).is_ready() {
-                if clock::now() >= deadline {
-                    return Poll::Ready(None);
-                }
-                // Set for an earlier call: now for this one.
-                self.sleep.as_mut().reset(deadline);
-            }
-            Poll::Pending
+            self.poll_until(cx, deadline).map(|()| None)
         })
         .await
+    }
+
+    /// Ready once `deadline` has passed; until then, `cx` is woken by then.
+    pub fn poll_until(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        if self.sleep.deadline() > deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            if clock::now() >= deadline {
+                return Poll::Ready(());
+            }
+            // Set for an earlier deadline: now for this one.
+            self.sleep.as_mut().reset(deadline);
+        }
+        Poll::Pending
     }
 }
 

@@ -203,11 +203,7 @@ async fn sighup_and_sockgate_reload_reload_the_running_node() {
 
     // SIGHUP.
     std::fs::write(&path, reloadable(port, "two")).unwrap();
-    let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    send_signal(&child, "-HUP");
     until_reply(&mut ws, "two").await;
 
     // `sockgate reload`: the report on stdout, exit 0.
@@ -300,7 +296,7 @@ async fn a_signal_sent_the_moment_the_node_listens_is_handled_never_fatal() {
     let port = free_port();
     let path = write_config("early-hup.toml", &reloadable(port, "one"));
     let (mut child, public, _metrics, stderr) = spawn_keeping_management(&path);
-    let logs = support::process::drain(stderr);
+    let _logs = support::process::drain(stderr);
     send_signal(&child, "-HUP");
     let mut ws = connect(&format!("ws://{public}/dev")).await;
     until_reply(&mut ws, "one").await;
@@ -316,5 +312,4 @@ async fn a_signal_sent_the_moment_the_node_listens_is_handled_never_fatal() {
     assert_eq!(status.code(), Some(0), "{status}");
     let _ = child.kill();
     let _ = child.wait();
-    drop(logs);
 }

@@ -173,8 +173,10 @@ impl Pool {
         };
         if !conn.sender.is_ready() {
             // Given back as its answer ended, its task may not have caught
-            // up yet; a connection that will not be ready is replaced.
-            let ready = tokio::time::timeout(self.inner.connect_timeout, conn.sender.ready()).await;
+            // up yet; a connection not ready within the connect timeout (and
+            // the call's deadline) is replaced.
+            let by = deadline.min(clock::now() + self.inner.connect_timeout);
+            let ready = tokio::time::timeout_at(by, conn.sender.ready()).await;
             if !matches!(ready, Ok(Ok(()))) {
                 conn = self.inner.connect_by(&authority, deadline).await?;
             }

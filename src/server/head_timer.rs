@@ -20,7 +20,7 @@ use crate::alarm::Alarm;
 use crate::clock;
 
 /// One connection's head timer (see the module docs).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(super) struct HeadTimer {
     /// The alarm, while no head is being waited for.
     spare: Arc<Mutex<Option<Alarm>>>,

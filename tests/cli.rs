@@ -290,25 +290,50 @@ fn send_signal(child: &std::process::Child, sig: &str) {
     assert!(sent.success());
 }
 
+/// A shell already running, which sends the signal and pid it is told with
+/// its builtin `kill`: no process to start between the node saying it
+/// listens and the signal (`kill(1)` took a millisecond, long enough to hide
+/// a late handler).
+struct Signaller(std::process::Child);
+
+impl Signaller {
+    fn ready() -> Signaller {
+        let child = Command::new("sh")
+            .args(["-c", "read sig pid && kill -s \"$sig\" \"$pid\""])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Signaller(child)
+    }
+
+    fn send(mut self, sig: &str, to: &std::process::Child) {
+        use std::io::Write as _;
+        let mut stdin = self.0.stdin.take().unwrap();
+        writeln!(stdin, "{sig} {}", to.id()).unwrap();
+        drop(stdin);
+        assert!(self.0.wait().unwrap().success());
+    }
+}
+
 #[tokio::test]
 async fn a_signal_sent_the_moment_the_node_listens_is_handled_never_fatal() {
     // SIGHUP at once: a reload, and the node serves on.
     let port = free_port();
     let path = write_config("early-hup.toml", &reloadable(port, "one"));
+    let signaller = Signaller::ready();
     let (mut child, public, _metrics, stderr) = spawn_keeping_management(&path);
+    signaller.send("HUP", &child);
     let _logs = support::process::drain(stderr);
-    send_signal(&child, "-HUP");
     let mut ws = connect(&format!("ws://{public}/dev")).await;
     until_reply(&mut ws, "one").await;
     assert!(child.try_wait().unwrap().is_none(), "still running");
     // SIGTERM at once: a drain and a clean exit, not death by the signal.
-    let (mut child2, _public, _metrics, stderr2) = spawn_keeping_management(&write_config(
-        "early-term.toml",
-        &reloadable(free_port(), "two"),
-    ));
-    let _logs2 = support::process::drain(stderr2);
-    send_signal(&child2, "-TERM");
-    let status = child2.wait().unwrap();
+    let path = write_config("early-term.toml", &reloadable(free_port(), "two"));
+    let signaller = Signaller::ready();
+    let (mut stopped, _public, _metrics, stderr) = spawn_keeping_management(&path);
+    signaller.send("TERM", &stopped);
+    let _logs = support::process::drain(stderr);
+    let status = stopped.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status}");
     let _ = child.kill();
     let _ = child.wait();

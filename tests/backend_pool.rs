@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use sockgate::clock::{self, Instant};
 use sockgate::config::ClientConfig;
 use sockgate::integration::pool::{Pool, SendError};
@@ -101,9 +101,9 @@ async fn answer(mut s: tokio::net::TcpStream, body: &str, after: After) -> bool 
     }
 }
 
-fn get(base: &str) -> http::Request<Full<Bytes>> {
+fn get(base: &str) -> http::Request<Bytes> {
     http::Request::get(format!("{base}/x?y=1"))
-        .body(Full::new(Bytes::new()))
+        .body(Bytes::new())
         .unwrap()
 }
 
@@ -237,7 +237,7 @@ async fn a_backend_that_is_not_there_is_a_connect_error() {
         .unwrap_err();
     assert!(err.to_string().starts_with("cannot connect"), "{err}");
     let https = http::Request::get("https://example.com/")
-        .body(Full::new(Bytes::new()))
+        .body(Bytes::new())
         .unwrap();
     let err = pool(Duration::from_secs(1))
         .send(https, later())

@@ -21,7 +21,6 @@ use std::time::Duration;
 use crate::clock::{self, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -245,7 +244,7 @@ impl JwtAuthorizer {
             .attempted = Some(clock::now());
         let req = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(Bytes::new()))
+            .body(Bytes::new())
             .map_err(|_| ())?;
         let parsed = match client.send(req, JWKS_TIMEOUT, MAX_JWKS_BYTES).await {
             Ok((200, body)) => serde_json::from_slice::<JwkSet>(&body).ok(),

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use serde_json::{Map, Value};
 
 use super::{AuthContext, AuthFailure, Granted};
@@ -99,7 +98,7 @@ impl RequestAuthorizer {
     async fn ask(&self, event: Vec<u8>, client: &HttpClient) -> Result<Answer, AuthFailure> {
         let req = http::Request::post(self.cfg.uri.as_str())
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(event)))
+            .body(Bytes::from(event))
             .map_err(|_| AuthFailure::Failed("authorizer request could not be built"))?;
         let started = clock::now();
         let (status, body) = match client.send(req, self.cfg.timeout, MAX_ANSWER_BYTES).await {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Limited};
 
 use super::CallError;
 use super::pool::{Pool, Pooled, SendError};
@@ -39,7 +39,7 @@ impl HttpClient {
     /// within `timeout` (waiting for a slot included).
     pub async fn send(
         &self,
-        req: http::Request<Full<Bytes>>,
+        req: http::Request<Bytes>,
         timeout: Duration,
         max_body: usize,
     ) -> Result<(u16, Bytes), CallError> {
@@ -50,7 +50,7 @@ impl HttpClient {
     /// slot included).
     pub async fn post(
         &self,
-        req: http::Request<Full<Bytes>>,
+        req: http::Request<Bytes>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), CallError> {
         self.call(req, timeout, self.max_response_bytes).await
@@ -61,7 +61,7 @@ impl HttpClient {
     /// caller reads it, and the call keeps its in-flight slot until then.
     pub async fn stream(
         &self,
-        req: http::Request<Full<Bytes>>,
+        req: http::Request<Bytes>,
         timeout: Duration,
     ) -> Result<http::Response<Streamed>, CallError> {
         // The pool bounds the wait with its connection's alarm.
@@ -71,7 +71,7 @@ impl HttpClient {
     /// Sends `req` through the pool: the response, once its headers are in.
     async fn start(
         &self,
-        req: http::Request<Full<Bytes>>,
+        req: http::Request<Bytes>,
         deadline: Instant,
     ) -> Result<http::Response<Pooled>, CallError> {
         self.pool.send(req, deadline).await.map_err(|e| match e {
@@ -82,7 +82,7 @@ impl HttpClient {
 
     async fn call(
         &self,
-        req: http::Request<Full<Bytes>>,
+        req: http::Request<Bytes>,
         timeout: Duration,
         max_body: usize,
     ) -> Result<(u16, Bytes), CallError> {

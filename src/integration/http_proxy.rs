@@ -10,7 +10,6 @@
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http_body_util::Full;
 
 use super::CallError;
 use super::http_event::HttpFacts;
@@ -129,7 +128,7 @@ pub fn request(
     route: ProxyRoute<'_>,
     f: &HttpFacts<'_>,
     body: Bytes,
-) -> Result<http::Request<Full<Bytes>>, CallError> {
+) -> Result<http::Request<Bytes>, CallError> {
     let bad =
         |e: &dyn std::fmt::Display| CallError::Failed(format!("cannot build the request: {e}"));
     // From the String itself: `str::parse` would copy it first.
@@ -170,7 +169,7 @@ pub fn request(
         let side = if canary { "true" } else { "false" };
         headers.insert(IS_CANARY, HeaderValue::from_static(side));
     }
-    let mut req = http::Request::new(Full::new(body));
+    let mut req = http::Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;

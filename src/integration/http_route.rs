@@ -4,7 +4,6 @@
 //! and `mock` (a fixed answer, its body a template over the request).
 
 use bytes::Bytes;
-use http_body_util::Full;
 use serde_json::Value;
 
 use super::client::Streamed;
@@ -58,7 +57,7 @@ pub async fn call(
             };
             let req = http::Request::post(target.uri.clone())
                 .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(event)))
+                .body(Bytes::from(event))
                 .map_err(|e| CallError::Failed(format!("cannot build the request: {e}")))?;
             let (status, answer) = client.send(req, target.timeout, max_answer).await?;
             if !(200..300).contains(&status) {

@@ -6,16 +6,17 @@
 
 pub mod client;
 pub mod event;
+mod framing;
 pub mod http_event;
 pub mod http_proxy;
 pub mod http_response;
 pub mod http_route;
 pub mod pool;
 pub mod response;
+mod wire;
 
 use crate::ws::Frame;
 use bytes::Bytes;
-use http_body_util::Full;
 
 use crate::config::{HttpTarget, IntegrationConfig, MockConfig};
 use crate::routing::Template;
@@ -170,7 +171,7 @@ fn request(
     content_type: &'static str,
     body: Bytes,
     context_headers: bool,
-) -> Result<http::Request<Full<Bytes>>, CallError> {
+) -> Result<http::Request<Bytes>, CallError> {
     let mut b = http::Request::post(target.uri.clone())
         .header(http::header::CONTENT_TYPE, content_type)
         .header("x-sockgate-management-endpoint", management_endpoint);
@@ -210,6 +211,6 @@ fn request(
     // A custom route key is free text from the config and may not be valid header
     // text: that is an integration failure with a clear log line, never a request
     // silently sent without its headers.
-    b.body(Full::new(body))
+    b.body(body)
         .map_err(|e| CallError::Failed(format!("cannot build the backend request: {e}")))
 }

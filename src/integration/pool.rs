@@ -1,17 +1,24 @@
 //! Keep-alive HTTP/1.1 connections to backends, one idle list per host.
 //!
-//! Each connection is hyper's HTTP/1 client connection, driven by a task of
-//! its own; a call takes an idle one (or opens one), sends its request and
-//! gets the connection back into the idle list when the answer's body has
-//! been read to its end. A body dropped before its end takes its connection
-//! with it: the rest of that answer would otherwise be read by the next call.
+//! Each connection is a [`Wire`], driven by the call using it (no task of its
+//! own); a call takes an idle one (or opens one), sends its request and gets
+//! the connection back into the idle list when the answer's body has been
+//! read to its end. A body dropped before its end takes its connection with
+//! it: the rest of that answer would otherwise be read by the next call.
 //!
-//! Why not hyper-util's pooled client, which did this before: it spawns a
-//! task per request to wait for the connection to be ready again, formats the
-//! `Host` header per request and keys its pool by scheme and authority behind
-//! a future per checkout. On this machine's proxy benchmark (100 keep-alive
-//! clients, a bare hyper proxy either way) it served 81,000 requests/s at
-//! 12.6 µs of CPU each; this pool served 91,500 at 10.8 µs.
+//! A kept-alive connection the backend closed just as a request went out
+//! fails with no answer at all; such a request is sent again on a new
+//! connection when the backend cannot have acted on it: nothing of it was
+//! written, or its method is idempotent (RFC 9110 §9.2.2), as Go's client does.
+//!
+//! Why not hyper-util's pooled client, which served before hyper's bare
+//! connections did: it spawns a task per request to wait for the connection
+//! to be ready again, formats the `Host` header per request and keys its pool
+//! by scheme and authority behind a future per checkout. On this machine's
+//! proxy benchmark (100 keep-alive clients, a bare hyper proxy either way) it
+//! served 81,000 requests/s at 12.6 µs of CPU each; a pool of hyper's
+//! connections served 91,500 at 10.8 µs. (Why not hyper's connections: see
+//! [`super::wire`].)
 //!
 //! Each connection keeps an [`Alarm`] that bounds the wait for each answer's
 //! head, so a call's timeout costs no timer of its own.
@@ -44,21 +51,18 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use fnv::FnvBuildHasher;
 use http::uri::Authority;
-use http::{HeaderValue, Request, Response, Uri, header};
-use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tracing::debug;
+use http::{Request, Response};
+use hyper::body::{Body, Frame, SizeHint};
 
+use super::framing::Framing;
+pub use super::wire::WireError;
+use super::wire::{self, Head, Wire};
 use crate::alarm::Alarm;
 use crate::clock;
 use crate::config::ClientConfig;
-
-type Sender = SendRequest<Full<Bytes>>;
 
 /// Backend connections kept alive between calls.
 #[derive(Debug)]
@@ -90,15 +94,16 @@ struct IdleLists {
 
 #[derive(Debug)]
 struct Idle {
-    conn: Conn,
+    conn: Box<Conn>,
     since: Instant,
 }
 
-/// One backend connection: its request sender (hyper's task drives the
-/// connection itself) and the alarm that bounds its calls.
+/// One backend connection and the alarm that bounds its calls. Boxed where
+/// it is kept: an answer's body holds it, and a response is moved whole
+/// several times on its way out.
 #[derive(Debug)]
 struct Conn {
-    sender: Sender,
+    wire: Wire,
     alarm: Alarm,
 }
 
@@ -111,8 +116,8 @@ pub enum SendError {
     Closed,
     /// No connection within the connect timeout, or it was refused.
     Connect(std::io::Error),
-    /// The connection failed before the answer's head arrived.
-    Http(hyper::Error),
+    /// The connection failed, or the answer's head was malformed.
+    Http(WireError),
     /// No answer's head by the call's deadline.
     Timeout,
 }
@@ -147,14 +152,14 @@ impl Pool {
 
     /// Sends `req` (its URI absolute, `http://host[:port]/…`) once an
     /// in-flight slot is free, and returns the answer once its head is in,
-    /// all by `deadline`. A request a pooled connection could not take (the
-    /// backend had just closed it) is sent again on a new one.
+    /// all by `deadline`. A request a kept-alive connection could not take
+    /// (see the module docs) is sent again on a new one.
     pub async fn send(
         &self,
-        mut req: Request<Full<Bytes>>,
+        req: Request<Bytes>,
         deadline: Instant,
     ) -> Result<Response<Pooled>, SendError> {
-        let authority = origin_form(&mut req)?;
+        let authority = target(&req)?;
         let permit = match Arc::clone(&self.inner.permits).try_acquire_owned() {
             Ok(p) => p,
             Err(TryAcquireError::Closed) => return Err(SendError::Closed),
@@ -167,45 +172,35 @@ impl Pool {
                     .map_err(|_| SendError::Closed)?
             }
         };
-        let mut conn = match self.inner.take(&authority) {
-            Some(c) => c,
-            None => self.inner.connect_by(&authority, deadline).await?,
+        let mut head = BytesMut::new();
+        let rest = wire::encode(&req, authority.as_str(), &mut head);
+        let (mut conn, reused) = match self.inner.take(&authority) {
+            Some(c) => (c, true),
+            None => (self.inner.connect_by(&authority, deadline).await?, false),
         };
-        if !conn.sender.is_ready() {
-            // Given back as its answer ended, its task may not have caught
-            // up yet; a connection not ready within the connect timeout (and
-            // the call's deadline) is replaced.
-            let by = deadline.min(clock::now() + self.inner.connect_timeout);
-            let ready = tokio::time::timeout_at(by, conn.sender.ready()).await;
-            if !matches!(ready, Ok(Ok(()))) {
-                conn = self.inner.connect_by(&authority, deadline).await?;
-            }
+        let method = req.method();
+        let mut answer = conn.exchange(&head, &rest, method, deadline).await;
+        if let Err(SendError::Http(e)) = &answer
+            && reused
+            && e.unanswered()
+            && (e.unsent() || method.is_idempotent())
+        {
+            conn = self.inner.connect_by(&authority, deadline).await?;
+            answer = conn.exchange(&head, &rest, method, deadline).await;
         }
-        let sent = conn.sender.try_send_request(req);
-        let answer = match conn.alarm.bound(deadline, sent).await {
-            None => return Err(SendError::Timeout),
-            Some(Ok(resp)) => Ok(resp),
-            // Handed back unsent: the connection closed before taking it.
-            Some(Err(mut e)) => match e.take_message() {
-                Some(req) => {
-                    conn = self.inner.connect_by(&authority, deadline).await?;
-                    let sent = conn.sender.send_request(req);
-                    conn.alarm
-                        .bound(deadline, sent)
-                        .await
-                        .ok_or(SendError::Timeout)?
-                }
-                None => Err(e.into_error()),
-            },
-        };
-        let resp = answer.map_err(SendError::Http)?;
+        let Head {
+            response,
+            framing,
+            reusable,
+        } = answer?;
         let lease = Lease {
             pool: Arc::clone(&self.inner),
             authority,
             conn,
+            reusable,
         };
-        Ok(resp.map(|body| Pooled {
-            body,
+        Ok(response.map(|()| Pooled {
+            framing,
             lease: Some(lease),
             _permit: permit,
         }))
@@ -227,11 +222,11 @@ impl Pool {
 
 impl Inner {
     fn fresh(&self, c: &Idle, now: Instant) -> bool {
-        !c.conn.sender.is_closed() && now.duration_since(c.since) < self.idle_timeout
+        now.duration_since(c.since) < self.idle_timeout && c.conn.wire.idle_ok()
     }
 
     /// The most recently idled live connection to `authority`, if any.
-    fn take(&self, authority: &Authority) -> Option<Conn> {
+    fn take(&self, authority: &Authority) -> Option<Box<Conn>> {
         let now = clock::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let IdleLists { by_host, count } = &mut *idle;
@@ -245,10 +240,7 @@ impl Inner {
         None
     }
 
-    fn put(&self, authority: Authority, conn: Conn) {
-        if conn.sender.is_closed() {
-            return;
-        }
+    fn put(&self, authority: Authority, conn: Box<Conn>) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.count >= self.max_idle {
             return;
@@ -268,16 +260,16 @@ impl Inner {
         &self,
         authority: &Authority,
         deadline: Instant,
-    ) -> Result<Conn, SendError> {
+    ) -> Result<Box<Conn>, SendError> {
         let connect = Box::pin(self.connect(authority));
-        let sender = tokio::time::timeout_at(deadline, connect)
+        let wire = tokio::time::timeout_at(deadline, connect)
             .await
             .map_err(|_| SendError::Timeout)??;
         let alarm = Alarm::new(deadline);
-        Ok(Conn { sender, alarm })
+        Ok(Box::new(Conn { wire, alarm }))
     }
 
-    async fn connect(&self, authority: &Authority) -> Result<Sender, SendError> {
+    async fn connect(&self, authority: &Authority) -> Result<Wire, SendError> {
         let port = authority.port_u16().unwrap_or(80);
         let host = authority
             .host()
@@ -289,35 +281,38 @@ impl Inner {
             .map_err(|_| SendError::Connect(std::io::ErrorKind::TimedOut.into()))?
             .map_err(SendError::Connect)?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(SendError::Http)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(error = %e, "Backend connection failed.");
-            }
-        });
-        Ok(sender)
+        Ok(Wire::new(stream))
     }
 }
 
-/// Turns `http://host/path?q` into `/path?q` with `Host: host` (unless the
-/// request names one), as a client sends it to an origin server.
-fn origin_form(req: &mut Request<Full<Bytes>>) -> Result<Authority, SendError> {
+impl Conn {
+    /// Writes the request and reads the answer's head, by `deadline`.
+    async fn exchange(
+        &mut self,
+        head: &[u8],
+        rest: &[u8],
+        method: &http::Method,
+        deadline: Instant,
+    ) -> Result<Head, SendError> {
+        let wire = &mut self.wire;
+        let call = async move {
+            wire.send(head, rest).await?;
+            wire.read_head(method).await
+        };
+        match self.alarm.bound(deadline, call).await {
+            None => Err(SendError::Timeout),
+            Some(answer) => answer.map_err(SendError::Http),
+        }
+    }
+}
+
+/// The authority `req`'s absolute `http://` URI names.
+fn target(req: &Request<Bytes>) -> Result<Authority, SendError> {
     let uri = req.uri();
     if uri.scheme_str() != Some("http") {
         return Err(SendError::BadUri);
     }
-    let authority = uri.authority().cloned().ok_or(SendError::BadUri)?;
-    let path = uri.path_and_query().cloned();
-    if !req.headers().contains_key(header::HOST) {
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| SendError::BadUri)?;
-        req.headers_mut().insert(header::HOST, host);
-    }
-    let mut parts = http::uri::Parts::default();
-    parts.path_and_query = Some(path.unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
-    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| SendError::BadUri)?;
-    Ok(authority)
+    uri.authority().cloned().ok_or(SendError::BadUri)
 }
 
 /// A connection on loan to one answer; back to the pool when its body ends.
@@ -325,7 +320,9 @@ fn origin_form(req: &mut Request<Full<Bytes>>) -> Result<Authority, SendError> {
 struct Lease {
     pool: Arc<Inner>,
     authority: Authority,
-    conn: Conn,
+    conn: Box<Conn>,
+    /// The answer lets the connection carry another request.
+    reusable: bool,
 }
 
 /// An answer's body, passed on frame by frame as its reader asks: hyper's
@@ -335,14 +332,18 @@ struct Lease {
 /// in-flight slot until it is dropped.
 #[derive(Debug)]
 pub struct Pooled {
-    body: Incoming,
+    framing: Framing,
+    /// The connection, until the body ends (or fails).
     lease: Option<Lease>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Pooled {
     fn release(&mut self) {
-        if let Some(l) = self.lease.take() {
+        if let Some(l) = self.lease.take()
+            && l.reusable
+            && l.conn.wire.drained()
+        {
             l.pool.put(l.authority, l.conn);
         }
     }
@@ -350,33 +351,55 @@ impl Pooled {
 
 impl Body for Pooled {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.release();
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        let Some(lease) = this.lease.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match lease.conn.wire.poll_body(&mut this.framing, cx) {
+            Poll::Ready(Some(Ok(data))) => {
+                if this.framing == Framing::Done {
+                    this.release();
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Poll::Ready(None) => {
+                this.release();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                // A failed body takes its connection with it.
+                this.lease = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => Poll::Pending,
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.framing == Framing::Done
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match self.framing {
+            Framing::Length(n) => SizeHint::with_exact(n),
+            Framing::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
     }
 }
 
 impl Drop for Pooled {
     fn drop(&mut self) {
         // Read to its end (a reader may stop at `is_end_stream` without
-        // polling for the end): the connection is free for the next call.
-        if self.body.is_end_stream() {
+        // polling for the end, and an answer without a body is never
+        // polled): the connection is free for the next call.
+        if self.framing == Framing::Done {
             self.release();
         }
     }

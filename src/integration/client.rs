@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Limited};
 
 use super::CallError;
+use super::outgoing::Outgoing;
 use super::pool::{Pool, Pooled, SendError};
 use crate::clock::{self, Instant};
 use crate::config::ClientConfig;
@@ -61,11 +62,12 @@ impl HttpClient {
     /// caller reads it, and the call keeps its in-flight slot until then.
     pub async fn stream(
         &self,
-        req: http::Request<Bytes>,
+        req: Outgoing,
         timeout: Duration,
     ) -> Result<http::Response<Streamed>, CallError> {
         // The pool bounds the wait with its connection's alarm.
-        self.start(req, clock::now() + timeout).await
+        let sent = self.pool.send_encoded(req, clock::now() + timeout).await;
+        sent.map_err(call_error)
     }
 
     /// Sends `req` through the pool: the response, once its headers are in.
@@ -74,10 +76,7 @@ impl HttpClient {
         req: http::Request<Bytes>,
         deadline: Instant,
     ) -> Result<http::Response<Pooled>, CallError> {
-        self.pool.send(req, deadline).await.map_err(|e| match e {
-            SendError::Timeout => CallError::Timeout,
-            e => CallError::Failed(e.to_string()),
-        })
+        self.pool.send(req, deadline).await.map_err(call_error)
     }
 
     async fn call(
@@ -101,6 +100,13 @@ impl HttpClient {
         tokio::time::timeout_at(deadline, call)
             .await
             .unwrap_or(Err(CallError::Timeout))
+    }
+}
+
+fn call_error(e: SendError) -> CallError {
+    match e {
+        SendError::Timeout => CallError::Timeout,
+        e => CallError::Failed(e.to_string()),
     }
 }
 

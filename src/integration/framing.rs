@@ -78,7 +78,11 @@ impl Framing {
             return Ok((Framing::Done, true));
         }
         let length = headers.get_all(header::CONTENT_LENGTH);
-        if let Some(te) = headers.get_all(header::TRANSFER_ENCODING).iter().next_back() {
+        if let Some(te) = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+        {
             let chunked = te
                 .to_str()
                 .ok()

@@ -9,10 +9,11 @@
 //! Hop-by-hop headers (RFC 9110 §7.6.1) go neither way.
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName};
 
 use super::CallError;
 use super::http_event::HttpFacts;
+use super::outgoing::{Encoder, Outgoing, split_target};
 use crate::routing::uri::UriTemplate;
 
 /// Headers that describe one connection, not the message.
@@ -100,80 +101,69 @@ fn with_path(uri: &str, path: &str) -> String {
     format!("{}{path}{}", &uri[..path_at], query.unwrap_or(""))
 }
 
-/// The client's headers the backend gets, in one pass: all but hop-by-hop
-/// ones, `Host` (the backend's is set by the client), `Content-Length` (the
-/// body is whole, its length known) and `X-Forwarded-For` (extended); with
-/// the client's `Host` and first `X-Forwarded-For`.
-fn passed_on(from: &HeaderMap) -> (HeaderMap, Option<&HeaderValue>, Option<&HeaderValue>) {
-    let named = connection_named(from);
-    let mut headers = HeaderMap::with_capacity(from.len() + 5);
+/// The request the backend gets, encoded: the client's method, target and
+/// header fields, all but hop-by-hop ones, `Host` (the backend's is sent),
+/// `Content-Length` (the body is whole, its length known) and the forwarding
+/// fields, which are the gateway's: `X-Forwarded-For` extended with the
+/// client's address, `X-Forwarded-Proto`, `X-Forwarded-Host` (the client's
+/// `Host`) and an RFC 7239 `Forwarded` element after any the client sent.
+pub fn request(
+    route: ProxyRoute<'_>,
+    f: &HttpFacts<'_>,
+    body: Bytes,
+) -> Result<Outgoing, CallError> {
+    let bad =
+        |e: &dyn std::fmt::Display| CallError::Failed(format!("cannot build the request: {e}"));
+    let uri = target_uri(route, f);
+    let (authority, target) = split_target(&uri).map_err(|e| bad(&e))?;
+    let method = http::Method::from_bytes(f.method.as_bytes()).map_err(|e| bad(&e))?;
+    let mut e = Encoder::new(f.method, &target).map_err(|e| bad(&e))?;
+    e.field("host", authority.as_str().as_bytes());
+    let named = connection_named(f.headers);
     let (mut host, mut earlier) = (None, None);
-    for (name, value) in from {
+    for (name, value) in f.headers {
         if *name == header::HOST {
             host = host.or(Some(value));
         } else if *name == X_FORWARDED_FOR {
             earlier = earlier.or(Some(value));
         } else if !(HOP_BY_HOP.contains(name)
             || *name == header::CONTENT_LENGTH
+            || *name == X_FORWARDED_PROTO
+            || *name == X_FORWARDED_HOST
+            || (*name == IS_CANARY && f.is_canary.is_some())
             || named.contains(name))
         {
-            headers.append(name.clone(), value.clone());
+            e.field(name.as_str(), value.as_bytes());
         }
     }
-    (headers, host, earlier)
-}
-
-/// The request the backend gets.
-pub fn request(
-    route: ProxyRoute<'_>,
-    f: &HttpFacts<'_>,
-    body: Bytes,
-) -> Result<http::Request<Bytes>, CallError> {
-    let bad =
-        |e: &dyn std::fmt::Display| CallError::Failed(format!("cannot build the request: {e}"));
-    // From the String itself: `str::parse` would copy it first.
-    let uri = http::Uri::try_from(target_uri(route, f)).map_err(|e| bad(&e))?;
-    let method = http::Method::from_bytes(f.method.as_bytes()).map_err(|e| bad(&e))?;
-    let (mut headers, host, earlier) = passed_on(f.headers);
-    let mut forwarded_for = String::with_capacity(64);
-    if let Some(earlier) = earlier.and_then(|v| v.to_str().ok()) {
-        forwarded_for.push_str(earlier);
-        forwarded_for.push_str(", ");
+    let ip = f.source_ip.as_bytes();
+    match earlier {
+        Some(earlier) => e.field_from("x-forwarded-for", &[earlier.as_bytes(), b", ", ip]),
+        None => e.field("x-forwarded-for", ip),
     }
-    forwarded_for.push_str(f.source_ip);
-    // RFC 7239: an IPv6 node is quoted and bracketed.
-    let mut forwarded = String::with_capacity(64);
-    if f.source_ip.contains(':') {
-        forwarded.push_str("for=\"[");
-        forwarded.push_str(f.source_ip);
-        forwarded.push_str("]\"");
-    } else {
-        forwarded.push_str("for=");
-        forwarded.push_str(f.source_ip);
-    }
-    forwarded.push_str(";proto=");
-    forwarded.push_str(f.scheme);
-    if let Some(h) = host.and_then(|h| h.to_str().ok()) {
-        forwarded.push_str(";host=\"");
-        forwarded.push_str(h);
-        forwarded.push('"');
-    }
-    let value = |v: String| HeaderValue::try_from(v).map_err(|e| bad(&e));
-    headers.insert(X_FORWARDED_FOR, value(forwarded_for)?);
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.scheme));
+    e.field("x-forwarded-proto", f.scheme.as_bytes());
     if let Some(h) = host {
-        headers.insert(X_FORWARDED_HOST, h.clone());
+        e.field("x-forwarded-host", h.as_bytes());
     }
-    headers.append(header::FORWARDED, value(forwarded)?);
+    // RFC 7239: an IPv6 node is quoted and bracketed.
+    let node: [&[u8]; 3] = if f.source_ip.contains(':') {
+        [b"for=\"[", ip, b"]\""]
+    } else {
+        [b"for=", ip, b""]
+    };
+    let proto: [&[u8]; 2] = [b";proto=", f.scheme.as_bytes()];
+    let quoted_host: [&[u8]; 3] = match host {
+        Some(h) => [b";host=\"", h.as_bytes(), b"\""],
+        None => [b"", b"", b""],
+    };
+    e.field_from("forwarded", &[&node[..], &proto, &quoted_host].concat());
     if let Some(canary) = f.is_canary {
-        let side = if canary { "true" } else { "false" };
-        headers.insert(IS_CANARY, HeaderValue::from_static(side));
+        e.field(
+            "x-sockgate-is-canary-request",
+            if canary { b"true" } else { b"false" },
+        );
     }
-    let mut req = http::Request::new(body);
-    *req.method_mut() = method;
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
-    Ok(req)
+    Ok(e.finish(authority, method, body))
 }
 
 #[cfg(test)]
@@ -181,6 +171,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use http::HeaderValue;
 
     fn facts<'a>(headers: &'a HeaderMap, params: &'a [(&'a str, String)]) -> HttpFacts<'a> {
         static VARS: BTreeMap<String, String> = BTreeMap::new();
@@ -258,6 +249,7 @@ mod tests {
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
         h.insert("x-app", HeaderValue::from_static("kept"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("gopher"));
         let f = facts(&h, &[]);
         let t = UriTemplate::parse("http://b:1/x", &[]).unwrap();
         let route = ProxyRoute {
@@ -267,20 +259,37 @@ mod tests {
             path: None,
         };
         let req = request(route, &f, Bytes::from_static(b"hi")).unwrap();
-        let out = req.headers();
-        assert_eq!(req.method(), "PUT");
-        assert!(out.get("x-secret-hop").is_none() && out.get("keep-alive").is_none());
-        assert!(
-            out.get(header::HOST).is_none(),
-            "the client sets the backend's host"
-        );
-        assert_eq!(out["x-app"], "kept");
-        assert_eq!(out["x-forwarded-for"], "198.51.100.1, 192.0.2.9");
-        assert_eq!(out["x-forwarded-proto"], "http");
-        assert_eq!(out["x-forwarded-host"], "api.example.com");
+        let head = String::from_utf8(req.head().to_vec()).unwrap();
+        let (line, rest) = head.split_once("\r\n").unwrap();
+        assert_eq!(line, "PUT /x?x=1&y=%20 HTTP/1.1");
+        let (fields, body) = rest.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, "hi");
+        let fields: Vec<(&str, &str)> = fields
+            .split("\r\n")
+            .map(|l| l.split_once(": ").unwrap())
+            .collect();
+        let get = |n: &str| -> Vec<&str> {
+            fields
+                .iter()
+                .filter(|(k, _)| *k == n)
+                .map(|(_, v)| *v)
+                .collect()
+        };
+        assert!(get("x-secret-hop").is_empty() && get("keep-alive").is_empty());
+        assert!(get("connection").is_empty());
+        assert_eq!(get("host"), ["b:1"], "the backend's host, once");
+        assert_eq!(get("x-app"), ["kept"]);
+        assert_eq!(get("x-forwarded-for"), ["198.51.100.1, 192.0.2.9"]);
         assert_eq!(
-            out["forwarded"],
-            "for=192.0.2.9;proto=http;host=\"api.example.com\""
+            get("x-forwarded-proto"),
+            ["http"],
+            "the client's is replaced"
         );
+        assert_eq!(get("x-forwarded-host"), ["api.example.com"]);
+        assert_eq!(
+            get("forwarded"),
+            ["for=192.0.2.9;proto=http;host=\"api.example.com\""]
+        );
+        assert_eq!(get("content-length"), ["2"]);
     }
 }

@@ -11,6 +11,7 @@ pub mod http_event;
 pub mod http_proxy;
 pub mod http_response;
 pub mod http_route;
+pub mod outgoing;
 pub mod pool;
 pub mod response;
 mod wire;

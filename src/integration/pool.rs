@@ -51,15 +51,16 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fnv::FnvBuildHasher;
 use http::uri::Authority;
 use http::{Request, Response};
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::framing::Framing;
+use super::outgoing::Outgoing;
 pub use super::wire::WireError;
-use super::wire::{self, Head, Wire};
+use super::wire::{Head, Wire};
 use crate::alarm::Alarm;
 use crate::clock;
 use crate::config::ClientConfig;
@@ -159,7 +160,16 @@ impl Pool {
         req: Request<Bytes>,
         deadline: Instant,
     ) -> Result<Response<Pooled>, SendError> {
-        let authority = target(&req)?;
+        let req = Outgoing::from_request(req).map_err(|_| SendError::BadUri)?;
+        self.send_encoded(req, deadline).await
+    }
+
+    /// Sends an encoded request, as [`Pool::send`] does.
+    pub async fn send_encoded(
+        &self,
+        req: Outgoing,
+        deadline: Instant,
+    ) -> Result<Response<Pooled>, SendError> {
         let permit = match Arc::clone(&self.inner.permits).try_acquire_owned() {
             Ok(p) => p,
             Err(TryAcquireError::Closed) => return Err(SendError::Closed),
@@ -172,13 +182,17 @@ impl Pool {
                     .map_err(|_| SendError::Closed)?
             }
         };
-        let mut head = BytesMut::new();
-        let rest = wire::encode(&req, authority.as_str(), &mut head);
+        let Outgoing {
+            authority,
+            method,
+            head,
+            rest,
+        } = req;
         let (mut conn, reused) = match self.inner.take(&authority) {
             Some(c) => (c, true),
             None => (self.inner.connect_by(&authority, deadline).await?, false),
         };
-        let method = req.method();
+        let method = &method;
         let mut answer = conn.exchange(&head, &rest, method, deadline).await;
         if let Err(SendError::Http(e)) = &answer
             && reused
@@ -304,15 +318,6 @@ impl Conn {
             Some(answer) => answer.map_err(SendError::Http),
         }
     }
-}
-
-/// The authority `req`'s absolute `http://` URI names.
-fn target(req: &Request<Bytes>) -> Result<Authority, SendError> {
-    let uri = req.uri();
-    if uri.scheme_str() != Some("http") {
-        return Err(SendError::BadUri);
-    }
-    uri.authority().cloned().ok_or(SendError::BadUri)
 }
 
 /// A connection on loan to one answer; back to the pool when its body ends.

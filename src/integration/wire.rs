@@ -13,14 +13,13 @@
 //! [`MAX_HEADERS`] fields; body bytes are read as the client takes them, into a
 //! buffer of [`READ_CHUNK`] at a time.
 
-use std::fmt::Write as _;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, Method, Response, StatusCode, Version, header};
 use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -34,8 +33,6 @@ const MAX_HEAD: usize = 64 << 10;
 const MAX_HEADERS: usize = 100;
 /// Bytes read from the backend at a time.
 const READ_CHUNK: usize = 8 << 10;
-/// A body up to this size is written with its head in one write.
-const INLINE_BODY: usize = 16 << 10;
 
 /// An open connection and the bytes read from it but not yet used.
 #[derive(Debug)]
@@ -136,7 +133,8 @@ impl Wire {
         }
     }
 
-    /// Writes a request already encoded by [`encode`] (and its body, when not inline).
+    /// Writes an encoded request (see [`super::outgoing`]): its head, then
+    /// the body when it did not go with the head.
     pub(crate) async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<(), WireError> {
         self.stream
             .write_all(head)
@@ -289,49 +287,6 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
     value
         .to_str()
         .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
-/// Encodes `req` (its URI in origin form) for `authority` into `out`: the
-/// head, and the body with it when small. Returns the body left to write
-/// after `out`. `Host` is the request's, else `authority`; `Content-Length`
-/// is the body's (a request's own, and hop-by-hop framing, are not sent).
-pub(crate) fn encode(req: &Request<Bytes>, authority: &str, out: &mut BytesMut) -> Bytes {
-    let body = req.body();
-    out.clear();
-    out.reserve(256 + body.len().min(INLINE_BODY));
-    out.put_slice(req.method().as_str().as_bytes());
-    out.put_u8(b' ');
-    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    out.put_slice(target.as_bytes());
-    out.put_slice(b" HTTP/1.1\r\n");
-    if !req.headers().contains_key(header::HOST) {
-        field(out, "host", authority.as_bytes());
-    }
-    for (name, value) in req.headers() {
-        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
-            field(out, name.as_str(), value.as_bytes());
-        }
-    }
-    // As hyper did: no length on a bodiless GET, HEAD, DELETE, OPTIONS...;
-    // `0` where a body is expected.
-    let expects_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
-    if !body.is_empty() || expects_body {
-        let _ = write!(out, "content-length: {}\r\n", body.len());
-    }
-    out.put_slice(b"\r\n");
-    if body.len() <= INLINE_BODY {
-        out.put_slice(body);
-        Bytes::new()
-    } else {
-        body.clone()
-    }
-}
-
-fn field(out: &mut BytesMut, name: &str, value: &[u8]) {
-    out.put_slice(name.as_bytes());
-    out.put_slice(b": ");
-    out.put_slice(value);
-    out.put_slice(b"\r\n");
 }
 
 #[cfg(test)]

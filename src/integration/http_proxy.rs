@@ -146,17 +146,20 @@ pub fn request(
         e.field("x-forwarded-host", h.as_bytes());
     }
     // RFC 7239: an IPv6 node is quoted and bracketed.
-    let node: [&[u8]; 3] = if f.source_ip.contains(':') {
-        [b"for=\"[", ip, b"]\""]
+    let (open, close): (&[u8], &[u8]) = if f.source_ip.contains(':') {
+        (b"for=\"[", b"]\"")
     } else {
-        [b"for=", ip, b""]
+        (b"for=", b"")
     };
-    let proto: [&[u8]; 2] = [b";proto=", f.scheme.as_bytes()];
-    let quoted_host: [&[u8]; 3] = match host {
-        Some(h) => [b";host=\"", h.as_bytes(), b"\""],
-        None => [b"", b"", b""],
+    let (host_open, host, host_close): (&[u8], &[u8], &[u8]) = match host {
+        Some(h) => (b";host=\"", h.as_bytes(), b"\""),
+        None => (b"", b"", b""),
     };
-    e.field_from("forwarded", &[&node[..], &proto, &quoted_host].concat());
+    let proto = f.scheme.as_bytes();
+    let forwarded = [
+        open, ip, close, b";proto=", proto, host_open, host, host_close,
+    ];
+    e.field_from("forwarded", &forwarded);
     if let Some(canary) = f.is_canary {
         e.field(
             "x-sockgate-is-canary-request",

@@ -254,7 +254,9 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireE
         *response.version_mut() = version;
         let mut close = version == Version::HTTP_10;
         let headers = response.headers_mut();
-        headers.reserve(spans.len());
+        // Room for the fields the gateway adds (its request id, CORS):
+        // growing the map later rehashes it.
+        headers.reserve(spans.len() + 4);
         for span in spans {
             let name = HeaderName::from_bytes(&head[span.name]).map_err(|_| BAD_HEAD)?;
             let value =

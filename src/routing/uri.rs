@@ -89,7 +89,8 @@ impl UriTemplate {
     /// The URI for one request: parameters filled in (`greedy` names the one
     /// whose value keeps its slashes).
     pub fn render(&self, values: &[(&str, String)], greedy: Option<&str>) -> String {
-        let mut out = String::new();
+        // Room for the usual URI and a query string after it: no regrowth.
+        let mut out = String::with_capacity(256);
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),

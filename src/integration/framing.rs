@@ -18,7 +18,7 @@ const MAX_TRAILERS: usize = 16 << 10;
 
 /// How the rest of an answer's body is delimited.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub enum Framing {
     /// This many bytes still to come.
     Length(u64),
     /// `Transfer-Encoding: chunked`, in the given state.
@@ -31,7 +31,7 @@ pub(crate) enum Framing {
 
 /// Where a chunked body is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Chunk {
+pub enum Chunk {
     /// Before a chunk-size line.
     Size,
     /// Inside a chunk's data, this many bytes left.
@@ -45,7 +45,7 @@ pub(crate) enum Chunk {
 
 /// What one step over the bytes read found.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// Body bytes to pass on.
     Data(Bytes),
     /// More bytes are needed.
@@ -56,7 +56,7 @@ pub(crate) enum Step {
 
 /// An answer whose framing cannot be trusted (the connection is dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Invalid(pub(crate) &'static str);
+pub struct Invalid(pub &'static str);
 
 impl std::fmt::Display for Invalid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +69,7 @@ impl Framing {
     /// request), and whether its connection may carry another request once
     /// the body is read (both `Transfer-Encoding` and `Content-Length` mean
     /// an answer a smuggler may have shaped: read by the first, never reused).
-    pub(crate) fn of(
+    pub fn of(
         status: StatusCode,
         head: bool,
         headers: &HeaderMap,
@@ -119,7 +119,7 @@ impl Framing {
 
     /// The next step over `buf` (body bytes are taken out of it); `eof`: the
     /// backend has closed and `buf` is all there will be.
-    pub(crate) fn step(&mut self, buf: &mut BytesMut, eof: bool) -> Result<Step, Invalid> {
+    pub fn step(&mut self, buf: &mut BytesMut, eof: bool) -> Result<Step, Invalid> {
         loop {
             match self {
                 Framing::Done => return Ok(Step::End),

@@ -1,5 +1,6 @@
 use super::*;
 use http::HeaderValue;
+use rand::Rng as _;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -146,4 +147,40 @@ fn malformed_or_endless_chunking_is_refused() {
 fn a_body_until_close_is_everything_before_the_close() {
     let got = body(Framing::UntilClose, b"all of it", 4).unwrap();
     assert_eq!(got, b"all of it");
+}
+
+/// `data` chunked into random pieces, with random extensions and trailers.
+fn chunk_randomly(data: &[u8], rng: &mut impl rand::Rng) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = rng.random_range(1..=rest.len().min(300));
+        out.extend_from_slice(format!("{n:x}").as_bytes());
+        if rng.random_bool(0.3) {
+            out.extend_from_slice(b";ext=\"v\"");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&rest[..n]);
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[n..];
+    }
+    out.extend_from_slice(b"0\r\n");
+    if rng.random_bool(0.5) {
+        out.extend_from_slice(b"x-checksum: 1\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+#[test]
+fn random_chunkings_read_in_random_pieces_give_back_the_body() {
+    let mut rng = rand::rng();
+    for _ in 0..300 {
+        let len = rng.random_range(0..2000);
+        let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let wire = chunk_randomly(&data, &mut rng);
+        let piece = rng.random_range(1..64);
+        let got = body(Framing::Chunked(Chunk::Size), &wire, piece).unwrap();
+        assert_eq!(got, data);
+    }
 }

@@ -6,7 +6,7 @@
 
 pub mod client;
 pub mod event;
-mod framing;
+pub mod framing;
 pub mod http_event;
 pub mod http_proxy;
 pub mod http_response;

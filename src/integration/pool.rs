@@ -8,8 +8,9 @@
 //!
 //! A kept-alive connection the backend closed just as a request went out
 //! fails with no answer at all; such a request is sent again on a new
-//! connection when the backend cannot have acted on it: nothing of it was
-//! written, or its method is idempotent (RFC 9110 §9.2.2), as Go's client does.
+//! connection when the backend cannot have acted on it (writing it failed: the
+//! backend had closed its end), or when its method is idempotent (RFC 9110
+//! §9.2.2), as Go's client does.
 //!
 //! Why not hyper-util's pooled client, which served before hyper's bare
 //! connections did: it spawns a task per request to wait for the connection

@@ -31,7 +31,8 @@ use super::framing::{Framing, Step};
 const MAX_HEAD: usize = 64 << 10;
 /// Most header fields in an answer (hyper's client default).
 const MAX_HEADERS: usize = 100;
-/// Bytes read from the backend at a time.
+/// Room made in the read buffer before each read (hyper's buffer size):
+/// what one read of a streamed answer can hold.
 const READ_CHUNK: usize = 8 << 10;
 
 /// An open connection and the bytes read from it but not yet used.
@@ -183,7 +184,11 @@ impl Wire {
                 Err(e) => {
                     return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e.0))));
                 }
-                Ok(Step::More) if eof => unreachable!("a step at the end never asks for more"),
+                // Framing never asks for more at the end; if it did, the
+                // body is cut short (an error, not a panic on a client's task).
+                Ok(Step::More) if eof => {
+                    return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
+                }
                 Ok(Step::More) => match self.poll_fill(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),

@@ -117,7 +117,7 @@ pub fn request(
     let uri = target_uri(route, f);
     let (authority, target) = split_target(&uri).map_err(|e| bad(&e))?;
     let method = http::Method::from_bytes(f.method.as_bytes()).map_err(|e| bad(&e))?;
-    let mut e = Encoder::new(f.method, &target).map_err(|e| bad(&e))?;
+    let mut e = Encoder::new(method, &target).map_err(|e| bad(&e))?;
     e.field("host", authority.as_str().as_bytes());
     let named = connection_named(f.headers);
     let (mut host, mut earlier) = (None, None);
@@ -166,7 +166,7 @@ pub fn request(
             if canary { b"true" } else { b"false" },
         );
     }
-    Ok(e.finish(authority, method, body))
+    Ok(e.finish(authority, body))
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ impl Outgoing {
         }
         let authority = uri.authority().cloned().ok_or(BadTarget)?;
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut e = Encoder::new(req.method().as_str(), target)?;
+        let mut e = Encoder::new(req.method().clone(), target)?;
         if !req.headers().contains_key(header::HOST) {
             e.field("host", authority.as_str().as_bytes());
         }
@@ -58,8 +58,7 @@ impl Outgoing {
                 e.field(name.as_str(), value.as_bytes());
             }
         }
-        let (parts, body) = req.into_parts();
-        Ok(e.finish(authority, parts.method, body))
+        Ok(e.finish(authority, req.into_body()))
     }
 
     /// The head as written (and the body, when small enough to go with it).
@@ -71,12 +70,13 @@ impl Outgoing {
 /// Writes a request's head.
 #[derive(Debug)]
 pub struct Encoder {
+    method: Method,
     head: BytesMut,
 }
 
 impl Encoder {
     /// The request line, for `target` in origin form (`/path?query`).
-    pub fn new(method: &str, target: &str) -> Result<Encoder, BadTarget> {
+    pub fn new(method: Method, target: &str) -> Result<Encoder, BadTarget> {
         let target = target.as_bytes();
         // Visible characters only (RFC 9112 §3.2; bytes from 0x80 pass as
         // they came): a space or CR/LF would end the request line early.
@@ -84,11 +84,11 @@ impl Encoder {
             return Err(BadTarget);
         }
         let mut head = BytesMut::with_capacity(512);
-        head.put_slice(method.as_bytes());
+        head.put_slice(method.as_str().as_bytes());
         head.put_u8(b' ');
         head.put_slice(target);
         head.put_slice(b" HTTP/1.1\r\n");
-        Ok(Encoder { head })
+        Ok(Encoder { method, head })
     }
 
     /// One header field; `value` is a `HeaderValue`'s bytes (never CR or LF).
@@ -109,8 +109,8 @@ impl Encoder {
     /// The finished request: `Content-Length` (none on a bodiless GET, HEAD,
     /// DELETE…, `0` where a body is expected, as hyper's client did), then
     /// the body.
-    pub fn finish(mut self, authority: Authority, method: Method, body: Bytes) -> Outgoing {
-        let expects_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    pub fn finish(mut self, authority: Authority, body: Bytes) -> Outgoing {
+        let expects_body = matches!(self.method, Method::POST | Method::PUT | Method::PATCH);
         if !body.is_empty() || expects_body {
             let _ = write!(self.head, "content-length: {}\r\n", body.len());
         }
@@ -123,7 +123,7 @@ impl Encoder {
         };
         Outgoing {
             authority,
-            method,
+            method: self.method,
             head: self.head,
             rest,
         }

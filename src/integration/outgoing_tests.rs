@@ -70,7 +70,7 @@ fn targets_split_into_authority_and_origin_form_and_unsafe_ones_are_refused() {
     assert_eq!(split("https://b:1/x"), Err(BadTarget));
     assert_eq!(split("http:///x"), Err(BadTarget));
     for bad in ["/a b", "/a\r\nx: y", "/a\u{7f}", "no-slash"] {
-        assert!(Encoder::new("GET", bad).is_err(), "{bad:?}");
+        assert!(Encoder::new(Method::GET, bad).is_err(), "{bad:?}");
     }
-    assert!(Encoder::new("GET", "/caf\u{e9}?q=%20").is_ok());
+    assert!(Encoder::new(Method::GET, "/caf\u{e9}?q=%20").is_ok());
 }

@@ -193,15 +193,14 @@ impl Pool {
             Some(c) => (c, true),
             None => (self.inner.connect_by(&authority, deadline).await?, false),
         };
-        let method = &method;
-        let mut answer = conn.exchange(&head, &rest, method, deadline).await;
+        let mut answer = conn.exchange(&head, &rest, &method, deadline).await;
         if let Err(SendError::Http(e)) = &answer
             && reused
             && e.unanswered()
             && (e.unsent() || method.is_idempotent())
         {
             conn = self.inner.connect_by(&authority, deadline).await?;
-            answer = conn.exchange(&head, &rest, method, deadline).await;
+            answer = conn.exchange(&head, &rest, &method, deadline).await;
         }
         let Head {
             response,

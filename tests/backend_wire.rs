@@ -322,3 +322,28 @@ async fn a_head_too_large_fails_the_call() {
     let err = call(&pool(), "GET", &b.base).await.unwrap_err();
     assert!(err.contains("head too large"), "{err}");
 }
+
+#[tokio::test]
+async fn an_idle_connection_the_backend_closed_is_never_handed_to_a_request_that_cannot_be_retried()
+{
+    // The backend answers, then closes the connection while it idles. A POST
+    // is not sent twice, so only the idle check keeps it off the dead
+    // connection (a GET would be rescued by its retry and prove nothing).
+    let script = vec![
+        Act::AnswerAndClose(vec![OK_HELLO]),
+        Act::Answer(vec![OK_HELLO]),
+    ];
+    let b = Backend::start(script).await;
+    let pool = pool();
+    assert_eq!(
+        call(&pool, "GET", &b.base).await.unwrap(),
+        (200, Bytes::from("hello"))
+    );
+    // Time for the close to reach the gateway's side.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        call(&pool, "POST", &b.base).await.unwrap(),
+        (200, Bytes::from("hello"))
+    );
+    assert_eq!(b.accepted(), 2);
+}

@@ -418,11 +418,19 @@ async fn http_proxy_passes_the_request_on_and_the_answer_back() {
     assert_eq!(got.header("forwarded"), Some(forwarded.as_str()));
 
     // A parameter fills its place in the URI, encoded; the URI's query comes first.
-    backend.on("/avatars/a%2Fb", Behaviour::Status(404, "no avatar".into()));
-    let (status, _, body) = http("GET", &url(&gw, "/prod/users/a%2Fb/avatar?v=3"), vec![]).await;
+    backend.on(
+        "/avatars/a%3Fb%20c",
+        Behaviour::Status(404, "no avatar".into()),
+    );
+    let target = url(&gw, "/prod/users/a%3fb%20c/avatar?v=3");
+    let (status, _, body) = http("GET", &target, vec![]).await;
     // The backend's own status and body pass through unchanged, errors included.
     assert_eq!((status, text(&body)), (404, "no avatar"));
-    backend.next("/avatars/a%2Fb").await;
+    let got = backend.next("/avatars/a%3Fb%20c").await;
+    assert_eq!(got.query, "size=big&v=3");
+    // An encoded slash has no one meaning to every backend: refused.
+    let (status, _, _) = http("GET", &url(&gw, "/prod/users/a%2Fb/avatar"), vec![]).await;
+    assert_eq!(status, 400);
 
     backend.on(
         "/echo/x",

@@ -74,21 +74,23 @@ impl RequestAuthorizer {
         &self.cfg
     }
 
-    /// Decides for identity values `key` (already checked present) on the
-    /// resource `arn`, calling the backend with `event()` unless a cached
-    /// answer is fresh.
+    /// Decides for the identity `values` (already checked present) on
+    /// `stage` and the resource `arn`, calling the backend with `event()`
+    /// unless a cached answer for those values is fresh.
     pub async fn authorize(
         &self,
-        key: &str,
+        stage: &str,
+        values: &[String],
         event: impl FnOnce() -> Vec<u8>,
         arn: &str,
         client: &HttpClient,
     ) -> Result<AuthContext, AuthFailure> {
-        let answer = match self.cached(key) {
+        let key = cache_key(stage, values);
+        let answer = match self.cached(&key) {
             Some(a) => a,
             None => {
                 let a = self.ask(event(), client).await?;
-                self.remember(key, &a);
+                self.remember(&key, &a);
                 a
             }
         };
@@ -146,6 +148,21 @@ impl RequestAuthorizer {
         }
         cache.insert(key.to_owned(), (clock::now(), answer.clone()));
     }
+}
+
+/// The cache key of identity values on a stage: each part preceded by its
+/// length, so two different lists never make one key, whatever bytes the
+/// values hold (joining them with a separator let `a=alice&b=R%00y` and
+/// `a=alice%00R&b=y` share an answer).
+fn cache_key(stage: &str, values: &[String]) -> String {
+    let mut key =
+        String::with_capacity(stage.len() + values.iter().map(|v| v.len() + 8).sum::<usize>() + 8);
+    for part in std::iter::once(stage).chain(values.iter().map(String::as_str)) {
+        key.push_str(&part.len().to_string());
+        key.push(':');
+        key.push_str(part);
+    }
+    key
 }
 
 /// The verdict of an answer on the resource `arn`.
@@ -287,6 +304,25 @@ mod tests {
     use super::*;
 
     const ARN: &str = "arn:aws:execute-api:local:000000000000:sockgate/prod/$connect";
+
+    #[test]
+    fn cache_keys_of_different_identities_differ() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pairs = [
+            (
+                ("prod", v(&["alice", "R\0y"])),
+                ("prod", v(&["alice\0R", "y"])),
+            ),
+            (("prod", v(&["a", "b"])), ("prod", v(&["a:b"]))),
+            (("prod", v(&["1:a"])), ("prod", v(&["1", "a"]))),
+            (("prod\0a", v(&["b"])), ("prod", v(&["a\0b"]))),
+            (("p", v(&["", "x"])), ("p", v(&["x", ""]))),
+        ];
+        for ((s1, v1), (s2, v2)) in pairs {
+            assert_ne!(cache_key(s1, &v1), cache_key(s2, &v2), "{v1:?} {v2:?}");
+        }
+        assert_eq!(cache_key("p", &v(&["x"])), cache_key("p", &v(&["x"])));
+    }
 
     #[test]
     fn policies_allow_deny_and_garbage() {

@@ -14,6 +14,7 @@ mod build;
 mod cluster;
 pub mod env;
 mod http_api;
+pub mod net;
 mod reader;
 mod routes;
 pub mod security;
@@ -198,8 +199,9 @@ pub struct ServerConfig {
     pub management_max_connections: usize,
     /// [`ServerConfig::management_max_connections`] from one source address.
     pub management_max_connections_per_ip: usize,
-    /// Take `identity.sourceIp` from the first X-Forwarded-For address.
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of the gateway whose `X-Forwarded-For` hops are
+    /// believed (skipped from the right); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<net::Cidr>,
     /// TLS on the public listener (`wss://`), when configured: the certificate
     /// and key files (checked when the config loads, read again on every reload).
     pub tls: Option<crate::tls::TlsFiles>,

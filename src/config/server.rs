@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::env::EnvSource;
+use super::net::Cidr;
 use super::reader::{Section, join};
 use super::{AccessKey, ApiConfig, ClientConfig, ManagementAuth, ServerConfig};
 use crate::tls::{Tls, TlsFiles};
@@ -50,7 +51,7 @@ pub(super) fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
     let max_http_connections_per_ip = count(&mut s, "max_http_connections_per_ip", 256);
     let management_max_connections = count(&mut s, "management_max_connections", 1024);
     let management_max_connections_per_ip = count(&mut s, "management_max_connections_per_ip", 256);
-    let trust_forwarded_for = s.bool("trust_forwarded_for").unwrap_or(false);
+    let trusted_proxies = read_trusted_proxies(&mut s);
     s.finish();
     Some(ServerConfig {
         listen: listen?,
@@ -66,9 +67,36 @@ pub(super) fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         max_http_connections_per_ip,
         management_max_connections,
         management_max_connections_per_ip,
-        trust_forwarded_for,
+        trusted_proxies,
         tls: tls?,
     })
+}
+
+/// `trusted_proxies`: addresses or CIDRs. The old `trust_forwarded_for`
+/// believed the leftmost `X-Forwarded-For` address, which any client writes;
+/// it is refused with what to write instead.
+fn read_trusted_proxies(s: &mut Section<'_>) -> Vec<Cidr> {
+    if s.has("trust_forwarded_for") {
+        let _ = s.bool("trust_forwarded_for");
+        s.error(
+            "trust_forwarded_for",
+            "was removed: it believed the leftmost X-Forwarded-For address, which any client \
+             can write. List the proxies in front of sockgate instead, e.g. \
+             trusted_proxies = [\"10.0.0.0/8\"]: their hops are skipped from the right of \
+             X-Forwarded-For, and the first address that is not one of them is the client",
+        );
+    }
+    let mut out = Vec::new();
+    for text in s.string_list("trusted_proxies") {
+        match Cidr::parse(&text) {
+            Some(c) => out.push(c),
+            None => s.error(
+                "trusted_proxies",
+                format!("{text:?} is not an address or a CIDR (e.g. \"10.0.0.0/8\", \"::1\")"),
+            ),
+        }
+    }
+    out
 }
 
 /// `node_id`, if set (`None` inside: the node picks a random one when it starts).

@@ -68,10 +68,9 @@ impl Gateway {
                 let values = identity_values(&req.config().identity_sources, read).ok_or(
                     Refused::Auth(AuthFailure::Unauthorized("identity source missing")),
                 )?;
-                let key = format!("{}\u{0}{}", stage.name, values.join("\u{0}"));
                 let method_arn = execute_api_arn(&snap.api.id, &stage.name, "$connect");
                 let event = || self.authorizer_event(snap, stage, id, info, handshake, &method_arn);
-                req.authorize(&key, event, &method_arn, &snap.client)
+                req.authorize(&stage.name, &values, event, &method_arn, &snap.client)
                     .await
                     .map_err(Refused::Auth)?
             }

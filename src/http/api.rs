@@ -10,7 +10,6 @@
 //! serves is answered 426, as before the HTTP API existed: that URL is the
 //! stage's WebSocket endpoint.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request, Response, Version, header};
@@ -21,8 +20,9 @@ use super::PublicBody;
 use super::body::{self, BodyError};
 use super::cors;
 use super::gate;
+use super::head;
 use super::integrate::{self, Call};
-use super::peer;
+use super::peer::{self, Client, Link};
 use super::respond::HttpApiError;
 use crate::clock;
 use crate::config::{HttpIntegration, PayloadFormat};
@@ -39,44 +39,41 @@ use http_body_util::Either;
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("apigw-requestid");
 
 /// Serves one plain HTTP request on the public listener.
-pub async fn handle(
-    gw: Arc<Gateway>,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-) -> Response<PublicBody> {
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Link) -> Response<PublicBody> {
     // A drain waits for this request to be answered (at most `shutdown_grace`).
     let _in_flight = gw.shutdown().track_borrowed();
     let snap = gw.snapshot_arc();
-    let scheme = if gw.tls().is_some() { "https" } else { "http" };
     let request_id = Id::random();
     let started = clock::now();
     let cors = snap.http.cors.as_ref();
     // The head stays here for the whole request; the path, headers and method
-    // the rest of it reads are borrowed from it, never copied.
+    // the rest of it reads are borrowed from it, never copied. It is made
+    // canonical first, and the client's hop-by-hop fields go before any
+    // field of the gateway's is added.
     let (mut parts, incoming) = req.into_parts();
-    host_from_authority(&mut parts);
-    let client = Client {
-        source_ip: peer::source_ip(snap.trust_forwarded_for, &parts.headers, peer),
-        scheme,
-    };
+    let checked = head::sanitize(&mut parts.uri, &mut parts.headers, parts.version);
+    crate::integration::http_proxy::strip_hop_by_hop(&mut parts.headers);
+    let client = peer::forward(&snap.trusted_proxies, &mut parts.headers, &link);
     let mut seen = Seen::default();
-    let mut resp = match cors {
-        Some(c) if cors::is_preflight(&parts.method, &parts.headers) => {
-            cors::preflight(c, &parts.headers).map(Either::Left)
+    let preflight = cors.filter(|_| cors::is_preflight(&parts.method, &parts.headers));
+    let mut resp = match (checked, preflight) {
+        (Err(e), _) => {
+            debug!(error = %e, "Request head refused.");
+            HttpApiError::BadRequest.into_response().map(Either::Left)
         }
-        _ => {
+        (Ok(()), Some(c)) => cors::preflight(c, &parts.headers).map(Either::Left),
+        (Ok(()), None) => {
             let rid = request_id.as_str();
             // Awaited where it is made: a future bound to a name first takes
             // a second slot in this one's state (it was 28 KiB, now under 6).
-            let mut resp = serve(&gw, &snap, &parts, incoming, &client, rid, &mut seen)
+            serve(&gw, &snap, &parts, incoming, &client, rid, &mut seen)
                 .await
-                .unwrap_or_else(|e| e.into_response().map(Either::Left));
-            if let Some(c) = cors {
-                cors::decorate(c, parts.headers.get(header::ORIGIN), resp.headers_mut());
-            }
-            resp
+                .unwrap_or_else(|e| e.into_response().map(Either::Left))
         }
     };
+    if let Some(c) = cors.filter(|_| preflight.is_none()) {
+        cors::decorate(c, parts.headers.get(header::ORIGIN), resp.headers_mut());
+    }
     if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
@@ -105,19 +102,6 @@ pub async fn handle(
         access_log(&line, &seen);
     }
     resp
-}
-
-/// HTTP/2 names the host in `:authority`; the event and the backend see it
-/// as `host`, as over HTTP/1.1.
-fn host_from_authority(parts: &mut http::request::Parts) {
-    if !parts.headers.contains_key(header::HOST)
-        && let Some(v) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    {
-        parts.headers.insert(header::HOST, v);
-    }
 }
 
 /// What the access log says of a request besides what serving it found out.
@@ -158,14 +142,6 @@ struct Seen<'s> {
     route_key: &'s str,
     integration_ms: Option<u64>,
     integration_error: Option<String>,
-}
-
-/// Who sent the request, and how.
-#[derive(Debug)]
-struct Client {
-    /// `identity.sourceIp`.
-    source_ip: String,
-    scheme: &'static str,
 }
 
 async fn serve<'s>(
@@ -284,7 +260,7 @@ fn request_facts<'a>(
         headers: &parts.headers,
         body: &[],
         protocol: protocol(parts.version),
-        scheme: client.scheme,
+        scheme: client.proto,
         source_ip: &client.source_ip,
         stage: &stage.name,
         path_params: &found.params,
@@ -307,7 +283,7 @@ fn request_facts<'a>(
 
 /// The route's required parameters, present and non-blank (AWS REST's rule).
 fn check_parameters(route: &HttpRoute, facts: &HttpFacts<'_>) -> Result<(), HttpApiError> {
-    let query = |n: &str| crate::integration::http_event::query_value(facts.raw_query, n);
+    let query = |n: &str| crate::routing::query::first(facts.raw_query, n);
     let missing = crate::validation::missing(&route.required, facts.headers, query);
     if missing.is_empty() {
         return Ok(());

@@ -92,12 +92,13 @@ async fn authorize(
                 let why = AuthFailure::Unauthorized("identity source missing");
                 return Err(refused(facts, why, false));
             };
-            let key = format!("{}\u{0}{}", facts.stage, values.join("\u{0}"));
             let tail = format!("{}{}", facts.method, facts.route_path);
             let arn = execute_api_arn(facts.api_id, facts.stage, &tail);
             let v2 = cfg.payload_format == PayloadFormat::V2;
             let event = || http_event::authorizer_json(facts, v2, &arn, &values);
-            let ctx = req.authorize(&key, event, &arn, &snap.client).await;
+            let ctx = req
+                .authorize(facts.stage, &values, event, &arn, &snap.client)
+                .await;
             ctx.map_err(|f| refused(facts, f, false))?
         }
     };
@@ -117,7 +118,7 @@ fn request_value(
             .get(name.as_str())
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        IdentitySource::Query(name) => http_event::query_value(facts.raw_query, name),
+        IdentitySource::Query(name) => crate::routing::query::first(facts.raw_query, name),
         // Only an upgrade offers subprotocols.
         IdentitySource::Subprotocol => None,
         IdentitySource::Context(_) | IdentitySource::StageVariable(_) => {

@@ -55,6 +55,17 @@ pub async fn call(
     let map = &c.route.mapping;
     let scope = Scope::new(&facts, c.auth);
     let mapped = (!map.request.is_empty()).then(|| mapping::request(&map.request, &scope));
+    let mapped = match mapped.transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            debug!(route = c.route_key, error = %e, "A mapped path was refused.");
+            let called = Called {
+                took: Duration::ZERO,
+                error: None,
+            };
+            return (Err(HttpApiError::BadRequest), called);
+        }
+    };
     let sent = match &mapped {
         Some(m) => HttpFacts {
             headers: &m.headers,

@@ -13,40 +13,20 @@
 use std::cell::OnceCell;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use serde_json::Value;
 
 use crate::auth::{AuthContext, Granted};
 use crate::clock;
-use crate::integration::http_event::{self, HttpFacts};
+use crate::integration::http_event::{self, HttpFacts, header_text};
 use crate::routing::expr::{lookup, stringify};
 use crate::routing::mapping::{Action, MapScope, MapVar, Mapping, Target};
+use crate::routing::path::{PathError, SEGMENT};
+use crate::routing::query;
+use crate::routing::uri::QUERY_VALUE;
 
 /// The largest body a JSON path is read from (AWS: 100 KB).
 const MAX_BODY_FOR_PATHS: usize = 100 << 10;
-
-/// Escaped in a mapped query value or path (`%` is kept: `$request.path`
-/// arrives already encoded).
-const QUERY: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'&')
-    .add(b'+')
-    .add(b'<')
-    .add(b'=')
-    .add(b'>')
-    .add(b'`');
-const PATH: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
 
 /// What mapping values read.
 pub struct Scope<'a> {
@@ -94,7 +74,12 @@ impl<'a> Scope<'a> {
             "domainPrefix" => f.domain_name.split('.').next().unwrap_or(""),
             "httpMethod" => f.method,
             "identity.sourceIp" => f.source_ip,
-            "identity.userAgent" => header(f.headers, "user-agent").unwrap_or(""),
+            "identity.userAgent" => {
+                if let Some(ua) = f.headers.get(http::header::USER_AGENT) {
+                    out.push_str(&header_text(ua));
+                }
+                return;
+            }
             "path" => f.raw_path,
             "protocol" => f.protocol,
             "requestId" => f.request_id,
@@ -126,18 +111,13 @@ impl<'a> Scope<'a> {
     }
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// All values of a header, comma-joined (AWS's way).
 fn joined(headers: &HeaderMap, name: &str, out: &mut String) {
-    let values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
-    for (i, v) in values.enumerate() {
+    for (i, v) in headers.get_all(name).iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(v);
+        out.push_str(&header_text(v));
     }
 }
 
@@ -160,7 +140,7 @@ impl MapScope for Scope<'_> {
         match var {
             MapVar::RequestHeader(h) => joined(f.headers, h, out),
             MapVar::RequestQuery(q) => {
-                let values = query_pairs(f.raw_query).filter(|(k, _)| k == q);
+                let values = query::pairs(f.raw_query).filter(|(k, _)| k == q);
                 let values: Vec<String> = values.map(|(_, v)| v).collect();
                 out.push_str(&values.join(","));
             }
@@ -198,19 +178,33 @@ impl MapScope for Scope<'_> {
             },
         }
     }
-}
 
-/// Decoded `(name, value)` pairs of a raw query string.
-fn query_pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        (decode(k), decode(v))
-    })
+    fn write_path(&self, var: &MapVar, out: &mut String) -> Result<(), PathError> {
+        let f = self.facts;
+        match var {
+            // Canonical already: its segments are the path they are.
+            MapVar::RequestPath => out.push_str(f.route_path),
+            MapVar::PathParam(p) => {
+                let found = f.path_params.iter().find(|(k, _)| k == p);
+                let value = found.map_or("", |(_, v)| v.as_str());
+                // Decoded from canonical segments: a `/` is a greedy
+                // parameter's separator, never data.
+                for (i, seg) in value.split('/').enumerate() {
+                    if i > 0 {
+                        out.push('/');
+                    }
+                    out.extend(utf8_percent_encode(seg, SEGMENT));
+                }
+            }
+            other => {
+                let mut value = String::new();
+                self.write(other, &mut value);
+                crate::routing::path::check_segment_value(&value)?;
+                out.extend(utf8_percent_encode(&value, SEGMENT));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The request as the integration sees it after the mapping.
@@ -224,19 +218,24 @@ pub struct MappedRequest {
     pub path: Option<String>,
 }
 
-/// Applies request mappings.
-pub fn request(mappings: &[Mapping], scope: &Scope<'_>) -> MappedRequest {
+/// Applies request mappings; an `overwrite:path` whose values would add or
+/// climb segments is refused (`routing::mapping::MapValue::render_path`).
+pub fn request(mappings: &[Mapping], scope: &Scope<'_>) -> Result<MappedRequest, PathError> {
     let f = scope.facts;
     let mut headers = f.headers.clone();
     let mut query: Vec<&str> = f.raw_query.split('&').filter(|p| !p.is_empty()).collect();
     let mut added = Vec::new();
     let mut path = None;
     for m in mappings {
+        if m.target == Target::Path {
+            path = Some(m.value.render_path(scope)?);
+            continue;
+        }
         let value = m.value.render(scope);
         match &m.target {
             Target::Header(name) => apply_header(&mut headers, m.action, name, &value),
             Target::Query(name) => {
-                let is = |pair: &&str| query_pairs(pair).next().is_some_and(|(k, _)| k == *name);
+                let is = |pair: &&str| query::pairs(pair).next().is_some_and(|(k, _)| k == *name);
                 if m.action != Action::Append {
                     query.retain(|p| !is(p));
                     added.retain(|(k, _): &(String, String)| k != name);
@@ -245,30 +244,24 @@ pub fn request(mappings: &[Mapping], scope: &Scope<'_>) -> MappedRequest {
                     added.push((name.clone(), value));
                 }
             }
-            Target::Path => {
-                let p = utf8_percent_encode(&value, PATH).to_string();
-                path = Some(if p.starts_with('/') {
-                    p
-                } else {
-                    format!("/{p}")
-                });
-            }
-            Target::StatusCode => {}
+            Target::Path | Target::StatusCode => {}
         }
     }
     let mut query: Vec<String> = query.into_iter().map(str::to_owned).collect();
+    // Values are decoded text: encoded once here, so a backend decodes
+    // them exactly once.
     query.extend(added.iter().map(|(k, v)| {
         format!(
             "{}={}",
-            utf8_percent_encode(k, QUERY),
-            utf8_percent_encode(v, QUERY)
+            utf8_percent_encode(k, QUERY_VALUE),
+            utf8_percent_encode(v, QUERY_VALUE)
         )
     }));
-    MappedRequest {
+    Ok(MappedRequest {
         headers,
         query: query.join("&"),
         path,
-    }
+    })
 }
 
 /// Applies the response mappings for the answer's status; returns the status

@@ -7,6 +7,7 @@ pub mod api;
 pub mod body;
 pub mod cors;
 pub mod gate;
+pub mod head;
 pub mod integrate;
 pub mod management;
 pub mod mapping;
@@ -16,7 +17,6 @@ pub mod respond;
 pub mod upgrade;
 pub mod usage;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Request, Response, header};
@@ -36,7 +36,7 @@ pub type PublicBody = Either<respond::Body, Streamed>;
 pub async fn public(
     gw: Arc<Gateway>,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    link: peer::Link,
 ) -> Response<PublicBody> {
     let websocket = req
         .headers()
@@ -48,10 +48,10 @@ pub async fn public(
     if websocket {
         // Boxed: an upgrade is once per WebSocket, and its future would make
         // every HTTP API request's the bigger (each move copies it whole).
-        Box::pin(upgrade::handle(gw, req, peer))
+        Box::pin(upgrade::handle(gw, req, link))
             .await
             .map(Either::Left)
     } else {
-        api::handle(gw, req, peer).await
+        api::handle(gw, req, link).await
     }
 }

@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderMap;
-use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -86,42 +87,24 @@ pub fn is_text(content_type: Option<&str>) -> bool {
         || is("application/javascript")
 }
 
-fn decode(raw: &str) -> String {
-    percent_decode_str(raw).decode_utf8_lossy().into_owned()
-}
+use crate::routing::query::grouped as query;
 
-/// Query parameters, decoded, repeated keys grouped in first-seen order.
-fn query(raw: &str) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (decode(k), decode(v));
-        match out.iter_mut().find(|(n, _)| *n == k) {
-            Some((_, vs)) => vs.push(v),
-            None => out.push((k, vec![v])),
-        }
+/// A header value as text for an event or a mapping: as UTF-8 when it is
+/// valid UTF-8 (what browsers and most clients send), else each byte as the
+/// ISO-8859-1 character of that number (HTTP's historical charset, RFC 9110
+/// §5.5) — every byte the client sent is in the text, none is dropped.
+pub fn header_text(v: &HeaderValue) -> Cow<'_, str> {
+    match std::str::from_utf8(v.as_bytes()) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(v.as_bytes().iter().map(|&b| char::from(b)).collect()),
     }
-    out
 }
 
-/// The first value of query parameter `name` (compared exactly, after
-/// decoding), decoded.
-pub fn query_value(raw: &str, name: &str) -> Option<String> {
-    raw.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(k) == name).then(|| decode(v))
-    })
-}
-
-/// Headers grouped by (lowercase) name; values that are not text are left out.
-fn headers(map: &HeaderMap) -> Vec<(&str, Vec<&str>)> {
+/// Headers grouped by (lowercase) name.
+fn headers(map: &HeaderMap) -> Vec<(&str, Vec<Cow<'_, str>>)> {
     map.keys()
         .map(|name| {
-            let values = map
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
+            let values = map.get_all(name).iter().map(header_text).collect();
             (name.as_str(), values)
         })
         .collect()
@@ -149,7 +132,7 @@ struct V2<'a> {
     raw_path: &'a str,
     raw_query_string: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    cookies: Vec<&'a str>,
+    cookies: Vec<String>,
     headers: Map<String, Value>,
     #[serde(skip_serializing_if = "Map::is_empty")]
     query_string_parameters: Map<String, Value>,
@@ -189,16 +172,25 @@ struct HttpV2<'a> {
     path: &'a str,
     protocol: &'a str,
     source_ip: &'a str,
-    user_agent: &'a str,
+    user_agent: Cow<'a, str>,
 }
 
 /// The AWS account id events carry: sockgate has no account, so it sends
 /// AWS's documentation placeholder rather than a made-up real-looking one.
 pub const ACCOUNT_ID: &str = "123456789012";
 
-fn joined<'v>(pairs: impl Iterator<Item = (String, Vec<&'v str>)>) -> Map<String, Value> {
+fn joined<S: AsRef<str>>(pairs: impl Iterator<Item = (String, Vec<S>)>) -> Map<String, Value> {
     pairs
-        .map(|(k, vs)| (k, Value::String(vs.join(","))))
+        .map(|(k, vs)| {
+            let mut joined = String::new();
+            for (i, v) in vs.iter().enumerate() {
+                if i > 0 {
+                    joined.push(',');
+                }
+                joined.push_str(v.as_ref());
+            }
+            (k, Value::String(joined))
+        })
         .collect()
 }
 
@@ -212,8 +204,10 @@ fn v2<'a>(f: &'a HttpFacts<'a>) -> V2<'a> {
     let mut header_pairs = Vec::new();
     for (name, values) in headers(f.headers) {
         if name == "cookie" {
-            let split = values.into_iter().flat_map(|v| v.split(';'));
-            cookies.extend(split.map(str::trim).filter(|c| !c.is_empty()));
+            for v in &values {
+                let split = v.split(';').map(str::trim).filter(|c| !c.is_empty());
+                cookies.extend(split.map(str::to_owned));
+            }
         } else {
             header_pairs.push((name.to_owned(), values));
         }
@@ -223,8 +217,7 @@ fn v2<'a>(f: &'a HttpFacts<'a>) -> V2<'a> {
     let user_agent = f
         .headers
         .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .map_or(Cow::Borrowed(""), header_text);
     V2 {
         version: "2.0",
         route_key: f.route_key,
@@ -271,13 +264,13 @@ fn params(f: &HttpFacts<'_>) -> Map<String, Value> {
 }
 
 /// 1.0's single-value maps keep the last value.
-fn last(vs: &[&str]) -> Value {
-    Value::String(vs.last().copied().unwrap_or("").to_owned())
+fn last<S: AsRef<str>>(vs: &[S]) -> Value {
+    Value::String(vs.last().map_or("", AsRef::as_ref).to_owned())
 }
 
 /// 1.0's `multiValue*` maps keep them all.
-fn list(vs: &[&str]) -> Value {
-    Value::from(vs.to_vec())
+fn list<S: AsRef<str>>(vs: &[S]) -> Value {
+    Value::from(vs.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
 }
 
 /// The payload format 1.0 event, serialized.
@@ -296,24 +289,18 @@ fn v1(f: &HttpFacts<'_>) -> Value {
         .map(|(k, vs)| ((*k).to_owned(), list(vs)))
         .collect();
     let q = query(f.raw_query);
-    let qs = |pick: fn(&[&str]) -> Value| -> Value {
+    let qs = |pick: fn(&[String]) -> Value| -> Value {
         if q.is_empty() {
             return Value::Null;
         }
         q.iter()
-            .map(|(k, vs)| {
-                let vs: Vec<&str> = vs.iter().map(String::as_str).collect();
-                (k.clone(), pick(&vs))
-            })
+            .map(|(k, vs)| (k.clone(), pick(vs)))
             .collect::<Map<String, Value>>()
             .into()
     };
     let (body, is_base64) = body(f);
     let path = f.raw_path;
-    let user_agent = f
-        .headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
+    let user_agent = f.headers.get(http::header::USER_AGENT).map(header_text);
     let params = params(f);
     let or_null = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { m.into() };
     let vars = (!f.stage_variables.is_empty()).then(|| serde_json::to_value(f.stage_variables));

@@ -3,10 +3,12 @@
 //!
 //! The backend gets the client's method, headers and body, the query string,
 //! and the URI with the route's parameters filled in (the `$default` route
-//! appends the request's path, as AWS documents). `Host` becomes the
-//! backend's; the client's is kept in `X-Forwarded-Host` and, with the client's
-//! address and scheme, in `X-Forwarded-For`/`-Proto` and RFC 7239 `Forwarded`.
-//! Hop-by-hop headers (RFC 9110 §7.6.1) go neither way.
+//! appends the request's canonical path, as AWS documents). `Host` becomes
+//! the backend's; the client's is kept in `X-Forwarded-Host` and, with the
+//! client's address and scheme, in RFC 7239 `Forwarded`; `X-Forwarded-For`,
+//! `-Proto` and `-Port` are already the gateway's (`http::peer`). Hop-by-hop
+//! headers (RFC 9110 §7.6.1) go neither way: a client's are removed as its
+//! request arrives, a backend's from its answer.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName};
@@ -29,12 +31,10 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const IS_CANARY: HeaderName = HeaderName::from_static("x-sockgate-is-canary-request");
 
-/// The headers a `Connection` header names (none, without one: no allocation).
+/// The headers a `Connection` header names, but `Host` and `Content-Length`,
+/// which it may not take away (the gateway reads them to route and to frame).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
     headers
         .get_all(header::CONNECTION)
@@ -42,10 +42,13 @@ fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|n| *n != header::HOST && *n != header::CONTENT_LENGTH)
         .collect()
 }
 
-/// Removes hop-by-hop headers, those `Connection` names included, and `Upgrade`.
+/// Removes hop-by-hop headers, those `Connection` names included, and
+/// `Upgrade`: from a client's request as it arrives (before mapping or
+/// forwarding adds any field), and from a backend's answer.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most answers carry none: one look at each name, no removal.
     if !headers.keys().any(|n| HOP_BY_HOP.contains(n)) {
@@ -102,11 +105,12 @@ fn with_path(uri: &str, path: &str) -> String {
 }
 
 /// The request the backend gets, encoded: the client's method, target and
-/// header fields, all but hop-by-hop ones, `Host` (the backend's is sent),
-/// `Content-Length` (the body is whole, its length known) and the forwarding
-/// fields, which are the gateway's: `X-Forwarded-For` extended with the
-/// client's address, `X-Forwarded-Proto`, `X-Forwarded-Host` (the client's
-/// `Host`) and an RFC 7239 `Forwarded` element after any the client sent.
+/// header fields — already stripped of hop-by-hop ones, with the gateway's
+/// `X-Forwarded-For`/`-Proto`/`-Port` and `X-Amzn-Trace-Id` (`http::peer`)
+/// — all but `Host` (the backend's is sent) and `Content-Length` (the body is
+/// whole, its length known); then `X-Forwarded-Host` (the client's `Host`,
+/// unless a trusted proxy named one) and an RFC 7239 `Forwarded` element
+/// after any a trusted proxy sent.
 pub fn request(
     route: ProxyRoute<'_>,
     f: &HttpFacts<'_>,
@@ -119,47 +123,26 @@ pub fn request(
     let method = http::Method::from_bytes(f.method.as_bytes()).map_err(|e| bad(&e))?;
     let mut e = Encoder::new(method, &target).map_err(|e| bad(&e))?;
     e.field("host", authority.as_str().as_bytes());
-    let named = connection_named(f.headers);
-    let (mut host, mut earlier) = (None, None);
+    let (mut host, mut forwarded_host) = (None, false);
     for (name, value) in f.headers {
         if *name == header::HOST {
             host = host.or(Some(value));
-        } else if *name == X_FORWARDED_FOR {
-            earlier = earlier.or(Some(value));
-        } else if !(HOP_BY_HOP.contains(name)
-            || *name == header::CONTENT_LENGTH
-            || *name == X_FORWARDED_PROTO
-            || *name == X_FORWARDED_HOST
-            || (*name == IS_CANARY && f.is_canary.is_some())
-            || named.contains(name))
-        {
+        } else if !(HOP_BY_HOP.contains(name) || *name == header::CONTENT_LENGTH) {
+            forwarded_host |= *name == X_FORWARDED_HOST;
             e.field(name.as_str(), value.as_bytes());
         }
     }
-    let ip = f.source_ip.as_bytes();
-    match earlier {
-        Some(earlier) => e.field_from("x-forwarded-for", &[earlier.as_bytes(), b", ", ip]),
-        None => e.field("x-forwarded-for", ip),
-    }
-    e.field("x-forwarded-proto", f.scheme.as_bytes());
-    if let Some(h) = host {
+    if let Some(h) = host.filter(|_| !forwarded_host) {
         e.field("x-forwarded-host", h.as_bytes());
     }
-    // RFC 7239: an IPv6 node is quoted and bracketed.
-    let (open, close): (&[u8], &[u8]) = if f.source_ip.contains(':') {
-        (b"for=\"[", b"]\"")
-    } else {
-        (b"for=", b"")
-    };
-    let (host_open, host, host_close): (&[u8], &[u8], &[u8]) = match host {
-        Some(h) => (b";host=\"", h.as_bytes(), b"\""),
-        None => (b"", b"", b""),
-    };
-    let proto = f.scheme.as_bytes();
-    let forwarded = [
-        open, ip, close, b";proto=", proto, host_open, host, host_close,
-    ];
-    e.field_from("forwarded", &forwarded);
+    let mut forwarded = Vec::with_capacity(64);
+    forwarded_element(
+        &mut forwarded,
+        f.source_ip,
+        f.scheme,
+        host.map(|h| h.as_bytes()),
+    );
+    e.field("forwarded", &forwarded);
     if let Some(canary) = f.is_canary {
         e.field(
             "x-sockgate-is-canary-request",
@@ -167,6 +150,32 @@ pub fn request(
         );
     }
     Ok(e.finish(authority, body))
+}
+
+/// One RFC 7239 element: `for` (an IPv6 node quoted and bracketed, §6),
+/// `proto`, and `host` as a quoted-string (§4), `"` and `\` escaped, so no
+/// value can end it early or add a parameter or element.
+fn forwarded_element(out: &mut Vec<u8>, ip: &str, proto: &str, host: Option<&[u8]>) {
+    if ip.contains(':') {
+        out.extend_from_slice(b"for=\"[");
+        out.extend_from_slice(ip.as_bytes());
+        out.extend_from_slice(b"]\"");
+    } else {
+        out.extend_from_slice(b"for=");
+        out.extend_from_slice(ip.as_bytes());
+    }
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(proto.as_bytes());
+    if let Some(host) = host {
+        out.extend_from_slice(b";host=\"");
+        for &b in host {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    }
 }
 
 #[cfg(test)]
@@ -246,13 +255,19 @@ mod tests {
         h.insert(header::HOST, HeaderValue::from_static("api.example.com"));
         h.insert(
             header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-secret-hop"),
+            HeaderValue::from_static("keep-alive, x-secret-hop, host, content-length"),
         );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
         h.insert("x-app", HeaderValue::from_static("kept"));
-        h.insert("x-forwarded-proto", HeaderValue::from_static("gopher"));
+        // What `http::peer` wrote.
+        h.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.9"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        // The client's, as it arrives: its hop-by-hop fields go first.
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.get(header::HOST).unwrap(), "api.example.com");
+        // A mapping adds a field the client's Connection named: it stays.
+        h.insert("x-secret-hop", HeaderValue::from_static("mapped"));
         let f = facts(&h, &[]);
         let t = UriTemplate::parse("http://b:1/x", &[]).unwrap();
         let route = ProxyRoute {
@@ -278,21 +293,32 @@ mod tests {
                 .map(|(_, v)| *v)
                 .collect()
         };
-        assert!(get("x-secret-hop").is_empty() && get("keep-alive").is_empty());
-        assert!(get("connection").is_empty());
+        assert!(get("keep-alive").is_empty() && get("connection").is_empty());
+        assert_eq!(get("x-secret-hop"), ["mapped"]);
         assert_eq!(get("host"), ["b:1"], "the backend's host, once");
         assert_eq!(get("x-app"), ["kept"]);
-        assert_eq!(get("x-forwarded-for"), ["198.51.100.1, 192.0.2.9"]);
-        assert_eq!(
-            get("x-forwarded-proto"),
-            ["http"],
-            "the client's is replaced"
-        );
+        assert_eq!(get("x-forwarded-for"), ["192.0.2.9"]);
+        assert_eq!(get("x-forwarded-proto"), ["http"]);
         assert_eq!(get("x-forwarded-host"), ["api.example.com"]);
         assert_eq!(
             get("forwarded"),
             ["for=192.0.2.9;proto=http;host=\"api.example.com\""]
         );
         assert_eq!(get("content-length"), ["2"]);
+    }
+
+    #[test]
+    fn forwarded_values_cannot_add_parameters_or_elements() {
+        let mut out = Vec::new();
+        forwarded_element(
+            &mut out,
+            "2001:db8::1",
+            "https",
+            Some(br#"gw", for=6.6.6.6;host="x\"#),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"for="[2001:db8::1]";proto=https;host="gw\", for=6.6.6.6;host=\"x\\""#
+        );
     }
 }

@@ -17,7 +17,10 @@
 //! Parsing happens once, at config load; evaluating is [`MapValue::render`]
 //! over a [`MapScope`] the caller provides.
 
+use percent_encoding::utf8_percent_encode;
+
 use super::expr::{Segment, parse_path};
+use super::path::{self, PathError, SEGMENT, check_segment_value};
 
 /// Which side a mapping changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +105,19 @@ pub struct Mapping {
 pub trait MapScope {
     /// Writes the variable's value into `out` (nothing if it has none).
     fn write(&self, var: &MapVar, out: &mut String);
+
+    /// Writes the variable's value into a backend path (`overwrite:path`),
+    /// percent-encoded as one segment, or part of one: refused if it holds a
+    /// `/` or `\`, a control character, or is `.` or `..`, so no value can
+    /// add a segment or climb. (The request's own path and its parameters,
+    /// canonical already, are written as the path they are.)
+    fn write_path(&self, var: &MapVar, out: &mut String) -> Result<(), PathError> {
+        let mut value = String::new();
+        self.write(var, &mut value);
+        check_segment_value(&value)?;
+        out.extend(utf8_percent_encode(&value, SEGMENT));
+        Ok(())
+    }
 }
 
 /// The `$context` variables a value may read (`authorizer.claims.X` and
@@ -124,9 +140,10 @@ pub const CONTEXT_VARS: [&str; 15] = [
     "stage",
 ];
 
-/// Whether AWS reserves a header from mapping (lower case).
+/// Whether a header is reserved from mapping (lower case): AWS's list, plus
+/// `X-Forwarded-Port` and `X-Sockgate-*`, which the gateway writes.
 pub fn is_reserved(name: &str) -> bool {
-    const EXACT: [&str; 18] = [
+    const EXACT: [&str; 19] = [
         "authorization",
         "connection",
         "content-encoding",
@@ -143,13 +160,20 @@ pub fn is_reserved(name: &str) -> bool {
         "upgrade",
         "x-forwarded-for",
         "x-forwarded-host",
+        "x-forwarded-port",
         "x-forwarded-proto",
         "via",
     ];
     EXACT.contains(&name)
-        || ["access-control-", "apigw-", "x-amz-", "x-amzn-"]
-            .iter()
-            .any(|p| name.starts_with(p))
+        || [
+            "access-control-",
+            "apigw-",
+            "x-amz-",
+            "x-amzn-",
+            "x-sockgate-",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// Parses one mapping: its key (`overwrite:header.x-user`) and value.
@@ -172,6 +196,9 @@ pub fn parse(key: &str, value: &str, side: Side) -> Result<Mapping, String> {
     } else {
         parse_value(value, side)?
     };
+    if target == Target::Path {
+        check_path_text(&value)?;
+    }
     if target == Target::StatusCode
         && let Some(text) = value.as_literal()
         && !text.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s))
@@ -183,6 +210,27 @@ pub fn parse(key: &str, value: &str, side: Side) -> Result<Mapping, String> {
         target,
         value,
     })
+}
+
+/// `overwrite:path`'s text must be a canonical path as written (every
+/// variable stands for one plain segment here): no dot segment, no empty
+/// segment, no query or fragment, nothing `routing::path` would refuse.
+fn check_path_text(value: &MapValue) -> Result<(), String> {
+    let mut sample = String::from("/");
+    for part in &value.parts {
+        match part {
+            Part::Lit(s) => sample.push_str(s),
+            Part::Var(_) => sample.push('x'),
+        }
+    }
+    let sample = sample.replacen("//", "/", 1);
+    match path::canonical(&sample) {
+        Ok(c) if c == sample && !sample.contains(['?', '#']) => Ok(()),
+        _ => Err(format!(
+            "{sample:?} is not a plain path: no dot or empty segments, query, fragment, \
+             %2F or backslash"
+        )),
+    }
 }
 
 fn parse_target(target: &str, side: Side) -> Result<Target, String> {
@@ -284,6 +332,29 @@ impl MapValue {
             Part::Var(v) => Some(v),
             Part::Lit(_) => None,
         })
+    }
+
+    /// Evaluates the value as a backend path (`overwrite:path`): the
+    /// operator's text as written, each variable through
+    /// [`MapScope::write_path`], the result canonical and still under the
+    /// path the text before the first variable fixes.
+    pub fn render_path(&self, scope: &dyn MapScope) -> Result<String, PathError> {
+        let mut out = String::from("/");
+        for part in &self.parts {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(v) => scope.write_path(v, &mut out)?,
+            }
+        }
+        let fixed = match self.parts.first() {
+            Some(Part::Lit(s)) => &s[..s.rfind('/').map_or(0, |i| i + 1)],
+            _ => "",
+        };
+        let canonical = path::canonical(&out)?.into_owned();
+        if !canonical[1..].starts_with(fixed.trim_start_matches('/')) {
+            return Err(PathError::AboveRoot);
+        }
+        Ok(canonical)
     }
 
     /// Evaluates the value.

@@ -8,6 +8,8 @@
 pub mod expr;
 pub mod http;
 pub mod mapping;
+pub mod path;
+pub mod query;
 pub mod uri;
 
 use std::collections::HashMap;

@@ -2,39 +2,36 @@
 //! `http://backend/files/{proxy}` for an `http_proxy` HTTP route, each `{name}`
 //! filled with the request's value for the route's parameter of that name.
 //!
-//! A value is percent-encoded for the URI (a greedy value keeps its `/`), so a
-//! decoded `%2F` or `?` in a parameter can never change which path or query the
-//! backend sees.
+//! The authority is the operator's: a parameter in the scheme, host or port
+//! is refused when the config loads (a client would choose which host and
+//! port the gateway connects to), and so is userinfo; stage variables there
+//! are the operator's text, and the host they make is checked
+//! ([`valid_authority`]). A value in the path is encoded as one canonical
+//! segment (`routing::path`; a greedy value keeps the `/` between its
+//! segments), a value in the query as one query component, so a parameter can
+//! never add a segment, a dot segment or a query parameter, nor leave the
+//! path prefix the template fixes.
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// What a path segment value may carry unencoded (RFC 3986 `pchar` minus a few
-/// characters backends often treat specially).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
+use super::path::SEGMENT;
 
-/// The same, but `/` passes: a greedy value spans segments.
+/// A greedy value spans segments: its `/` pass (it has no other kind).
 const GREEDY: &AsciiSet = &SEGMENT.remove(b'/');
+
+/// A value in the query string: everything but unreserved characters is
+/// encoded, `&`, `=`, `+`, `;` and `%` included, so it stays one value.
+pub const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(String),
-    Param(String),
+    /// A parameter: its name, and whether it sits in the query string.
+    Param(String, bool),
 }
 
 /// A parsed integration URI.
@@ -43,17 +40,81 @@ pub struct UriTemplate {
     parts: Vec<Part>,
 }
 
+/// Whether `authority` is `host[:port]` with nothing a client could use to
+/// reach elsewhere: a host name of unreserved characters (letters, digits,
+/// `-._~`) or an IP literal (`[v6]`), and a port of 1-65535. No userinfo,
+/// no percent-encoding, no empty parts. Client `Host` headers are held to the
+/// same rule.
+pub fn valid_authority(authority: &str) -> bool {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => ("v6", port),
+                None => return false,
+            },
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p),
+            None => (authority, "1"),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let port_ok = !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
+    host_ok && port_ok
+}
+
 impl UriTemplate {
-    /// Parses `text`; every `{name}` must be one of `params` (the route key's
-    /// parameters, the greedy one included).
+    /// Parses `text` (stage variables already in it); every `{name}` must be
+    /// one of `params` (the route key's parameters, the greedy one included),
+    /// and none may be in the scheme, host or port.
     pub fn parse(text: &str, params: &[&str]) -> Result<UriTemplate, String> {
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{text:?} is not an http:// URL"))?;
+        let path_at = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..path_at];
+        if authority.contains(['{', '}']) {
+            return Err(format!(
+                "{text:?}: a route parameter cannot choose the backend's host or port \
+                 (a client would pick where the gateway connects); use a stage variable"
+            ));
+        }
+        if !valid_authority(authority) {
+            return Err(format!(
+                "{text:?}: {authority:?} is not host[:port] (no userinfo, no encoding)"
+            ));
+        }
+        if text.contains('#') {
+            return Err(format!("{text:?}: a backend URI has no fragment"));
+        }
+        let query_at = text.find('?').unwrap_or(text.len());
+        let path = &text[text.len() - rest.len() + path_at..query_at];
+        if path.split('/').any(|s| matches!(s, "." | "..")) {
+            return Err(format!("{text:?}: the path has a dot segment"));
+        }
         let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            let close = rest[open..]
+        let mut at = 0;
+        while let Some(open) = text[at..].find('{').map(|i| i + at) {
+            let close = text[open..]
                 .find('}')
-                .ok_or_else(|| format!("{text:?}: `{{` without `}}`"))?;
-            let name = &rest[open + 1..open + close];
+                .ok_or_else(|| format!("{text:?}: `{{` without `}}`"))?
+                + open;
+            let name = &text[open + 1..close];
             if !params.contains(&name) {
                 let known = if params.is_empty() {
                     "the route has no parameters".to_owned()
@@ -64,14 +125,14 @@ impl UriTemplate {
                     "{{{name}}} is not a parameter of the route ({known})"
                 ));
             }
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].to_owned()));
+            if open > at {
+                parts.push(Part::Text(text[at..open].to_owned()));
             }
-            parts.push(Part::Param(name.to_owned()));
-            rest = &rest[open + close + 1..];
+            parts.push(Part::Param(name.to_owned(), open > query_at));
+            at = close + 1;
         }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_owned()));
+        if at < text.len() {
+            parts.push(Part::Text(text[at..].to_owned()));
         }
         let template = UriTemplate { parts };
         // Checked with sample values: the result must be an http:// URL.
@@ -86,20 +147,39 @@ impl UriTemplate {
         Ok(template)
     }
 
-    /// The URI for one request: parameters filled in (`greedy` names the one
-    /// whose value keeps its slashes).
+    /// The path the template fixes: its text before the first parameter, up
+    /// to its last `/` (`/store/` for `http://b/store/{p}`); every filled URI's
+    /// path starts with it.
+    pub fn static_prefix(&self) -> &str {
+        let Some(Part::Text(first)) = self.parts.first() else {
+            return "";
+        };
+        let rest = first.strip_prefix("http://").unwrap_or(first);
+        let Some(at) = rest.find('/') else {
+            return "";
+        };
+        let path = &rest[at..];
+        let path = &path[..path.find('?').unwrap_or(path.len())];
+        if self.parts.len() == 1 {
+            return path;
+        }
+        &path[..path.rfind('/').map_or(0, |i| i + 1)]
+    }
+
+    /// The URI for one request: parameters (decoded values) filled in
+    /// (`greedy` names the one whose value keeps its slashes).
     pub fn render(&self, values: &[(&str, String)], greedy: Option<&str>) -> String {
         // Room for the usual URI and a query string after it: no regrowth.
         let mut out = String::with_capacity(256);
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Param(name) => {
+                Part::Param(name, in_query) => {
                     let value = values.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-                    let set = if greedy == Some(name.as_str()) {
-                        GREEDY
-                    } else {
-                        SEGMENT
+                    let set = match (in_query, greedy == Some(name.as_str())) {
+                        (true, _) => QUERY_VALUE,
+                        (false, true) => GREEDY,
+                        (false, false) => SEGMENT,
                     };
                     out.extend(utf8_percent_encode(value.map_or("", String::as_str), set));
                 }
@@ -139,5 +219,81 @@ mod tests {
         );
         assert!(UriTemplate::parse("not a url", &[]).is_err());
         assert!(UriTemplate::parse("http://b/plain?x=1", &[]).is_ok());
+    }
+
+    #[test]
+    fn no_parameter_may_choose_the_host_or_port() {
+        for text in [
+            "http://svc-{t}/x",
+            "http://{t}/x",
+            "http://b:{t}/x",
+            "http://{t}",
+            "http://b{t}?q",
+        ] {
+            let e = UriTemplate::parse(text, &["t"]).unwrap_err();
+            assert!(e.contains("host or port"), "{text}: {e}");
+        }
+        for text in [
+            "http://user@b/x",
+            "http://b:0/x",
+            "http://b:99999/x",
+            "http://b%2e/x",
+            "http://b:/x",
+            "http:///x",
+            "http://[::1/x",
+        ] {
+            assert!(UriTemplate::parse(text, &[]).is_err(), "{text}");
+        }
+        for text in ["http://b/x#f", "http://b/../x", "http://b/a/./{t}"] {
+            assert!(UriTemplate::parse(text, &["t"]).is_err(), "{text}");
+        }
+        assert!(UriTemplate::parse("http://[::1]:8080/x/{t}", &["t"]).is_ok());
+        assert!(UriTemplate::parse("http://svc_1.internal:80/{t}", &["t"]).is_ok());
+    }
+
+    #[test]
+    fn a_query_value_stays_one_value() {
+        let t = UriTemplate::parse("http://b/x/{id}?id={id}&k=v", &["id"]).unwrap();
+        let values = [("id", "1&admin=true;a+b%".to_owned())];
+        assert_eq!(
+            t.render(&values, None),
+            "http://b/x/1&admin=true%3Ba+b%25?id=1%26admin%3Dtrue%3Ba%2Bb%25&k=v"
+        );
+    }
+
+    #[test]
+    fn the_static_prefix_is_the_path_before_the_first_parameter() {
+        let cases = [
+            ("http://b/store/{p}", "/store/"),
+            ("http://b/store/x{p}/y", "/store/"),
+            ("http://b/{p}", "/"),
+            ("http://b/fixed?q={p}", "/"),
+            ("http://b/fixed", "/fixed"),
+            ("http://b", ""),
+        ];
+        for (text, prefix) in cases {
+            let t = UriTemplate::parse(text, &["p"]).unwrap();
+            assert_eq!(t.static_prefix(), prefix, "{text}");
+        }
+    }
+
+    #[test]
+    fn authorities_are_host_and_port_only() {
+        for ok in [
+            "b",
+            "b:1",
+            "10.0.0.1:65535",
+            "[::1]",
+            "[2001:db8::1]:443",
+            "a-b.c_d~",
+        ] {
+            assert!(valid_authority(ok), "{ok}");
+        }
+        for bad in [
+            "", ":80", "b:", "b:0", "b:65536", "b:8o", "u@b", "b\"", "b c", "[::1", "[zz]",
+            "[::1]x", "b/", "b%41", "b:1:2",
+        ] {
+            assert!(!valid_authority(bad), "{bad}");
+        }
     }
 }

@@ -27,7 +27,6 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +42,7 @@ use super::Kind;
 use super::head_timer::HeadTimer;
 use super::stall::StallGuard;
 use crate::gateway::Gateway;
+use crate::http::peer::Link;
 use crate::http::{management, probes};
 
 /// Largest request head (request line + headers) of an upgrade or an HTTP API
@@ -112,7 +112,7 @@ pub(super) async fn sniff(stream: &TcpStream) -> io::Result<Protocol> {
 
 pub(super) async fn serve_connection<S>(
     stream: S,
-    peer: SocketAddr,
+    link: Link,
     gw: Arc<Gateway>,
     kind: Kind,
     protocol: Protocol,
@@ -134,7 +134,7 @@ pub(super) async fn serve_connection<S>(
         Kind::Public => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
                 let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(crate::http::public(gw, req, peer).await) }
+                async move { Ok::<_, Infallible>(crate::http::public(gw, req, link).await) }
             });
             match protocol {
                 Protocol::Http1 => {
@@ -182,7 +182,7 @@ pub(super) async fn serve_connection<S>(
         }
     };
     if let Err(e) = result {
-        debug!(%peer, error = %e, "HTTP connection ended with an error.");
+        debug!(peer = %link.peer, error = %e, "HTTP connection ended with an error.");
     }
 }
 

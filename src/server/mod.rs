@@ -32,6 +32,7 @@ use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::gateway::reload::ConfigSource;
+use crate::http::peer::Link;
 use crate::tls::Tls;
 use conn::{Protocol, serve_connection};
 use limits::{ConnLimits, Full};
@@ -268,6 +269,8 @@ struct Listener {
 
 async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
     let kind = l.kind;
+    let local_port = l.listener.local_addr().map_or(0, |a| a.port());
+    let scheme = if l.tls { "https" } else { "http" };
     let mut backoff = Duration::from_millis(5);
     loop {
         tokio::select! {
@@ -290,6 +293,7 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                     };
                     let _ = stream.set_nodelay(true);
                     let gw = Arc::clone(&gw);
+                    let link = Link { peer, local_port, scheme };
                     match l.tls.then(|| gw.tls()).flatten() {
                         None => {
                             tokio::spawn(async move {
@@ -297,7 +301,7 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                                     debug!(%peer, "The client sent nothing within handshake_timeout, or left.");
                                     return;
                                 };
-                                serve_connection(stream, peer, gw, kind, protocol).await;
+                                serve_connection(stream, link, gw, kind, protocol).await;
                                 drop(permit);
                             });
                         }
@@ -308,7 +312,7 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                                 let handshake_timeout = gw.snapshot().handshake_timeout;
                                 match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                                     Ok(Ok(stream)) => {
-                                        serve_connection(stream, peer, gw, kind, Protocol::Either).await;
+                                        serve_connection(stream, link, gw, kind, Protocol::Either).await;
                                         drop(permit);
                                     }
                                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed."),

@@ -75,8 +75,8 @@ pub struct Snapshot {
     pub body_timeout: Duration,
     /// Time a public-listener write may stall (`server.send_timeout`).
     pub send_timeout: Option<Duration>,
-    /// Take `identity.sourceIp` from X-Forwarded-For.
-    pub trust_forwarded_for: bool,
+    /// `server.trusted_proxies`: whose X-Forwarded-For hops are believed.
+    pub trusted_proxies: Vec<crate::config::net::Cidr>,
     /// The backend client (shared with the previous generation when unchanged).
     pub client: Arc<HttpClient>,
     client_config: ClientConfig,
@@ -146,7 +146,7 @@ impl Snapshot {
             handshake_timeout: config.server.handshake_timeout,
             body_timeout: config.server.request_body_timeout,
             send_timeout: config.server.send_timeout,
-            trust_forwarded_for: config.server.trust_forwarded_for,
+            trusted_proxies: config.server.trusted_proxies.clone(),
             client,
             client_config: config.integrations.clone(),
             stages,

@@ -11,7 +11,6 @@
 
 mod request;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -21,6 +20,8 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tracing::debug;
 
+use super::head;
+use super::peer::{self, Client, Link};
 use super::respond::{Body, HandshakeError, empty};
 use crate::auth::connect::Refused;
 use crate::auth::{self, AuthFailure, admission};
@@ -33,8 +34,8 @@ use crate::snapshot::Snapshot;
 use crate::telemetry::{ClientError, ConnectOutcome};
 
 /// Serves one request on the public listener.
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    match upgrade(gw, req, peer).await {
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Link) -> Response<Body> {
+    match upgrade(gw, req, link).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
@@ -42,12 +43,21 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
 
 async fn upgrade(
     gw: Arc<Gateway>,
-    mut req: Request<Incoming>,
-    peer: SocketAddr,
+    req: Request<Incoming>,
+    link: Link,
 ) -> Result<Response<Body>, HandshakeError> {
     // One configuration generation for the whole upgrade (the session then
     // follows reloads on its own).
     let snap = gw.snapshot_arc();
+    // The head made canonical, and the gateway's forwarding fields in it,
+    // before anything reads it (`http::head`, `http::peer`).
+    let (mut parts, body) = req.into_parts();
+    head::sanitize(&mut parts.uri, &mut parts.headers, parts.version).map_err(|e| {
+        debug!(error = %e, "Upgrade head refused.");
+        HandshakeError::BadRequest
+    })?;
+    let client = peer::forward(&snap.trusted_proxies, &mut parts.headers, &link);
+    let mut req = Request::from_parts(parts, body);
     let stage_name = req.uri().path().trim_matches('/');
     // The canary takes its share of new connections, each for its whole life.
     let (stage, canary) = snap
@@ -59,7 +69,8 @@ async fn upgrade(
             stage.metrics.client_error(ClientError::BadHandshake);
         }
     })?;
-    let (source_ip, held) = admit(&gw, &snap, &stage, req.headers(), peer)?;
+    let held = admit(&gw, &snap, &stage, req.headers(), &client)?;
+    let source_ip = client.source_ip;
     // `$connect` counts against its route's bucket, the source IP's and the
     // node's, as a request does (before any authorizer runs).
     let subject = crate::throttle::Subject {
@@ -109,14 +120,14 @@ async fn upgrade(
 
 /// Admission, before any authorizer or integration runs: the drain, the
 /// browser `Origin`, the source IP's caps, then a `max_connections` slot.
-/// Returns `identity.sourceIp` and the slots the connection will hold.
+/// Returns the slots the connection will hold.
 fn admit(
     gw: &Gateway,
     snap: &Snapshot,
     stage: &Stage,
     headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<(String, Held), HandshakeError> {
+    client: &Client,
+) -> Result<Held, HandshakeError> {
     let refuse = |outcome, err| {
         stage.metrics.connect(outcome);
         Err(err)
@@ -131,14 +142,9 @@ fn admit(
             HandshakeError::OriginNotAllowed,
         );
     }
-    let source_ip = super::peer::source_ip(snap.trust_forwarded_for, headers, peer);
-    let admitted = source_ip
-        .parse()
-        .map(|ip| gw.admission().admit_ip(&snap.admission, ip));
-    let ip = match admitted {
-        Ok(Ok(permit)) => permit,
-        Ok(Err(_)) => return refuse(ConnectOutcome::Throttled, HandshakeError::TooManyRequests),
-        Err(_) => None,
+    let ip = match gw.admission().admit_ip(&snap.admission, client.ip) {
+        Ok(permit) => permit,
+        Err(_) => return refuse(ConnectOutcome::Throttled, HandshakeError::TooManyRequests),
     };
     let Ok(permit) = Arc::clone(gw.connection_permits()).try_acquire_owned() else {
         return refuse(ConnectOutcome::Unavailable, HandshakeError::Unavailable);
@@ -150,7 +156,7 @@ fn admit(
         ip,
         guard: gw.shutdown().track(),
     };
-    Ok((source_ip, held))
+    Ok(held)
 }
 
 /// The handshake facts every event of the connection carries.

@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, header};
 use crate::http::respond::HandshakeError;
 use crate::integration::Handshake;
 use crate::integration::event::canonical_header_name;
+use crate::integration::http_event::header_text;
 
 /// Checks the handshake (RFC 6455 §4.2.1); returns the `Sec-WebSocket-Accept`
 /// value. `Err(UpgradeRequired)` is a plain HTTP request, not a bad upgrade.
@@ -79,22 +80,15 @@ pub(super) fn handshake_facts<B>(req: &Request<B>) -> Handshake {
         if name == header::CONNECTION || name == header::UPGRADE {
             continue;
         }
-        if let Ok(v) = value.to_str() {
-            hs.headers
-                .push(canonical_header_name(name.as_str()), v.to_owned());
-        }
+        hs.headers.push(
+            canonical_header_name(name.as_str()),
+            header_text(value).into_owned(),
+        );
     }
     if let Some(query) = req.uri().query() {
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            hs.query.push(decode(k), decode(v));
+        for (k, v) in crate::routing::query::pairs(query) {
+            hs.query.push(k, v);
         }
     }
     hs
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }

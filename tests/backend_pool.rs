@@ -114,13 +114,15 @@ fn later() -> Instant {
 
 /// One call, its answer read whole.
 async fn call(pool: &Pool, base: &str) -> Bytes {
-    let resp = pool.send(get(base), later()).await.unwrap();
+    let resp = pool.send(get(base), later(), None).await.unwrap();
     resp.into_body().collect().await.unwrap().to_bytes()
 }
 
 fn pool_with(idle: Duration, max_inflight: usize) -> Pool {
     Pool::new(&ClientConfig {
         max_inflight,
+        max_inflight_per_ip: max_inflight,
+        max_inflight_per_http_connection: max_inflight,
         max_response_bytes: 1 << 20,
         connect_timeout: Duration::from_secs(2),
         pool_idle_timeout: idle,
@@ -181,7 +183,7 @@ async fn an_answer_dropped_unread_takes_its_connection_with_it() {
     let body = "a longer body that nobody reads";
     let backend = Backend::start(body, After::KeepAlive).await;
     let pool = pool(Duration::from_secs(60));
-    drop(pool.send(get(&backend.base), later()).await.unwrap());
+    drop(pool.send(get(&backend.base), later(), None).await.unwrap());
     closed_reaches(&backend, 1).await;
     assert_eq!(&call(&pool, &backend.base).await[..], body.as_bytes());
     assert_eq!(backend.accepted(), 2);
@@ -209,9 +211,9 @@ async fn calls_wait_for_an_in_flight_slot_and_idle_connections_stay_within_it() 
     );
     let pool = pool_with(Duration::from_secs(60), 1);
     // The one slot is held while an answer is unread.
-    let held = pool.send(get(&a.base), later()).await.unwrap();
+    let held = pool.send(get(&a.base), later(), None).await.unwrap();
     let soon = clock::now() + Duration::from_millis(200);
-    let waited = pool.send(get(&b.base), soon).await;
+    let waited = pool.send(get(&b.base), soon, None).await;
     assert!(
         matches!(waited, Err(SendError::Timeout)),
         "a second call waits while the slot is held, until its deadline"
@@ -232,7 +234,7 @@ async fn a_backend_that_is_not_there_is_a_connect_error() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let err = pool(Duration::from_secs(1))
-        .send(get(&format!("http://{addr}")), later())
+        .send(get(&format!("http://{addr}")), later(), None)
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("cannot connect"), "{err}");
@@ -240,7 +242,7 @@ async fn a_backend_that_is_not_there_is_a_connect_error() {
         .body(Bytes::new())
         .unwrap();
     let err = pool(Duration::from_secs(1))
-        .send(https, later())
+        .send(https, later(), None)
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "the URI names no http:// host");
@@ -266,7 +268,7 @@ async fn a_backend_that_never_answers_is_cut_off_at_the_deadline_and_not_reused(
     let pool = pool(Duration::from_secs(60));
     for round in 1..=2 {
         let deadline = clock::now() + Duration::from_millis(300);
-        let err = pool.send(get(&silent), deadline).await.unwrap_err();
+        let err = pool.send(get(&silent), deadline, None).await.unwrap_err();
         assert!(matches!(err, SendError::Timeout), "{err}");
         assert!(clock::now() >= deadline, "not before the deadline");
         assert!(

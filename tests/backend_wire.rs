@@ -111,6 +111,8 @@ async fn write(s: &mut TcpStream, pieces: Vec<&'static [u8]>) -> bool {
 fn pool() -> Pool {
     Pool::new(&ClientConfig {
         max_inflight: 16,
+        max_inflight_per_ip: 16,
+        max_inflight_per_http_connection: 16,
         max_response_bytes: 1 << 20,
         connect_timeout: Duration::from_secs(2),
         pool_idle_timeout: Duration::from_secs(60),
@@ -130,7 +132,7 @@ fn request(method: &str, base: &str) -> http::Request<Bytes> {
 async fn call(pool: &Pool, method: &str, base: &str) -> Result<(u16, Bytes), String> {
     let deadline = clock::now() + Duration::from_secs(5);
     let resp = pool
-        .send(request(method, base), deadline)
+        .send(request(method, base), deadline, None)
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();

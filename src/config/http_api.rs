@@ -12,6 +12,12 @@ const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 /// memory per request; 100 MiB is the most one request may hold.
 const MAX_MAX_BODY: u64 = 100 * 1024 * 1024;
 
+/// Request bodies the node holds at once, by default: 256 MiB (25 bodies of
+/// AWS's 10 MB), or four of the largest allowed, if more.
+const DEFAULT_IN_FLIGHT: u64 = 256 << 20;
+/// The most a body budget may be set to (64 GiB).
+const MAX_BUDGET: u64 = 64 << 30;
+
 /// Reads `[http]`: its settings, and its routes as written. A bad value is
 /// recorded in `errors` (which fails the load) and replaced by its default so
 /// reading goes on.
@@ -20,11 +26,26 @@ pub(super) fn read_http(mut s: Section<'_>, errors: &Errors) -> (HttpConfig, Vec
     let max_body_bytes = s
         .bytes("max_body_bytes", 1, MAX_MAX_BODY)
         .unwrap_or(DEFAULT_MAX_BODY);
+    // A body reserves its budgets in steps of up to 64 KiB: each budget must
+    // hold one whole body and a step.
+    let least = max_body_bytes + (64 << 10);
+    let per_connection = s
+        .bytes("max_body_bytes_per_connection", least, MAX_BUDGET)
+        .unwrap_or((2 * max_body_bytes).max(16 << 20).max(least));
+    let in_flight = s
+        .bytes("max_body_bytes_in_flight", per_connection, MAX_BUDGET)
+        .unwrap_or(
+            DEFAULT_IN_FLIGHT
+                .max(4 * max_body_bytes)
+                .max(per_connection),
+        );
     let cors = read_cors(s.section("cors"));
     let access_log = s.bool("access_log").unwrap_or(false);
     s.finish();
     let config = HttpConfig {
         max_body_bytes: max_body_bytes as usize,
+        max_body_bytes_per_connection: per_connection as usize,
+        max_body_bytes_in_flight: in_flight as usize,
         cors,
         access_log,
     };

@@ -267,6 +267,11 @@ pub struct WebSocketConfig {
 pub struct ClientConfig {
     /// Backend calls in flight across the node; more wait for a slot (within their timeout).
     pub max_inflight: usize,
+    /// HTTP-route backend calls in flight from one source address (an IPv6
+    /// /64); more get 429.
+    pub max_inflight_per_ip: usize,
+    /// HTTP-route backend calls in flight on one client connection; more get 429.
+    pub max_inflight_per_http_connection: usize,
     /// Largest backend response body read; a larger one fails the call.
     pub max_response_bytes: usize,
     /// TCP connect timeout to a backend.
@@ -332,6 +337,12 @@ pub struct RouteConfig {
 pub struct HttpConfig {
     /// Largest request body accepted (AWS: 10 MB); larger gets 413.
     pub max_body_bytes: usize,
+    /// Request body bytes one client connection may have buffered at once
+    /// (HTTP/2 runs many requests on one).
+    pub max_body_bytes_per_connection: usize,
+    /// Request body bytes the node may have buffered at once (read when the
+    /// node starts).
+    pub max_body_bytes_in_flight: usize,
     /// `[http.cors]`, if set.
     pub cors: Option<CorsConfig>,
     /// One log line per request, with AWS's `$context` variables (off by
@@ -339,6 +350,10 @@ pub struct HttpConfig {
     /// thing a node does).
     pub access_log: bool,
 }
+
+/// Body budgets count bytes in these units (KiB): a semaphore's permits are
+/// `u32`-bounded per acquire, and a KiB per small body is no real loss.
+pub const BODY_UNIT: usize = 1024;
 
 /// `[http.cors]`: AWS's CORS settings of an HTTP API (`http::cors` applies them).
 #[derive(Debug, Clone, PartialEq, Eq)]

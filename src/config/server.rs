@@ -165,8 +165,20 @@ pub(super) fn read_api(mut s: Section<'_>) -> Option<ApiConfig> {
 
 pub(super) fn read_client(mut s: Section<'_>) -> Option<ClientConfig> {
     let ms = Duration::from_millis;
+    let max_inflight = s.int("max_inflight", 1, 1_000_000).unwrap_or(1024) as usize;
+    // An eighth per address: eight addresses are needed to fill the node,
+    // while a NAT of busy users still gets 128 calls at once (of the 1,024).
+    let per_ip = s.int("max_inflight_per_ip", 1, 1_000_000);
+    // A sixteenth per connection (64 of 1,024): HTTP/2 multiplexes a
+    // browser tab's requests onto one connection, and 64 slow backend calls
+    // at once is more than a page makes; sixteen connections are needed to
+    // fill the node.
+    let per_connection = s.int("max_inflight_per_http_connection", 1, 1_000_000);
     let client = ClientConfig {
-        max_inflight: s.int("max_inflight", 1, 1_000_000).unwrap_or(1024) as usize,
+        max_inflight,
+        max_inflight_per_ip: per_ip.map_or((max_inflight / 8).max(1), |n| n as usize),
+        max_inflight_per_http_connection: per_connection
+            .map_or((max_inflight / 16).max(1), |n| n as usize),
         max_response_bytes: s
             .bytes("max_response_bytes", 4 << 10, 6 << 20)
             .unwrap_or(1 << 20) as usize,

@@ -5,7 +5,7 @@ use crate::clock;
 use crate::config::IntegrationConfig;
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{self, CallError, EventContext, EventType};
-use crate::telemetry::ExecutionError;
+use crate::telemetry::{ExecutionError, LogLimit};
 use tracing::warn;
 
 use super::{Gateway, Route, Stage};
@@ -45,11 +45,15 @@ impl Gateway {
                 CallError::Failed(_) => ExecutionError::Failed,
             };
             route.metrics.execution_error(kind);
-            warn!(
-                conn.id = %ev.connection_id, stage = %stage.name, route = %route.key, request.id = %ev.request_id,
-                event = ev.event_type.as_str(), error = %e, elapsed_ms = started.elapsed().as_millis() as u64,
-                "Integration call failed."
-            );
+            // Bounded, like the HTTP API's: a dead backend fails every call.
+            static FAILURES: LogLimit = LogLimit::new(10);
+            if let Some(held_back) = FAILURES.admit() {
+                warn!(
+                    conn.id = %ev.connection_id, stage = %stage.name, route = %route.key, request.id = %ev.request_id,
+                    event = ev.event_type.as_str(), error = %e, elapsed_ms = started.elapsed().as_millis() as u64,
+                    held_back, "Integration call failed."
+                );
+            }
         }
         result
     }

@@ -60,6 +60,12 @@ pub struct Gateway {
     connection_permits: Arc<Semaphore>,
     /// Per-IP admission counts (their rules are in the snapshot).
     admission: Admission,
+    /// Backend calls in flight per source address (their limits are in the
+    /// snapshot's client config).
+    shares: Arc<crate::integration::share::Shares>,
+    /// Request body bytes buffered across the node, in `config::BODY_UNIT`s
+    /// (`[http] max_body_bytes_in_flight`, read when the node starts).
+    body_budget: Arc<Semaphore>,
     /// `http://host:port` of the management listener, for backends.
     management_base: String,
     /// Throttling buckets that outlive a reload (the limits are in the snapshot).
@@ -91,6 +97,13 @@ impl Gateway {
             shutdown: Shutdown::default(),
             connection_permits: Arc::new(Semaphore::new(config.server.max_connections)),
             admission: Admission::default(),
+            shares: Arc::default(),
+            body_budget: Arc::new(Semaphore::new(
+                config
+                    .http
+                    .max_body_bytes_in_flight
+                    .div_ceil(crate::config::BODY_UNIT),
+            )),
             throttles: crate::throttle::ThrottleState::default(),
             management_base,
             reloads: reload::Reloads::new(source, tls),
@@ -157,6 +170,16 @@ impl Gateway {
     /// Per-IP admission counts.
     pub fn admission(&self) -> &Admission {
         &self.admission
+    }
+
+    /// Backend calls in flight per source address.
+    pub fn shares(&self) -> &Arc<crate::integration::share::Shares> {
+        &self.shares
+    }
+
+    /// The node's request body budget.
+    pub fn body_budget(&self) -> &Arc<Semaphore> {
+        &self.body_budget
     }
 
     /// Counts a group send or broadcast to this node's connections of `stage`.

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use tracing::debug;
 
 use super::PublicBody;
-use super::body::{self, BodyError};
+use super::body::{self, BodyError, Budget};
 use super::cors;
 use super::gate;
 use super::head;
@@ -29,6 +29,7 @@ use crate::config::{HttpIntegration, PayloadFormat};
 use crate::conn::Id;
 use crate::gateway::Gateway;
 use crate::integration::http_event::HttpFacts;
+use crate::integration::share::Claim;
 use crate::routing::http::Matched;
 use crate::snapshot::{HttpRoute, Snapshot, Stage};
 use crate::telemetry::HttpRouteMetrics;
@@ -66,7 +67,11 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Link) -> Res
             let rid = request_id.as_str();
             // Awaited where it is made: a future bound to a name first takes
             // a second slot in this one's state (it was 28 KiB, now under 6).
-            serve(&gw, &snap, &parts, incoming, &client, rid, &mut seen)
+            let from = From {
+                client: &client,
+                link: &link,
+            };
+            serve(&gw, &snap, &parts, incoming, &from, rid, &mut seen)
                 .await
                 .unwrap_or_else(|e| e.into_response().map(Either::Left))
         }
@@ -149,10 +154,11 @@ async fn serve<'s>(
     snap: &'s Snapshot,
     parts: &http::request::Parts,
     incoming: Incoming,
-    client: &Client,
+    from: &From<'_>,
     request_id: &str,
     seen: &mut Seen<'s>,
 ) -> Result<Response<PublicBody>, HttpApiError> {
+    let client = from.client;
     let not_found = || HttpApiError::NotFound;
     let path = parts.uri.path();
     let (stage_name, route_path) = snap.http_stage(path).ok_or_else(not_found)?;
@@ -196,16 +202,27 @@ async fn serve<'s>(
     );
     let authorizer = auth.as_ref().map(|a| a.http(v2));
     let max = snap.http.max_body_bytes;
-    let body = body::read(&parts.headers, incoming, max, snap.body_timeout)
-        .await
-        .map_err(body_error)?;
+    let budget = Budget {
+        conn: &from.link.body_budget,
+        node: gw.body_budget(),
+    };
+    let read = body::read(
+        &parts.headers,
+        incoming,
+        max,
+        snap.body_timeout,
+        Some(budget),
+    );
+    let read = read.await.map_err(body_error)?;
+    let body = &read.bytes;
     seen.body_bytes = body.len() as u64;
-    check_body(found.route, found.key, &body)?;
+    check_body(found.route, found.key, body)?;
     let facts = HttpFacts {
-        body: &body,
+        body,
         authorizer: authorizer.as_ref(),
         ..facts
     };
+    let claim = claim(gw, snap, from, &found.route.integration)?;
     // A base64 body grows by 4/3, and the event wraps it in a little JSON.
     let max_answer = max / 3 * 4 + (64 << 10);
     let route = found.route;
@@ -216,11 +233,38 @@ async fn serve<'s>(
         auth: auth.as_ref(),
         max_answer,
     };
-    let (resp, called) = integrate::call(call, facts, body.clone()).await;
+    let (resp, called) = integrate::call(call, facts, body.clone(), claim).await;
     route.metrics.integration(called.took.as_secs_f64());
     seen.integration_ms = Some(called.took.as_millis() as u64);
     seen.integration_error = called.error;
     resp
+}
+
+/// Who sent a request, and on which connection.
+struct From<'a> {
+    client: &'a Client,
+    link: &'a Link,
+}
+
+/// The client's place in the backend slots' fair shares, for an integration
+/// that calls a backend (`integration::share`); over its share: 429.
+fn claim(
+    gw: &Gateway,
+    snap: &Snapshot,
+    from: &From<'_>,
+    integration: &HttpIntegration,
+) -> Result<Option<Claim>, HttpApiError> {
+    if matches!(integration, HttpIntegration::Mock(_)) {
+        return Ok(None);
+    }
+    let limits = snap.share_limits();
+    match gw.shares().claim(from.client.ip, &from.link.calls, limits) {
+        Some(c) => Ok(Some(c)),
+        None => {
+            debug!(ip = %from.client.source_ip, "Over its share of backend calls.");
+            Err(HttpApiError::TooManyRequests)
+        }
+    }
 }
 
 async fn throttle(
@@ -317,6 +361,7 @@ fn body_error(e: BodyError) -> HttpApiError {
     match e {
         BodyError::TooLarge => HttpApiError::PayloadTooLarge,
         BodyError::Timeout => HttpApiError::BodyTimeout,
+        BodyError::Busy => HttpApiError::Unavailable,
         BodyError::Unreadable => HttpApiError::BadRequest,
     }
 }

@@ -8,18 +8,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Either;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::PublicBody;
 use super::mapping::{self, Answer, Scope};
 use super::respond::{Body, HttpApiError};
 use crate::auth::AuthContext;
 use crate::clock;
+use crate::config::HttpIntegration;
 use crate::integration::http_event::HttpFacts;
 use crate::integration::http_response::HttpReply;
 use crate::integration::http_route::{self, HttpAnswer, RouteFacts};
+use crate::integration::share::Claim;
 use crate::integration::{CallError, HttpClient};
 use crate::snapshot::HttpRoute;
+use crate::telemetry::LogLimit;
 
 /// One call's fixed parts.
 #[derive(Clone, Copy)]
@@ -51,6 +54,7 @@ pub async fn call(
     c: Call<'_>,
     facts: HttpFacts<'_>,
     body: Bytes,
+    claim: Option<Claim>,
 ) -> (Result<Response<PublicBody>, HttpApiError>, Called) {
     let map = &c.route.mapping;
     let scope = Scope::new(&facts, c.auth);
@@ -81,7 +85,7 @@ pub async fn call(
         path: mapped.as_ref().and_then(|m| m.path.as_deref()),
     };
     let started = clock::now();
-    let answer = http_route::call(route, c.client, &sent, body, c.max_answer).await;
+    let answer = http_route::call(route, c.client, &sent, body, c.max_answer, claim).await;
     let called = Called {
         took: started.elapsed(),
         error: answer.as_ref().err().map(ToString::to_string),
@@ -103,7 +107,7 @@ pub async fn call(
             Ok(resp.map(Either::Right))
         }
         Err(e) => {
-            debug!(route = c.route_key, error = %e, "HTTP integration failed.");
+            log_failure(c, &e);
             Err(match e {
                 CallError::Timeout => HttpApiError::Unavailable,
                 CallError::Failed(_) => HttpApiError::Internal,
@@ -111,6 +115,38 @@ pub async fn call(
         }
     };
     (resp, called)
+}
+
+/// Failed calls' log lines: at most this many a second, so a backend that is
+/// down cannot flood the log at the rate clients call it.
+static FAILURES: LogLimit = LogLimit::new(10);
+
+/// One WARN line for a failed call: the route, the failure's kind and the
+/// gateway's own account of it, and the backend's host — never its path,
+/// query, headers or body.
+fn log_failure(c: Call<'_>, e: &CallError) {
+    let Some(held_back) = FAILURES.admit() else {
+        return;
+    };
+    let backend = match &c.route.integration {
+        HttpIntegration::AwsProxy { target, .. } => {
+            target.uri.authority().map_or("", |a| a.as_str())
+        }
+        HttpIntegration::HttpProxy { uri, .. } => uri.authority(),
+        HttpIntegration::Mock(_) => "",
+    };
+    let kind = match e {
+        CallError::Timeout => "timeout",
+        CallError::Failed(_) => "failed",
+    };
+    warn!(
+        route = c.route_key,
+        kind,
+        backend,
+        reason = %e,
+        held_back,
+        "HTTP integration failed."
+    );
 }
 
 /// A whole answer as the response, the response mapping applied.

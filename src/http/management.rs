@@ -225,11 +225,14 @@ async fn read_body(
     body: Incoming,
     timeout: std::time::Duration,
 ) -> Result<Bytes, ApiError> {
-    super::body::read(headers, body, MAX_POST_BYTES, timeout)
+    // One request at a time per connection, each at most 128 KiB: no
+    // budget beyond the connection caps.
+    super::body::read(headers, body, MAX_POST_BYTES, timeout, None)
         .await
+        .map(|b| b.bytes)
         .map_err(|e| match e {
             BodyError::TooLarge => ApiError::PayloadTooLarge,
-            BodyError::Timeout => ApiError::BodyTimeout,
+            BodyError::Timeout | BodyError::Busy => ApiError::BodyTimeout,
             BodyError::Unreadable => ApiError::UnreadableBody,
         })
 }

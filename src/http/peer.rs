@@ -22,7 +22,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
 use crate::config::net::Cidr;
+use crate::integration::share::ConnCalls;
 
 const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
 const XF_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -36,7 +41,7 @@ const TRACE: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 const MAX_HOPS: usize = 32;
 
 /// The connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Link {
     /// The TCP peer.
     pub peer: SocketAddr,
@@ -44,6 +49,23 @@ pub struct Link {
     pub local_port: u16,
     /// `http` or `https` (`X-Forwarded-Proto`, unless a trusted proxy says).
     pub scheme: &'static str,
+    /// The connection's backend calls in flight (its fair share).
+    pub calls: ConnCalls,
+    /// The connection's request body budget, in `config::BODY_UNIT`s.
+    pub body_budget: Arc<Semaphore>,
+}
+
+impl Link {
+    /// A new connection's link: its budget `body_bytes` of request bodies.
+    pub fn new(peer: SocketAddr, local_port: u16, scheme: &'static str, body_bytes: usize) -> Link {
+        Link {
+            peer,
+            local_port,
+            scheme,
+            calls: ConnCalls::default(),
+            body_budget: Arc::new(Semaphore::new(super::body::units(body_bytes))),
+        }
+    }
 }
 
 /// What [`forward`] found out.

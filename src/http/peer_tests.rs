@@ -21,11 +21,12 @@ fn addresses_read_as_display_writes_them() {
 }
 
 fn link(peer: &str) -> Link {
-    Link {
-        peer: SocketAddr::new(peer.parse().unwrap(), 5000),
-        local_port: 8080,
-        scheme: "http",
-    }
+    Link::new(
+        SocketAddr::new(peer.parse().unwrap(), 5000),
+        8080,
+        "http",
+        1 << 20,
+    )
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

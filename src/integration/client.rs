@@ -12,6 +12,7 @@ use http_body_util::{BodyExt as _, Limited};
 use super::CallError;
 use super::outgoing::Outgoing;
 use super::pool::{Pool, Pooled, SendError};
+use super::share::Claim;
 use crate::clock::{self, Instant};
 use crate::config::ClientConfig;
 
@@ -64,9 +65,13 @@ impl HttpClient {
         &self,
         req: Outgoing,
         timeout: Duration,
+        claim: Option<Claim>,
     ) -> Result<http::Response<Streamed>, CallError> {
         // The pool bounds the wait with its connection's alarm.
-        let sent = self.pool.send_encoded(req, clock::now() + timeout).await;
+        let sent = self
+            .pool
+            .send_encoded(req, clock::now() + timeout, claim)
+            .await;
         sent.map_err(call_error)
     }
 
@@ -76,7 +81,10 @@ impl HttpClient {
         req: http::Request<Bytes>,
         deadline: Instant,
     ) -> Result<http::Response<Pooled>, CallError> {
-        self.pool.send(req, deadline).await.map_err(call_error)
+        self.pool
+            .send(req, deadline, None)
+            .await
+            .map_err(call_error)
     }
 
     async fn call(

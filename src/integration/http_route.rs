@@ -10,6 +10,7 @@ use super::client::Streamed;
 use super::http_event::{self, HttpFacts};
 use super::http_proxy::{self, ProxyRoute};
 use super::http_response::{self, HttpReply};
+use super::share::Claim;
 use super::{CallError, HttpClient};
 use crate::config::{HttpIntegration, MockConfig, PayloadFormat};
 use crate::routing::{ContextVar, Scope};
@@ -37,13 +38,15 @@ pub struct RouteFacts<'a> {
 }
 
 /// Calls the route's integration for one request. `max_answer` caps the bytes
-/// read from an `aws_proxy` backend.
+/// read from an `aws_proxy` backend; `claim`, the client's place in its fair
+/// share, is held as long as the call's backend slot.
 pub async fn call(
     route: RouteFacts<'_>,
     client: &HttpClient,
     f: &HttpFacts<'_>,
     body: Bytes,
     max_answer: usize,
+    claim: Option<Claim>,
 ) -> Result<HttpAnswer, CallError> {
     match route.integration {
         HttpIntegration::Mock(m) => Ok(HttpAnswer::Whole(mock(m, f))),
@@ -75,7 +78,7 @@ pub async fn call(
                 path: route.path,
             };
             let req = http_proxy::request(proxy, f, body)?;
-            let mut resp = client.stream(req, *timeout).await?;
+            let mut resp = client.stream(req, *timeout, claim).await?;
             http_proxy::strip_hop_by_hop(resp.headers_mut());
             Ok(HttpAnswer::Streamed(resp))
         }

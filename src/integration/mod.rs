@@ -14,6 +14,7 @@ pub mod http_route;
 pub mod outgoing;
 pub mod pool;
 pub mod response;
+pub mod share;
 mod wire;
 
 use crate::ws::Frame;

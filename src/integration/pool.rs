@@ -60,6 +60,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use super::framing::Framing;
 use super::outgoing::Outgoing;
+use super::share::Claim;
 pub use super::wire::WireError;
 use super::wire::{Head, Wire};
 use crate::alarm::Alarm;
@@ -160,16 +161,19 @@ impl Pool {
         &self,
         req: Request<Bytes>,
         deadline: Instant,
+        claim: Option<Claim>,
     ) -> Result<Response<Pooled>, SendError> {
         let req = Outgoing::from_request(req).map_err(|_| SendError::BadUri)?;
-        self.send_encoded(req, deadline).await
+        self.send_encoded(req, deadline, claim).await
     }
 
-    /// Sends an encoded request, as [`Pool::send`] does.
+    /// Sends an encoded request, as [`Pool::send`] does; the answer's body
+    /// holds `claim` (its client's fair share) with its in-flight slot.
     pub async fn send_encoded(
         &self,
         req: Outgoing,
         deadline: Instant,
+        claim: Option<Claim>,
     ) -> Result<Response<Pooled>, SendError> {
         let permit = match Arc::clone(&self.inner.permits).try_acquire_owned() {
             Ok(p) => p,
@@ -217,6 +221,7 @@ impl Pool {
             framing,
             lease: Some(lease),
             _permit: permit,
+            _claim: claim,
         }))
     }
 
@@ -341,6 +346,7 @@ pub struct Pooled {
     /// The connection, until the body ends (or fails).
     lease: Option<Lease>,
     _permit: OwnedSemaphorePermit,
+    _claim: Option<Claim>,
 }
 
 impl Pooled {

@@ -147,6 +147,15 @@ impl UriTemplate {
         Ok(template)
     }
 
+    /// The backend's `host[:port]` (fixed: no parameter may be in it).
+    pub fn authority(&self) -> &str {
+        let Some(Part::Text(first)) = self.parts.first() else {
+            return "";
+        };
+        let rest = first.strip_prefix("http://").unwrap_or(first);
+        &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
+    }
+
     /// The path the template fixes: its text before the first parameter, up
     /// to its last `/` (`/store/` for `http://b/store/{p}`); every filled URI's
     /// path starts with it.
@@ -274,6 +283,7 @@ mod tests {
         for (text, prefix) in cases {
             let t = UriTemplate::parse(text, &["p"]).unwrap();
             assert_eq!(t.static_prefix(), prefix, "{text}");
+            assert_eq!(t.authority(), "b", "{text}");
         }
     }
 

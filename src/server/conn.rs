@@ -41,6 +41,7 @@ use tracing::debug;
 use super::Kind;
 use super::head_timer::HeadTimer;
 use super::stall::StallGuard;
+use super::stream_watch::Watch;
 use crate::gateway::Gateway;
 use crate::http::peer::Link;
 use crate::http::{management, probes};
@@ -129,12 +130,26 @@ pub(super) async fn serve_connection<S>(
     };
     // Backends and scrapers read what they asked for; public clients may not.
     let limit = (kind == Kind::Public).then_some(send_timeout).flatten();
+    let peer = link.peer;
     let io = TokioIo::new(StallGuard::new(stream, handshake_timeout, limit));
     let result = match kind {
         Kind::Public => {
+            // HTTP/2 answers are watched per stream (`watch`); HTTP/1.1 has one
+            // at a time, which the socket's own bound covers.
+            let watch = Watch::new(
+                (protocol != Protocol::Http1)
+                    .then_some(send_timeout)
+                    .flatten(),
+            );
+            let guard = watch.clone();
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
                 let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(crate::http::public(gw, req, link).await) }
+                let link = link.clone();
+                let watch = watch.clone();
+                async move {
+                    let resp = crate::http::public(gw, req, link).await;
+                    Ok::<_, Infallible>(resp.map(|b| watch.wrap(b)))
+                }
             });
             match protocol {
                 Protocol::Http1 => {
@@ -145,7 +160,8 @@ pub(super) async fn serve_connection<S>(
                 Protocol::Http2 => {
                     let mut builder = http2::Builder::new(TokioExecutor::new());
                     h2_limits!(builder);
-                    builder.serve_connection(io, svc).await.map_err(Into::into)
+                    let conn = builder.serve_connection(io, svc);
+                    guard.guard(conn).await.map_err(Into::into)
                 }
                 Protocol::Either => {
                     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -156,7 +172,9 @@ pub(super) async fn serve_connection<S>(
                         .max_buf_size(MAX_HEAD_BYTES)
                         .max_headers(max_headers);
                     h2_limits!(builder.http2());
-                    builder.serve_connection_with_upgrades(io, svc).await
+                    guard
+                        .guard(builder.serve_connection_with_upgrades(io, svc))
+                        .await
                 }
             }
         }
@@ -182,7 +200,7 @@ pub(super) async fn serve_connection<S>(
         }
     };
     if let Err(e) = result {
-        debug!(peer = %link.peer, error = %e, "HTTP connection ended with an error.");
+        debug!(%peer, error = %e, "HTTP connection ended with an error.");
     }
 }
 

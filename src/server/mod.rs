@@ -16,6 +16,7 @@ mod conn;
 mod head_timer;
 pub mod limits;
 mod stall;
+mod stream_watch;
 
 use std::future::Future;
 use std::io;
@@ -293,7 +294,8 @@ async fn accept_loop(l: Listener, gw: Arc<Gateway>, mut stop: watch::Receiver<bo
                     };
                     let _ = stream.set_nodelay(true);
                     let gw = Arc::clone(&gw);
-                    let link = Link { peer, local_port, scheme };
+                    let body_bytes = gw.snapshot().http.max_body_bytes_per_connection;
+                    let link = Link::new(peer, local_port, scheme, body_bytes);
                     match l.tls.then(|| gw.tls()).flatten() {
                         None => {
                             tokio::spawn(async move {

@@ -179,6 +179,14 @@ impl Snapshot {
         }
     }
 
+    /// What one client may hold of the backend slots (`[integrations]`).
+    pub fn share_limits(&self) -> crate::integration::share::ShareLimits {
+        crate::integration::share::ShareLimits {
+            per_ip: self.client_config.max_inflight_per_ip,
+            per_connection: self.client_config.max_inflight_per_http_connection,
+        }
+    }
+
     /// The stage a plain HTTP request goes to, and the path its routes see:
     /// a named stage in the first segment (`/prod/pets` → `prod`, `/pets`),
     /// else the `$default` stage with the whole path. `None`: AWS's 404.

@@ -19,8 +19,10 @@ use crate::conn::CloseReason;
 
 mod help;
 mod http_api;
+mod log_limit;
 
 pub use http_api::{HttpRouteMetrics, NONE as HTTP_NONE};
+pub use log_limit::LogLimit;
 
 const CONNECTIONS_OPEN: &str = "sockgate_connections_open";
 const CONNECTS: &str = "sockgate_connects_total";

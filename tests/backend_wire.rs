@@ -174,10 +174,17 @@ async fn an_answer_with_both_length_and_chunking_is_read_by_its_chunks_and_its_c
     ]);
     let b = Backend::start(vec![both, Act::Answer(vec![OK_HELLO])]).await;
     let pool = pool();
-    assert_eq!(
-        call(&pool, "GET", &b.base).await.unwrap(),
-        (200, Bytes::from("abc"))
+    let deadline = clock::now() + Duration::from_secs(5);
+    let resp = pool
+        .send(request("GET", &b.base), deadline, None)
+        .await
+        .unwrap();
+    assert!(
+        resp.headers().get("content-length").is_none(),
+        "a Content-Length beside Transfer-Encoding is not passed on"
     );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, Bytes::from("abc"));
     assert_eq!(
         call(&pool, "GET", &b.base).await.unwrap(),
         (200, Bytes::from("hello"))

@@ -273,6 +273,12 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireE
         }
         let (framing, reusable) = Framing::of(status, method == Method::HEAD, headers)
             .map_err(|e| WireError::Malformed(e.0))?;
+        // RFC 9112 §6.3: with Transfer-Encoding, a Content-Length beside it
+        // is wrong, and is removed before the answer is passed on (the
+        // client would otherwise frame the body by it).
+        if headers.contains_key(header::TRANSFER_ENCODING) {
+            headers.remove(header::CONTENT_LENGTH);
+        }
         return Ok(Some(Head {
             response,
             framing,

@@ -6,8 +6,10 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod jwt;
+pub mod nginx;
 pub mod process;
 pub mod raw;
+pub mod raw_http;
 pub mod redis;
 pub mod redis_cluster;
 pub mod tcp_proxy;

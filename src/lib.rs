@@ -8,9 +8,10 @@
 //! - [`cli`]: what the binary does besides serving (`sockgate reload`).
 //! - [`server`]: listeners, accept loops and their caps, reload on SIGHUP,
 //!   drain. [`Server`] is the entry point.
-//! - [`http`]: what each listener serves — upgrades, the HTTP API, the
-//!   management API, probes — and the one error → HTTP status mapping
-//!   (`http::respond`).
+//! - [`http`]: what each listener serves — the request head made canonical
+//!   (`http::head`) and its client found (`http::peer`), upgrades, the HTTP
+//!   API, the management API, probes — and the one error → HTTP status
+//!   mapping (`http::respond`).
 //! - [`session`]: one task per live connection, owning its socket.
 //! - [`gateway`]: the lifecycle phases (connect, message, disconnect) and the
 //!   runtime state they share; what the cluster asks of this node.
@@ -22,12 +23,16 @@
 //!   Cluster); it reaches its node only through the narrow [`cluster::Node`] trait.
 //! - [`auth`]: management API authentication (SigV4, bearer tokens); the
 //!   checks before `$connect` (admission, API keys, JWT and request authorizers).
-//! - [`integration`]: `aws_proxy`, `http_proxy` and `mock`; the Lambda events.
+//! - [`integration`]: `aws_proxy`, `http_proxy` and `mock`; the Lambda events;
+//!   the backend pool and the fair shares of its slots.
 //! - Leaves, importing nothing of the above: [`config`] (validated data only),
-//!   [`telemetry`] (metric names and handles, logs), [`conn`] (the connection
-//!   model: ids, mailbox, close reasons, group keys), [`routing`] (selection
-//!   expressions, route tables), [`ws`] (RFC 6455 framing), [`tls`], [`clock`]
-//!   (the only reader of clocks), [`shutdown`].
+//!   [`telemetry`] (metric names and handles, bounded logs), [`conn`] (the
+//!   connection model: ids, mailbox, close reasons, group keys), [`routing`]
+//!   (selection expressions, route tables, the canonical request path, query
+//!   decoding, integration URIs, parameter mapping), [`ws`] (RFC 6455
+//!   framing), [`tls`], [`throttle`] (token buckets, quotas), [`validation`]
+//!   (JSON Schema checks), [`clock`] (the only reader of clocks), [`alarm`]
+//!   (one reusable timer), [`shutdown`].
 //!
 //! # Concurrency
 //!

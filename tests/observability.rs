@@ -101,3 +101,58 @@ async fn readyz_fails_while_draining_and_new_upgrades_get_503() {
     );
     drain.await.unwrap();
 }
+
+/// Issue 21 §5: a failing HTTP-route integration is logged at WARN (the
+/// default level) with its route, kind and backend host, never the request's
+/// path, query, headers or body; and a dead backend cannot flood the log.
+#[tokio::test]
+async fn failed_http_integrations_are_logged_at_warn_and_bounded() {
+    use std::io::BufRead;
+    use support::process::{spawn, write_config};
+    let toml = "[stages.dev]\n[http.routes.\"GET /down/{x}\"]\nintegration = { type = \"http_proxy\", uri = \"http://127.0.0.1:9/gone/{x}\" }\n";
+    let path = write_config("failures.toml", toml);
+    let (mut child, public, _metrics, stderr) = spawn(&path);
+    let lines = std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("HTTP integration failed."))
+            .collect::<Vec<String>>()
+    });
+    // 300 calls as fast as one client can make them, against a closed port.
+    let started = sockgate::clock::now();
+    for n in 0..300 {
+        let url = format!("http://{public}/dev/down/secret-{n}?token=hunter2");
+        let headers = [("x-secret", "s3cret")];
+        let (status, _, _) = http_with("GET", &url, &headers, b"body-secret".to_vec()).await;
+        assert_eq!(status, 500);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // One more after a quiet second: it says how many were held back.
+    http("GET", &format!("http://{public}/dev/down/last"), vec![]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.join().unwrap();
+    assert!(!lines.is_empty(), "no WARN line for a failed call");
+    // At most 10 a second, however long the calls took on this machine.
+    let secs = started.elapsed().as_secs() as usize + 1;
+    assert!(
+        lines.len() <= 10 * (secs + 1) + 1,
+        "{} lines in {secs} s",
+        lines.len()
+    );
+    assert!(lines.len() < 200, "{} lines for 301 failures", lines.len());
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["level"], "WARN");
+    assert_eq!(first["route"], "GET /down/{x}");
+    assert_eq!(first["kind"], "failed");
+    assert_eq!(first["backend"], "127.0.0.1:9");
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert!(last["held_back"].as_u64().unwrap() > 0, "{last}");
+    for l in &lines {
+        for secret in ["secret-", "hunter2", "s3cret", "body-secret", "/gone"] {
+            assert!(!l.contains(secret), "{secret} logged: {l}");
+        }
+    }
+}

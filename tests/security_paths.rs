@@ -25,6 +25,7 @@ const NGINX: &str = r#"
     location = /admin { return 200 "admin $uri"; }
     location /admin/ { return 200 "admin $uri"; }
     location /store/ { return 200 "store $uri"; }
+    location /public/ { return 200 "public $uri"; }
     location /pets/ { return 200 "pets $uri"; }
     location /v2/items/ { return 200 "items $uri"; }
     location /reports/ { return 200 "reports $uri"; }
@@ -43,6 +44,8 @@ authorizer = "jwt"
 [http.routes."ANY /admin/{{proxy+}}"]
 integration = {{ type = "http_proxy", uri = "${{stageVariables.backend}}/admin/{{proxy}}" }}
 authorizer = "jwt"
+[http.routes."GET /public/info"]
+integration = {{ type = "http_proxy", uri = "${{stageVariables.backend}}/public/info" }}
 [http.routes."ANY /files/{{path+}}"]
 integration = {{ type = "http_proxy", uri = "${{stageVariables.backend}}/store/{{path}}" }}
 [http.routes."GET /pets/{{id}}"]
@@ -80,6 +83,12 @@ fn seen(a: &RawAnswer) -> (u16, String) {
 async fn each_route_kind_forwards_only_the_path_it_matched() {
     let (gw, _nginx) = start().await;
     let cases: &[(&str, u16, &str)] = &[
+        // A static route: matched on the canonical path.
+        ("/dev/public/info", 200, "public /public/info"),
+        ("/dev/public/./%69nfo", 200, "public /public/info"),
+        ("/dev/public//info", 200, "public /public/info"),
+        ("/dev/public/info%2f..%2f..%2fadmin", 400, ""),
+        ("/dev/public/info/../../admin/x", 401, ""),
         // {proxy+}: an encoded slash never splits a segment.
         ("/dev/files/..%2F..%2Fadmin%2Fx", 400, ""),
         ("/dev/files/a/b%20c", 200, "store /store/a/b c"),

@@ -11,6 +11,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
+use sockgate::integration::forwarded::Forwarded;
 use sockgate::integration::http_event::{HttpFacts, v2_json};
 use sockgate::routing::http::HttpRouter;
 
@@ -56,13 +57,13 @@ fn event_v2(c: &mut Criterion) {
         ("content-type", "application/json"),
         ("authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
         ("cookie", "session=abc123; theme=dark"),
-        ("x-forwarded-for", "192.0.2.1"),
     ] {
         headers.append(k, HeaderValue::from_static(v));
     }
     let body = br#"{"name":"Rex","kind":"dog","tags":["good","boy"],"age":3}"#;
     let params = [("id", "12345".to_owned())];
     let vars = BTreeMap::from([("backend".to_owned(), "http://10.0.0.1:3000".to_owned())]);
+    let forwarded = Forwarded::new("192.0.2.1".into(), None, "http", 8080, None);
     let facts = HttpFacts {
         route_key: "PUT /pets/{id}",
         method: "PUT",
@@ -74,6 +75,7 @@ fn event_v2(c: &mut Criterion) {
         protocol: "HTTP/1.1",
         scheme: "http",
         source_ip: "192.0.2.1",
+        forwarded: &forwarded,
         stage: "prod",
         path_params: &params,
         stage_variables: &vars,

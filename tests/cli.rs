@@ -172,14 +172,6 @@ fn reloadable(mgmt_port: u16, tag: &str) -> String {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Sends a message until the reply is `want` (a reload is asynchronous).
 async fn until_reply(ws: &mut Ws, want: &str) {
     for _ in 0..200 {

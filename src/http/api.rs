@@ -40,7 +40,11 @@ use http_body_util::Either;
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("apigw-requestid");
 
 /// Serves one plain HTTP request on the public listener.
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Link) -> Response<PublicBody> {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+    link: Arc<Link>,
+) -> Response<PublicBody> {
     // A drain waits for this request to be answered (at most `shutdown_grace`).
     let _in_flight = gw.shutdown().track_borrowed();
     let snap = gw.snapshot_arc();
@@ -99,7 +103,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Link) -> Res
     if snap.http.access_log {
         let line = AccessLine {
             request_id: &request_id,
-            ip: &client.source_ip,
+            ip: client.source_ip(),
             method: &parts.method,
             status,
             response_length: answer_bytes,
@@ -174,7 +178,7 @@ async fn serve<'s>(
     // Throttled before the authorizer (a flood never reaches it), then again
     // at the levels its answer names.
     let mut subject = Subject {
-        ip: Some(&client.source_ip),
+        ip: Some(client.source_ip()),
         route: found.route.throttle.as_ref(),
         account: true,
         ..Subject::default()
@@ -206,14 +210,23 @@ async fn serve<'s>(
         conn: &from.link.body_budget,
         node: gw.body_budget(),
     };
-    let read = body::read(
-        &parts.headers,
-        incoming,
-        max,
-        snap.body_timeout,
-        Some(budget),
-    );
-    let read = read.await.map_err(body_error)?;
+    // Most requests have no body. One that has is read by a boxed future:
+    // its state (a timer, the budgets' waits, the buffer) would otherwise
+    // size every request's future, which hyper moves whole.
+    let read = if hyper::body::Body::is_end_stream(&incoming) {
+        body::ReadBody::default()
+    } else {
+        let timeout = snap.body_timeout;
+        Box::pin(body::read(
+            &parts.headers,
+            incoming,
+            max,
+            timeout,
+            Some(budget),
+        ))
+        .await
+        .map_err(body_error)?
+    };
     let body = &read.bytes;
     seen.body_bytes = body.len() as u64;
     check_body(found.route, found.key, body)?;
@@ -261,7 +274,10 @@ fn claim(
     match gw.shares().claim(from.client.ip, &from.link.calls, limits) {
         Some(c) => Ok(Some(c)),
         None => {
-            debug!(ip = %from.client.source_ip, "Over its share of backend calls.");
+            debug!(
+                ip = from.client.source_ip(),
+                "Over its share of backend calls."
+            );
             Err(HttpApiError::TooManyRequests)
         }
     }
@@ -304,8 +320,9 @@ fn request_facts<'a>(
         headers: &parts.headers,
         body: &[],
         protocol: protocol(parts.version),
-        scheme: client.proto,
-        source_ip: &client.source_ip,
+        scheme: client.forwarded.proto,
+        source_ip: client.source_ip(),
+        forwarded: &client.forwarded,
         stage: &stage.name,
         path_params: &found.params,
         stage_variables: &stage.variables,

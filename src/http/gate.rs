@@ -113,11 +113,7 @@ fn request_value(
     ctx: &SourceContext<'_>,
 ) -> Option<String> {
     match source {
-        IdentitySource::Header(name) => facts
-            .headers
-            .get(name.as_str())
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        IdentitySource::Header(name) => facts.header(name).map(|v| v.into_owned()),
         IdentitySource::Query(name) => crate::routing::query::first(facts.raw_query, name),
         // Only an upgrade offers subprotocols.
         IdentitySource::Subprotocol => None,

@@ -138,7 +138,10 @@ impl MapScope for Scope<'_> {
     fn write(&self, var: &MapVar, out: &mut String) {
         let f = self.facts;
         match var {
-            MapVar::RequestHeader(h) => joined(f.headers, h, out),
+            MapVar::RequestHeader(h) => match f.forwarded.get(h) {
+                Some(v) => out.push_str(v),
+                None => joined(f.headers, h, out),
+            },
             MapVar::RequestQuery(q) => {
                 let values = query::pairs(f.raw_query).filter(|(k, _)| k == q);
                 let values: Vec<String> = values.map(|(_, v)| v).collect();

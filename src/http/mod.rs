@@ -36,7 +36,7 @@ pub type PublicBody = Either<respond::Body, Streamed>;
 pub async fn public(
     gw: Arc<Gateway>,
     req: Request<Incoming>,
-    link: peer::Link,
+    link: Arc<peer::Link>,
 ) -> Response<PublicBody> {
     let websocket = req
         .headers()

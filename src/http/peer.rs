@@ -1,8 +1,8 @@
 //! Who sent a public request, and the forwarding fields the gateway writes
-//! about it: `identity.sourceIp`, the throttle's and the fair share's
-//! per-address key, the access log's `ip`, and `X-Forwarded-For`,
-//! `X-Forwarded-Proto`, `X-Forwarded-Port` and `X-Amzn-Trace-Id` in every
-//! event and every request a backend gets.
+//! about it (`integration::forwarded`): `identity.sourceIp`, the throttle's
+//! and the fair share's per-address key, the access log's `ip`, and
+//! `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Port` and
+//! `X-Amzn-Trace-Id` in every event and every request a backend gets.
 //!
 //! The client is the TCP peer, unless the peer is one of
 //! `server.trusted_proxies`: then `X-Forwarded-For` is read from the right,
@@ -13,10 +13,10 @@
 //! walk believed is passed on: `X-Forwarded-For` becomes the client, the
 //! trusted hops after it and the peer, so its leftmost address is always
 //! `sourceIp`. A client that is not a trusted proxy cannot set any of these
-//! fields, nor `Forwarded` or `X-Forwarded-Host`: the gateway removes its
-//! own and writes its own. A trusted proxy's `X-Forwarded-Proto` (`http` or
-//! `https`) and `X-Forwarded-Port` are believed, as the TLS-terminating
-//! balancer in front knows them.
+//! fields, nor `Forwarded` or `X-Forwarded-Host`: the gateway removes them.
+//! A trusted proxy's `X-Forwarded-Proto` (`http` or `https`) and
+//! `X-Forwarded-Port` are believed, as the TLS-terminating balancer in front
+//! knows them; its `Forwarded` and `X-Forwarded-Host` are kept.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -27,6 +27,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::config::net::Cidr;
+use crate::integration::forwarded::{Forwarded, is_trace_id};
 use crate::integration::share::ConnCalls;
 
 const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -73,58 +74,72 @@ impl Link {
 pub struct Client {
     /// The client's address.
     pub ip: IpAddr,
-    /// `identity.sourceIp`: [`Client::ip`] as text.
-    pub source_ip: String,
-    /// How the client reached the gateway (or the proxy in front of it).
-    pub proto: &'static str,
+    /// `identity.sourceIp` and the forwarding fields.
+    pub forwarded: Forwarded,
 }
 
-/// Finds the client and writes the gateway's forwarding fields into
-/// `headers` (see the module docs).
+impl Client {
+    /// `identity.sourceIp`: [`Client::ip`] as text.
+    pub fn source_ip(&self) -> &str {
+        &self.forwarded.source_ip
+    }
+}
+
+/// Finds the client, removes the forwarding fields it may not set from
+/// `headers`, and returns the gateway's (see the module docs).
 pub fn forward(trusted: &[Cidr], headers: &mut HeaderMap, link: &Link) -> Client {
     let peer = link.peer.ip().to_canonical();
+    let behind = !trusted.is_empty() && trusted.iter().any(|c| c.contains(peer));
     let believes = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
-    let mut client = Client {
-        ip: peer,
-        source_ip: String::new(),
-        proto: link.scheme,
-    };
-    let mut port = None;
-    let mut chain: Vec<IpAddr> = Vec::new();
-    if !trusted.is_empty() && believes(peer) {
-        chain = walk(headers, believes);
-        if let Some(first) = chain.first() {
-            client.ip = *first;
-        }
-        client.proto = match headers.get(XF_PROTO).map(HeaderValue::as_bytes) {
+    let (mut ip, mut chain, mut proto, mut port) = (peer, None, link.scheme, link.local_port);
+    if behind {
+        let hops = walk(headers, believes);
+        ip = hops.first().copied().unwrap_or(peer);
+        chain = (!hops.is_empty()).then(|| {
+            let mut xff = String::with_capacity(16 * (hops.len() + 1));
+            for hop in hops.iter().chain(std::iter::once(&peer)) {
+                if !xff.is_empty() {
+                    xff.push_str(", ");
+                }
+                xff.push_str(&text(*hop));
+            }
+            xff
+        });
+        proto = match headers.get(XF_PROTO).map(HeaderValue::as_bytes) {
             Some(b"https") => "https",
             Some(b"http") => "http",
             _ => link.scheme,
         };
         port = headers
             .get(XF_PORT)
-            .and_then(|v| v.to_str().ok()?.parse::<u16>().ok());
-    } else {
-        for name in [&FORWARDED, &XF_HOST] {
+            .and_then(|v| v.to_str().ok()?.parse::<u16>().ok())
+            .unwrap_or(port);
+    }
+    // One look at the names (most requests carry none of these) before a
+    // lookup per field, each of which hashes the name.
+    let present = headers.keys().any(|n| {
+        *n == XFF
+            || *n == XF_PROTO
+            || *n == XF_PORT
+            || *n == TRACE
+            || *n == FORWARDED
+            || *n == XF_HOST
+    });
+    let mut trace = None;
+    if present {
+        trace = headers.remove(TRACE).filter(is_trace_id);
+        for name in [XFF, XF_PROTO, XF_PORT] {
             headers.remove(name);
         }
-    }
-    client.source_ip = text(client.ip);
-    let mut xff = String::with_capacity(16 * (chain.len() + 1));
-    for hop in chain.iter().chain(std::iter::once(&peer)) {
-        if !xff.is_empty() {
-            xff.push_str(", ");
+        if !behind {
+            headers.remove(FORWARDED);
+            headers.remove(XF_HOST);
         }
-        xff.push_str(&text(*hop));
     }
-    let port = port.unwrap_or(link.local_port);
-    headers.insert(XFF, value(xff));
-    headers.insert(XF_PROTO, HeaderValue::from_static(client.proto));
-    headers.insert(XF_PORT, HeaderValue::from(port));
-    if !headers.get(TRACE).is_some_and(is_trace_id) {
-        headers.insert(TRACE, value(new_trace_id()));
+    Client {
+        ip,
+        forwarded: Forwarded::new(text(ip), chain, proto, port, trace),
     }
-    client
 }
 
 /// The `X-Forwarded-For` hops believed, left to right: from the right, each
@@ -159,47 +174,6 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
         .parse::<SocketAddr>()
         .ok()
         .map(|a| a.ip().to_canonical())
-}
-
-fn value(text: String) -> HeaderValue {
-    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// AWS X-Ray's header: `Root=1-{8 hex}-{24 hex}` with optional `;Key=value`
-/// parts. A client's is kept when it has that form (a trace that starts
-/// before the gateway goes on through it), else the gateway makes one.
-fn is_trace_id(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
-    let Some(root) = b.strip_prefix(b"Root=1-") else {
-        return false;
-    };
-    let hex = |s: &[u8]| s.iter().all(u8::is_ascii_hexdigit);
-    b.len() <= 256
-        && root.len() >= 33
-        && hex(&root[..8])
-        && root[8] == b'-'
-        && hex(&root[9..33])
-        && root[33..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b';' | b'=' | b'-'))
-}
-
-/// A new X-Ray trace id: the time in seconds and 96 random bits.
-fn new_trace_id() -> String {
-    let secs = crate::clock::now_ms() / 1000;
-    let random: [u8; 12] = rand::random();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(40);
-    id.push_str("Root=1-");
-    for shift in (0..8).rev() {
-        id.push(char::from(HEX[(secs >> (shift * 4)) as usize & 0xf]));
-    }
-    id.push('-');
-    for b in random {
-        id.push(char::from(HEX[usize::from(b >> 4)]));
-        id.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    id
 }
 
 /// An address as text. IPv4 is written digit by digit: `Display` goes

@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::clock;
+use crate::integration::forwarded::Forwarded;
 
 /// What an HTTP request's event says.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,8 @@ pub struct HttpFacts<'a> {
     pub scheme: &'static str,
     /// `identity.sourceIp`.
     pub source_ip: &'a str,
+    /// The gateway's forwarding fields (not among `headers`).
+    pub forwarded: &'a Forwarded,
     /// Stage name (`$default` for the root stage).
     pub stage: &'a str,
     /// Path parameters, decoded, in path order.
@@ -100,14 +103,33 @@ pub fn header_text(v: &HeaderValue) -> Cow<'_, str> {
     }
 }
 
-/// Headers grouped by (lowercase) name.
-fn headers(map: &HeaderMap) -> Vec<(&str, Vec<Cow<'_, str>>)> {
-    map.keys()
+/// Headers grouped by (lowercase) name: the client's, then the gateway's
+/// forwarding fields.
+fn headers<'a>(f: &HttpFacts<'a>) -> Vec<(&'a str, Vec<Cow<'a, str>>)> {
+    let map = f.headers;
+    let mut out: Vec<(&str, Vec<Cow<'_, str>>)> = map
+        .keys()
         .map(|name| {
             let values = map.get_all(name).iter().map(header_text).collect();
             (name.as_str(), values)
         })
-        .collect()
+        .collect();
+    for (name, value) in f.forwarded.fields() {
+        out.push((name, vec![Cow::Borrowed(value)]));
+    }
+    out
+}
+
+impl<'a> HttpFacts<'a> {
+    /// A request header's first value as text (a forwarding field's is the
+    /// gateway's); `name` lower case.
+    pub fn header(&self, name: &str) -> Option<Cow<'a, str>> {
+        let forwarded: &'a Forwarded = self.forwarded;
+        if let Some(v) = forwarded.get(name) {
+            return Some(Cow::Borrowed(v));
+        }
+        self.headers.get(name).map(header_text)
+    }
 }
 
 fn body(f: &HttpFacts<'_>) -> (Option<String>, bool) {
@@ -202,7 +224,7 @@ pub fn v2_json(f: &HttpFacts<'_>) -> Vec<u8> {
 fn v2<'a>(f: &'a HttpFacts<'a>) -> V2<'a> {
     let mut cookies = Vec::new();
     let mut header_pairs = Vec::new();
-    for (name, values) in headers(f.headers) {
+    for (name, values) in headers(f) {
         if name == "cookie" {
             for v in &values {
                 let split = v.split(';').map(str::trim).filter(|c| !c.is_empty());
@@ -279,7 +301,7 @@ pub fn v1_json(f: &HttpFacts<'_>) -> Vec<u8> {
 }
 
 fn v1(f: &HttpFacts<'_>) -> Value {
-    let hs = headers(f.headers);
+    let hs = headers(f);
     let single: Map<String, Value> = hs
         .iter()
         .map(|(k, vs)| ((*k).to_owned(), last(vs)))

@@ -4,6 +4,12 @@ use super::*;
 use http::HeaderValue;
 use serde_json::json;
 
+/// The forwarding fields of the captured request (AWS: `https` on 443).
+static FORWARDED: std::sync::LazyLock<Forwarded> = std::sync::LazyLock::new(|| {
+    let trace = HeaderValue::from_static("Root=1-60d75a9e-5d5e5b1a6e6c7b0f0e3c2a11");
+    Forwarded::new("192.0.2.1".into(), None, "https", 443, Some(trace))
+});
+
 fn facts<'a>(
     headers: &'a HeaderMap,
     body: &'a [u8],
@@ -21,6 +27,7 @@ fn facts<'a>(
         protocol: "HTTP/1.1",
         scheme: "http",
         source_ip: "192.0.2.1",
+        forwarded: &FORWARDED,
         stage: "v1",
         path_params: params,
         stage_variables: vars,
@@ -66,7 +73,13 @@ fn v2_matches_the_captured_event() {
             "rawPath": "/v1/xxx/yyy/hello",
             "rawQueryString": "fuga=aaa&fuga=b,bb&yahe%5B0%5D=ccc&sp=a+b%20c",
             "cookies": ["a=1", "b=2", "c=3"],
-            "headers": {"x-baz": "eee,ff,f", "user-agent": "curl/8"},
+            // As AWS adds them, with the gateway's values.
+            "headers": {
+                "x-baz": "eee,ff,f", "user-agent": "curl/8",
+                "x-forwarded-for": "192.0.2.1", "x-forwarded-port": "443",
+                "x-forwarded-proto": "https",
+                "x-amzn-trace-id": "Root=1-60d75a9e-5d5e5b1a6e6c7b0f0e3c2a11"
+            },
             "queryStringParameters": {"fuga": "aaa,b,bb", "yahe[0]": "ccc", "sp": "a b c"},
             "requestContext": {
                 "accountId": "123456789012",

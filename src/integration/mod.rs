@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod event;
+pub mod forwarded;
 pub mod framing;
 pub mod http_event;
 pub mod http_proxy;

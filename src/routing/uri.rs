@@ -46,36 +46,40 @@ pub struct UriTemplate {
 /// no percent-encoding, no empty parts. Client `Host` headers are held to the
 /// same rule.
 pub fn valid_authority(authority: &str) -> bool {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let Some((v6, after)) = rest.split_once(']') else {
+    let b = authority.as_bytes();
+    // One pass: this runs on every request's `Host`.
+    let host_end = if b.first() == Some(&b'[') {
+        let Some(close) = authority.find(']') else {
             return false;
         };
-        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+        if authority[1..close].parse::<std::net::Ipv6Addr>().is_err() {
             return false;
         }
-        match after {
-            "" => return true,
-            p => match p.strip_prefix(':') {
-                Some(port) => ("v6", port),
-                None => return false,
-            },
-        }
+        close + 1
     } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p),
-            None => (authority, "1"),
+        let n = b
+            .iter()
+            .take_while(|&&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
+            .count();
+        if n == 0 || n > 253 {
+            return false;
         }
+        n
     };
-    let host_ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    let port_ok = !port.is_empty()
-        && port.len() <= 5
-        && port.bytes().all(|b| b.is_ascii_digit())
-        && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
-    host_ok && port_ok
+    match &b[host_end..] {
+        [] => true,
+        [b':', port @ ..] => {
+            !port.is_empty()
+                && port.len() <= 5
+                && port.iter().all(u8::is_ascii_digit)
+                && port
+                    .iter()
+                    .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+                    .wrapping_sub(1)
+                    < 65_535
+        }
+        _ => false,
+    }
 }
 
 impl UriTemplate {

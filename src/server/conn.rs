@@ -131,6 +131,8 @@ pub(super) async fn serve_connection<S>(
     // Backends and scrapers read what they asked for; public clients may not.
     let limit = (kind == Kind::Public).then_some(send_timeout).flatten();
     let peer = link.peer;
+    // Shared by the connection's requests: one reference count per request.
+    let link = Arc::new(link);
     let io = TokioIo::new(StallGuard::new(stream, handshake_timeout, limit));
     let result = match kind {
         Kind::Public => {
@@ -144,7 +146,7 @@ pub(super) async fn serve_connection<S>(
             let guard = watch.clone();
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
                 let gw = Arc::clone(&gw);
-                let link = link.clone();
+                let link = Arc::clone(&link);
                 let watch = watch.clone();
                 async move {
                     let resp = crate::http::public(gw, req, link).await;

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::free_port;
+
 /// A running nginx; stopped and its directory removed when dropped.
 pub struct Nginx {
     pub addr: SocketAddr,
@@ -77,14 +79,6 @@ fn nginx_bin() -> &'static str {
     } else {
         "nginx"
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Drop for Nginx {

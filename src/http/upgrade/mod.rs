@@ -34,7 +34,7 @@ use crate::snapshot::Snapshot;
 use crate::telemetry::{ClientError, ConnectOutcome};
 
 /// Serves one request on the public listener.
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Link) -> Response<Body> {
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -> Response<Body> {
     match upgrade(gw, req, link).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
@@ -44,7 +44,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Link) -> Res
 async fn upgrade(
     gw: Arc<Gateway>,
     req: Request<Incoming>,
-    link: Link,
+    link: Arc<Link>,
 ) -> Result<Response<Body>, HandshakeError> {
     // One configuration generation for the whole upgrade (the session then
     // follows reloads on its own).
@@ -70,7 +70,7 @@ async fn upgrade(
         }
     })?;
     let held = admit(&gw, &snap, &stage, req.headers(), &client)?;
-    let source_ip = client.source_ip;
+    let source_ip = client.source_ip().to_owned();
     // `$connect` counts against its route's bucket, the source IP's and the
     // node's, as a request does (before any authorizer runs).
     let subject = crate::throttle::Subject {
@@ -83,7 +83,7 @@ async fn upgrade(
         stage.metrics.connect(ConnectOutcome::Throttled);
         return Err(HandshakeError::TooManyRequests);
     }
-    let handshake = request::handshake_facts(&req);
+    let handshake = request::handshake_facts(&req, &client.forwarded);
     let mut info = conn_info(&snap, &stage, req.headers(), source_ip);
     info.canary = canary;
     let id = Id::for_node(gw.delivery().node());

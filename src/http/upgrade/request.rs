@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, header};
 use crate::http::respond::HandshakeError;
 use crate::integration::Handshake;
 use crate::integration::event::canonical_header_name;
+use crate::integration::forwarded::{CANONICAL_NAMES, Forwarded};
 use crate::integration::http_event::header_text;
 
 /// Checks the handshake (RFC 6455 §4.2.1); returns the `Sec-WebSocket-Accept`
@@ -72,8 +73,9 @@ pub(super) fn choose_subprotocol(
         .ok_or(HandshakeError::SubprotocolNotAllowed)
 }
 
-/// Headers (canonical casing, values as text) and query parameters for the CONNECT event.
-pub(super) fn handshake_facts<B>(req: &Request<B>) -> Handshake {
+/// Headers (canonical casing, values as text; the gateway's forwarding
+/// fields last) and query parameters for the CONNECT event.
+pub(super) fn handshake_facts<B>(req: &Request<B>, forwarded: &Forwarded) -> Handshake {
     let mut hs = Handshake::default();
     for (name, value) in req.headers() {
         // Connection and Upgrade are hop-by-hop; AWS's CONNECT events omit them too.
@@ -84,6 +86,9 @@ pub(super) fn handshake_facts<B>(req: &Request<B>) -> Handshake {
             canonical_header_name(name.as_str()),
             header_text(value).into_owned(),
         );
+    }
+    for (name, (_, value)) in CANONICAL_NAMES.iter().zip(forwarded.fields()) {
+        hs.headers.push((*name).to_owned(), value.to_owned());
     }
     if let Some(query) = req.uri().query() {
         for (k, v) in crate::routing::query::pairs(query) {

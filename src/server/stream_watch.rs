@@ -50,7 +50,7 @@ pub(super) struct Watch {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     slots: Mutex<Slab<Arc<Slot>>>,
     wake: Notify,
     limit: Duration,
@@ -83,6 +83,10 @@ enum State {
 #[derive(Debug)]
 pub(crate) enum Watched {
     Plain(PublicBody),
+    /// Not watched yet: hyper polls an answer once before it waits for the
+    /// client, and most are done by then (a small answer, whole or
+    /// streamed), so only those that are not cost a registration.
+    Lazy(PublicBody, Arc<Inner>),
     Tracked(Tracked),
 }
 
@@ -106,7 +110,8 @@ impl Watch {
         Watch { inner }
     }
 
-    /// `body`, watched if it streams or is larger than a chunk.
+    /// `body`, to be watched if it streams or is larger than a chunk and is
+    /// not done after its first poll.
     pub(super) fn wrap(&self, body: PublicBody) -> Watched {
         let Some(inner) = &self.inner else {
             return Watched::Plain(body);
@@ -116,29 +121,36 @@ impl Watch {
         if small || body.is_end_stream() {
             return Watched::Plain(body);
         }
+        Watched::Lazy(body, Arc::clone(inner))
+    }
+}
+
+impl Inner {
+    /// Registers an answer: its body, what is left of its last frame, and
+    /// whether it now waits for its backend.
+    fn track(self: &Arc<Self>, body: PublicBody, rest: Bytes, waiting: bool) -> Tracked {
         let slot = Arc::new(Slot {
-            state: Mutex::new(State::Live {
-                body,
-                rest: Bytes::new(),
-            }),
+            state: Mutex::new(State::Live { body, rest }),
             last: AtomicU64::new(clock::mono_ns()),
-            waiting: AtomicBool::new(false),
+            waiting: AtomicBool::new(waiting),
         });
         let key = {
-            let mut slots = inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             let key = slots.insert(Arc::clone(&slot));
             if slots.len() == 1 {
-                inner.wake.notify_one();
+                self.wake.notify_one();
             }
             key
         };
-        Watched::Tracked(Tracked {
+        Tracked {
             slot,
             key,
-            watch: Arc::clone(inner),
-        })
+            watch: Arc::clone(self),
+        }
     }
+}
 
+impl Watch {
     /// Runs `conn` with the watcher beside it, until `conn` ends.
     pub(super) async fn guard<F: Future>(&self, conn: F) -> F::Output {
         let Some(inner) = &self.inner else {
@@ -225,15 +237,41 @@ impl Body for Watched {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
+        let this = self.get_mut();
+        match this {
             Watched::Plain(b) => Pin::new(b).poll_frame(cx),
             Watched::Tracked(t) => t.poll(cx),
+            Watched::Lazy(body, inner) => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                let done = match &polled {
+                    Poll::Ready(Some(Ok(f))) => {
+                        body.is_end_stream() && f.data_ref().is_none_or(|d| d.len() <= CHUNK)
+                    }
+                    Poll::Ready(_) => true,
+                    Poll::Pending => false,
+                };
+                if done {
+                    return polled;
+                }
+                let inner = Arc::clone(inner);
+                let Watched::Lazy(body, _) = std::mem::replace(this, Watched::Plain(empty()))
+                else {
+                    unreachable!("matched above")
+                };
+                let mut tracked = inner.track(body, Bytes::new(), polled.is_pending());
+                let polled = match polled {
+                    Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(tracked.split(frame)))),
+                    other => other,
+                };
+                *this = Watched::Tracked(tracked);
+                polled
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Watched::Plain(b) => b.is_end_stream(),
+            Watched::Plain(b) | Watched::Lazy(b, _) => b.is_end_stream(),
             Watched::Tracked(t) => {
                 let state = t.slot.state.lock().unwrap_or_else(|e| e.into_inner());
                 match &*state {
@@ -246,7 +284,7 @@ impl Body for Watched {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Watched::Plain(b) => b.size_hint(),
+            Watched::Plain(b) | Watched::Lazy(b, _) => b.size_hint(),
             Watched::Tracked(t) => {
                 let state = t.slot.state.lock().unwrap_or_else(|e| e.into_inner());
                 match &*state {
@@ -295,18 +333,35 @@ impl Tracked {
             Poll::Ready(Some(Ok(frame))) => {
                 slot.waiting.store(false, Ordering::Release);
                 touch();
-                let frame = match frame.into_data() {
-                    Ok(mut data) if data.len() > CHUNK => {
-                        *rest = data.split_off(CHUNK);
-                        Frame::data(data)
-                    }
-                    Ok(data) => Frame::data(data),
-                    Err(other) => other,
-                };
-                Poll::Ready(Some(Ok(frame)))
+                Poll::Ready(Some(Ok(cut(frame, rest))))
             }
         }
     }
+
+    /// `frame` as handed to hyper: at most a chunk, the rest kept.
+    fn split(&mut self, frame: Frame<Bytes>) -> Frame<Bytes> {
+        let mut state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *state {
+            State::Live { rest, .. } => cut(frame, rest),
+            State::Gone { .. } => frame,
+        }
+    }
+}
+
+/// A data frame cut to at most [`CHUNK`] bytes, the rest into `rest`.
+fn cut(frame: Frame<Bytes>, rest: &mut Bytes) -> Frame<Bytes> {
+    match frame.into_data() {
+        Ok(mut data) if data.len() > CHUNK => {
+            *rest = data.split_off(CHUNK);
+            Frame::data(data)
+        }
+        Ok(data) => Frame::data(data),
+        Err(other) => other,
+    }
+}
+
+fn empty() -> PublicBody {
+    Either::Left(http_body_util::Full::new(Bytes::new()))
 }
 
 #[cfg(test)]

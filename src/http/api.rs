@@ -206,27 +206,7 @@ async fn serve<'s>(
     );
     let authorizer = auth.as_ref().map(|a| a.http(v2));
     let max = snap.http.max_body_bytes;
-    let budget = Budget {
-        conn: &from.link.body_budget,
-        node: gw.body_budget(),
-    };
-    // Most requests have no body. One that has is read by a boxed future:
-    // its state (a timer, the budgets' waits, the buffer) would otherwise
-    // size every request's future, which hyper moves whole.
-    let read = if hyper::body::Body::is_end_stream(&incoming) {
-        body::ReadBody::default()
-    } else {
-        let timeout = snap.body_timeout;
-        Box::pin(body::read(
-            &parts.headers,
-            incoming,
-            max,
-            timeout,
-            Some(budget),
-        ))
-        .await
-        .map_err(body_error)?
-    };
+    let read = read_body(gw, snap, parts, incoming, from).await?;
     let body = &read.bytes;
     seen.body_bytes = body.len() as u64;
     check_body(found.route, found.key, body)?;
@@ -251,6 +231,37 @@ async fn serve<'s>(
     seen.integration_ms = Some(called.took.as_millis() as u64);
     seen.integration_error = called.error;
     resp
+}
+
+/// The request's body, within `max_body_bytes`, `request_body_timeout` and
+/// the connection's and node's budgets (`http::body`).
+async fn read_body(
+    gw: &Gateway,
+    snap: &Snapshot,
+    parts: &http::request::Parts,
+    incoming: Incoming,
+    from: &From<'_>,
+) -> Result<body::ReadBody, HttpApiError> {
+    // Most requests have no body. One that has is read by a boxed future:
+    // its state (a timer, the budgets' waits, the buffer) would otherwise
+    // size every request's future, which hyper moves whole.
+    if hyper::body::Body::is_end_stream(&incoming) {
+        return Ok(body::ReadBody::default());
+    }
+    let budget = Budget {
+        conn: &from.link.body_budget,
+        node: gw.body_budget(),
+    };
+    let (max, timeout) = (snap.http.max_body_bytes, snap.body_timeout);
+    Box::pin(body::read(
+        &parts.headers,
+        incoming,
+        max,
+        timeout,
+        Some(budget),
+    ))
+    .await
+    .map_err(body_error)
 }
 
 /// Who sent a request, and on which connection.

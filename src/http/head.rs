@@ -103,7 +103,9 @@ fn host(uri: &Uri, headers: &mut HeaderMap, version: Version) -> Result<(), Head
     Ok(())
 }
 
-/// `uri` with its path replaced (the query kept).
+/// `uri` with its path replaced (the query kept). A canonical path holds only
+/// characters a URI may, and the query was parsed already, so this does not
+/// fail; if it ever did, the request would be refused, never passed on raw.
 fn with_path(uri: &Uri, canonical: &str) -> Result<Uri, HeadError> {
     let target = match uri.query() {
         Some(q) => format!("{canonical}?{q}"),

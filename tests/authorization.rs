@@ -11,19 +11,6 @@ use serde_json::{Value, json};
 use support::jwt::*;
 use support::*;
 
-fn signed(alg: Algorithm, kid: Option<&str>, c: &Value, private_pem: &str) -> String {
-    let pem = key(private_pem);
-    let key = match alg {
-        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&pem),
-        Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
-        _ => EncodingKey::from_rsa_pem(&pem),
-    }
-    .unwrap();
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned);
-    encode(&header, c, &key).unwrap()
-}
-
 /// An unsigned token: `{"alg":"none"}`.
 fn alg_none(c: &Value) -> String {
     use base64::Engine as _;
@@ -44,20 +31,6 @@ fn hs256_with_public_key(c: &Value) -> String {
         &EncodingKey::from_secret(&key("rsa-public.pem")),
     )
     .unwrap()
-}
-
-fn jwks(keys: &[(&str, &str)]) -> String {
-    let keys: Vec<Value> = keys
-        .iter()
-        .map(|(kid, pem)| {
-            let enc = EncodingKey::from_rsa_pem(&key(pem)).unwrap();
-            let mut jwk =
-                jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, Algorithm::RS256).unwrap();
-            jwk.common.key_id = Some((*kid).to_owned());
-            serde_json::to_value(jwk).unwrap()
-        })
-        .collect();
-    json!({ "keys": keys }).to_string()
 }
 
 fn base(backend: &str, authorizers: &str, stage_extra: &str) -> String {

@@ -127,6 +127,7 @@ fn pool_with(idle: Duration, max_inflight: usize) -> Pool {
         connect_timeout: Duration::from_secs(2),
         pool_idle_timeout: idle,
         pool_max_idle_per_host: 16,
+        tls: Default::default(),
     })
 }
 
@@ -238,14 +239,14 @@ async fn a_backend_that_is_not_there_is_a_connect_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("cannot connect"), "{err}");
-    let https = http::Request::get("https://example.com/")
+    let ftp = http::Request::get("ftp://example.com/")
         .body(Bytes::new())
         .unwrap();
     let err = pool(Duration::from_secs(1))
-        .send(https, later(), None)
+        .send(ftp, later(), None)
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "the URI names no http:// host");
+    assert_eq!(err.to_string(), "the URI names no http:// or https:// host");
 }
 
 #[tokio::test]

@@ -117,6 +117,7 @@ fn pool() -> Pool {
         connect_timeout: Duration::from_secs(2),
         pool_idle_timeout: Duration::from_secs(60),
         pool_max_idle_per_host: 16,
+        tls: Default::default(),
     })
 }
 

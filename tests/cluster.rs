@@ -425,3 +425,42 @@ async fn a_node_cut_off_and_declared_lost_closes_its_reaped_connections_without_
             .collect::<Vec<_>>()
     );
 }
+
+/// Issue 22 §2: `rediss://`, against a real redis-server that speaks only
+/// TLS with a certificate from a test CA: two nodes deliver across each
+/// other; a node that does not trust the CA never reaches Redis.
+#[tokio::test]
+async fn nodes_join_through_redis_over_tls() {
+    use support::pki::{self, Ca};
+    use support::redis::TlsFiles;
+    let ca = Ca::new("redis test CA");
+    let leaf = ca.server(&["localhost"], false);
+    let n = std::process::id();
+    let files = TlsFiles {
+        cert: pki::write(&format!("redis-{n}.pem"), &leaf.cert_pem),
+        key: pki::write(&format!("redis-{n}.key"), &leaf.key_pem),
+        ca: pki::write(&format!("redis-ca-{n}.pem"), &ca.pem()),
+    };
+    let redis = RedisServer::start_tls(files.clone());
+    assert!(redis.url().starts_with("rediss://"));
+    let config = |ca_file: &str| {
+        cluster_config(&redis.url(), None).replace(
+            "[cluster]\n",
+            &format!("[cluster]\nca_file = \"{ca_file}\"\n"),
+        )
+    };
+    let a = Gw::start(&config(&files.ca)).await;
+    let b = Gw::start(&config(&files.ca)).await;
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let (mut ws, id) = connected(&a.url("prod")).await;
+    assert_eq!(post(&b, &id, "over tls").await, 200);
+    assert_eq!(recv_text(&mut ws).await, "over tls");
+    // A node that trusts another CA cannot reach Redis: not ready, and never
+    // in plain text.
+    let other = Ca::new("another CA");
+    let other_ca = pki::write(&format!("other-ca-{n}.pem"), &other.pem());
+    let c = Gw::start(&config(&other_ca)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(c.readyz().await, 503);
+}

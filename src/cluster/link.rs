@@ -11,6 +11,10 @@
 //!   carries a hash tag (see `names`), and every pipeline touches one tag only
 //!   (a pipeline is sent to one shard).
 //!
+//! `rediss://` URLs speak TLS (rustls), against the system's roots or
+//! `[cluster] ca_file`, with an optional client certificate, as managed Redis
+//! services with in-transit encryption require.
+//!
 //! After a failover the cluster connection finds the new master when a command
 //! to the old one fails, and then subscribes again to everything it had. A
 //! failover that only shows as a dropped connection (no command failed yet) is
@@ -22,9 +26,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, PushInfo, RedisFuture, Value};
+use redis::{ClientTlsConfig, Cmd, Pipeline, PushInfo, RedisFuture, TlsCertificates, Value};
 
-use crate::config::{ClusterConfig, RedisTarget};
+use crate::config::{ClusterConfig, RedisTarget, RedisTls};
 
 /// A cloneable handle to the node's Redis (clones share the connections).
 #[derive(Clone)]
@@ -44,10 +48,14 @@ impl Link {
             push(info);
             Ok::<(), ()>(())
         };
+        let certs = certificates(&cfg.tls)?;
         match &cfg.redis {
             RedisTarget::Single(url) => {
-                let client = redis::Client::open(resp3_url(url))
-                    .map_err(|e| format!("cluster.redis_url: {e}"))?;
+                let client = match certs {
+                    Some(certs) => redis::Client::build_with_tls(resp3_url(url), certs),
+                    None => redis::Client::open(resp3_url(url)),
+                }
+                .map_err(|e| format!("cluster.redis_url: {e}"))?;
                 let manager = ConnectionManagerConfig::new()
                     .set_push_sender(push)
                     .set_automatic_resubscription()
@@ -63,7 +71,11 @@ impl Link {
                     .map_err(|e| format!("cluster.redis_url: {e}"))
             }
             RedisTarget::Cluster(urls) => {
-                let client = ClusterClientBuilder::new(urls.iter().map(|u| resp3_url(u)))
+                let mut builder = ClusterClientBuilder::new(urls.iter().map(|u| resp3_url(u)));
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+                let client = builder
                     .use_protocol(redis::ProtocolVersion::RESP3)
                     .push_sender(push)
                     .connection_timeout(cfg.request_timeout)
@@ -137,6 +149,28 @@ impl ConnectionLike for Link {
 }
 
 /// Adds `protocol=resp3` (pushes on the command connection need RESP3).
+/// `rediss://`'s own files: a CA bundle trusted instead of the system's
+/// roots, a client certificate (`None`: none set; `rediss://` then trusts the
+/// system's roots, which the redis crate reads as the backend pool does).
+fn certificates(tls: &RedisTls) -> Result<Option<TlsCertificates>, String> {
+    let read = |file: &str| std::fs::read(file).map_err(|e| format!("cluster: {file}: {e}"));
+    let root_cert = tls.ca_file.as_deref().map(read).transpose()?;
+    let client_tls = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Some(ClientTlsConfig {
+            client_cert: read(cert)?,
+            client_key: read(key)?,
+        }),
+        _ => None,
+    };
+    if root_cert.is_none() && client_tls.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(TlsCertificates {
+        client_tls,
+        root_cert,
+    }))
+}
+
 fn resp3_url(url: &str) -> String {
     if url.contains("protocol=") {
         url.to_owned()

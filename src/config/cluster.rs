@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::reader::{Section, join};
-use super::{ClusterConfig, RedisTarget};
+use super::{ClusterConfig, RedisTarget, RedisTls};
+use crate::tls::client::{ClientTls, ClientTlsFiles};
 
 /// `[cluster]`; `Some(None)` when no Redis is configured (a single node).
 pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> {
@@ -16,6 +17,29 @@ pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> 
     let group_partitions = s.int("group_partitions", 1, 64).unwrap_or(1) as u32;
     let readiness_requires_redis = s.bool("readiness_requires_redis").unwrap_or(true);
     let max_clock_skew = s.duration_or("max_clock_skew", Duration::ZERO, ms(10_000), ms(250));
+    let tls = RedisTls {
+        ca_file: s.string("ca_file").map(str::to_owned),
+        cert_file: s.string("client_cert_file").map(str::to_owned),
+        key_file: s.string("client_key_file").map(str::to_owned),
+    };
+    let urls: Vec<&str> = redis_url
+        .iter()
+        .chain(&redis_cluster)
+        .map(String::as_str)
+        .collect();
+    let is_redis = |u: &&str| u.starts_with("redis://") || u.starts_with("rediss://");
+    let any_tls = urls.iter().any(|u| u.starts_with("rediss://"));
+    let files_ok = match (&tls.ca_file, &tls.cert_file, &tls.key_file) {
+        (None, None, None) => Ok(()),
+        _ => ClientTls::load(&ClientTlsFiles {
+            ca_file: tls.ca_file.clone(),
+            system_roots: false,
+            cert_file: tls.cert_file.clone(),
+            key_file: tls.key_file.clone(),
+            verify: true,
+        })
+        .map(drop),
+    };
     // Default: two missed probes and one slow Redis answer.
     let unready_after = s.duration_or(
         "unready_after",
@@ -46,16 +70,30 @@ pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> 
             "must be less than request_timeout (a request must reach its owner within request_timeout - max_clock_skew)",
         ),
         check(
-            redis_url
-                .as_deref()
-                .is_none_or(|u| u.starts_with("redis://")),
+            redis_url.as_deref().is_none_or(|u| is_redis(&u)),
             "redis_url",
-            "is not a redis:// URL (e.g. \"redis://127.0.0.1:6379\")",
+            "is not a redis:// or rediss:// (TLS) URL (e.g. \"redis://127.0.0.1:6379\")",
         ),
         check(
-            redis_cluster.iter().all(|u| u.starts_with("redis://")),
+            redis_cluster.iter().all(|u| is_redis(&u.as_str())),
             "redis_cluster",
-            "must list redis:// URLs of some of the Redis Cluster's nodes (e.g. [\"redis://10.0.0.1:6379\", \"redis://10.0.0.2:6379\"])",
+            "must list redis:// or rediss:// URLs of some of the Redis Cluster's nodes (e.g. [\"redis://10.0.0.1:6379\", \"redis://10.0.0.2:6379\"])",
+        ),
+        check(
+            !urls.iter().any(|u| u.starts_with("rediss://"))
+                || urls.iter().all(|u| u.starts_with("rediss://")),
+            "redis_cluster",
+            "mixes redis:// and rediss://: a cluster is all TLS or none",
+        ),
+        check(
+            any_tls || tls == RedisTls::default(),
+            "ca_file",
+            "ca_file and client_cert_file are for rediss:// (TLS) URLs",
+        ),
+        check(
+            files_ok.as_ref().is_ok(),
+            "ca_file",
+            files_ok.as_ref().err().map_or("", String::as_str),
         ),
         check(
             redis_url.is_none() || redis_cluster.is_empty(),
@@ -81,5 +119,6 @@ pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> 
         readiness_requires_redis,
         max_clock_skew,
         unready_after,
+        tls,
     }))
 }

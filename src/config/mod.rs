@@ -146,6 +146,21 @@ pub struct ClusterConfig {
     /// With no self-probe back through Redis for this long, the node reports the
     /// cluster down (`/readyz` 503, cross-node calls fail fast).
     pub unready_after: Duration,
+    /// For `rediss://`: a CA bundle to trust instead of the system's roots, and
+    /// a client certificate and key (PEM files).
+    pub tls: RedisTls,
+}
+
+/// TLS files for `rediss://` (`[cluster]`'s `ca_file`, `client_cert_file`,
+/// `client_key_file`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// CA certificates trusted for Redis (instead of the system's roots).
+    pub ca_file: Option<String>,
+    /// Client certificate chain (mTLS).
+    pub cert_file: Option<String>,
+    /// Its private key.
+    pub key_file: Option<String>,
 }
 
 /// The Redis a cluster of nodes talks through.
@@ -272,6 +287,8 @@ pub struct ClientConfig {
     pub max_inflight_per_ip: usize,
     /// HTTP-route backend calls in flight on one client connection; more get 429.
     pub max_inflight_per_http_connection: usize,
+    /// TLS to `https://` backends, authorizers and key sets.
+    pub tls: crate::tls::client::ClientTlsFiles,
     /// Largest backend response body read; a larger one fails the call.
     pub max_response_bytes: usize,
     /// TCP connect timeout to a backend.

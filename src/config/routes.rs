@@ -237,7 +237,8 @@ fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<RawIntegratio
             None
         }
         None => {
-            s.errors().push(path, "missing (an http:// URL)");
+            s.errors()
+                .push(path, "missing (an http:// or https:// URL)");
             None
         }
     };
@@ -569,12 +570,13 @@ fn resolve_uri(
 ) -> Result<http::Uri, String> {
     let text = render_uri(template, vars)?;
     let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
+    let authority = uri.authority().map_or("", |a| a.as_str());
     match uri.scheme_str() {
-        Some("http") if uri.host().is_some() => Ok(uri),
-        Some("https") => Err(format!(
-            "{text:?}: https backends are not supported yet; use http://"
+        Some("http" | "https") if crate::routing::uri::valid_authority(authority) => Ok(uri),
+        Some("http" | "https") => Err(format!(
+            "{text:?}: {authority:?} is not host[:port] (no userinfo, no encoding)"
         )),
-        _ => Err(format!("{text:?} is not an http:// URL")),
+        _ => Err(format!("{text:?} is not an http:// or https:// URL")),
     }
 }
 

@@ -326,9 +326,9 @@ fn check_jwt(cfg: &JwtConfig, path: &str, errors: &Errors) -> bool {
     );
     if let Some(uri) = &cfg.jwks_uri {
         need(
-            uri.starts_with("http://"),
+            is_backend_url(uri),
             "jwks_uri",
-            "only http:// is supported until the outbound TLS client lands; serve the JWKS from a sidecar or internal address",
+            "an http:// or https:// URL (https:// is checked against [integrations.tls]'s roots)",
         );
     }
     for (kid, pem) in &cfg.public_keys {
@@ -342,6 +342,13 @@ fn check_jwt(cfg: &JwtConfig, path: &str, errors: &Errors) -> bool {
         );
     }
     ok
+}
+
+/// An `http://` or `https://` URL with a host.
+fn is_backend_url(uri: &str) -> bool {
+    uri.parse::<http::Uri>().is_ok_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+    })
 }
 
 fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
@@ -361,10 +368,10 @@ fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
             super::PayloadFormat::V2
         }
     };
-    let Some(uri) = uri.filter(|u| u.starts_with("http://")) else {
+    let Some(uri) = uri.filter(|u| is_backend_url(u)) else {
         s.errors().push(
             join(s.path(), "uri"),
-            "required: the authorizer's http:// URL",
+            "required: the authorizer's http:// or https:// URL",
         );
         return None;
     };

@@ -9,6 +9,7 @@ use super::env::EnvSource;
 use super::net::Cidr;
 use super::reader::{Section, join};
 use super::{AccessKey, ApiConfig, ClientConfig, ManagementAuth, ServerConfig};
+use crate::tls::client::{ClientTls, ClientTlsFiles};
 use crate::tls::{Tls, TlsFiles};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -174,7 +175,9 @@ pub(super) fn read_client(mut s: Section<'_>) -> Option<ClientConfig> {
     // at once is more than a page makes; sixteen connections are needed to
     // fill the node.
     let per_connection = s.int("max_inflight_per_http_connection", 1, 1_000_000);
+    let tls = read_client_tls(s.section("tls"));
     let client = ClientConfig {
+        tls,
         max_inflight,
         max_inflight_per_ip: per_ip.map_or((max_inflight / 8).max(1), |n| n as usize),
         max_inflight_per_http_connection: per_connection
@@ -188,6 +191,25 @@ pub(super) fn read_client(mut s: Section<'_>) -> Option<ClientConfig> {
     };
     s.finish();
     Some(client)
+}
+
+/// `[integrations.tls]`: roots and client certificate for `https://`
+/// backends. The files are loaded here, so a bad one is a config error, not
+/// a failed call later.
+fn read_client_tls(mut s: Section<'_>) -> ClientTlsFiles {
+    let defaults = ClientTlsFiles::default();
+    let files = ClientTlsFiles {
+        ca_file: s.string("ca_file").map(str::to_owned),
+        system_roots: s.bool("system_roots").unwrap_or(defaults.system_roots),
+        cert_file: s.string("client_cert_file").map(str::to_owned),
+        key_file: s.string("client_key_file").map(str::to_owned),
+        verify: s.bool("verify").unwrap_or(defaults.verify),
+    };
+    if let Err(e) = ClientTls::load(&files) {
+        s.error("ca_file", e);
+    }
+    s.finish();
+    files
 }
 
 /// `[management]`: who may call the management API. `listen` is the management

@@ -145,16 +145,18 @@ fn syntax_errors_name_the_line() {
 }
 
 #[test]
-fn missing_stages_and_https_uris_are_rejected() {
+fn missing_stages_and_non_http_uris_are_rejected() {
     assert!(errors("").iter().any(|e| e.contains("at least one stage")));
-    let errs = errors(
-        "[stages.a]\n[routes.x]\nintegration = { type = \"aws_proxy\", uri = \"https://example.com\" }\n",
-    );
-    assert!(
-        errs.iter()
-            .any(|e| e.contains("https backends are not supported")),
-        "{errs:?}"
-    );
+    let route = |uri: &str| {
+        format!(
+            "[stages.a]\n[routes.x]\nintegration = {{ type = \"aws_proxy\", uri = \"{uri}\" }}\n"
+        )
+    };
+    assert!(Config::parse(&route("https://example.com/x"), &env(&[])).is_ok());
+    for bad in ["ftp://example.com", "https://user@example.com/x"] {
+        let errs = errors(&route(bad));
+        assert!(errs.iter().any(|e| e.contains(bad)), "{bad}: {errs:?}");
+    }
 }
 
 #[test]

@@ -121,10 +121,10 @@ pub fn request(
     let bad =
         |e: &dyn std::fmt::Display| CallError::Failed(format!("cannot build the request: {e}"));
     let uri = target_uri(route, f);
-    let (authority, target) = split_target(&uri).map_err(|e| bad(&e))?;
+    let (origin, target) = split_target(&uri).map_err(|e| bad(&e))?;
     let method = http::Method::from_bytes(f.method.as_bytes()).map_err(|e| bad(&e))?;
     let mut e = Encoder::new(method, &target).map_err(|e| bad(&e))?;
-    e.field("host", authority.as_str().as_bytes());
+    e.field("host", origin.authority.as_str().as_bytes());
     let (mut host, mut forwarded_host) = (None, false);
     for (name, value) in f.headers {
         if *name == header::HOST {
@@ -154,7 +154,7 @@ pub fn request(
             if canary { b"true" } else { b"false" },
         );
     }
-    Ok(e.finish(authority, body))
+    Ok(e.finish(origin, body))
 }
 
 /// One RFC 7239 element: `for` (an IPv6 node quoted and bracketed, §6),

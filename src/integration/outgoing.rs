@@ -16,10 +16,29 @@ use http::{Method, Request, header};
 /// A body up to this size is written with its head in one write.
 const INLINE_BODY: usize = 16 << 10;
 
+/// Where a request goes: over TLS (`https://`) or not, and to which
+/// `host[:port]`. Backend connections are pooled by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// `https://`.
+    pub tls: bool,
+    /// `host[:port]`.
+    pub authority: Authority,
+}
+
+impl Origin {
+    /// The port: the authority's, else the scheme's.
+    pub fn port(&self) -> u16 {
+        self.authority
+            .port_u16()
+            .unwrap_or(if self.tls { 443 } else { 80 })
+    }
+}
+
 /// A request encoded for its backend.
 #[derive(Debug)]
 pub struct Outgoing {
-    pub(crate) authority: Authority,
+    pub(crate) origin: Origin,
     pub(crate) method: Method,
     /// The head, and the body when it is small.
     pub(crate) head: BytesMut,
@@ -27,14 +46,14 @@ pub struct Outgoing {
     pub(crate) rest: Bytes,
 }
 
-/// A URI that is not `http://host[:port][/path][?query]`, or that has a
+/// A URI that is not `http[s]://host[:port][/path][?query]`, or that has a
 /// character no request line may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadTarget;
 
 impl std::fmt::Display for BadTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the URI names no http:// host and path")
+        f.write_str("the URI names no http:// or https:// host and path")
     }
 }
 
@@ -44,9 +63,11 @@ impl Outgoing {
     /// framing fields are not sent).
     pub fn from_request(req: Request<Bytes>) -> Result<Outgoing, BadTarget> {
         let uri = req.uri();
-        if uri.scheme_str() != Some("http") {
-            return Err(BadTarget);
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(BadTarget),
+        };
         let authority = uri.authority().cloned().ok_or(BadTarget)?;
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut e = Encoder::new(req.method().clone(), target)?;
@@ -58,7 +79,7 @@ impl Outgoing {
                 e.field(name.as_str(), value.as_bytes());
             }
         }
-        Ok(e.finish(authority, req.into_body()))
+        Ok(e.finish(Origin { tls, authority }, req.into_body()))
     }
 
     /// The head as written (and the body, when small enough to go with it).
@@ -109,7 +130,7 @@ impl Encoder {
     /// The finished request: `Content-Length` (none on a bodiless GET, HEAD,
     /// DELETE…, `0` where a body is expected, as hyper's client did), then
     /// the body.
-    pub fn finish(mut self, authority: Authority, body: Bytes) -> Outgoing {
+    pub fn finish(mut self, origin: Origin, body: Bytes) -> Outgoing {
         let expects_body = matches!(self.method, Method::POST | Method::PUT | Method::PATCH);
         if !body.is_empty() || expects_body {
             let _ = write!(self.head, "content-length: {}\r\n", body.len());
@@ -122,7 +143,7 @@ impl Encoder {
             body
         };
         Outgoing {
-            authority,
+            origin,
             method: self.method,
             head: self.head,
             rest,
@@ -130,10 +151,13 @@ impl Encoder {
     }
 }
 
-/// `http://authority/path?query` split into its authority and its target
+/// `http[s]://authority/path?query` split into where it goes and its target
 /// (`/` when it has no path).
-pub fn split_target(uri: &str) -> Result<(Authority, std::borrow::Cow<'_, str>), BadTarget> {
-    let rest = uri.strip_prefix("http://").ok_or(BadTarget)?;
+pub fn split_target(uri: &str) -> Result<(Origin, std::borrow::Cow<'_, str>), BadTarget> {
+    let (tls, rest) = match uri.strip_prefix("http://") {
+        Some(rest) => (false, rest),
+        None => (true, uri.strip_prefix("https://").ok_or(BadTarget)?),
+    };
     let at = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = Authority::try_from(&rest[..at]).map_err(|_| BadTarget)?;
     let target = match &rest[at..] {
@@ -141,7 +165,7 @@ pub fn split_target(uri: &str) -> Result<(Authority, std::borrow::Cow<'_, str>),
         t if t.starts_with('?') => format!("/{t}").into(),
         t => t.into(),
     };
-    Ok((authority, target))
+    Ok((Origin { tls, authority }, target))
 }
 
 #[cfg(test)]

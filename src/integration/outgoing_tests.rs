@@ -60,15 +60,28 @@ fn a_large_body_is_written_after_its_head() {
 
 #[test]
 fn targets_split_into_authority_and_origin_form_and_unsafe_ones_are_refused() {
-    let split = |u| split_target(u).map(|(a, t)| (a.to_string(), t.into_owned()));
+    let split = |u| {
+        split_target(u).map(|(o, t)| (o.tls, o.authority.to_string(), o.port(), t.into_owned()))
+    };
     assert_eq!(
         split("http://b:1/x?y=1"),
-        Ok(("b:1".into(), "/x?y=1".into()))
+        Ok((false, "b:1".into(), 1, "/x?y=1".into()))
     );
-    assert_eq!(split("http://b:1"), Ok(("b:1".into(), "/".into())));
-    assert_eq!(split("http://b:1?q"), Ok(("b:1".into(), "/?q".into())));
-    assert_eq!(split("https://b:1/x"), Err(BadTarget));
+    assert_eq!(split("http://b"), Ok((false, "b".into(), 80, "/".into())));
+    assert_eq!(
+        split("http://b:1?q"),
+        Ok((false, "b:1".into(), 1, "/?q".into()))
+    );
+    assert_eq!(
+        split("https://b/x"),
+        Ok((true, "b".into(), 443, "/x".into()))
+    );
+    assert_eq!(
+        split("https://b:8443"),
+        Ok((true, "b:8443".into(), 8443, "/".into()))
+    );
     assert_eq!(split("http:///x"), Err(BadTarget));
+    assert_eq!(split("ftp://b/x"), Err(BadTarget));
     for bad in ["/a b", "/a\r\nx: y", "/a\u{7f}", "no-slash"] {
         assert!(Encoder::new(Method::GET, bad).is_err(), "{bad:?}");
     }

@@ -1,4 +1,5 @@
-//! Keep-alive HTTP/1.1 connections to backends, one idle list per host.
+//! Keep-alive HTTP/1.1 connections to backends, plain or over TLS, one idle
+//! list per origin (scheme, host and port).
 //!
 //! Each connection is a [`Wire`], driven by the call using it (no task of its
 //! own); a call takes an idle one (or opens one), sends its request and gets
@@ -54,18 +55,20 @@ use tokio::time::Instant;
 
 use bytes::Bytes;
 use fnv::FnvBuildHasher;
-use http::uri::Authority;
 use http::{Request, Response};
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::framing::Framing;
-use super::outgoing::Outgoing;
+use super::outgoing::{Origin, Outgoing};
 use super::share::Claim;
 pub use super::wire::WireError;
-use super::wire::{Head, Wire};
+use super::wire::{Head, Stream, Wire};
 use crate::alarm::Alarm;
 use crate::clock;
 use crate::config::ClientConfig;
+use crate::telemetry::LogLimit;
+use crate::tls::client::{self as tls, ClientTls};
+use tracing::warn;
 
 /// Backend connections kept alive between calls.
 #[derive(Debug)]
@@ -81,6 +84,9 @@ struct Inner {
     idle_timeout: Duration,
     max_idle_per_host: usize,
     max_idle: usize,
+    /// TLS to `https://` origins (`[integrations.tls]`), or why it could
+    /// not be set up (every `https://` call then fails with that reason).
+    tls: Result<ClientTls, String>,
 }
 
 /// Idle connections by host, and how many in all.
@@ -91,7 +97,7 @@ struct Inner {
 /// hosts, so collisions cannot grow it.
 #[derive(Debug, Default)]
 struct IdleLists {
-    by_host: HashMap<Authority, Vec<Idle>, FnvBuildHasher>,
+    by_host: HashMap<Origin, Vec<Idle>, FnvBuildHasher>,
     count: usize,
 }
 
@@ -113,7 +119,7 @@ struct Conn {
 /// Why a request got no answer.
 #[derive(Debug)]
 pub enum SendError {
-    /// The URI names no `http://` host.
+    /// The URI names no `http://` or `https://` host.
     BadUri,
     /// The pool is gone (the gateway is shutting down).
     Closed,
@@ -121,6 +127,8 @@ pub enum SendError {
     Connect(std::io::Error),
     /// The connection failed, or the answer's head was malformed.
     Http(WireError),
+    /// The TLS handshake failed (the reason in an operator's words).
+    Tls(String),
     /// No answer's head by the call's deadline.
     Timeout,
 }
@@ -128,10 +136,11 @@ pub enum SendError {
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SendError::BadUri => f.write_str("the URI names no http:// host"),
+            SendError::BadUri => f.write_str("the URI names no http:// or https:// host"),
             SendError::Closed => f.write_str("the client is closed"),
             SendError::Connect(e) => write!(f, "cannot connect: {e}"),
             SendError::Http(e) => write!(f, "request failed: {e}"),
+            SendError::Tls(why) => write!(f, "TLS handshake failed: {why}"),
             SendError::Timeout => f.write_str("no answer within the timeout"),
         }
     }
@@ -147,7 +156,17 @@ impl Pool {
             idle_timeout: cfg.pool_idle_timeout,
             max_idle_per_host: cfg.pool_max_idle_per_host,
             max_idle: cfg.max_inflight,
+            tls: ClientTls::load(&cfg.tls),
         };
+        if let Err(why) = &inner.tls {
+            tracing::error!(reason = %why, "TLS to backends cannot be set up; https:// calls will fail.");
+        }
+        if !cfg.tls.verify {
+            warn!(
+                "integrations.tls.verify = false: backend certificates and host names are NOT checked. \
+                 Anyone on the path can read and change backend traffic; use this only locally."
+            );
+        }
         Pool {
             inner: Arc::new(inner),
         }
@@ -188,14 +207,14 @@ impl Pool {
             }
         };
         let Outgoing {
-            authority,
+            origin,
             method,
             head,
             rest,
         } = req;
-        let (mut conn, reused) = match self.inner.take(&authority) {
+        let (mut conn, reused) = match self.inner.take(&origin) {
             Some(c) => (c, true),
-            None => (self.inner.connect_by(&authority, deadline).await?, false),
+            None => (self.inner.connect_by(&origin, deadline).await?, false),
         };
         let mut answer = conn.exchange(&head, &rest, &method, deadline).await;
         if let Err(SendError::Http(e)) = &answer
@@ -203,7 +222,7 @@ impl Pool {
             && e.unanswered()
             && (e.unsent() || method.is_idempotent())
         {
-            conn = self.inner.connect_by(&authority, deadline).await?;
+            conn = self.inner.connect_by(&origin, deadline).await?;
             answer = conn.exchange(&head, &rest, &method, deadline).await;
         }
         let Head {
@@ -213,7 +232,7 @@ impl Pool {
         } = answer?;
         let lease = Lease {
             pool: Arc::clone(&self.inner),
-            authority,
+            origin,
             conn,
             reusable,
         };
@@ -232,7 +251,7 @@ impl Pool {
         let IdleLists { by_host, count } = &mut *idle;
         by_host.retain(|_, list| {
             let before = list.len();
-            list.retain(|c| self.inner.fresh(c, now));
+            list.retain_mut(|c| self.inner.fresh(c, now));
             *count -= before - list.len();
             !list.is_empty()
         });
@@ -240,31 +259,31 @@ impl Pool {
 }
 
 impl Inner {
-    fn fresh(&self, c: &Idle, now: Instant) -> bool {
+    fn fresh(&self, c: &mut Idle, now: Instant) -> bool {
         now.duration_since(c.since) < self.idle_timeout && c.conn.wire.idle_ok()
     }
 
-    /// The most recently idled live connection to `authority`, if any.
-    fn take(&self, authority: &Authority) -> Option<Box<Conn>> {
+    /// The most recently idled live connection to `origin`, if any.
+    fn take(&self, origin: &Origin) -> Option<Box<Conn>> {
         let now = clock::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let IdleLists { by_host, count } = &mut *idle;
-        let list = by_host.get_mut(authority)?;
-        while let Some(c) = list.pop() {
+        let list = by_host.get_mut(origin)?;
+        while let Some(mut c) = list.pop() {
             *count -= 1;
-            if self.fresh(&c, now) {
+            if self.fresh(&mut c, now) {
                 return Some(c.conn);
             }
         }
         None
     }
 
-    fn put(&self, authority: Authority, conn: Box<Conn>) {
+    fn put(&self, origin: Origin, conn: Box<Conn>) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.count >= self.max_idle {
             return;
         }
-        let list = idle.by_host.entry(authority).or_default();
+        let list = idle.by_host.entry(origin).or_default();
         if list.len() < self.max_idle_per_host {
             let since = clock::now();
             list.push(Idle { conn, since });
@@ -275,12 +294,8 @@ impl Inner {
     /// A new connection, by `deadline`. Boxed: connecting (a DNS lookup, a
     /// handshake) is rare, and would otherwise make every call's future the
     /// bigger for it.
-    async fn connect_by(
-        &self,
-        authority: &Authority,
-        deadline: Instant,
-    ) -> Result<Box<Conn>, SendError> {
-        let connect = Box::pin(self.connect(authority));
+    async fn connect_by(&self, origin: &Origin, deadline: Instant) -> Result<Box<Conn>, SendError> {
+        let connect = Box::pin(self.connect(origin));
         let wire = tokio::time::timeout_at(deadline, connect)
             .await
             .map_err(|_| SendError::Timeout)??;
@@ -288,18 +303,41 @@ impl Inner {
         Ok(Box::new(Conn { wire, alarm }))
     }
 
-    async fn connect(&self, authority: &Authority) -> Result<Wire, SendError> {
-        let port = authority.port_u16().unwrap_or(80);
-        let host = authority
+    /// A connection to `origin`: TCP, then TLS for `https://`, both within
+    /// the connect timeout. A failed handshake is logged (host and reason,
+    /// bounded) and fails the call; it is never retried in plain text.
+    async fn connect(&self, origin: &Origin) -> Result<Wire, SendError> {
+        let host = origin
+            .authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let connect = tokio::net::TcpStream::connect((host, port));
+        let connect = async {
+            let tcp = tokio::net::TcpStream::connect((host, origin.port()))
+                .await
+                .map_err(SendError::Connect)?;
+            let _ = tcp.set_nodelay(true);
+            if !origin.tls {
+                return Ok(Stream::Plain(tcp));
+            }
+            let tls = self
+                .tls
+                .as_ref()
+                .map_err(|why| SendError::Tls(why.clone()))?;
+            let name = tls::server_name(host).map_err(SendError::Connect)?;
+            let stream = tls.connector().connect(name, tcp).await.map_err(|e| {
+                let why = tls::reason(&e);
+                static FAILURES: LogLimit = LogLimit::new(10);
+                if let Some(held_back) = FAILURES.admit() {
+                    warn!(backend = %origin.authority, reason = %why, held_back, "TLS handshake with a backend failed.");
+                }
+                SendError::Tls(why)
+            })?;
+            Ok(Stream::Tls(Box::new(stream)))
+        };
         let stream = tokio::time::timeout(self.connect_timeout, connect)
             .await
-            .map_err(|_| SendError::Connect(std::io::ErrorKind::TimedOut.into()))?
-            .map_err(SendError::Connect)?;
-        let _ = stream.set_nodelay(true);
+            .map_err(|_| SendError::Connect(std::io::ErrorKind::TimedOut.into()))??;
         Ok(Wire::new(stream))
     }
 }
@@ -329,7 +367,7 @@ impl Conn {
 #[derive(Debug)]
 struct Lease {
     pool: Arc<Inner>,
-    authority: Authority,
+    origin: Origin,
     conn: Box<Conn>,
     /// The answer lets the connection carry another request.
     reusable: bool,
@@ -355,7 +393,7 @@ impl Pooled {
             && l.reusable
             && l.conn.wire.drained()
         {
-            l.pool.put(l.authority, l.conn);
+            l.pool.put(l.origin, l.conn);
         }
     }
 }

@@ -21,8 +21,9 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, Version, header};
 use smallvec::SmallVec;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use super::framing::{Framing, Step};
 
@@ -38,8 +39,56 @@ const READ_CHUNK: usize = 8 << 10;
 /// An open connection and the bytes read from it but not yet used.
 #[derive(Debug)]
 pub(crate) struct Wire {
-    stream: TcpStream,
+    stream: Stream,
     buf: BytesMut,
+}
+
+/// A backend connection's transport. TLS's state (about 1 KiB with its
+/// buffers) is boxed so a plain connection does not carry its size.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
 }
 
 /// Why an exchange failed.
@@ -107,8 +156,8 @@ pub(crate) struct Head {
 }
 
 impl Wire {
-    /// A connected socket.
-    pub(crate) fn new(stream: TcpStream) -> Wire {
+    /// A connected transport.
+    pub(crate) fn new(stream: Stream) -> Wire {
         Wire {
             stream,
             buf: BytesMut::new(),
@@ -118,19 +167,32 @@ impl Wire {
     /// Whether an idle connection can still carry a request: the backend
     /// has neither closed it nor sent anything unasked. Costs no system call
     /// unless the socket was reported readable.
-    pub(crate) fn idle_ok(&self) -> bool {
+    pub(crate) fn idle_ok(&mut self) -> bool {
         if !self.buf.is_empty() {
             return false;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
+        let socket = match &self.stream {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        };
+        match socket.poll_read_ready(&mut cx) {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Readable: a close, unasked bytes, or readiness not yet cleared.
-            Poll::Ready(Ok(())) => {
-                let mut probe = [0u8; 1];
-                matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
+            Poll::Ready(Ok(())) => match &mut self.stream {
+                Stream::Plain(s) => {
+                    let mut probe = [0u8; 1];
+                    matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                }
+                // The bytes may be TLS's own (a TLS 1.3 session ticket): read
+                // through TLS, which takes those; only a close or data fails.
+                Stream::Tls(s) => {
+                    let mut probe = [0u8; 1];
+                    let mut buf = ReadBuf::new(&mut probe);
+                    Pin::new(&mut **s).poll_read(&mut cx, &mut buf).is_pending()
+                }
+            },
         }
     }
 
@@ -147,6 +209,8 @@ impl Wire {
                 .await
                 .map_err(WireError::Unsent)?;
         }
+        // TLS holds what it encrypted until flushed (a socket holds nothing).
+        self.stream.flush().await.map_err(WireError::Unsent)?;
         Ok(())
     }
 

@@ -82,6 +82,13 @@ pub fn valid_authority(authority: &str) -> bool {
     }
 }
 
+/// `text` after its `http://` or `https://`.
+fn strip_scheme(text: &str) -> &str {
+    text.strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .unwrap_or(text)
+}
+
 impl UriTemplate {
     /// Parses `text` (stage variables already in it); every `{name}` must be
     /// one of `params` (the route key's parameters, the greedy one included),
@@ -89,7 +96,8 @@ impl UriTemplate {
     pub fn parse(text: &str, params: &[&str]) -> Result<UriTemplate, String> {
         let rest = text
             .strip_prefix("http://")
-            .ok_or_else(|| format!("{text:?} is not an http:// URL"))?;
+            .or_else(|| text.strip_prefix("https://"))
+            .ok_or_else(|| format!("{text:?} is not an http:// or https:// URL"))?;
         let path_at = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let authority = &rest[..path_at];
         if authority.contains(['{', '}']) {
@@ -145,8 +153,8 @@ impl UriTemplate {
             .render(&sample, None)
             .parse()
             .map_err(|_| format!("{text:?} is not a URL"))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
-            return Err(format!("{text:?} is not an http:// URL"));
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(format!("{text:?} is not an http:// or https:// URL"));
         }
         Ok(template)
     }
@@ -156,7 +164,7 @@ impl UriTemplate {
         let Some(Part::Text(first)) = self.parts.first() else {
             return "";
         };
-        let rest = first.strip_prefix("http://").unwrap_or(first);
+        let rest = strip_scheme(first);
         &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
     }
 
@@ -167,7 +175,7 @@ impl UriTemplate {
         let Some(Part::Text(first)) = self.parts.first() else {
             return "";
         };
-        let rest = first.strip_prefix("http://").unwrap_or(first);
+        let rest = strip_scheme(first);
         let Some(at) = rest.find('/') else {
             return "";
         };
@@ -225,8 +233,9 @@ mod tests {
             "{nope} is not a parameter of the route (the route's are {id})"
         );
         assert!(UriTemplate::parse("http://b/{id", &["id"]).is_err());
+        assert!(UriTemplate::parse("https://b/x", &[]).is_ok());
         assert!(
-            UriTemplate::parse("https://b/x", &[])
+            UriTemplate::parse("ftp://b/x", &[])
                 .unwrap_err()
                 .contains("http://")
         );

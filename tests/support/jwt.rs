@@ -49,3 +49,32 @@ pub fn hs256_authorizer(name: &str, source: &str) -> String {
         "[authorizers.{name}]\ntype = \"jwt\"\nidentity_source = \"{source}\"\nissuer = \"{ISS}\"\naudience = [\"{AUD}\"]\nalgorithms = [\"HS256\"]\nsecret = \"{SECRET}\"\n"
     )
 }
+
+/// `c` signed with `alg` and the private key in `tests/keys/{private_pem}`.
+pub fn signed(alg: Algorithm, kid: Option<&str>, c: &Value, private_pem: &str) -> String {
+    let pem = key(private_pem);
+    let key = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&pem),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
+        _ => EncodingKey::from_rsa_pem(&pem),
+    }
+    .unwrap();
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    encode(&header, c, &key).unwrap()
+}
+
+/// A JWKS document of RSA keys: `(kid, private key file)` pairs.
+pub fn jwks(keys: &[(&str, &str)]) -> String {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|(kid, pem)| {
+            let enc = EncodingKey::from_rsa_pem(&key(pem)).unwrap();
+            let mut jwk =
+                jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, Algorithm::RS256).unwrap();
+            jwk.common.key_id = Some((*kid).to_owned());
+            serde_json::to_value(jwk).unwrap()
+        })
+        .collect();
+    json!({ "keys": keys }).to_string()
+}

@@ -7,6 +7,7 @@
 
 pub mod jwt;
 pub mod nginx;
+pub mod pki;
 pub mod process;
 pub mod raw;
 pub mod raw_http;
@@ -403,43 +404,77 @@ impl Recorded {
 /// A real HTTP backend on 127.0.0.1:0.
 pub struct Backend {
     pub addr: SocketAddr,
+    scheme: &'static str,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
     behaviours: Arc<Mutex<HashMap<String, Behaviour>>>,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Recorded>>,
 }
 
 impl Backend {
     pub async fn start() -> Backend {
+        Backend::start_with(None).await
+    }
+
+    /// A backend that speaks TLS with `config` (its `url` is then https).
+    pub async fn start_tls(config: Arc<tokio_rustls::rustls::ServerConfig>) -> Backend {
+        Backend::start_with(Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let behaviours: Arc<Mutex<HashMap<String, Behaviour>>> = Arc::default();
         let (tx, rx) = mpsc::unbounded_channel();
         let b = Arc::clone(&behaviours);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (b, tx) = (Arc::clone(&b), tx.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (b, tx) = (Arc::clone(&b), tx.clone());
                         async move { Ok::<_, Infallible>(answer(req, b, tx).await) }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    match tls {
+                        None => {
+                            let io = TokioIo::new(stream);
+                            let _ = http1::Builder::new().serve_connection(io, svc).await;
+                        }
+                        Some(acceptor) => {
+                            // A failed handshake (the test's point, often) ends here.
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let io = TokioIo::new(stream);
+                            let _ = http1::Builder::new().serve_connection(io, svc).await;
+                        }
+                    }
                 });
             }
         });
         Backend {
             addr,
+            scheme,
+            accepted,
             behaviours,
             rx: tokio::sync::Mutex::new(rx),
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn on(&self, path: &str, behaviour: Behaviour) {

@@ -10,6 +10,16 @@ use sockgate::clock;
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    tls: Option<TlsFiles>,
+}
+
+/// The PEM files of a TLS redis-server: its certificate and key, and the CA
+/// clients check it against.
+#[derive(Clone)]
+pub struct TlsFiles {
+    pub cert: String,
+    pub key: String,
+    pub ca: String,
 }
 
 impl RedisServer {
@@ -20,14 +30,38 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            tls: None,
+        };
         server.restart();
         server
     }
 
-    /// `redis://127.0.0.1:PORT`
+    /// Starts redis-server speaking only TLS on a free port, with `files`
+    /// (its certificate must name `localhost`).
+    pub fn start_tls(files: TlsFiles) -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            tls: Some(files),
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`, or `rediss://localhost:PORT` over TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://localhost:{}", self.port),
+        }
     }
 
     /// Kills the server at once (SIGKILL): clients see their connections drop.
@@ -62,10 +96,27 @@ impl RedisServer {
     /// Starts it again on the same port (empty: nothing is persisted).
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
-            .args([
+        let port = self.port.to_string();
+        let ports: Vec<&str> = match &self.tls {
+            None => vec!["--port", &port],
+            Some(t) => vec![
                 "--port",
-                &self.port.to_string(),
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                &t.cert,
+                "--tls-key-file",
+                &t.key,
+                "--tls-ca-cert-file",
+                &t.ca,
+                "--tls-auth-clients",
+                "no",
+            ],
+        };
+        let child = Command::new("redis-server")
+            .args(ports)
+            .args([
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -89,7 +140,14 @@ impl RedisServer {
 
     /// Runs a command with redis-cli; its trimmed output.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
-        cli(self.port, args)
+        match &self.tls {
+            None => cli(self.port, args),
+            Some(t) => {
+                let mut all = vec!["--tls", "--cacert", &t.ca, "-h", "localhost"];
+                all.extend_from_slice(args);
+                cli(self.port, &all)
+            }
+        }
     }
 }
 

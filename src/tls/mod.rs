@@ -1,4 +1,5 @@
-//! Optional TLS on the public listener (rustls, TLS 1.2 and 1.3).
+//! TLS with rustls (TLS 1.2 and 1.3): optional on the public listener (this
+//! file), and to backends, key sets and Redis ([`client`]).
 //!
 //! Plain WebSocket stays the default, for nodes behind a load balancer that
 //! terminates TLS. With `server.tls_cert_file` and `server.tls_key_file` the
@@ -7,6 +8,8 @@
 //! certificate is a config error, not a failed handshake later) and how the
 //! server builds its acceptor — at start and again on every reload, which is
 //! how a rotated certificate takes effect without a restart.
+
+pub mod client;
 
 use std::sync::Arc;
 

@@ -27,7 +27,7 @@ pub async fn reload(config: &Config) -> Result<String, String> {
     if let Some(token) = auth.bearer_tokens.first() {
         req = req.header("authorization", format!("Bearer {token}"));
     } else if let Some(key) = auth.access_keys.first() {
-        let amz_date = amz_date(clock::now_ms() / 1000);
+        let amz_date = sigv4::amz_date(clock::now_ms() / 1000);
         let headers: [(&str, &[u8]); 2] = [
             ("host", host.as_bytes()),
             ("x-amz-date", amz_date.as_bytes()),
@@ -76,20 +76,5 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {
         addr
-    }
-}
-
-/// `YYYYMMDDTHHMMSSZ` for epoch seconds.
-fn amz_date(secs: u64) -> String {
-    let iso = clock::iso8601(secs * 1000); // 2026-11-30T21:11:34.000Z
-    let digits: String = iso.chars().filter(char::is_ascii_digit).take(14).collect();
-    format!("{}T{}Z", &digits[..8], &digits[8..14])
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn amz_dates() {
-        assert_eq!(super::amz_date(1_795_585_372), "20261125T054252Z");
     }
 }

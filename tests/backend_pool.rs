@@ -128,6 +128,7 @@ fn pool_with(idle: Duration, max_inflight: usize) -> Pool {
         pool_idle_timeout: idle,
         pool_max_idle_per_host: 16,
         tls: Default::default(),
+        lambda: Default::default(),
     })
 }
 

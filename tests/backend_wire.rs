@@ -118,6 +118,7 @@ fn pool() -> Pool {
         pool_idle_timeout: Duration::from_secs(60),
         pool_max_idle_per_host: 16,
         tls: Default::default(),
+        lambda: Default::default(),
     })
 }
 

@@ -74,7 +74,46 @@ pub enum Authorizer {
     Request(request::RequestAuthorizer),
 }
 
+/// What an authorizer is asked about: one request (an upgrade or an HTTP
+/// request), seen through its identity sources.
+pub struct Ask<'a> {
+    /// The stage: a request authorizer's cache is keyed per stage.
+    pub stage: &'a str,
+    /// The resource a policy must allow (`methodArn`, `routeArn`).
+    pub arn: &'a str,
+    /// An identity source's value on this request.
+    pub read: &'a (dyn Fn(&crate::config::IdentitySource) -> Option<String> + Sync),
+}
+
 impl Authorizer {
+    /// Runs the authorizer on a request: the one dispatch for upgrades and
+    /// HTTP routes. A missing identity is 401 without a call; `event` builds
+    /// a request authorizer's event from the identity values, only when its
+    /// cache has no fresh answer.
+    pub async fn run(
+        &self,
+        ask: Ask<'_>,
+        event: impl FnOnce(&[String]) -> Vec<u8>,
+        client: &crate::integration::HttpClient,
+    ) -> Result<AuthContext, AuthFailure> {
+        match self {
+            Authorizer::Jwt(jwt) => {
+                let source = std::slice::from_ref(jwt.identity_source());
+                let token = identity_values(source, ask.read)
+                    .and_then(|mut v| v.pop())
+                    .ok_or(AuthFailure::Unauthorized("no token"))?;
+                jwt.authorize(bearer(&token), client).await
+            }
+            Authorizer::Request(req) => {
+                let values = identity_values(&req.config().identity_sources, ask.read)
+                    .ok_or(AuthFailure::Unauthorized("identity source missing"))?;
+                let event = || event(&values);
+                req.authorize(ask.stage, &values, event, ask.arn, client)
+                    .await
+            }
+        }
+    }
+
     /// Builds it from its config.
     pub fn new(cfg: &crate::config::AuthorizerConfig) -> Authorizer {
         match cfg {

@@ -1,10 +1,11 @@
-//! The request authorizer: an HTTP backend that receives the event a Lambda
-//! REQUEST authorizer gets and answers like one.
+//! The request authorizer: a Lambda function, or an HTTP backend that
+//! receives the event a Lambda REQUEST authorizer gets and answers like one.
 //!
 //! Answers: `{"principalId", "policyDocument", "context"}` (an IAM policy that
 //! must Allow `execute-api:Invoke` on the `methodArn`, with no matching Deny),
 //! or the simple `{"isAuthorized": bool, "context"}`. HTTP 401 (or the body
-//! `"Unauthorized"`) is 401; 403 or a Deny is 403. Anything else — an error
+//! `"Unauthorized"`, or a function error whose `errorMessage` is
+//! `Unauthorized`, as Lambda authorizers signal it) is 401; 403 or a Deny is 403. Anything else — an error
 //! status, garbage, no answer — fails closed: 502, or 504 on a timeout.
 //!
 //! Answers are cached, keyed by the identity-source values (and the stage),
@@ -23,6 +24,7 @@ use serde_json::{Map, Value};
 
 use super::{AuthContext, AuthFailure, Granted};
 use crate::config::RequestAuthorizerConfig;
+use crate::integration::target::deliver;
 use crate::integration::{CallError, HttpClient};
 
 /// Cached answers per authorizer (memory bound: a cache key is at most a few
@@ -98,19 +100,33 @@ impl RequestAuthorizer {
     }
 
     async fn ask(&self, event: Vec<u8>, client: &HttpClient) -> Result<Answer, AuthFailure> {
-        let req = http::Request::post(self.cfg.uri.as_str())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Bytes::from(event))
-            .map_err(|_| AuthFailure::Failed("authorizer request could not be built"))?;
         let started = clock::now();
-        let (status, body) = match client.send(req, self.cfg.timeout, MAX_ANSWER_BYTES).await {
+        let (backend, timeout) = (&self.cfg.backend, self.cfg.timeout);
+        let sent = deliver(
+            client,
+            backend,
+            timeout,
+            Bytes::from(event),
+            &[],
+            MAX_ANSWER_BYTES,
+        );
+        let answer = match sent.await {
             Ok(answer) => answer,
             Err(CallError::Timeout) => return Err(AuthFailure::Timeout),
-            Err(CallError::Failed(_)) => return Err(AuthFailure::Failed("authorizer unreachable")),
+            Err(_) => return Err(AuthFailure::Failed("authorizer unreachable")),
         };
         let latency_ms = started.elapsed().as_millis() as u64;
-        match status {
-            200 => read(&body, latency_ms),
+        if answer.function_error {
+            // A Lambda authorizer refuses with `raise Exception("Unauthorized")`.
+            return match serde_json::from_slice::<Value>(&answer.body) {
+                Ok(e) if e.get("errorMessage").is_some_and(|m| m == "Unauthorized") => {
+                    Ok(Answer::Unauthorized)
+                }
+                _ => Err(AuthFailure::Failed("the authorizer function failed")),
+            };
+        }
+        match answer.status {
+            200 => read(&answer.body, latency_ms),
             401 => Ok(Answer::Unauthorized),
             403 => Ok(Answer::Verdict {
                 allow: Allow::Simple(false),

@@ -134,6 +134,7 @@ struct Parsed<'a> {
     key_id: &'a str,
     date: &'a str,
     region: &'a str,
+    service: &'a str,
     amz_date: &'a str,
     signed_headers: &'a str,
     names: Vec<&'a str>,
@@ -199,6 +200,7 @@ fn parse<'a>(
         key_id,
         date,
         region: scope_region,
+        service,
         amz_date,
         signed_headers,
         names,
@@ -222,7 +224,7 @@ fn check_signature(
     key: &AccessKey,
     payload_hash: &str,
 ) -> Result<(), SigError> {
-    let expected = signature(req, p, key, payload_hash)?;
+    let expected = signature(req, p, &key.secret, payload_hash)?;
     if expected.as_bytes().ct_eq(p.signature.as_bytes()).into() {
         Ok(())
     } else {
@@ -230,22 +232,22 @@ fn check_signature(
     }
 }
 
-/// The signature `key` makes over the request (`p.signature` is not used).
+/// The signature `secret` makes over the request (`p.signature` is not used).
 fn signature(
     req: &Signed<'_>,
     p: &Parsed<'_>,
-    key: &AccessKey,
+    secret: &str,
     payload_hash: &str,
 ) -> Result<String, SigError> {
     let canonical = canonical_request(req, &p.names, p.signed_headers, payload_hash)?;
-    let scope = format!("{}/{}/{SERVICE}/aws4_request", p.date, p.region);
+    let scope = format!("{}/{}/{}/aws4_request", p.date, p.region, p.service);
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
         p.amz_date,
         hex(&Sha256::digest(canonical.as_bytes()))
     );
-    let mut signing = hmac(format!("AWS4{}", key.secret).as_bytes(), p.date.as_bytes());
-    for part in [p.region, SERVICE, "aws4_request"] {
+    let mut signing = hmac(format!("AWS4{secret}").as_bytes(), p.date.as_bytes());
+    for part in [p.region, p.service, "aws4_request"] {
         signing = hmac(&signing, part.as_bytes());
     }
     Ok(hex(&hmac(&signing, string_to_sign.as_bytes())))
@@ -255,6 +257,18 @@ fn signature(
 /// header in `req` is signed (it must include `host` and `x-amz-date`, whose
 /// value is `amz_date`, `YYYYMMDDTHHMMSSZ`). Returns the `Authorization` value.
 pub fn sign(req: &Signed<'_>, key: &AccessKey, region: &str, amz_date: &str) -> String {
+    sign_for(req, (&key.id, &key.secret), region, SERVICE, amz_date)
+}
+
+/// [`sign`] for any service, with the key as (id, secret): how the gateway
+/// signs its own calls to AWS (Lambda Invoke).
+pub fn sign_for(
+    req: &Signed<'_>,
+    (key_id, secret): (&str, &str),
+    region: &str,
+    service: &str,
+    amz_date: &str,
+) -> String {
     let mut names: Vec<String> = req
         .headers
         .iter()
@@ -264,20 +278,28 @@ pub fn sign(req: &Signed<'_>, key: &AccessKey, region: &str, amz_date: &str) -> 
     names.dedup();
     let signed_headers = names.join(";");
     let p = Parsed {
-        key_id: &key.id,
+        key_id,
         date: amz_date.get(..8).unwrap_or(amz_date),
         region,
+        service,
         amz_date,
         signed_headers: &signed_headers,
         names: names.iter().map(String::as_str).collect(),
         signature: "",
     };
     let payload = declared_hash(req).map_or_else(|| hex(&Sha256::digest(req.body)), str::to_owned);
-    let sig = signature(req, &p, key, &payload).unwrap_or_default();
+    let sig = signature(req, &p, secret, &payload).unwrap_or_default();
     format!(
-        "AWS4-HMAC-SHA256 Credential={}/{}/{region}/{SERVICE}/aws4_request, SignedHeaders={signed_headers}, Signature={sig}",
-        key.id, p.date
+        "AWS4-HMAC-SHA256 Credential={key_id}/{}/{region}/{service}/aws4_request, SignedHeaders={signed_headers}, Signature={sig}",
+        p.date
     )
+}
+
+/// `X-Amz-Date` for epoch seconds: `YYYYMMDDTHHMMSSZ`.
+pub fn amz_date(secs: u64) -> String {
+    let iso = crate::clock::iso8601(secs * 1000); // 2026-11-30T21:11:34.000Z
+    let digits: String = iso.chars().filter(char::is_ascii_digit).take(14).collect();
+    format!("{}T{}Z", &digits[..8], &digits[8..14])
 }
 
 fn canonical_request(
@@ -398,6 +420,11 @@ pub fn parse_amz_date(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amz_dates_are_written() {
+        assert_eq!(amz_date(1_795_585_372), "20261125T054252Z");
+    }
 
     #[test]
     fn amz_dates_parse() {

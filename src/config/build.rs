@@ -14,7 +14,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let server = server::read_server(root.section("server"));
     let api = server::read_api(root.section("api"));
     let websocket = websocket::read_websocket(root.section("websocket"));
-    let integrations = server::read_client(root.section("integrations"));
+    let integrations = server::read_client(root.section("integrations"), env);
     let models = validation::read_models(root.entries("models"));
     let ws_routes = routes::read_routes(root.entries("routes"));
     let (http, http_routes) = http_api::read_http(root.section("http"), errors);
@@ -46,7 +46,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     if !authorizers_ok || !models_ok {
         return None;
     }
-    let config = Config {
+    let mut config = Config {
         authorizers: authorizers?,
         admission: admission?,
         throttle: throttle_cfg,
@@ -62,6 +62,9 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         http,
         digest: String::new(),
     };
+    if !super::lambda::settle(&mut config, errors) {
+        return None;
+    }
     let stray = throttle::cluster_limits(&config);
     if config.cluster.is_none() && !stray.is_empty() {
         for at in stray {

@@ -14,6 +14,7 @@ mod build;
 mod cluster;
 pub mod env;
 mod http_api;
+pub mod lambda;
 pub mod net;
 mod reader;
 mod routes;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use crate::routing::Template;
 
 pub use env::{EnvSource, ProcessEnv};
+pub use lambda::{AwsKeys, Credentials, LambdaConfig, LambdaFunction};
 pub use routes::DEFAULT_STAGE;
 pub use security::{
     AdmissionConfig, AuthorizerConfig, IdentitySource, JwtConfig, RequestAuthorizerConfig,
@@ -289,6 +291,8 @@ pub struct ClientConfig {
     pub max_inflight_per_http_connection: usize,
     /// TLS to `https://` backends, authorizers and key sets.
     pub tls: crate::tls::client::ClientTlsFiles,
+    /// `[integrations.lambda]`: region, endpoint and credentials of Lambda calls.
+    pub lambda: LambdaConfig,
     /// Largest backend response body read; a larger one fails the call.
     pub max_response_bytes: usize,
     /// TCP connect timeout to a backend.
@@ -442,7 +446,7 @@ pub enum HttpIntegration {
     /// The Lambda event POSTed to `target`, in `payload_format`.
     AwsProxy {
         /// The backend and its timeout.
-        target: HttpTarget,
+        target: EventTarget,
         /// The Lambda event version.
         payload_format: PayloadFormat,
     },
@@ -469,12 +473,32 @@ pub enum PayloadFormat {
 /// Where a route's events go.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IntegrationConfig {
-    /// POST the Lambda proxy event JSON; read a Lambda proxy response.
-    AwsProxy(HttpTarget),
+    /// The Lambda proxy event, to an HTTP endpoint or a Lambda function; read a
+    /// Lambda proxy response.
+    AwsProxy(EventTarget),
     /// POST the raw message with the connection context in headers; the body is the reply.
     HttpProxy(HttpTarget),
     /// Answer from config.
     Mock(MockConfig),
+}
+
+/// Where an event goes: the backend that reads it, and how long it may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventTarget {
+    /// An HTTP endpoint or a Lambda function.
+    pub backend: Backend,
+    /// Per-call timeout, 50 ms to 29 s.
+    pub timeout: Duration,
+}
+
+/// A backend that reads an event (a Lambda proxy or authorizer event) and
+/// answers with JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// POSTed to this `http://` or `https://` URI.
+    Http(http::Uri),
+    /// Invoked through the Lambda Invoke API.
+    Lambda(LambdaFunction),
 }
 
 /// An HTTP backend endpoint.

@@ -10,8 +10,9 @@ use super::env::EnvSource;
 use super::http_api::{Calls, read_mapping};
 use super::reader::{Errors, Section, join};
 use super::{
-    CanaryConfig, HttpIntegration, HttpRouteAuth, HttpRouteConfig, HttpTarget, IntegrationConfig,
-    MockConfig, ParamMapping, PayloadFormat, RouteConfig, StageConfig,
+    Backend, CanaryConfig, EventTarget, HttpIntegration, HttpRouteAuth, HttpRouteConfig,
+    HttpTarget, IntegrationConfig, MockConfig, ParamMapping, PayloadFormat, RouteConfig,
+    StageConfig,
 };
 use crate::routing::uri::UriTemplate;
 use crate::routing::{self, Scope, expr::Var, http::HttpRouter};
@@ -78,7 +79,9 @@ impl RawRoute {
 enum RawIntegration {
     Http {
         proxy: bool,
+        /// `uri`, or `function` (a Lambda function's name) when `function`.
         uri: routing::Template,
+        function: bool,
         timeout: Duration,
     },
     Mock(MockConfig),
@@ -226,7 +229,16 @@ fn read_payload_format(s: &mut Section<'_>) -> PayloadFormat {
 
 fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<RawIntegration> {
     let path = join(s.path(), "uri");
-    let uri = match s.string("uri").map(routing::Template::parse) {
+    // aws_proxy may name a Lambda function instead (its ARN works in `uri` too).
+    let function = if proxy { None } else { s.string("function") };
+    let written = match (s.string("uri"), function) {
+        (Some(_), Some(_)) => {
+            s.errors().push(path, "give uri or function, not both");
+            return None;
+        }
+        (uri, function) => uri.or(function),
+    };
+    let uri = match written.map(routing::Template::parse) {
         Some(Ok(t)) if t.vars().all(|v| matches!(v, Var::StageVar(_))) => Some(t),
         Some(Ok(_)) => {
             s.errors().push(path, "may only use ${stageVariables.…}");
@@ -237,8 +249,12 @@ fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<RawIntegratio
             None
         }
         None => {
-            s.errors()
-                .push(path, "missing (an http:// or https:// URL)");
+            let what = if proxy {
+                "an http:// or https:// URL"
+            } else {
+                "a URL or a Lambda function ARN, or function"
+            };
+            s.errors().push(path, format!("missing ({what})"));
             None
         }
     };
@@ -250,6 +266,7 @@ fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<RawIntegratio
     Some(RawIntegration::Http {
         proxy,
         uri: uri?,
+        function: function.is_some(),
         timeout,
     })
 }
@@ -449,20 +466,23 @@ fn resolve_routes(
         let integration = match integration {
             RawIntegration::Mock(m) => IntegrationConfig::Mock(m.clone()),
             RawIntegration::Http {
-                proxy,
+                proxy: true,
                 uri,
                 timeout,
-            } => {
-                let target = HttpTarget {
-                    uri: resolve_uri(uri, variables)?,
-                    timeout: *timeout,
-                };
-                if *proxy {
-                    IntegrationConfig::HttpProxy(target)
-                } else {
-                    IntegrationConfig::AwsProxy(target)
-                }
-            }
+                ..
+            } => IntegrationConfig::HttpProxy(HttpTarget {
+                uri: resolve_uri(uri, variables)?,
+                timeout: *timeout,
+            }),
+            RawIntegration::Http {
+                proxy: false,
+                uri,
+                function,
+                timeout,
+            } => IntegrationConfig::AwsProxy(EventTarget {
+                backend: resolve_backend(uri, *function, variables)?,
+                timeout: *timeout,
+            }),
         };
         Ok(RouteConfig {
             key: route.key.clone(),
@@ -488,10 +508,11 @@ fn resolve_http_routes(
             RawIntegration::Http {
                 proxy: false,
                 uri,
+                function,
                 timeout,
             } => HttpIntegration::AwsProxy {
-                target: HttpTarget {
-                    uri: resolve_uri(uri, variables)?,
+                target: EventTarget {
+                    backend: resolve_backend(uri, *function, variables)?,
                     timeout: *timeout,
                 },
                 payload_format: route.payload_format,
@@ -500,6 +521,7 @@ fn resolve_http_routes(
                 proxy: true,
                 uri,
                 timeout,
+                ..
             } => {
                 let params = routing::http::key_params(&route.key);
                 let params: Vec<&str> = params.iter().map(String::as_str).collect();
@@ -564,11 +586,34 @@ fn render_uri(
     Ok(template.render(&StageScope(vars)))
 }
 
+/// An `aws_proxy` backend: a Lambda function (`function`, or an ARN in
+/// `uri`) or a URL.
+fn resolve_backend(
+    template: &routing::Template,
+    function: bool,
+    vars: &BTreeMap<String, String>,
+) -> Result<Backend, String> {
+    if function {
+        let text = render_uri(template, vars)?;
+        return super::lambda::parse_function_name(&text).map(Backend::Lambda);
+    }
+    let text = render_uri(template, vars)?;
+    match super::lambda::parse_function(&text) {
+        Some(f) => f.map(Backend::Lambda),
+        None => resolve_uri(template, vars).map(Backend::Http),
+    }
+}
+
 fn resolve_uri(
     template: &routing::Template,
     vars: &BTreeMap<String, String>,
 ) -> Result<http::Uri, String> {
     let text = render_uri(template, vars)?;
+    if text.starts_with("arn:") {
+        return Err(format!(
+            "{text:?}: http_proxy calls a URL; a Lambda function is called with aws_proxy"
+        ));
+    }
     let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
     let authority = uri.authority().map_or("", |a| a.as_str());
     match uri.scheme_str() {

@@ -132,8 +132,8 @@ impl std::fmt::Debug for JwtConfig {
 /// A request authorizer: an HTTP backend shaped like a Lambda REQUEST authorizer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestAuthorizerConfig {
-    /// `http://…` that receives the authorizer event.
-    pub uri: String,
+    /// The URL or Lambda function that receives the authorizer event.
+    pub backend: super::Backend,
     /// Values that must all be present (else 401 without a call); also the cache key.
     pub identity_sources: Vec<IdentitySource>,
     /// How long a decision is reused for the same identity values (0: never).
@@ -344,15 +344,45 @@ fn check_jwt(cfg: &JwtConfig, path: &str, errors: &Errors) -> bool {
     ok
 }
 
-/// An `http://` or `https://` URL with a host.
+/// An `http://` or `https://` URL whose authority is `host[:port]` (no
+/// userinfo, no encoding).
 fn is_backend_url(uri: &str) -> bool {
     uri.parse::<http::Uri>().is_ok_and(|u| {
-        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+        matches!(u.scheme_str(), Some("http" | "https"))
+            && u.authority()
+                .is_some_and(|a| crate::routing::uri::valid_authority(a.as_str()))
     })
 }
 
+/// `uri` (a URL, or a Lambda function's ARN or invoke ARN) or `function` (a
+/// Lambda function's name or ARN): exactly one.
+fn read_backend(s: &mut Section<'_>) -> Option<super::Backend> {
+    use super::lambda;
+    let uri = s.string("uri");
+    let function = s.string("function");
+    let read = match (uri, function) {
+        (Some(u), None) => match lambda::parse_function(u) {
+            Some(f) => f.map(super::Backend::Lambda),
+            None if is_backend_url(u) => u
+                .parse()
+                .map(super::Backend::Http)
+                .map_err(|_| String::new()),
+            None => Err(format!(
+                "{u:?} is not an http:// or https:// URL or a Lambda function ARN"
+            )),
+        },
+        (None, Some(f)) => lambda::parse_function_name(f).map(super::Backend::Lambda),
+        (Some(_), Some(_)) => Err("give uri or function, not both".into()),
+        (None, None) => {
+            Err("required: the authorizer's URL (uri) or Lambda function (function)".into())
+        }
+    };
+    read.map_err(|why| s.errors().push(join(s.path(), "uri"), why))
+        .ok()
+}
+
 fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
-    let uri = s.string("uri").map(str::to_owned);
+    let backend = read_backend(s);
     let identity_sources = sources(s, "identity_sources")?;
     let secs = Duration::from_secs;
     let ttl = s.duration_or("ttl", Duration::ZERO, secs(3600), secs(300));
@@ -368,13 +398,7 @@ fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
             super::PayloadFormat::V2
         }
     };
-    let Some(uri) = uri.filter(|u| is_backend_url(u)) else {
-        s.errors().push(
-            join(s.path(), "uri"),
-            "required: the authorizer's http:// or https:// URL",
-        );
-        return None;
-    };
+    let backend = backend?;
     if identity_sources.is_empty() {
         s.errors().push(
             join(s.path(), "identity_sources"),
@@ -383,7 +407,7 @@ fn read_request(s: &mut Section<'_>) -> Option<RequestAuthorizerConfig> {
         return None;
     }
     Some(RequestAuthorizerConfig {
-        uri,
+        backend,
         identity_sources,
         ttl,
         timeout,

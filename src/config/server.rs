@@ -164,7 +164,7 @@ pub(super) fn read_api(mut s: Section<'_>) -> Option<ApiConfig> {
     ok.then_some(ApiConfig { id, domain_name })
 }
 
-pub(super) fn read_client(mut s: Section<'_>) -> Option<ClientConfig> {
+pub(super) fn read_client(mut s: Section<'_>, env: &dyn EnvSource) -> Option<ClientConfig> {
     let ms = Duration::from_millis;
     let max_inflight = s.int("max_inflight", 1, 1_000_000).unwrap_or(1024) as usize;
     // An eighth per address: eight addresses are needed to fill the node,
@@ -176,8 +176,10 @@ pub(super) fn read_client(mut s: Section<'_>) -> Option<ClientConfig> {
     // fill the node.
     let per_connection = s.int("max_inflight_per_http_connection", 1, 1_000_000);
     let tls = read_client_tls(s.section("tls"));
+    let lambda = super::lambda::read_lambda(s.section("lambda"), env);
     let client = ClientConfig {
         tls,
+        lambda,
         max_inflight,
         max_inflight_per_ip: per_ip.map_or((max_inflight / 8).max(1), |n| n as usize),
         max_inflight_per_http_connection: per_connection

@@ -210,7 +210,10 @@ integration = { type = "aws_proxy", uri = "${stageVariables.backend}/connect" }
 "#;
     let cfg = Config::parse(text, &env(&[])).unwrap();
     let uri = |i: usize| match &cfg.stages[i].routes[0].integration {
-        IntegrationConfig::AwsProxy(t) => (t.uri.to_string(), t.timeout),
+        IntegrationConfig::AwsProxy(EventTarget {
+            backend: Backend::Http(u),
+            timeout,
+        }) => (u.to_string(), *timeout),
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -351,7 +354,10 @@ integration = { type = "http_proxy", uri = "${stageVariables.backend}/files/{pat
     else {
         panic!("aws_proxy");
     };
-    assert_eq!(target.uri.to_string(), "http://127.0.0.1:4000/pets");
+    assert_eq!(
+        target.backend,
+        Backend::Http(http::Uri::from_static("http://127.0.0.1:4000/pets"))
+    );
     assert_eq!(target.timeout, Duration::from_secs(30));
     assert_eq!(*payload_format, PayloadFormat::V2);
     let v1 = prod

@@ -5,7 +5,7 @@ use crate::clock;
 use crate::config::IntegrationConfig;
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{self, CallError, EventContext, EventType};
-use crate::telemetry::{ExecutionError, LogLimit};
+use crate::telemetry::LogLimit;
 use tracing::warn;
 
 use super::{Gateway, Route, Stage};
@@ -40,17 +40,13 @@ impl Gateway {
                 .record(started.elapsed().as_secs_f64());
         }
         if let Err(e) = &result {
-            let kind = match e {
-                CallError::Timeout => ExecutionError::Timeout,
-                CallError::Failed(_) => ExecutionError::Failed,
-            };
-            route.metrics.execution_error(kind);
+            route.metrics.execution_error(e.kind());
             // Bounded, like the HTTP API's: a dead backend fails every call.
             static FAILURES: LogLimit = LogLimit::new(10);
             if let Some(held_back) = FAILURES.admit() {
                 warn!(
                     conn.id = %ev.connection_id, stage = %stage.name, route = %route.key, request.id = %ev.request_id,
-                    event = ev.event_type.as_str(), error = %e, elapsed_ms = started.elapsed().as_millis() as u64,
+                    event = ev.event_type.as_str(), kind = e.kind().label(), error = %e, elapsed_ms = started.elapsed().as_millis() as u64,
                     held_back, "Integration call failed."
                 );
             }

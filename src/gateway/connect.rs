@@ -7,7 +7,7 @@ use tracing::warn;
 
 use super::{Gateway, Stage};
 use crate::auth::connect::{Admitted, Refused, SourceContext, check_api_key, handshake_value};
-use crate::auth::{AuthFailure, Authorizer, bearer, execute_api_arn, identity_values};
+use crate::auth::{Ask, execute_api_arn};
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{CallError, EventContext, EventType, Handshake};
 use crate::snapshot::Snapshot;
@@ -53,28 +53,17 @@ impl Gateway {
             stage_variables: &stage.variables,
         };
         let read = |s: &_| handshake_value(s, handshake, offered, &sources);
-        let ctx = match &**authorizer {
-            Authorizer::Jwt(jwt) => {
-                let source = std::slice::from_ref(jwt.identity_source());
-                let token = identity_values(source, read)
-                    .and_then(|mut v| v.pop())
-                    .ok_or(Refused::Auth(AuthFailure::Unauthorized("no token")))?;
-                jwt.authorize(bearer(&token), &snap.client)
-                    .await
-                    .map_err(Refused::Auth)?
-            }
-            Authorizer::Request(req) => {
-                // Missing identity: 401 without calling the authorizer.
-                let values = identity_values(&req.config().identity_sources, read).ok_or(
-                    Refused::Auth(AuthFailure::Unauthorized("identity source missing")),
-                )?;
-                let method_arn = execute_api_arn(&snap.api.id, &stage.name, "$connect");
-                let event = || self.authorizer_event(snap, stage, id, info, handshake, &method_arn);
-                req.authorize(&stage.name, &values, event, &method_arn, &snap.client)
-                    .await
-                    .map_err(Refused::Auth)?
-            }
+        let arn = execute_api_arn(&snap.api.id, &stage.name, "$connect");
+        let ask = Ask {
+            stage: &stage.name,
+            arn: &arn,
+            read: &read,
         };
+        let event = |_: &[String]| self.authorizer_event(snap, stage, id, info, handshake, &arn);
+        let ctx = authorizer
+            .run(ask, event, &snap.client)
+            .await
+            .map_err(Refused::Auth)?;
         admitted.authorizer = Some(Arc::new(ctx.websocket()));
         Ok(admitted)
     }
@@ -144,7 +133,7 @@ impl Gateway {
                 stage.metrics.connect(ConnectOutcome::IntegrationTimeout);
                 Err(ConnectError::Timeout)
             }
-            Err(CallError::Failed(_)) => {
+            Err(CallError::Failed(_) | CallError::Lambda(_)) => {
                 stage.metrics.connect(ConnectOutcome::IntegrationFailed);
                 Err(ConnectError::Failed)
             }

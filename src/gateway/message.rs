@@ -291,7 +291,7 @@ fn reply_frame(
         Err(CallError::Timeout) => Some(Frame::text(
             &ErrorFrame::Timeout.render(&conn.id, request_id),
         )),
-        Err(CallError::Failed(_)) => Some(Frame::text(
+        Err(CallError::Failed(_) | CallError::Lambda(_)) => Some(Frame::text(
             &ErrorFrame::InternalServerError.render(&conn.id, request_id),
         )),
     }

@@ -14,7 +14,7 @@ use tracing::debug;
 
 use super::respond::HttpApiError;
 use crate::auth::connect::{SourceContext, match_api_key};
-use crate::auth::{AuthContext, AuthFailure, Authorizer, bearer, execute_api_arn, identity_values};
+use crate::auth::{Ask, AuthContext, AuthFailure, Authorizer, execute_api_arn};
 use crate::config::{IdentitySource, PayloadFormat};
 use crate::integration::http_event::{self, HttpFacts};
 use crate::snapshot::{HttpRoute, Snapshot, Stage};
@@ -69,39 +69,28 @@ async fn authorize(
         stage_variables: facts.stage_variables,
     };
     let read = |s: &IdentitySource| request_value(s, facts, &sources);
-    let ctx = match &**authorizer {
-        Authorizer::Jwt(jwt) => {
-            let source = std::slice::from_ref(jwt.identity_source());
-            let Some(token) = identity_values(source, read).and_then(|mut v| v.pop()) else {
-                return Err(HttpApiError::Unauthorized(Some("no token")));
-            };
-            let ctx = jwt.authorize(bearer(&token), &snap.client).await;
-            let ctx = ctx.map_err(|f| refused(facts, f, true))?;
-            if !ctx.has_any_scope(&route.scopes) {
-                debug!(
-                    route = facts.route_key,
-                    "The token has none of the route's scopes."
-                );
-                return Err(HttpApiError::InsufficientScope);
-            }
-            ctx
-        }
-        Authorizer::Request(req) => {
-            let cfg = req.config();
-            let Some(values) = identity_values(&cfg.identity_sources, read) else {
-                let why = AuthFailure::Unauthorized("identity source missing");
-                return Err(refused(facts, why, false));
-            };
-            let tail = format!("{}{}", facts.method, facts.route_path);
-            let arn = execute_api_arn(facts.api_id, facts.stage, &tail);
-            let v2 = cfg.payload_format == PayloadFormat::V2;
-            let event = || http_event::authorizer_json(facts, v2, &arn, &values);
-            let ctx = req
-                .authorize(facts.stage, &values, event, &arn, &snap.client)
-                .await;
-            ctx.map_err(|f| refused(facts, f, false))?
-        }
+    let tail = format!("{}{}", facts.method, facts.route_path);
+    let arn = execute_api_arn(facts.api_id, facts.stage, &tail);
+    let ask = Ask {
+        stage: facts.stage,
+        arn: &arn,
+        read: &read,
     };
+    let jwt = matches!(**authorizer, Authorizer::Jwt(_));
+    let v2 = match &**authorizer {
+        Authorizer::Request(r) => r.config().payload_format == PayloadFormat::V2,
+        Authorizer::Jwt(_) => true,
+    };
+    let event = |values: &[String]| http_event::authorizer_json(facts, v2, &arn, values);
+    let ctx = authorizer.run(ask, event, &snap.client).await;
+    let ctx = ctx.map_err(|f| refused(facts, f, jwt))?;
+    if jwt && !ctx.has_any_scope(&route.scopes) {
+        debug!(
+            route = facts.route_key,
+            "The token has none of the route's scopes."
+        );
+        return Err(HttpApiError::InsufficientScope);
+    }
     Ok(Some(ctx))
 }
 

@@ -20,7 +20,7 @@ use crate::integration::http_event::HttpFacts;
 use crate::integration::http_response::HttpReply;
 use crate::integration::http_route::{self, HttpAnswer, RouteFacts};
 use crate::integration::share::Claim;
-use crate::integration::{CallError, HttpClient};
+use crate::integration::{CallError, HttpClient, LambdaError, target};
 use crate::snapshot::HttpRoute;
 use crate::telemetry::LogLimit;
 
@@ -107,10 +107,13 @@ pub async fn call(
             Ok(resp.map(Either::Right))
         }
         Err(e) => {
+            c.route.metrics.execution_error(e.kind());
             log_failure(c, &e);
             Err(match e {
                 CallError::Timeout => HttpApiError::Unavailable,
-                CallError::Failed(_) => HttpApiError::Internal,
+                // Refused before the call: the client's body is what is too big.
+                CallError::Lambda(LambdaError::TooLarge) => HttpApiError::PayloadTooLarge,
+                CallError::Failed(_) | CallError::Lambda(_) => HttpApiError::Internal,
             })
         }
     };
@@ -129,16 +132,11 @@ fn log_failure(c: Call<'_>, e: &CallError) {
         return;
     };
     let backend = match &c.route.integration {
-        HttpIntegration::AwsProxy { target, .. } => {
-            target.uri.authority().map_or("", |a| a.as_str())
-        }
+        HttpIntegration::AwsProxy { target, .. } => target::name(&target.backend),
         HttpIntegration::HttpProxy { uri, .. } => uri.authority(),
         HttpIntegration::Mock(_) => "",
     };
-    let kind = match e {
-        CallError::Timeout => "timeout",
-        CallError::Failed(_) => "failed",
-    };
+    let kind = e.kind().label();
     warn!(
         route = c.route_key,
         kind,

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Limited};
 
 use super::CallError;
+use super::lambda::Lambda;
 use super::outgoing::Outgoing;
 use super::pool::{Pool, Pooled, SendError};
 use super::share::Claim;
@@ -20,6 +21,7 @@ use crate::config::ClientConfig;
 #[derive(Debug)]
 pub struct HttpClient {
     pool: Pool,
+    lambda: Lambda,
     max_response_bytes: usize,
 }
 
@@ -28,8 +30,14 @@ impl HttpClient {
     pub fn new(cfg: &ClientConfig) -> HttpClient {
         HttpClient {
             pool: Pool::new(cfg),
+            lambda: Lambda::new(&cfg.lambda),
             max_response_bytes: cfg.max_response_bytes,
         }
+    }
+
+    /// The Lambda Invoke signer and its keys.
+    pub fn lambda(&self) -> &Lambda {
+        &self.lambda
     }
 
     /// Closes the backend connections idle past `pool_idle_timeout`.
@@ -45,7 +53,23 @@ impl HttpClient {
         timeout: Duration,
         max_body: usize,
     ) -> Result<(u16, Bytes), CallError> {
+        let resp = self.call(req, timeout, max_body).await?;
+        Ok((resp.status().as_u16(), resp.into_body()))
+    }
+
+    /// [`HttpClient::send`], with the response's headers.
+    pub async fn send_whole(
+        &self,
+        req: http::Request<Bytes>,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<http::Response<Bytes>, CallError> {
         self.call(req, timeout, max_body).await
+    }
+
+    /// The most a backend answer read whole may be (`max_response_bytes`).
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
     }
 
     /// POSTs `body` and returns the status and body, within `timeout` (waiting for a
@@ -55,7 +79,7 @@ impl HttpClient {
         req: http::Request<Bytes>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), CallError> {
-        self.call(req, timeout, self.max_response_bytes).await
+        self.send(req, timeout, self.max_response_bytes).await
     }
 
     /// Sends `req` and returns the response as soon as its headers arrive
@@ -92,17 +116,16 @@ impl HttpClient {
         req: http::Request<Bytes>,
         timeout: Duration,
         max_body: usize,
-    ) -> Result<(u16, Bytes), CallError> {
+    ) -> Result<http::Response<Bytes>, CallError> {
         let deadline = clock::now() + timeout;
         let call = async {
-            let resp = self.start(req, deadline).await?;
-            let status = resp.status().as_u16();
-            let body = Limited::new(resp.into_body(), max_body)
+            let (head, body) = self.start(req, deadline).await?.into_parts();
+            let body = Limited::new(body, max_body)
                 .collect()
                 .await
                 .map_err(|e| CallError::Failed(format!("reading response failed: {e}")))?
                 .to_bytes();
-            Ok((status, body))
+            Ok(http::Response::from_parts(head, body))
         };
         // The body too must arrive by the deadline.
         tokio::time::timeout_at(deadline, call)

@@ -1,19 +1,19 @@
 //! Calling an HTTP route's integration: `aws_proxy` (the Lambda event in the
 //! route's payload format, POSTed to the backend, its answer read as AWS
 //! reads it), `http_proxy` (the request passed on, the answer streamed back)
-//! and `mock` (a fixed answer, its body a template over the request).
+//! and `mock` (a fixed answer, its body a template over the request: see
+//! `mock`).
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use super::client::Streamed;
 use super::http_event::{self, HttpFacts};
 use super::http_proxy::{self, ProxyRoute};
 use super::http_response::{self, HttpReply};
 use super::share::Claim;
+use super::target::deliver;
 use super::{CallError, HttpClient};
 use crate::config::{HttpIntegration, MockConfig, PayloadFormat};
-use crate::routing::{ContextVar, Scope};
 
 /// What an HTTP route's integration answered.
 #[derive(Debug)]
@@ -58,14 +58,15 @@ pub async fn call(
                 PayloadFormat::V2 => http_event::v2_json(f),
                 PayloadFormat::V1 => http_event::v1_json(f),
             };
-            let req = http::Request::post(target.uri.clone())
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Bytes::from(event))
-                .map_err(|e| CallError::Failed(format!("cannot build the request: {e}")))?;
-            let (status, answer) = client.send(req, target.timeout, max_answer).await?;
-            if !(200..300).contains(&status) {
-                return Err(CallError::Failed(format!("backend answered HTTP {status}")));
-            }
+            let sent = deliver(
+                client,
+                &target.backend,
+                target.timeout,
+                event.into(),
+                &[],
+                max_answer,
+            );
+            let answer = sent.await?.into_result()?;
             http_response::decode(*payload_format, &answer)
                 .map(HttpAnswer::Whole)
                 .map_err(|e| CallError::Failed(e.to_string()))
@@ -86,59 +87,10 @@ pub async fn call(
 }
 
 fn mock(m: &MockConfig, f: &HttpFacts<'_>) -> HttpReply {
-    let body = m.body.as_ref().map_or_else(Bytes::new, |t| {
-        let json = t
-            .needs_json()
-            .then(|| serde_json::from_slice(f.body).ok())
-            .flatten();
-        Bytes::from(t.render(&RequestScope { f, json }))
-    });
+    let (status, headers, body) = super::mock::answer_http(m, f);
     HttpReply {
-        status: m.status,
-        headers: m.headers.clone(),
+        status,
+        headers,
         body,
-    }
-}
-
-/// A mock template's view of the request: `$request.body`, `$context.*`,
-/// `$stageVariables.*`.
-struct RequestScope<'a> {
-    f: &'a HttpFacts<'a>,
-    json: Option<Value>,
-}
-
-impl Scope for RequestScope<'_> {
-    fn body_text(&self) -> Option<&str> {
-        std::str::from_utf8(self.f.body).ok()
-    }
-
-    fn body_json(&self) -> Option<&Value> {
-        self.json.as_ref()
-    }
-
-    fn context(&self, var: ContextVar, out: &mut String) {
-        let f = self.f;
-        match var {
-            ContextVar::RequestId => out.push_str(f.request_id),
-            ContextVar::RouteKey => out.push_str(f.route_key),
-            ContextVar::Stage => out.push_str(f.stage),
-            ContextVar::ApiId => out.push_str(f.api_id),
-            ContextVar::DomainName => out.push_str(f.domain_name),
-            ContextVar::RequestTimeEpoch => out.push_str(&f.time_ms.to_string()),
-            ContextVar::SourceIp => out.push_str(f.source_ip),
-            ContextVar::UserAgent => {
-                let ua = f.headers.get(http::header::USER_AGENT);
-                out.push_str(ua.and_then(|v| v.to_str().ok()).unwrap_or(""));
-            }
-            // WebSocket-only variables are empty on HTTP routes.
-            ContextVar::ConnectionId
-            | ContextVar::MessageId
-            | ContextVar::EventType
-            | ContextVar::ConnectedAt => {}
-        }
-    }
-
-    fn stage_var(&self, name: &str) -> Option<&str> {
-        self.f.stage_variables.get(name).map(String::as_str)
     }
 }

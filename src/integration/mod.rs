@@ -1,8 +1,11 @@
-//! Backend integrations: `aws_proxy`, `http_proxy` and `mock`.
+//! Backend integrations: `aws_proxy` (to a URL or a Lambda function),
+//! `http_proxy` and `mock`.
 //!
-//! [`invoke`] turns one event into one [`Reply`] or a [`CallError`]. It knows
-//! nothing of sessions or the registry; the gateway decides what a reply means
-//! (accept a connection, send a frame, nothing).
+//! [`invoke`] turns one WebSocket event into one [`Reply`] or a [`CallError`];
+//! `http_route::call` does the same for an HTTP request. Both send events
+//! through [`target::deliver`], as request authorizers do. Neither knows of
+//! sessions or the registry; the gateway decides what a reply means (accept
+//! a connection, send a frame, nothing).
 
 pub mod client;
 pub mod event;
@@ -12,10 +15,13 @@ pub mod http_event;
 pub mod http_proxy;
 pub mod http_response;
 pub mod http_route;
+pub mod lambda;
+pub mod mock;
 pub mod outgoing;
 pub mod pool;
 pub mod response;
 pub mod share;
+pub mod target;
 mod wire;
 
 use crate::ws::Frame;
@@ -23,8 +29,10 @@ use bytes::Bytes;
 
 use crate::config::{HttpTarget, IntegrationConfig, MockConfig};
 use crate::routing::Template;
+use crate::telemetry::ExecutionError;
 pub use client::HttpClient;
 pub use event::{EventContext, EventType, Handshake};
+use target::deliver;
 
 /// What an integration answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +63,40 @@ pub enum CallError {
     /// Refused, reset, failed status, or a malformed answer.
     #[error("{0}")]
     Failed(String),
+    /// Lambda gave no result: counted apart, by kind.
+    #[error("{0}")]
+    Lambda(LambdaError),
+}
+
+/// Why AWS Lambda gave no usable result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LambdaError {
+    /// The function ran and failed (`X-Amz-Function-Error`).
+    #[error("the function failed (X-Amz-Function-Error)")]
+    Function,
+    /// Lambda's 429 `TooManyRequestsException`.
+    #[error("Lambda throttled the call (429)")]
+    Throttled,
+    /// Lambda's own 5xx.
+    #[error("Lambda service error (HTTP {0})")]
+    Service(u16),
+    /// The event (or result) is over Lambda's 6 MB limit.
+    #[error("payload over Lambda's 6 MB limit")]
+    TooLarge,
+}
+
+impl CallError {
+    /// The kind it is counted as.
+    pub fn kind(&self) -> ExecutionError {
+        match self {
+            CallError::Timeout => ExecutionError::Timeout,
+            CallError::Failed(_) => ExecutionError::Failed,
+            CallError::Lambda(LambdaError::Function) => ExecutionError::FunctionError,
+            CallError::Lambda(LambdaError::Throttled) => ExecutionError::Throttled,
+            CallError::Lambda(LambdaError::Service(_)) => ExecutionError::ServiceError,
+            CallError::Lambda(LambdaError::TooLarge) => ExecutionError::TooLarge,
+        }
+    }
 }
 
 impl Reply {
@@ -105,10 +147,11 @@ pub fn needs_json(integration: &IntegrationConfig) -> bool {
 
 /// The mock's answer for this event.
 pub fn mock_reply(m: &MockConfig, ev: &EventContext<'_>) -> Reply {
+    let a = mock::answer(m, ev);
     Reply {
-        status: m.status,
-        headers: m.headers.clone(),
-        body: m.body.as_ref().map(|t| Payload::Text(t.render(ev))),
+        status: a.status,
+        headers: a.headers,
+        body: a.body.map(Payload::Text),
     }
 }
 
@@ -126,30 +169,23 @@ pub async fn invoke(
     match integration {
         IntegrationConfig::Mock(m) => Ok(mock_reply(m, ev)),
         IntegrationConfig::AwsProxy(target) => {
-            let req = request(
-                target,
-                ev,
-                management_endpoint,
-                "application/json",
-                Bytes::from(ev.to_json()),
-                false,
-            )?;
-            let (status, body) = client.post(req, target.timeout).await?;
-            if !(200..300).contains(&status) {
-                return Err(CallError::Failed(format!("backend answered HTTP {status}")));
-            }
+            let headers = [("x-sockgate-management-endpoint", management_endpoint)];
+            let event = Bytes::from(ev.to_json());
+            let max = client.max_response_bytes();
+            let answer = deliver(
+                client,
+                &target.backend,
+                target.timeout,
+                event,
+                &headers,
+                max,
+            );
+            let body = answer.await?.into_result()?;
             response::decode(&body).map_err(|e| CallError::Failed(e.to_string()))
         }
         IntegrationConfig::HttpProxy(target) => {
             let body = Bytes::copy_from_slice(ev.body.unwrap_or_default().as_bytes());
-            let req = request(
-                target,
-                ev,
-                management_endpoint,
-                "text/plain; charset=utf-8",
-                body,
-                true,
-            )?;
+            let req = request(target, ev, management_endpoint, body)?;
             let (status, body) = client.post(req, target.timeout).await?;
             if status >= 500 {
                 return Err(CallError::Failed(format!("backend answered HTTP {status}")));
@@ -167,48 +203,44 @@ pub async fn invoke(
     }
 }
 
+/// An `http_proxy` call: the message, with the connection's context in headers.
 fn request(
     target: &HttpTarget,
     ev: &EventContext<'_>,
     management_endpoint: &str,
-    content_type: &'static str,
     body: Bytes,
-    context_headers: bool,
 ) -> Result<http::Request<Bytes>, CallError> {
     let mut b = http::Request::post(target.uri.clone())
-        .header(http::header::CONTENT_TYPE, content_type)
-        .header("x-sockgate-management-endpoint", management_endpoint);
-    if context_headers {
-        b = b
-            .header("x-sockgate-connection-id", ev.connection_id.as_str())
-            .header("x-sockgate-request-id", ev.request_id.as_str())
-            .header("x-sockgate-event-type", ev.event_type.as_str())
-            .header("x-sockgate-route-key", ev.route_key)
-            .header("x-sockgate-stage", &*ev.info.stage)
-            .header("x-sockgate-source-ip", &ev.info.source_ip)
-            .header(
-                "x-sockgate-connected-at",
-                ev.info.connected_at_ms.to_string(),
-            );
-        if let Some(id) = &ev.message_id {
-            b = b.header("x-sockgate-message-id", id.as_str());
-        }
-        if ev.is_base64 {
-            b = b.header("x-sockgate-is-base64-encoded", "true");
-        }
-        if let Some(canary) = ev.is_canary {
-            b = b.header(
-                "x-sockgate-is-canary-request",
-                if canary { "true" } else { "false" },
-            );
-        }
-        if let Some((code, reason)) = ev.disconnect {
-            b = b.header("x-sockgate-disconnect-status-code", code.to_string());
-            // A client's close reason is free UTF-8; when it is not valid header
-            // text it is left out (the status code is always there).
-            if let Ok(v) = http::HeaderValue::from_str(reason) {
-                b = b.header("x-sockgate-disconnect-reason", v);
-            }
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header("x-sockgate-management-endpoint", management_endpoint)
+        .header("x-sockgate-connection-id", ev.connection_id.as_str())
+        .header("x-sockgate-request-id", ev.request_id.as_str())
+        .header("x-sockgate-event-type", ev.event_type.as_str())
+        .header("x-sockgate-route-key", ev.route_key)
+        .header("x-sockgate-stage", &*ev.info.stage)
+        .header("x-sockgate-source-ip", &ev.info.source_ip)
+        .header(
+            "x-sockgate-connected-at",
+            ev.info.connected_at_ms.to_string(),
+        );
+    if let Some(id) = &ev.message_id {
+        b = b.header("x-sockgate-message-id", id.as_str());
+    }
+    if ev.is_base64 {
+        b = b.header("x-sockgate-is-base64-encoded", "true");
+    }
+    if let Some(canary) = ev.is_canary {
+        b = b.header(
+            "x-sockgate-is-canary-request",
+            if canary { "true" } else { "false" },
+        );
+    }
+    if let Some((code, reason)) = ev.disconnect {
+        b = b.header("x-sockgate-disconnect-status-code", code.to_string());
+        // A client's close reason is free UTF-8; when it is not valid header
+        // text it is left out (the status code is always there).
+        if let Ok(v) = http::HeaderValue::from_str(reason) {
+            b = b.header("x-sockgate-disconnect-reason", v);
         }
     }
     // A custom route key is free text from the config and may not be valid header

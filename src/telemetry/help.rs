@@ -3,7 +3,9 @@
 use metrics::{Recorder as _, SharedString, Unit};
 use metrics_exporter_prometheus::PrometheusRecorder;
 
-use super::http_api::{HTTP_DATA, HTTP_INTEGRATION_LATENCY, HTTP_LATENCY, HTTP_REQUESTS};
+use super::http_api::{
+    HTTP_DATA, HTTP_EXECUTION_ERRORS, HTTP_INTEGRATION_LATENCY, HTTP_LATENCY, HTTP_REQUESTS,
+};
 use super::{
     CLIENT_ERRORS, CLUSTER_DROPPED, CLUSTER_EXPIRED, CLUSTER_MESSAGES, CLUSTER_REAPED, CLUSTER_UP,
     CONFIG_GENERATION, CONFIG_INFO, CONFIG_RELOADS, CONNECTIONS_OPEN, CONNECTS, DISCONNECTS,
@@ -104,7 +106,11 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     ),
     (
         EXECUTION_ERRORS,
-        "Integration calls that failed or timed out (AWS ExecutionError).",
+        "Integration calls that failed or timed out (AWS ExecutionError), by kind: timeout, failed, and Lambda's function_error, throttled, service_error, too_large.",
+    ),
+    (
+        HTTP_EXECUTION_ERRORS,
+        "HTTP API: integration calls that failed or timed out, by kind (as sockgate_execution_errors_total).",
     ),
     (
         MANAGEMENT_REQUESTS,

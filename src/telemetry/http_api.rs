@@ -6,11 +6,12 @@
 
 use metrics::{Counter, Histogram, Key, Label, Recorder as _};
 
-use super::{Metrics, metadata};
+use super::{ExecutionError, Metrics, metadata};
 
 pub(super) const HTTP_REQUESTS: &str = "sockgate_http_requests_total";
 pub(super) const HTTP_LATENCY: &str = "sockgate_http_latency_seconds";
 pub(super) const HTTP_INTEGRATION_LATENCY: &str = "sockgate_http_integration_latency_seconds";
+pub(super) const HTTP_EXECUTION_ERRORS: &str = "sockgate_http_execution_errors_total";
 pub(super) const HTTP_DATA: &str = "sockgate_http_data_processed_bytes_total";
 
 /// The label of requests outside any route or stage.
@@ -26,6 +27,7 @@ pub struct HttpRouteMetrics {
     latency: Histogram,
     integration_latency: Histogram,
     data: Counter,
+    execution_errors: [Counter; ExecutionError::LABELS.len()],
 }
 
 impl HttpRouteMetrics {
@@ -41,6 +43,11 @@ impl HttpRouteMetrics {
     /// Records the integration's part of a request.
     pub fn integration(&self, secs: f64) {
         self.integration_latency.record(secs);
+    }
+
+    /// Counts a failed integration call.
+    pub fn execution_error(&self, kind: ExecutionError) {
+        self.execution_errors[kind as usize].increment(1);
     }
 }
 
@@ -67,6 +74,11 @@ impl Metrics {
             latency: histogram(HTTP_LATENCY),
             integration_latency: histogram(HTTP_INTEGRATION_LATENCY),
             data: self.counter(HTTP_DATA, labels()),
+            execution_errors: ExecutionError::LABELS.map(|kind| {
+                let mut l = labels();
+                l.push(Label::new("kind", kind));
+                self.counter(HTTP_EXECUTION_ERRORS, l)
+            }),
         }
     }
 }

@@ -111,6 +111,31 @@ pub enum ExecutionError {
     Timeout,
     /// Connection refused, reset, non-2xx invocation status, or a malformed response.
     Failed,
+    /// A Lambda function ran and failed (`X-Amz-Function-Error`).
+    FunctionError,
+    /// Lambda throttled the call (429).
+    Throttled,
+    /// Lambda's own 5xx.
+    ServiceError,
+    /// The event or the result is over Lambda's 6 MB limit.
+    TooLarge,
+}
+
+impl ExecutionError {
+    /// Label values, in the variants' order.
+    pub const LABELS: [&'static str; 6] = [
+        "timeout",
+        "failed",
+        "function_error",
+        "throttled",
+        "service_error",
+        "too_large",
+    ];
+
+    /// Its label value.
+    pub fn label(self) -> &'static str {
+        Self::LABELS[self as usize]
+    }
 }
 
 /// The process-wide metrics registry for one gateway.
@@ -172,8 +197,8 @@ pub struct RouteMetrics {
     pub latency: Histogram,
     /// Integration answered a 4xx/5xx `statusCode`.
     pub integration_errors: Counter,
-    timeouts: Counter,
-    failures: Counter,
+    /// By [`ExecutionError`].
+    execution_errors: [Counter; ExecutionError::LABELS.len()],
 }
 
 /// Handles for the cluster link (registered only when a cluster is configured).
@@ -317,8 +342,8 @@ impl Metrics {
                 .recorder
                 .register_histogram(&Key::from_parts(INTEGRATION_LATENCY, labels()), &metadata()),
             integration_errors: self.counter(INTEGRATION_ERRORS, labels()),
-            timeouts: self.counter(EXECUTION_ERRORS, with("kind", "timeout")),
-            failures: self.counter(EXECUTION_ERRORS, with("kind", "failed")),
+            execution_errors: ExecutionError::LABELS
+                .map(|kind| self.counter(EXECUTION_ERRORS, with("kind", kind))),
         }
     }
 
@@ -442,10 +467,7 @@ impl StageMetrics {
 impl RouteMetrics {
     /// Counts an execution error.
     pub fn execution_error(&self, kind: ExecutionError) {
-        match kind {
-            ExecutionError::Timeout => self.timeouts.increment(1),
-            ExecutionError::Failed => self.failures.increment(1),
-        }
+        self.execution_errors[kind as usize].increment(1);
     }
 }
 

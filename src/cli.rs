@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 
-use crate::auth::sigv4::{self, Signed};
 use crate::clock;
 use crate::config::Config;
+use crate::sigv4::{self, Signed};
 
 /// Asks the node running `config` to reload it. `Ok` is the node's report of an
 /// applied reload; `Err` a rejected one (the report) or why the node could not

@@ -23,8 +23,10 @@
 //!   Cluster); it reaches its node only through the narrow [`cluster::Node`] trait.
 //! - [`auth`]: management API authentication (SigV4, bearer tokens); the
 //!   checks before `$connect` (admission, API keys, JWT and request authorizers).
-//! - [`integration`]: `aws_proxy`, `http_proxy` and `mock`; the Lambda events;
-//!   the backend pool and the fair shares of its slots.
+//! - [`integration`]: `aws_proxy` (to a URL or an AWS Lambda function),
+//!   `http_proxy` and `mock`; the Lambda events; the one event delivery path
+//!   (`integration::target`) every event-carrying call takes; the backend
+//!   pool and the fair shares of its slots.
 //! - Leaves, importing nothing of the above: [`config`] (validated data only),
 //!   [`telemetry`] (metric names and handles, bounded logs), [`conn`] (the
 //!   connection model: ids, mailbox, close reasons, group keys), [`routing`]
@@ -32,7 +34,8 @@
 //!   decoding, integration URIs, parameter mapping), [`ws`] (RFC 6455
 //!   framing), [`tls`], [`throttle`] (token buckets, quotas), [`validation`]
 //!   (JSON Schema checks), [`clock`] (the only reader of clocks), [`alarm`]
-//!   (one reusable timer), [`shutdown`].
+//!   (one reusable timer), [`shutdown`], [`sigv4`] (AWS Signature Version
+//!   4: the management API's check, and Lambda calls' signature).
 //!
 //! # Concurrency
 //!
@@ -57,6 +60,7 @@ pub mod routing;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod sigv4;
 pub mod snapshot;
 pub mod telemetry;
 pub mod throttle;

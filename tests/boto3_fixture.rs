@@ -84,7 +84,7 @@ async fn boto3_recorded_requests_get_the_answers_boto3_accepts() {
 /// SigV4 verification against the signatures boto3 actually made.
 #[test]
 fn boto3_signatures_verify_with_the_right_secret_only() {
-    use sockgate::auth::sigv4::{AccessKey, SigError, Signed, verify};
+    use sockgate::sigv4::{AccessKey, SigError, Signed, verify};
     let fixture = boto3_fixture();
     let key = |secret: &str| AccessKey {
         id: fixture["signing"]["access_key_id"].as_str().unwrap().into(),
@@ -106,7 +106,7 @@ fn boto3_signatures_verify_with_the_right_secret_only() {
             .map(|(k, v)| (k.as_str(), v.as_bytes()))
             .collect();
         let amz = req["headers"]["X-Amz-Date"].as_str().unwrap();
-        let signed_at = sockgate::auth::sigv4::parse_amz_date(amz).unwrap();
+        let signed_at = sockgate::sigv4::parse_amz_date(amz).unwrap();
         let (method, path, body) = (
             req["method"].as_str().unwrap(),
             req["path"].as_str().unwrap(),
@@ -173,7 +173,7 @@ fn boto3_signatures_verify_with_the_right_secret_only() {
 /// boto3 made, given the headers boto3 signed.
 #[test]
 fn the_signer_reproduces_boto3_signatures() {
-    use sockgate::auth::sigv4::{AccessKey, Signed, sign};
+    use sockgate::sigv4::{AccessKey, Signed, sign};
     let fixture = boto3_fixture();
     let key = AccessKey {
         id: fixture["signing"]["access_key_id"].as_str().unwrap().into(),

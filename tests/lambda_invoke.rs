@@ -322,3 +322,33 @@ fn config_checks_lambda_references_regions_and_credentials() {
         "[integrations.lambda]\nendpoint = \"http://user@localhost:4566/x\"\n[stages.dev]\n";
     assert!(Config::parse(endpoint, &env(&keys)).is_err());
 }
+
+/// The README's Lambda walk-through configs load as written.
+#[test]
+fn the_readme_lambda_configs_load() {
+    use sockgate::config::Config;
+    use std::collections::HashMap;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("### AWS Lambda functions").unwrap();
+    let end = start + readme[start..].find("## HTTP routes").unwrap();
+    let env: HashMap<String, String> = [
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let blocks: Vec<&str> = readme[start..end]
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    for block in blocks {
+        let text = format!("{block}\n[stages.dev]\n");
+        if let Err(e) = Config::parse(&text, &env) {
+            panic!("{e}\n{text}");
+        }
+    }
+}

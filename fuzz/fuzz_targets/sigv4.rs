@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockgate::auth::sigv4::{AccessKey, HeadCheck, Signed, verify, verify_head};
+use sockgate::sigv4::{AccessKey, HeadCheck, Signed, verify, verify_head};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

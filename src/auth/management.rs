@@ -14,8 +14,8 @@
 
 use subtle::ConstantTimeEq;
 
-use super::sigv4::{self, HeadCheck, SigError, Signed};
 use crate::config::ManagementAuth;
+use crate::sigv4::{self, HeadCheck, SigError, Signed};
 
 /// Why a management request was refused (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

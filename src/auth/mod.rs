@@ -7,7 +7,7 @@
 //! connection's `requestContext.authorizer`, in every later event.
 //!
 //! - [`management`]: SigV4 (boto3, the AWS CLI) and bearer tokens on the
-//!   management listener; [`sigv4`] is the pure signature check.
+//!   management listener; `crate::sigv4` is the pure signature check.
 
 pub mod admission;
 pub mod connect;
@@ -15,7 +15,6 @@ mod context;
 pub mod jwt;
 pub mod management;
 pub mod request;
-pub mod sigv4;
 
 pub use connect::{Admitted, identity_values, offered_token};
 pub use context::{AuthContext, Granted};

@@ -33,12 +33,12 @@ use hyper::body::Incoming;
 use super::body::BodyError;
 use super::respond::{ApiError, Body, empty};
 use crate::auth::management::{self, Pending};
-use crate::auth::sigv4::Signed;
 use crate::clock;
 use crate::config::ManagementAuth;
 use crate::conn::SendReport;
 use crate::conn::{DeliveryError, GroupKey, Id, Sent};
 use crate::gateway::Gateway;
+use crate::sigv4::Signed;
 
 /// Largest POST body: the API model's `Data` maximum (131072 bytes).
 pub const MAX_POST_BYTES: usize = 128 << 10;

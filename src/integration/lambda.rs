@@ -17,9 +17,9 @@ use bytes::Bytes;
 use http::HeaderMap;
 
 use super::{CallError, LambdaError};
-use crate::auth::sigv4::{self, Signed};
 use crate::clock::{self, Instant};
 use crate::config::{AwsKeys, Credentials, LambdaConfig, LambdaFunction};
+use crate::sigv4::{self, Signed};
 
 /// Lambda's synchronous payload limit, for the event and the result (6 MB).
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;

@@ -1,5 +1,6 @@
-//! AWS Signature Version 4 verification, as boto3 and the AWS CLI sign requests
-//! to `execute-api` (the @connections API).
+//! AWS Signature Version 4: verification, as boto3 and the AWS CLI sign
+//! requests to `execute-api` (the @connections API), and signing, as botocore
+//! signs (`sockgate reload`, and the gateway's own Lambda Invoke calls).
 //!
 //! Only the header form (`Authorization: AWS4-HMAC-SHA256 Credential=…,
 //! SignedHeaders=…, Signature=…` with `X-Amz-Date`) is accepted; that is what

@@ -1,10 +1,12 @@
 //! `[http]`: the HTTP API served beside the WebSocket API on the public
-//! listener — its routes (resolved per stage in `routes`) and its limits.
+//! listener — its routes (resolved per stage in `routes`) and its limits —
+//! and the types of its config.
 
-use super::reader::{Errors, Section, join};
+use super::reader::{Errors, Section};
 use super::routes::{self, RawRoute};
-use super::{CorsConfig, HttpConfig, ParamMapping};
-use crate::routing::mapping::{self, MapVar, Mapping, Side, Target};
+use std::time::Duration;
+
+use super::{EventTarget, HttpValidation, MockConfig};
 
 /// AWS HTTP APIs' payload limit: 10 MB.
 const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
@@ -100,77 +102,119 @@ fn read_cors(mut s: Section<'_>) -> Option<CorsConfig> {
     Some(cors)
 }
 
-/// The kind of integration a route's mapping applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Calls {
-    /// `aws_proxy`: the mapped request is what the event shows.
-    Lambda,
-    /// `http_proxy`: the mapped request is what the backend gets; its answer
-    /// is streamed, so `$response.body` cannot be read.
-    Proxy,
-    /// `mock`: no request goes anywhere.
-    Mock,
+/// `[http]`: the HTTP API's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Largest request body accepted (AWS: 10 MB); larger gets 413.
+    pub max_body_bytes: usize,
+    /// Request body bytes one client connection may have buffered at once
+    /// (HTTP/2 runs many requests on one).
+    pub max_body_bytes_per_connection: usize,
+    /// Request body bytes the node may have buffered at once (read when the
+    /// node starts).
+    pub max_body_bytes_in_flight: usize,
+    /// `[http.cors]`, if set.
+    pub cors: Option<CorsConfig>,
+    /// One log line per request, with AWS's `$context` variables (off by
+    /// default: at tens of thousands of requests a second it is the costliest
+    /// thing a node does).
+    pub access_log: bool,
 }
 
-/// Most mappings per route and direction: each runs on every request, and
-/// AWS's examples use a handful; 50 leaves room without letting a config make
-/// a request do unbounded work.
-const MAX_MAPPINGS: usize = 50;
+/// Body budgets count bytes in these units (KiB): a semaphore's permits are
+/// `u32`-bounded per acquire, and a KiB per small body is no real loss.
+pub const BODY_UNIT: usize = 1024;
 
-/// `request_parameters` and `response_parameters` of an HTTP route: each key
-/// and value parsed (`routing::mapping`) and checked against the route.
-pub(super) fn read_mapping(s: &mut Section<'_>, key: &str, calls: Calls) -> ParamMapping {
-    let params = crate::routing::http::key_params(key);
-    let path = s.path().to_owned();
-    let req_path = join(&path, "request_parameters");
-    let errors = s.errors();
-    let check = |m: &Mapping, at: &str| -> Result<(), String> {
-        if calls == Calls::Mock && at == req_path {
-            return Err("a mock route calls no backend; map its answer instead".into());
-        }
-        if m.target == Target::Path && calls != Calls::Proxy {
-            return Err("overwrite:path applies to http_proxy integrations".into());
-        }
-        for v in m.value.vars() {
-            match v {
-                MapVar::PathParam(p) if !params.contains(p) => {
-                    return Err(format!("{{{p}}} is not a parameter of the route"));
-                }
-                MapVar::ResponseBody(_) if calls == Calls::Proxy => {
-                    return Err("an http_proxy answer is streamed; $response.body is for aws_proxy and mock routes".into());
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    };
-    let read = |pairs: Vec<(String, String)>, at: &str, side: Side| -> Vec<Mapping> {
-        if pairs.len() > MAX_MAPPINGS {
-            errors.push(at, format!("at most {MAX_MAPPINGS} mappings"));
-        }
-        let mut out: Vec<Mapping> = pairs
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let parsed = mapping::parse(&k, &v, side).and_then(|m| check(&m, at).map(|()| m));
-                parsed.map_err(|why| errors.push(join(at, &k), why)).ok()
-            })
-            .collect();
-        out.sort_by_key(|m| m.action);
-        out
-    };
-    let request = read(s.string_map("request_parameters"), &req_path, Side::Request);
-    let mut response = Vec::new();
-    for (status, section) in s.entries("response_parameters") {
-        let at = section.path().to_owned();
-        let Some(code) = status
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (200..=599).contains(c))
-        else {
-            errors.push(at, "response mappings are keyed by a status code, 200-599");
-            continue;
-        };
-        response.push((code, read(section.strings(), &at, Side::Response)));
+/// `[http.cors]`: AWS's CORS settings of an HTTP API (`http::cors` applies them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsConfig {
+    /// Origins (`scheme://host[:port]`) or `*`.
+    pub allow_origins: Vec<String>,
+    /// Methods (upper case) or `*`.
+    pub allow_methods: Vec<String>,
+    /// Request headers (lower case) or `*`.
+    pub allow_headers: Vec<String>,
+    /// Response headers scripts may read (lower case).
+    pub expose_headers: Vec<String>,
+    /// `Access-Control-Max-Age`, seconds.
+    pub max_age_secs: Option<u64>,
+    /// `Access-Control-Allow-Credentials: true`.
+    pub allow_credentials: bool,
+}
+
+/// One HTTP route (`[http.routes."GET /pets/{id}"]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRouteConfig {
+    /// `METHOD /path` or `$default`, as written.
+    pub key: String,
+    /// Where its requests go.
+    pub integration: HttpIntegration,
+    /// What a request must show first.
+    pub auth: HttpRouteAuth,
+    /// Changes to the request and the answer.
+    pub mapping: ParamMapping,
+    /// Its own limit (AWS's route settings), over the stage's default.
+    pub throttle: Option<crate::throttle::Limit>,
+    /// Its model and required parameters.
+    pub validation: HttpValidation,
+}
+
+/// An HTTP route's parameter mapping: AWS's `request_parameters` and
+/// `response_parameters` (applied by `http::mapping`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamMapping {
+    /// Changes to the request, in the order applied: removes, overwrites, appends.
+    pub request: Vec<crate::routing::mapping::Mapping>,
+    /// Changes to the answer, by the integration's status code, in the same order.
+    pub response: Vec<(u16, Vec<crate::routing::mapping::Mapping>)>,
+}
+
+impl ParamMapping {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty()
     }
-    ParamMapping { request, response }
+}
+
+/// What a request on an HTTP route must show before its body is read and its
+/// integration runs (AWS's route `AuthorizerId`, `AuthorizationScopes`, and
+/// REST's `apiKeyRequired`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRouteAuth {
+    /// The `[authorizers.*]` entry the route uses, if any.
+    pub authorizer: Option<String>,
+    /// With a JWT authorizer: the token must carry at least one of these.
+    pub scopes: Vec<String>,
+    /// The request must carry one of its stage's `api_keys` in `x-api-key`.
+    pub api_key_required: bool,
+}
+
+/// Where an HTTP route's requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpIntegration {
+    /// The Lambda event POSTed to `target`, in `payload_format`.
+    AwsProxy {
+        /// The backend and its timeout.
+        target: EventTarget,
+        /// The Lambda event version.
+        payload_format: PayloadFormat,
+    },
+    /// The request itself, passed on to `uri` (its `{param}`s filled in).
+    HttpProxy {
+        /// The backend URI, stage variables resolved.
+        uri: crate::routing::uri::UriTemplate,
+        /// Until the backend's response headers arrive.
+        timeout: Duration,
+    },
+    /// An answer from config.
+    Mock(MockConfig),
+}
+
+/// Lambda payload format version of an HTTP route (`payload_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    /// "1.0": the REST API proxy shape with `version: "1.0"`.
+    V1,
+    /// "2.0" (the default): the HTTP API shape.
+    V2,
 }

@@ -16,6 +16,7 @@ pub mod env;
 mod http_api;
 pub mod lambda;
 pub mod net;
+mod param_mapping;
 mod reader;
 mod routes;
 pub mod security;
@@ -33,6 +34,10 @@ use std::time::Duration;
 use crate::routing::Template;
 
 pub use env::{EnvSource, ProcessEnv};
+pub use http_api::{
+    BODY_UNIT, CorsConfig, HttpConfig, HttpIntegration, HttpRouteAuth, HttpRouteConfig,
+    ParamMapping, PayloadFormat,
+};
 pub use lambda::{AwsKeys, Credentials, LambdaConfig, LambdaFunction};
 pub use routes::DEFAULT_STAGE;
 pub use security::{
@@ -351,123 +356,6 @@ pub struct RouteConfig {
     pub throttle: Option<crate::throttle::Limit>,
     /// Its models, if messages are validated.
     pub validation: Option<WsValidation>,
-}
-
-/// `[http]`: the HTTP API's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpConfig {
-    /// Largest request body accepted (AWS: 10 MB); larger gets 413.
-    pub max_body_bytes: usize,
-    /// Request body bytes one client connection may have buffered at once
-    /// (HTTP/2 runs many requests on one).
-    pub max_body_bytes_per_connection: usize,
-    /// Request body bytes the node may have buffered at once (read when the
-    /// node starts).
-    pub max_body_bytes_in_flight: usize,
-    /// `[http.cors]`, if set.
-    pub cors: Option<CorsConfig>,
-    /// One log line per request, with AWS's `$context` variables (off by
-    /// default: at tens of thousands of requests a second it is the costliest
-    /// thing a node does).
-    pub access_log: bool,
-}
-
-/// Body budgets count bytes in these units (KiB): a semaphore's permits are
-/// `u32`-bounded per acquire, and a KiB per small body is no real loss.
-pub const BODY_UNIT: usize = 1024;
-
-/// `[http.cors]`: AWS's CORS settings of an HTTP API (`http::cors` applies them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorsConfig {
-    /// Origins (`scheme://host[:port]`) or `*`.
-    pub allow_origins: Vec<String>,
-    /// Methods (upper case) or `*`.
-    pub allow_methods: Vec<String>,
-    /// Request headers (lower case) or `*`.
-    pub allow_headers: Vec<String>,
-    /// Response headers scripts may read (lower case).
-    pub expose_headers: Vec<String>,
-    /// `Access-Control-Max-Age`, seconds.
-    pub max_age_secs: Option<u64>,
-    /// `Access-Control-Allow-Credentials: true`.
-    pub allow_credentials: bool,
-}
-
-/// One HTTP route (`[http.routes."GET /pets/{id}"]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpRouteConfig {
-    /// `METHOD /path` or `$default`, as written.
-    pub key: String,
-    /// Where its requests go.
-    pub integration: HttpIntegration,
-    /// What a request must show first.
-    pub auth: HttpRouteAuth,
-    /// Changes to the request and the answer.
-    pub mapping: ParamMapping,
-    /// Its own limit (AWS's route settings), over the stage's default.
-    pub throttle: Option<crate::throttle::Limit>,
-    /// Its model and required parameters.
-    pub validation: HttpValidation,
-}
-
-/// An HTTP route's parameter mapping: AWS's `request_parameters` and
-/// `response_parameters` (applied by `http::mapping`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ParamMapping {
-    /// Changes to the request, in the order applied: removes, overwrites, appends.
-    pub request: Vec<crate::routing::mapping::Mapping>,
-    /// Changes to the answer, by the integration's status code, in the same order.
-    pub response: Vec<(u16, Vec<crate::routing::mapping::Mapping>)>,
-}
-
-impl ParamMapping {
-    /// Whether it changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.request.is_empty() && self.response.is_empty()
-    }
-}
-
-/// What a request on an HTTP route must show before its body is read and its
-/// integration runs (AWS's route `AuthorizerId`, `AuthorizationScopes`, and
-/// REST's `apiKeyRequired`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpRouteAuth {
-    /// The `[authorizers.*]` entry the route uses, if any.
-    pub authorizer: Option<String>,
-    /// With a JWT authorizer: the token must carry at least one of these.
-    pub scopes: Vec<String>,
-    /// The request must carry one of its stage's `api_keys` in `x-api-key`.
-    pub api_key_required: bool,
-}
-
-/// Where an HTTP route's requests go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HttpIntegration {
-    /// The Lambda event POSTed to `target`, in `payload_format`.
-    AwsProxy {
-        /// The backend and its timeout.
-        target: EventTarget,
-        /// The Lambda event version.
-        payload_format: PayloadFormat,
-    },
-    /// The request itself, passed on to `uri` (its `{param}`s filled in).
-    HttpProxy {
-        /// The backend URI, stage variables resolved.
-        uri: crate::routing::uri::UriTemplate,
-        /// Until the backend's response headers arrive.
-        timeout: Duration,
-    },
-    /// An answer from config.
-    Mock(MockConfig),
-}
-
-/// Lambda payload format version of an HTTP route (`payload_format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadFormat {
-    /// "1.0": the REST API proxy shape with `version: "1.0"`.
-    V1,
-    /// "2.0" (the default): the HTTP API shape.
-    V2,
 }
 
 /// Where a route's events go.

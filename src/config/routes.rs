@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::env::EnvSource;
-use super::http_api::{Calls, read_mapping};
+use super::param_mapping::{Calls, read_mapping};
 use super::reader::{Errors, Section, join};
 use super::{
     Backend, CanaryConfig, EventTarget, HttpIntegration, HttpRouteAuth, HttpRouteConfig,

@@ -41,6 +41,9 @@ pub(crate) struct Args {
     /// Where the backend listens (the proxy must point here); "off" to serve none.
     #[arg(long, default_value = "127.0.0.1:28301")]
     backend: String,
+    /// `CERT,KEY` (PEM files): the backend speaks TLS with this certificate.
+    #[arg(long)]
+    backend_tls: Option<String>,
     /// `plain` (the body as is) or `lambda` (a payload 2.0 result).
     #[arg(long, default_value = "plain")]
     backend_kind: String,
@@ -105,7 +108,8 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
                 .await
                 .map_err(|e| format!("backend bind {addr}: {e}"))?;
             let answer = answer(&a.backend_kind, a.body_bytes)?;
-            Some(tokio::spawn(serve_backend(listener, answer)))
+            let tls = a.backend_tls.as_deref().map(tls_acceptor).transpose()?;
+            Some(tokio::spawn(serve_backend(listener, answer, tls)))
         }
     };
     let sources = crate::parse_sources(&a.sources)?;
@@ -206,14 +210,39 @@ fn answer(kind: &str, bytes: usize) -> Result<Bytes, String> {
     }
 }
 
-/// The backend: every request (its body read whole) gets `answer`.
-async fn serve_backend(listener: tokio::net::TcpListener, answer: Bytes) {
+/// A TLS acceptor from `CERT,KEY` PEM files.
+fn tls_acceptor(files: &str) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = files.split_once(',').ok_or("--backend-tls CERT,KEY")?;
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| format!("{cert}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{key}: {e}"))?;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// The backend: every request (its body read whole) gets `answer`; over TLS
+/// when `tls` is given.
+async fn serve_backend(
+    listener: tokio::net::TcpListener,
+    answer: Bytes,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
         let answer = answer.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let answer = answer.clone();
@@ -222,9 +251,17 @@ async fn serve_backend(listener: tokio::net::TcpListener, answer: Bytes) {
                     Ok::<_, Infallible>(hyper::Response::new(Full::new(answer)))
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                }
+                Some(tls) => {
+                    if let Ok(stream) = tls.accept(stream).await {
+                        let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
+            }
         });
     }
 }

@@ -41,8 +41,14 @@ impl Server {
                 // nginx writes its pid and temp files under its prefix.
                 let prefix = std::env::temp_dir().join("sockgate-compare-nginx");
                 std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-                let conf =
-                    std::fs::canonicalize(dir.join("nginx.conf")).map_err(|e| e.to_string())?;
+                // `{CASE_DIR}` in the case's nginx.conf is its directory
+                // (nginx reads relative paths from its prefix).
+                let case_dir = std::fs::canonicalize(dir).map_err(|e| e.to_string())?;
+                let text = std::fs::read_to_string(dir.join("nginx.conf"))
+                    .map_err(|e| e.to_string())?
+                    .replace("{CASE_DIR}", &case_dir.to_string_lossy());
+                let conf = prefix.join("nginx.conf");
+                std::fs::write(&conf, text).map_err(|e| e.to_string())?;
                 let mut c = Command::new("nginx");
                 c.arg("-p").arg(&prefix).arg("-c").arg(conf);
                 c.args(["-g", "daemon off; pid nginx.pid; error_log stderr warn;"]);

@@ -16,7 +16,8 @@
 //! - [`gateway`]: the lifecycle phases (connect, message, disconnect) and the
 //!   runtime state they share; what the cluster asks of this node.
 //! - [`snapshot`]: the reloadable configuration, resolved (stages, routes,
-//!   authorizers): one immutable generation, swapped whole.
+//!   authorizers): one immutable generation, swapped whole; and the compile
+//!   step's checks (`snapshot::check`).
 //! - [`delivery`]: sends from outside a session (@connections, groups,
 //!   broadcasts): this node's registry and group index, and its cluster link.
 //! - [`cluster`]: several nodes joined through Redis (one server, or a Redis
@@ -27,7 +28,8 @@
 //!   `http_proxy` and `mock`; the Lambda events; the one event delivery path
 //!   (`integration::target`) every event-carrying call takes; the backend
 //!   pool and the fair shares of its slots.
-//! - Leaves, importing nothing of the above: [`config`] (validated data only),
+//! - Leaves, importing nothing of the above: [`config`] (parsed and checked
+//!   data; what must load or compile is checked by `snapshot::check`),
 //!   [`telemetry`] (metric names and handles, bounded logs), [`conn`] (the
 //!   connection model: ids, mailbox, close reasons, group keys), [`routing`]
 //!   (selection expressions, route tables, the canonical request path, query

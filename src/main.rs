@@ -44,6 +44,8 @@ fn main() -> ExitCode {
         Some(path) => Config::load_file(path, &ProcessEnv),
         None => Config::demo(&ProcessEnv),
     };
+    // Parsed, then its files loaded (certificates, CA bundles).
+    let config = config.and_then(|c| sockgate::snapshot::check(&c).map(|()| c));
     let config = match config {
         Ok(c) => c,
         Err(errors) => {

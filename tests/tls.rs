@@ -81,7 +81,9 @@ fn bad_certificate_files_are_config_errors() {
     use sockgate::config::Config;
     let env = std::collections::HashMap::new();
     let text = "[server]\ntls_cert_file = \"/nonexistent.pem\"\ntls_key_file = \"/nonexistent.key\"\n[stages.dev]\n";
-    let err = Config::parse(text, &env).unwrap_err().to_string();
+    // Parsed, then loaded when compiled (`sockgate check`, start, reload).
+    let config = Config::parse(text, &env).unwrap();
+    let err = sockgate::snapshot::check(&config).unwrap_err().to_string();
     assert!(
         err.contains("server.tls_cert_file") && err.contains("/nonexistent.pem"),
         "{err}"
@@ -95,7 +97,8 @@ fn bad_certificate_files_are_config_errors() {
     );
     let swapped =
         format!("[server]\ntls_cert_file = \"{KEY}\"\ntls_key_file = \"{CERT}\"\n[stages.dev]\n");
-    assert!(Config::parse(&swapped, &env).is_err());
+    let config = Config::parse(&swapped, &env).unwrap();
+    assert!(sockgate::snapshot::check(&config).is_err());
 }
 
 const CERT2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/tls2-cert.pem");

@@ -257,7 +257,7 @@ async fn bad_certificates_fail_the_call_and_the_log_says_why() {
 }
 
 #[test]
-fn https_urls_and_tls_files_are_checked_when_the_config_loads() {
+fn https_urls_and_tls_files_are_checked_when_the_config_is_compiled() {
     let env = std::collections::HashMap::new();
     let p = pki();
     let ok = format!(
@@ -265,20 +265,18 @@ fn https_urls_and_tls_files_are_checked_when_the_config_loads() {
          [authorizers.cognito]\ntype = \"jwt\"\nidentity_source = \"$request.header.Authorization\"\nissuer = \"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc\"\naudience = [\"client\"]\nalgorithms = [\"RS256\"]\njwks_uri = \"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc/.well-known/jwks.json\"\n",
         tls_section(&p.ca_file, None)
     );
-    sockgate::config::Config::parse(&ok, &env).expect("https backends and JWKS are accepted");
+    // Parsed, then its files loaded (`sockgate check`, start, reload).
+    let load = |text: &str| {
+        sockgate::config::Config::parse(text, &env).and_then(|c| sockgate::snapshot::check(&c))
+    };
+    load(&ok).expect("https backends and JWKS are accepted");
     let bad = "[integrations.tls]\nca_file = \"/nonexistent/ca.pem\"\n[stages.dev]\n";
-    let e = sockgate::config::Config::parse(bad, &env)
-        .map(drop)
-        .unwrap_err()
-        .to_string();
+    let e = load(bad).unwrap_err().to_string();
     assert!(e.contains("/nonexistent/ca.pem"), "{e}");
     let half = format!(
         "[integrations.tls]\nclient_cert_file = \"{}\"\n[stages.dev]\n",
         p.ca_file
     );
-    let e = sockgate::config::Config::parse(&half, &env)
-        .map(drop)
-        .unwrap_err()
-        .to_string();
+    let e = load(&half).unwrap_err().to_string();
     assert!(e.contains("go together"), "{e}");
 }

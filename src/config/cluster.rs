@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::reader::{Section, join};
 use super::{ClusterConfig, RedisTarget, RedisTls};
-use crate::tls::client::{ClientTls, ClientTlsFiles};
 
 /// `[cluster]`; `Some(None)` when no Redis is configured (a single node).
 pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> {
@@ -29,17 +28,6 @@ pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> 
         .collect();
     let is_redis = |u: &&str| u.starts_with("redis://") || u.starts_with("rediss://");
     let any_tls = urls.iter().any(|u| u.starts_with("rediss://"));
-    let files_ok = match (&tls.ca_file, &tls.cert_file, &tls.key_file) {
-        (None, None, None) => Ok(()),
-        _ => ClientTls::load(&ClientTlsFiles {
-            ca_file: tls.ca_file.clone(),
-            system_roots: false,
-            cert_file: tls.cert_file.clone(),
-            key_file: tls.key_file.clone(),
-            verify: true,
-        })
-        .map(drop),
-    };
     // Default: two missed probes and one slow Redis answer.
     let unready_after = s.duration_or(
         "unready_after",
@@ -89,11 +77,6 @@ pub(super) fn read_cluster(mut s: Section<'_>) -> Option<Option<ClusterConfig>> 
             any_tls || tls == RedisTls::default(),
             "ca_file",
             "ca_file and client_cert_file are for rediss:// (TLS) URLs",
-        ),
-        check(
-            files_ok.as_ref().is_ok(),
-            "ca_file",
-            files_ok.as_ref().err().map_or("", String::as_str),
         ),
         check(
             redis_url.is_none() || redis_cluster.is_empty(),

@@ -154,7 +154,7 @@ pub struct HttpRouteConfig {
     /// Changes to the request and the answer.
     pub mapping: ParamMapping,
     /// Its own limit (AWS's route settings), over the stage's default.
-    pub throttle: Option<crate::throttle::Limit>,
+    pub throttle: Option<super::Limit>,
     /// Its model and required parameters.
     pub validation: HttpValidation,
 }

@@ -6,6 +6,15 @@
 //! falls back to a default for a value it cannot read: it lists every error, with its
 //! key path, and fails (see `reader`).
 //!
+//! What must be loaded or compiled to be checked — certificate files, JSON
+//! Schemas — is checked when the config is compiled (`snapshot::check`, run
+//! by `sockgate check`, at start and at each reload). `config` imports
+//! nothing from `tls`, `throttle` or `validation`: their config-side types
+//! (`TlsFiles`, `Limit`, `Quota`, `Param`) are defined here and re-exported
+//! there. It still compiles route-selection and URI templates, mappings and
+//! the route trie from `routing` while it reads (moving that to the snapshot
+//! is the next step).
+//!
 //! Defaults follow AWS wherever AWS has one (128 KiB messages, 32 KiB frames, 10 min
 //! idle, 2 h duration, 29 s integration timeout). `config/sockgate.example.toml`
 //! documents every key.
@@ -18,10 +27,12 @@ pub mod lambda;
 pub mod net;
 mod param_mapping;
 mod reader;
+mod resolve;
 mod routes;
 pub mod security;
 mod server;
 mod throttle;
+mod tls_files;
 mod validation;
 mod websocket;
 
@@ -43,8 +54,9 @@ pub use routes::DEFAULT_STAGE;
 pub use security::{
     AdmissionConfig, AuthorizerConfig, IdentitySource, JwtConfig, RequestAuthorizerConfig,
 };
-pub use throttle::{StageThrottle, ThrottleConfig, UsagePlan};
-pub use validation::{HttpValidation, WsValidation};
+pub use throttle::{Limit, Period, Quota, StageThrottle, ThrottleConfig, UsagePlan};
+pub use tls_files::{ClientTlsFiles, TlsFiles};
+pub use validation::{HttpValidation, Param, WsValidation};
 
 /// The demo config served when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/sockgate.default.toml");
@@ -74,8 +86,8 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// `[usage_plans.*]`.
     pub usage_plans: Vec<UsagePlan>,
-    /// `[models.*]`, compiled.
-    pub models: BTreeMap<String, crate::validation::Model>,
+    /// `[models.*]`: each model's JSON Schema (compiled with the snapshot).
+    pub models: BTreeMap<String, serde_json::Value>,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
     /// The first 16 hex digits of the SHA-256 of the config text: which file a
@@ -226,7 +238,7 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<net::Cidr>,
     /// TLS on the public listener (`wss://`), when configured: the certificate
     /// and key files (checked when the config loads, read again on every reload).
-    pub tls: Option<crate::tls::TlsFiles>,
+    pub tls: Option<TlsFiles>,
 }
 
 /// `[api]`
@@ -295,7 +307,7 @@ pub struct ClientConfig {
     /// HTTP-route backend calls in flight on one client connection; more get 429.
     pub max_inflight_per_http_connection: usize,
     /// TLS to `https://` backends, authorizers and key sets.
-    pub tls: crate::tls::client::ClientTlsFiles,
+    pub tls: ClientTlsFiles,
     /// `[integrations.lambda]`: region, endpoint and credentials of Lambda calls.
     pub lambda: LambdaConfig,
     /// Largest backend response body read; a larger one fails the call.
@@ -353,7 +365,7 @@ pub struct RouteConfig {
     /// Two-way: the integration's reply is sent back to the client.
     pub route_response: bool,
     /// Its own limit (AWS's route settings), over the stage's default.
-    pub throttle: Option<crate::throttle::Limit>,
+    pub throttle: Option<Limit>,
     /// Its models, if messages are validated.
     pub validation: Option<WsValidation>,
 }

@@ -9,13 +9,9 @@ use std::time::Duration;
 use super::env::EnvSource;
 use super::param_mapping::{Calls, read_mapping};
 use super::reader::{Errors, Section, join};
-use super::{
-    Backend, CanaryConfig, EventTarget, HttpIntegration, HttpRouteAuth, HttpRouteConfig,
-    HttpTarget, IntegrationConfig, MockConfig, ParamMapping, PayloadFormat, RouteConfig,
-    StageConfig,
-};
-use crate::routing::uri::UriTemplate;
-use crate::routing::{self, Scope, expr::Var, http::HttpRouter};
+use super::resolve;
+use super::{CanaryConfig, HttpRouteAuth, MockConfig, ParamMapping, PayloadFormat, StageConfig};
+use crate::routing::{self, expr::Var, http::HttpRouter};
 
 /// AWS's stage served at the root of the URL space (`http://host/path`).
 pub const DEFAULT_STAGE: &str = "$default";
@@ -37,17 +33,17 @@ pub(super) enum Api {
 
 /// A route as written, before stage variables are applied to its URI.
 pub(super) struct RawRoute {
-    key: String,
-    path: String,
-    integration: Option<RawIntegration>,
-    route_response: bool,
-    payload_format: PayloadFormat,
+    pub(super) key: String,
+    pub(super) path: String,
+    pub(super) integration: Option<RawIntegration>,
+    pub(super) route_response: bool,
+    pub(super) payload_format: PayloadFormat,
     /// HTTP routes only.
-    auth: HttpRouteAuth,
-    mapping: ParamMapping,
-    throttle: Option<crate::throttle::Limit>,
-    ws_validation: Option<super::WsValidation>,
-    http_validation: super::HttpValidation,
+    pub(super) auth: HttpRouteAuth,
+    pub(super) mapping: ParamMapping,
+    pub(super) throttle: Option<super::Limit>,
+    pub(super) ws_validation: Option<super::WsValidation>,
+    pub(super) http_validation: super::HttpValidation,
 }
 
 impl RawRoute {
@@ -76,7 +72,7 @@ impl RawRoute {
     }
 }
 
-enum RawIntegration {
+pub(super) enum RawIntegration {
     Http {
         proxy: bool,
         /// `uri`, or `function` (a Lambda function's name) when `function`.
@@ -356,8 +352,8 @@ fn read_stage(
     let errors = s.errors();
     s.finish();
     // Routes are resolved even with bad variables, so their errors are listed too.
-    let ws_routes = resolve_routes(&name, routes.ws, &variables, errors);
-    let http_routes = resolve_http_routes(&name, routes.http, &variables, errors);
+    let ws_routes = resolve::routes(&name, routes.ws, &variables, errors);
+    let http_routes = resolve::http_routes(&name, routes.http, &variables, errors);
     let valid = valid_name && variables_ok;
     Some(StageConfig {
         name: valid.then_some(name)?,
@@ -395,8 +391,8 @@ fn read_canary(
     let mut variables = base.clone();
     variables.extend(overrides);
     let label = format!("{stage} (canary)");
-    let ws_routes = resolve_routes(&label, routes.ws, &variables, errors);
-    let http_routes = resolve_http_routes(&label, routes.http, &variables, errors);
+    let ws_routes = resolve::routes(&label, routes.ws, &variables, errors);
+    let http_routes = resolve::http_routes(&label, routes.http, &variables, errors);
     Some(Some(CanaryConfig {
         percent: percent?,
         variables: ok.then_some(variables)?,
@@ -452,190 +448,4 @@ fn read_api_keys(s: &mut Section<'_>, env: &dyn EnvSource) -> Option<Vec<(String
         }
     }
     ok.then_some(keys)
-}
-
-/// Every WebSocket route of the stage, its integration URI resolved with the
-/// stage's variables.
-fn resolve_routes(
-    stage: &str,
-    routes: &[RawRoute],
-    variables: &BTreeMap<String, String>,
-    errors: &Errors,
-) -> Option<Vec<RouteConfig>> {
-    resolve_each(stage, routes, errors, |route, integration| {
-        let integration = match integration {
-            RawIntegration::Mock(m) => IntegrationConfig::Mock(m.clone()),
-            RawIntegration::Http {
-                proxy: true,
-                uri,
-                timeout,
-                ..
-            } => IntegrationConfig::HttpProxy(HttpTarget {
-                uri: resolve_uri(uri, variables)?,
-                timeout: *timeout,
-            }),
-            RawIntegration::Http {
-                proxy: false,
-                uri,
-                function,
-                timeout,
-            } => IntegrationConfig::AwsProxy(EventTarget {
-                backend: resolve_backend(uri, *function, variables)?,
-                timeout: *timeout,
-            }),
-        };
-        Ok(RouteConfig {
-            key: route.key.clone(),
-            integration,
-            route_response: route.route_response,
-            throttle: route.throttle,
-            validation: route.ws_validation.clone(),
-        })
-    })
-}
-
-/// Every HTTP route of the stage, resolved with its variables; an `http_proxy`
-/// URI may also name the route's parameters (`{id}`, `{proxy}`).
-fn resolve_http_routes(
-    stage: &str,
-    routes: &[RawRoute],
-    variables: &BTreeMap<String, String>,
-    errors: &Errors,
-) -> Option<Vec<HttpRouteConfig>> {
-    resolve_each(stage, routes, errors, |route, integration| {
-        let integration = match integration {
-            RawIntegration::Mock(m) => HttpIntegration::Mock(m.clone()),
-            RawIntegration::Http {
-                proxy: false,
-                uri,
-                function,
-                timeout,
-            } => HttpIntegration::AwsProxy {
-                target: EventTarget {
-                    backend: resolve_backend(uri, *function, variables)?,
-                    timeout: *timeout,
-                },
-                payload_format: route.payload_format,
-            },
-            RawIntegration::Http {
-                proxy: true,
-                uri,
-                timeout,
-                ..
-            } => {
-                let params = routing::http::key_params(&route.key);
-                let params: Vec<&str> = params.iter().map(String::as_str).collect();
-                let text = render_uri(uri, variables)?;
-                HttpIntegration::HttpProxy {
-                    uri: UriTemplate::parse(&text, &params)?,
-                    timeout: *timeout,
-                }
-            }
-        };
-        Ok(HttpRouteConfig {
-            key: route.key.clone(),
-            integration,
-            auth: route.auth.clone(),
-            mapping: route.mapping.clone(),
-            throttle: route.throttle,
-            validation: route.http_validation.clone(),
-        })
-    })
-}
-
-/// Resolves every route with `resolve`; each failure is recorded against the
-/// route's `integration.uri` (the only part that depends on the stage), and
-/// any failure (or a route whose integration was unreadable) yields `None`.
-fn resolve_each<T>(
-    stage: &str,
-    routes: &[RawRoute],
-    errors: &Errors,
-    resolve: impl Fn(&RawRoute, &RawIntegration) -> Result<T, String>,
-) -> Option<Vec<T>> {
-    let mut resolved = Vec::new();
-    let mut ok = true;
-    for route in routes {
-        let Some(integration) = &route.integration else {
-            ok = false;
-            continue;
-        };
-        match resolve(route, integration) {
-            Ok(r) => resolved.push(r),
-            Err(why) => {
-                let path = format!("{}.integration.uri", route.path);
-                errors.push(path, format!("in stage {stage:?}: {why}"));
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(resolved)
-}
-
-/// The URI text with the stage's variables in it.
-fn render_uri(
-    template: &routing::Template,
-    vars: &BTreeMap<String, String>,
-) -> Result<String, String> {
-    for var in template.vars() {
-        if let Var::StageVar(name) = var
-            && !vars.contains_key(name)
-        {
-            return Err(format!("stage variable {name:?} is not defined"));
-        }
-    }
-    Ok(template.render(&StageScope(vars)))
-}
-
-/// An `aws_proxy` backend: a Lambda function (`function`, or an ARN in
-/// `uri`) or a URL.
-fn resolve_backend(
-    template: &routing::Template,
-    function: bool,
-    vars: &BTreeMap<String, String>,
-) -> Result<Backend, String> {
-    if function {
-        let text = render_uri(template, vars)?;
-        return super::lambda::parse_function_name(&text).map(Backend::Lambda);
-    }
-    let text = render_uri(template, vars)?;
-    match super::lambda::parse_function(&text) {
-        Some(f) => f.map(Backend::Lambda),
-        None => resolve_uri(template, vars).map(Backend::Http),
-    }
-}
-
-fn resolve_uri(
-    template: &routing::Template,
-    vars: &BTreeMap<String, String>,
-) -> Result<http::Uri, String> {
-    let text = render_uri(template, vars)?;
-    if text.starts_with("arn:") {
-        return Err(format!(
-            "{text:?}: http_proxy calls a URL; a Lambda function is called with aws_proxy"
-        ));
-    }
-    let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
-    let authority = uri.authority().map_or("", |a| a.as_str());
-    match uri.scheme_str() {
-        Some("http" | "https") if crate::routing::uri::valid_authority(authority) => Ok(uri),
-        Some("http" | "https") => Err(format!(
-            "{text:?}: {authority:?} is not host[:port] (no userinfo, no encoding)"
-        )),
-        _ => Err(format!("{text:?} is not an http:// or https:// URL")),
-    }
-}
-
-struct StageScope<'a>(&'a BTreeMap<String, String>);
-
-impl Scope for StageScope<'_> {
-    fn body_text(&self) -> Option<&str> {
-        None
-    }
-    fn body_json(&self) -> Option<&serde_json::Value> {
-        None
-    }
-    fn context(&self, _var: routing::ContextVar, _out: &mut String) {}
-    fn stage_var(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
 }

@@ -9,8 +9,7 @@ use super::env::EnvSource;
 use super::net::Cidr;
 use super::reader::{Section, join};
 use super::{AccessKey, ApiConfig, ClientConfig, ManagementAuth, ServerConfig};
-use crate::tls::client::{ClientTls, ClientTlsFiles};
-use crate::tls::{Tls, TlsFiles};
+use super::{ClientTlsFiles, TlsFiles};
 
 const HOUR: Duration = Duration::from_secs(3600);
 /// Connection-count bounds share one range.
@@ -120,23 +119,15 @@ fn read_node_id(s: &mut Section<'_>) -> Option<Option<String>> {
     Some(Some(id.to_owned()))
 }
 
-/// The certificate files, checked by loading them (`Some(None)`: plain ws://).
+/// The certificate files (`Some(None)`: plain ws://); they are loaded, and
+/// so checked, when the config is compiled.
 fn read_tls(s: &mut Section<'_>) -> Option<Option<TlsFiles>> {
     match (s.string("tls_cert_file"), s.string("tls_key_file")) {
         (None, None) => Some(None),
-        (Some(cert), Some(key)) => {
-            let files = TlsFiles {
-                cert_file: cert.to_owned(),
-                key_file: key.to_owned(),
-            };
-            match Tls::load(&files) {
-                Ok(_) => Some(Some(files)),
-                Err(e) => {
-                    s.errors().push(join(s.path(), "tls_cert_file"), e);
-                    None
-                }
-            }
-        }
+        (Some(cert), Some(key)) => Some(Some(TlsFiles {
+            cert_file: cert.to_owned(),
+            key_file: key.to_owned(),
+        })),
         _ => {
             s.errors().push(
                 join(s.path(), "tls_cert_file"),
@@ -196,8 +187,8 @@ pub(super) fn read_client(mut s: Section<'_>, env: &dyn EnvSource) -> Option<Cli
 }
 
 /// `[integrations.tls]`: roots and client certificate for `https://`
-/// backends. The files are loaded here, so a bad one is a config error, not
-/// a failed call later.
+/// backends. The files are loaded when the config is compiled, so a bad one
+/// is a config error, not a failed call later.
 fn read_client_tls(mut s: Section<'_>) -> ClientTlsFiles {
     let defaults = ClientTlsFiles::default();
     let files = ClientTlsFiles {
@@ -207,9 +198,6 @@ fn read_client_tls(mut s: Section<'_>) -> ClientTlsFiles {
         key_file: s.string("client_key_file").map(str::to_owned),
         verify: s.bool("verify").unwrap_or(defaults.verify),
     };
-    if let Err(e) = ClientTls::load(&files) {
-        s.error("ca_file", e);
-    }
     s.finish();
     files
 }

@@ -132,7 +132,7 @@ throttle = { rate = 0, burst = 0 }
 "#;
     let cfg = Config::parse(text, &env(&[])).unwrap();
     let limit = |rate, burst| {
-        Some(crate::throttle::Limit {
+        Some(super::Limit {
             rate,
             burst,
             cluster: false,
@@ -197,9 +197,9 @@ scope = "cluster"
     assert_eq!(gold.keys, ["a"]);
     assert_eq!(
         gold.quota,
-        Some(crate::throttle::quota::Quota {
+        Some(super::Quota {
             limit: 1000,
-            period: crate::throttle::quota::Period::Week(1)
+            period: super::Period::Week(1)
         })
     );
     assert_eq!(gold.throttle.map(|l| l.burst), Some(20));
@@ -225,7 +225,6 @@ required_parameters = ["path.id"]
 "#,
     );
     for e in [
-        "models.Bad.schema: not a valid schema",
         "models.NoSchema.schema: missing",
         "routes.a.request_models.$default: no [models.Missing] is defined",
         "http.routes.\"POST /x\".required_parameters: \"path.id\": use querystring.NAME or header.NAME",

@@ -3,7 +3,6 @@
 //! `throttle`.
 
 use super::reader::Section;
-use crate::throttle::Limit;
 
 /// `[throttle]`: the account level, and what cluster-wide limits do while
 /// Redis cannot be reached.
@@ -11,7 +10,7 @@ use crate::throttle::Limit;
 pub struct ThrottleConfig {
     /// `rate`, `burst`: every request and message the node (or, with
     /// `scope = "cluster"`, the cluster) serves (AWS's account level).
-    pub account: Option<crate::throttle::Limit>,
+    pub account: Option<Limit>,
     /// `on_redis_down = "open"` (the default): a cluster limit falls back to
     /// this node's share (the limit divided by the live nodes); `"closed"`:
     /// it throttles everything until Redis answers.
@@ -25,9 +24,9 @@ pub struct UsagePlan {
     /// Its name.
     pub name: String,
     /// `rate`, `burst`: each key's bucket.
-    pub throttle: Option<crate::throttle::Limit>,
+    pub throttle: Option<Limit>,
     /// `quota = { limit, period, offset }`: each key's requests per period.
-    pub quota: Option<crate::throttle::quota::Quota>,
+    pub quota: Option<Quota>,
     /// `scope = "cluster"`: the bucket and the quota are counted in Redis.
     pub cluster: bool,
     /// The names of its API keys (each in one plan at most).
@@ -39,15 +38,15 @@ pub struct UsagePlan {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageThrottle {
     /// `rate` and `burst`: each route's bucket, unless it sets its own.
-    pub route_default: Option<crate::throttle::Limit>,
+    pub route_default: Option<Limit>,
     /// `per_connection`: messages of one WebSocket connection.
-    pub per_connection: Option<crate::throttle::Limit>,
+    pub per_connection: Option<Limit>,
     /// `per_ip`: requests and messages from one source IP.
-    pub per_ip: Option<crate::throttle::Limit>,
+    pub per_ip: Option<Limit>,
     /// `per_api_key`: requests and messages with one API key.
-    pub per_api_key: Option<crate::throttle::Limit>,
+    pub per_api_key: Option<Limit>,
     /// `per_principal`: requests and messages of one authorizer principal.
-    pub per_principal: Option<crate::throttle::Limit>,
+    pub per_principal: Option<Limit>,
 }
 
 /// Highest rate or burst accepted (far above what one node serves; a typo
@@ -203,8 +202,7 @@ pub(super) fn read_plans(
 }
 
 /// `quota = { limit, period = "DAY" | "WEEK" | "MONTH", offset }`.
-fn read_quota(s: &mut Section<'_>) -> Option<crate::throttle::quota::Quota> {
-    use crate::throttle::quota::{Period, Quota};
+fn read_quota(s: &mut Section<'_>) -> Option<Quota> {
     let mut q = s.section("quota");
     if !q.is_present() {
         return None;
@@ -229,4 +227,47 @@ fn read_quota(s: &mut Section<'_>) -> Option<crate::throttle::quota::Quota> {
         limit: limit? as u64,
         period: period?,
     })
+}
+
+/// A limit as configured: AWS's `ThrottlingRateLimit` and `ThrottlingBurstLimit`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    /// Requests per second, sustained.
+    pub rate: f64,
+    /// Requests at once from a full bucket.
+    pub burst: u32,
+    /// Whether the limit holds for the cluster (one bucket in Redis) rather
+    /// than for each node.
+    pub cluster: bool,
+}
+
+/// How long a quota counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// A UTC day.
+    Day,
+    /// A week starting on `offset` (0 = Sunday).
+    Week(u8),
+    /// A calendar month.
+    Month,
+}
+
+impl Period {
+    /// AWS's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Period::Day => "DAY",
+            Period::Week(_) => "WEEK",
+            Period::Month => "MONTH",
+        }
+    }
+}
+
+/// A usage plan's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests per period.
+    pub limit: u64,
+    /// The period.
+    pub period: Period,
 }

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use super::reader::{Errors, Section};
 use crate::routing::Template;
-use crate::validation::{Model, Param};
 
 /// A WebSocket route's models (AWS's `ModelSelectionExpression` and
 /// `RequestModels`).
@@ -31,8 +32,9 @@ pub struct HttpValidation {
     pub detailed: bool,
 }
 
-/// `[models.*]`, each compiled.
-pub(super) fn read_models(entries: Vec<(String, Section<'_>)>) -> BTreeMap<String, Model> {
+/// `[models.*]`, each a JSON Schema as JSON (compiled, and so checked as a
+/// schema, when the config is compiled: `snapshot::check`).
+pub(super) fn read_models(entries: Vec<(String, Section<'_>)>) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for (name, mut s) in entries {
         if !name.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -41,11 +43,11 @@ pub(super) fn read_models(entries: Vec<(String, Section<'_>)>) -> BTreeMap<Strin
                 "model names are letters and digits (AWS's rule)",
             );
         }
-        match s.string("schema").map(|t| Model::compile(&name, t)) {
+        match s.string("schema").map(serde_json::from_str::<Value>) {
             Some(Ok(m)) => {
                 out.insert(name, m);
             }
-            Some(Err(why)) => s.error("schema", why),
+            Some(Err(e)) => s.error("schema", format!("not JSON: {e}")),
             None => s.error("schema", "missing: the model's JSON Schema, as JSON text"),
         }
         s.finish();
@@ -94,7 +96,7 @@ pub(super) fn read_http(s: &mut Section<'_>) -> HttpValidation {
 
 /// Every model a route names exists.
 pub(super) fn check_names(
-    models: &BTreeMap<String, Model>,
+    models: &BTreeMap<String, Value>,
     named: impl Iterator<Item = (String, String)>,
     errors: &Errors,
 ) -> bool {
@@ -106,4 +108,32 @@ pub(super) fn check_names(
         }
     }
     ok
+}
+
+/// A required request parameter of an HTTP route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    /// `querystring.NAME` (case-sensitive).
+    Query(String),
+    /// `header.NAME` (case-insensitive).
+    Header(String),
+}
+
+impl Param {
+    /// Parses `querystring.NAME` or `header.NAME`.
+    pub fn parse(s: &str) -> Option<Param> {
+        if let Some(n) = s.strip_prefix("querystring.").filter(|n| !n.is_empty()) {
+            return Some(Param::Query(n.to_owned()));
+        }
+        let n = s.strip_prefix("header.").filter(|n| !n.is_empty())?;
+        http::HeaderName::from_bytes(n.as_bytes()).ok()?;
+        Some(Param::Header(n.to_ascii_lowercase()))
+    }
+
+    /// Its name, as AWS lists it.
+    pub fn name(&self) -> &str {
+        match self {
+            Param::Query(n) | Param::Header(n) => n,
+        }
+    }
 }

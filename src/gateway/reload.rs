@@ -109,7 +109,7 @@ impl Gateway {
             .one_at_a_time
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let config = match loaded {
+        let config = match loaded.and_then(|c| crate::snapshot::check(&c).map(|()| c)) {
             Ok(c) => c,
             Err(errors) => {
                 return self.rejected(errors.0.iter().map(ToString::to_string).collect());

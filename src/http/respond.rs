@@ -1,5 +1,5 @@
 //! The ONE mapping from errors to HTTP responses (the WebSocket-side mapping is
-//! `session::close`). Exhaustive matches; bodies are fixed strings, never an
+//! `conn::close`). Exhaustive matches; bodies are fixed strings, never an
 //! internal error's text.
 //!
 //! @connections errors carry `x-amzn-ErrorType`, which AWS SDKs read to raise the

@@ -16,9 +16,10 @@
 //! Metric handles for new stages and routes are registered when the snapshot is
 //! built, so serving never registers anything.
 
+pub mod check;
 pub mod stage;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ use crate::config::{
 };
 use crate::integration::HttpClient;
 use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics};
+use crate::validation::Model;
+pub use check::check;
 pub use stage::{HttpRoute, Route, RouteModels, Side, Stage};
 
 /// A stage as served: its base, and its canary with the canary's share.
@@ -98,6 +101,16 @@ impl Snapshot {
         management_base: &str,
     ) -> Snapshot {
         let authorizers = authorizers(config, previous);
+        // Each model compiled once per generation (`check` has seen them all
+        // compile: one that does not is left out, and a route naming it
+        // validates nothing).
+        let models: BTreeMap<String, Model> = config
+            .models
+            .iter()
+            .filter_map(|(name, schema)| {
+                Some((name.clone(), Model::compile_value(name, schema).ok()?))
+            })
+            .collect();
         let instances: HashMap<String, Arc<Authorizer>> = authorizers
             .iter()
             .map(|(name, (_, a))| (name.clone(), Arc::clone(a)))
@@ -115,7 +128,7 @@ impl Snapshot {
                         metrics,
                         management_base,
                         &instances,
-                        &config.models,
+                        &models,
                     ))
                 };
                 let has_canary = s.canary.is_some();

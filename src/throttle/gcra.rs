@@ -16,17 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A limit as configured: AWS's `ThrottlingRateLimit` and `ThrottlingBurstLimit`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limit {
-    /// Requests per second, sustained.
-    pub rate: f64,
-    /// Requests at once from a full bucket.
-    pub burst: u32,
-    /// Whether the limit holds for the cluster (one bucket in Redis) rather
-    /// than for each node.
-    pub cluster: bool,
-}
+pub use crate::config::Limit;
 
 /// A limit in GCRA's terms, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

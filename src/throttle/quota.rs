@@ -12,36 +12,7 @@ use std::sync::Mutex;
 
 use crate::clock;
 
-/// How long a quota counts for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Period {
-    /// A UTC day.
-    Day,
-    /// A week starting on `offset` (0 = Sunday).
-    Week(u8),
-    /// A calendar month.
-    Month,
-}
-
-impl Period {
-    /// AWS's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Period::Day => "DAY",
-            Period::Week(_) => "WEEK",
-            Period::Month => "MONTH",
-        }
-    }
-}
-
-/// A usage plan's quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    /// Requests per period.
-    pub limit: u64,
-    /// The period.
-    pub period: Period,
-}
+pub use crate::config::{Period, Quota};
 
 const DAY_MS: u64 = 86_400_000;
 

@@ -23,6 +23,8 @@
 use std::io;
 use std::sync::Arc;
 
+pub use crate::config::ClientTlsFiles;
+
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_rustls::TlsConnector;
@@ -33,35 +35,6 @@ use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
 use tokio_rustls::rustls::{
     self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-
-/// `[integrations.tls]` as written: which roots, which client certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientTlsFiles {
-    /// A PEM bundle of CA certificates trusted besides (or instead of) the
-    /// system's.
-    pub ca_file: Option<String>,
-    /// Trust the operating system's roots.
-    pub system_roots: bool,
-    /// The client certificate chain for mTLS (with `key_file`).
-    pub cert_file: Option<String>,
-    /// The client certificate's private key.
-    pub key_file: Option<String>,
-    /// Check the backend's certificate and host name (only `false` for
-    /// local use).
-    pub verify: bool,
-}
-
-impl Default for ClientTlsFiles {
-    fn default() -> ClientTlsFiles {
-        ClientTlsFiles {
-            ca_file: None,
-            system_roots: true,
-            cert_file: None,
-            key_file: None,
-            verify: true,
-        }
-    }
-}
 
 /// A ready client TLS configuration.
 #[derive(Clone)]

@@ -13,19 +13,12 @@ pub mod client;
 
 use std::sync::Arc;
 
+pub use crate::config::TlsFiles;
+
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, ServerConfig};
-
-/// The PEM files of a certificate chain and its private key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The certificate chain.
-    pub cert_file: String,
-    /// The private key.
-    pub key_file: String,
-}
 
 /// A ready TLS acceptor with its certificate chain.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! Request validation as AWS does it: JSON Schema models (draft 4, AWS's, by
 //! default; 2020-12, 2019-09, 7 and 6 when the schema's `$schema` says so),
-//! compiled once when the config loads, and required request parameters.
+//! compiled once when the config is compiled into a snapshot (and by
+//! `snapshot::check`), and required request parameters.
 //!
 //! Bounded for hostile input: a body is parsed by `serde_json`, which refuses
 //! nesting deeper than 128 levels; bodies are already capped in size (128 KiB
@@ -49,6 +50,12 @@ impl Model {
     /// Compiles `schema` (JSON text); the error says why it is not a model.
     pub fn compile(name: &str, schema: &str) -> Result<Model, String> {
         let schema: Value = serde_json::from_str(schema).map_err(|e| format!("not JSON: {e}"))?;
+        Model::compile_value(name, &schema)
+    }
+
+    /// Compiles a schema already parsed as JSON.
+    pub fn compile_value(name: &str, schema: &Value) -> Result<Model, String> {
+        let schema = schema.clone();
         let draft = match schema.get("$schema").and_then(Value::as_str) {
             Some(s) if s.contains("2020-12") => Draft::Draft202012,
             Some(s) if s.contains("2019-09") => Draft::Draft201909,
@@ -110,33 +117,7 @@ impl Model {
     }
 }
 
-/// A required request parameter of an HTTP route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
-    /// `querystring.NAME` (case-sensitive).
-    Query(String),
-    /// `header.NAME` (case-insensitive).
-    Header(String),
-}
-
-impl Param {
-    /// Parses `querystring.NAME` or `header.NAME`.
-    pub fn parse(s: &str) -> Option<Param> {
-        if let Some(n) = s.strip_prefix("querystring.").filter(|n| !n.is_empty()) {
-            return Some(Param::Query(n.to_owned()));
-        }
-        let n = s.strip_prefix("header.").filter(|n| !n.is_empty())?;
-        http::HeaderName::from_bytes(n.as_bytes()).ok()?;
-        Some(Param::Header(n.to_ascii_lowercase()))
-    }
-
-    /// Its name, as AWS lists it.
-    pub fn name(&self) -> &str {
-        match self {
-            Param::Query(n) | Param::Header(n) => n,
-        }
-    }
-}
+pub use crate::config::Param;
 
 /// The required parameters that are absent or blank (AWS: `?q=` is missing),
 /// sorted by name.

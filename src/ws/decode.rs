@@ -31,7 +31,7 @@ pub enum Item {
 }
 
 /// Why the client's bytes cannot be accepted (each maps to a close code in
-/// `session::close`).
+/// `conn::close`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
     /// RFC 6455 violation (1002).

@@ -105,6 +105,7 @@ impl Gw {
             std::env::temp_dir().join(format!("sockgate-gw-{}-{n}.toml", std::process::id()));
         std::fs::write(&config_path, toml).unwrap();
         let config = Config::load_file(&config_path, &env)
+            .and_then(|c| sockgate::snapshot::check(&c).map(|()| c))
             .unwrap_or_else(|e| panic!("test config invalid: {e}"));
         let source = ConfigSource {
             path: Some(config_path.clone()),

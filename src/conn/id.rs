@@ -4,7 +4,10 @@
 //! (88 bits from a cryptographically secure generator, so ids are unguessable).
 //! sockgate uses the URL-safe alphabet (`-` and `_` instead of `+` and `/`): a
 //! backend that forgets to percent-encode an id in an @connections URL still works,
-//! and ids never contain a path separator.
+//! and ids never contain a path separator. No id starts with `-`: command-line
+//! tools read `--connection-id -x…` as an option (the AWS CLI refuses it), so a
+//! leading `-` is drawn again (1 draw in 64; the id keeps its 88 random bits
+//! less a 64th of one character).
 //!
 //! A connection id also names the node that holds the connection: its first
 //! four characters are that node's [`NodeTag`] (3 random bytes, drawn when the
@@ -36,10 +39,12 @@ impl NodeTag {
     /// A fresh random tag.
     pub fn random() -> NodeTag {
         let mut raw = [0u8; 3];
-        rand::rng().fill_bytes(&mut raw);
         let mut out = [0u8; 4];
-        let n = URL_SAFE.encode_slice(raw, &mut out).unwrap_or_default();
-        debug_assert_eq!(n, 4);
+        while out[0] == 0 || out[0] == b'-' {
+            rand::rng().fill_bytes(&mut raw);
+            let n = URL_SAFE.encode_slice(raw, &mut out).unwrap_or_default();
+            debug_assert_eq!(n, 4);
+        }
         NodeTag(out)
     }
 
@@ -94,10 +99,12 @@ impl Id {
     /// A fresh random id (request and message ids).
     pub fn random() -> Id {
         let mut raw = [0u8; 11];
-        rand::rng().fill_bytes(&mut raw);
         let mut out = [0u8; 16];
-        let n = URL_SAFE.encode_slice(raw, &mut out).unwrap_or_default();
-        debug_assert_eq!(n, 16);
+        while out[0] == 0 || out[0] == b'-' {
+            rand::rng().fill_bytes(&mut raw);
+            let n = URL_SAFE.encode_slice(raw, &mut out).unwrap_or_default();
+            debug_assert_eq!(n, 16);
+        }
         Id(out)
     }
 
@@ -131,6 +138,17 @@ impl fmt::Debug for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_id_starts_with_a_dash() {
+        // 4,096 draws: a leading `-` would come up ~64 times if allowed.
+        for _ in 0..4096 {
+            let tag = NodeTag::random();
+            assert!(!tag.as_str().starts_with('-'), "{tag}");
+            assert!(!Id::random().as_str().starts_with('-'));
+            assert!(!Id::for_node(tag).as_str().starts_with('-'));
+        }
+    }
 
     #[test]
     fn ids_look_like_aws_and_round_trip() {

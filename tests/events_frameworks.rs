@@ -12,8 +12,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,53 +19,28 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use support::process::PythonServer;
 use support::*;
 
 struct Apps {
-    child: Child,
-    port: u16,
+    server: PythonServer,
 }
 
 impl Apps {
     fn start() -> Apps {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/frameworks/lambda_apps.py"
-        );
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| {
-                panic!("lambda_apps.py did not start (pip install aws-lambda-powertools mangum fastapi apig-wsgi flask): {line:?}")
-            });
-        Apps { child, port }
+        let needs = "pip install aws-lambda-powertools mangum fastapi apig-wsgi flask";
+        let server = PythonServer::start("tests/frameworks/lambda_apps.py", &[], needs);
+        Apps { server }
     }
 
     async fn seen(&self) -> Vec<Value> {
         let (_, _, body) = http(
             "GET",
-            &format!("http://127.0.0.1:{}/seen", self.port),
+            &format!("http://127.0.0.1:{}/seen", self.server.port),
             vec![],
         )
         .await;
         serde_json::from_slice(&body).unwrap()
-    }
-}
-
-impl Drop for Apps {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -124,7 +97,7 @@ async fn ask(gw: &Gw, path: &str, h2: bool) -> Value {
 #[tokio::test]
 async fn one_app_answers_alike_on_both_payload_formats_and_both_protocols() {
     let apps = Apps::start();
-    let gw = Gw::start(&config(apps.port)).await;
+    let gw = Gw::start(&config(apps.server.port)).await;
     // ASGI hands header values to the app as bytes, and Starlette reads them
     // as ISO-8859-1: the UTF-8 the client sent shows as "cafÃ©" there, on
     // AWS too. The point is that every path gives the app the same bytes.
@@ -178,7 +151,7 @@ async fn one_app_answers_alike_on_both_payload_formats_and_both_protocols() {
 #[tokio::test]
 async fn websocket_events_validate_with_powertools_models() {
     let apps = Apps::start();
-    let gw = Gw::start(&config(apps.port)).await;
+    let gw = Gw::start(&config(apps.server.port)).await;
     let url = format!("{}?tag=a+b", gw.url("dev"));
     let (mut ws, _) = connect_with(&url, &[("x-name", "v")])
         .await

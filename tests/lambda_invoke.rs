@@ -6,47 +6,30 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::process::PythonServer;
 use support::*;
 
 const ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function";
 
 struct FakeLambda {
-    child: Child,
-    port: u16,
+    server: PythonServer,
 }
 
 impl FakeLambda {
     fn start(keys: &[(&str, &str)]) -> FakeLambda {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lambda/fake_lambda.py");
         let keys: serde_json::Map<String, Value> =
             keys.iter().map(|(k, s)| ((*k).into(), json!(s))).collect();
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(Value::Object(keys).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| {
-                panic!("fake_lambda.py did not start (pip install botocore): {line:?}")
-            });
-        FakeLambda { child, port }
+        let args = [Value::Object(keys).to_string()];
+        let server =
+            PythonServer::start("tests/lambda/fake_lambda.py", &args, "pip install botocore");
+        FakeLambda { server }
     }
 
     async fn calls(&self) -> Vec<Value> {
-        let url = format!("http://127.0.0.1:{}/__calls", self.port);
+        let url = format!("http://127.0.0.1:{}/__calls", self.server.port);
         let (_, _, body) = http("GET", &url, vec![]).await;
         serde_json::from_slice(&body).unwrap()
     }
@@ -54,15 +37,8 @@ impl FakeLambda {
     fn section(&self, credentials: &str) -> String {
         format!(
             "[integrations.lambda]\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:{}\"\n{credentials}\n",
-            self.port
+            self.server.port
         )
-    }
-}
-
-impl Drop for FakeLambda {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

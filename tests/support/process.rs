@@ -76,3 +76,42 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status");
     kb * 1024
 }
+
+/// A Python helper of the tests (`tests/…/*.py`) that prints `PORT n` once
+/// it listens; killed when dropped.
+pub struct PythonServer {
+    child: Child,
+    /// Where it listens, on 127.0.0.1.
+    pub port: u16,
+}
+
+impl PythonServer {
+    /// Runs `script` (a path under the crate) with `args`; `needs` says what
+    /// to install when it does not start.
+    pub fn start(script: &str, args: &[String], needs: &str) -> PythonServer {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+        let mut child = Command::new("python3")
+            .arg(path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{script} did not start ({needs}): {line:?}"));
+        PythonServer { child, port }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

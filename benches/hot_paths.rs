@@ -1,7 +1,7 @@
 //! Criterion benches for the hot paths: route selection, event serialization,
 //! frame decoding, the connection registry under contention, and fan-out
 //! (encode a frame once and queue it to many connections, against encoding it
-//! per receiver). Run with `cargo bench`; README "Speed" has the figures and
+//! per receiver), and signing a Lambda Invoke request. Run with `cargo bench`; README "Speed" has the figures and
 //! their conditions.
 
 // criterion_group! generates an undocumented public function.
@@ -200,12 +200,38 @@ fn fanout(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a Lambda Invoke call costs the gateway before it is sent: the
+/// request built and SigV4-signed (hashing the event, the canonical request,
+/// four HMACs), for a typical 1 KiB event.
+fn lambda_signing(c: &mut Criterion) {
+    use sockgate::config::{AwsKeys, Credentials, LambdaConfig, LambdaFunction};
+    use sockgate::integration::lambda::Lambda;
+    let lambda = Lambda::new(&LambdaConfig {
+        region: Some("eu-west-1".into()),
+        endpoint: None,
+        credentials: Credentials::Fixed(AwsKeys {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: Some("IQoJb3JpZ2luX2VjE".repeat(20)),
+        }),
+    });
+    let function = LambdaFunction {
+        name: "arn:aws:lambda:eu-west-1:123456789012:function:chat:live".into(),
+        region: Some("eu-west-1".into()),
+    };
+    let event = bytes::Bytes::from(vec![b'x'; 1024]);
+    c.bench_function("lambda/sign_1k_event", |b| {
+        b.iter(|| black_box(lambda.request(&function, black_box(event.clone())).is_ok()))
+    });
+}
+
 criterion_group!(
     benches,
     route_selection,
     event_serialization,
     frame_decoding,
     registry_contention,
-    fanout
+    fanout,
+    lambda_signing
 );
 criterion_main!(benches);

@@ -251,6 +251,25 @@ async fn keys_rotated_in_the_credentials_file_are_used_without_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Keys written in the config change with a reload, without a restart.
+#[tokio::test]
+async fn keys_in_the_config_change_with_a_reload() {
+    let lambda = FakeLambda::start(&[("AKIDOLD", "old"), ("AKIDNEW", "new")]);
+    let with = |id: &str, secret: &str| {
+        let keys = format!("access_key_id = \"{id}\"\nsecret_access_key = \"{secret}\"");
+        format!("{}{}", lambda.section(&keys), routes())
+    };
+    let gw = Gw::start(&with("AKIDOLD", "old")).await;
+    assert_eq!(get(&gw, "/v1", &[]).await.0, 200);
+    let report = gw.reload_with(&with("AKIDNEW", "new"));
+    assert_eq!(report.outcome, "applied", "{:?}", report.errors);
+    assert_eq!(get(&gw, "/v1", &[]).await.0, 200);
+    let calls = lambda.calls().await;
+    let keys: Vec<&Value> = calls.iter().map(|c| &c["key"]).collect();
+    assert_eq!(keys, [&json!("AKIDOLD"), &json!("AKIDNEW")]);
+    assert!(calls.iter().all(|c| c["verified"] == true));
+}
+
 #[test]
 fn config_checks_lambda_references_regions_and_credentials() {
     use sockgate::config::Config;

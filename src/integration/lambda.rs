@@ -70,6 +70,16 @@ impl Lambda {
             }),
             Credentials::Missing => Keys::Missing,
         };
+        if let Some(e) = &cfg.endpoint
+            && e.scheme_str() == Some("http")
+            && !matches!(e.host(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        {
+            // The signature is safe to send in clear; a session token is not.
+            tracing::warn!(
+                endpoint = %e,
+                "integrations.lambda.endpoint is plain http:// to another host: Lambda calls, and any session token, travel unencrypted."
+            );
+        }
         Lambda {
             endpoint: cfg.endpoint.clone(),
             keys,

@@ -262,8 +262,8 @@ pub enum BinaryPolicy {
 /// `[websocket]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebSocketConfig {
-    /// `route_selection_expression`.
-    pub selection: Template,
+    /// `route_selection_expression`, as written (compiled with the snapshot).
+    pub selection: String,
     /// Close after this long without a data message in either direction.
     pub idle_timeout: Option<Duration>,
     /// Close after this long regardless of activity.

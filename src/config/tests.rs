@@ -83,7 +83,6 @@ integration = { type = "http_proxy", uri = "${stageVariables.nope}/x" }
         "websocket.idle_timeout: \"10 minutes\" is not a duration",
         "websocket.max_frame_bytes: must not exceed max_message_bytes",
         "websocket.binary_frames: \"maybe\"",
-        "websocket.route_selection_expression: unclosed",
         "stages.prod.variables.\"bad name\"",
         "stages.\"no/slash\": stage names",
         "routes.\"$connect\".integration.timeout: 40s is out of range (50ms to 29s)",

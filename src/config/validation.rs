@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::reader::{Errors, Section};
-use crate::routing::Template;
 
 /// A WebSocket route's models (AWS's `ModelSelectionExpression` and
 /// `RequestModels`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WsValidation {
-    /// Picks the model key; without one, the `$default` model.
-    pub selection: Option<Template>,
+    /// Picks the model key (a template, as written); without one, the
+    /// `$default` model.
+    pub selection: Option<String>,
     /// Model key → model name.
     pub models: Vec<(String, String)>,
     /// Send what failed to the client too.
@@ -59,14 +59,8 @@ pub(super) fn read_models(entries: Vec<(String, Section<'_>)>) -> BTreeMap<Strin
 /// `detailed_errors`; `None` when it validates nothing.
 pub(super) fn read_ws(s: &mut Section<'_>) -> Option<WsValidation> {
     let models = s.string_map("request_models");
-    let selection = match s.string("model_selection_expression").map(Template::parse) {
-        Some(Ok(t)) => Some(t),
-        Some(Err(e)) => {
-            s.error("model_selection_expression", e.to_string());
-            None
-        }
-        None => None,
-    };
+    // Compiled, and so checked, by `snapshot::check`.
+    let selection = s.string("model_selection_expression").map(str::to_owned);
     let detailed = s.bool("detailed_errors").unwrap_or(false);
     (!models.is_empty()).then_some(WsValidation {
         selection,

@@ -20,8 +20,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-/// A parsed expression or template: literals and variables in order.
-#[derive(Debug, Clone, PartialEq)]
+/// A parsed expression or template: literals and variables in order (the
+/// default renders as nothing).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Template {
     parts: Vec<Part>,
 }

@@ -31,6 +31,16 @@ pub fn is_valid_route_key(key: &str) -> bool {
     matches!(key, CONNECT | DISCONNECT | DEFAULT) || (!key.is_empty() && !key.starts_with('$'))
 }
 
+/// Compiles a `route_selection_expression`: a template that reads only the
+/// message (`$request.body…`), as AWS allows.
+pub fn selection_expression(text: &str) -> Result<Template, String> {
+    match Template::parse(text) {
+        Ok(t) if t.vars().all(|v| matches!(v, expr::Var::Body(_))) => Ok(t),
+        Ok(_) => Err("may only use $request.body… variables".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A message prepared for route selection: its text, and its JSON parse when the
 /// selection expression needs one (parsed once, reused by integrations' templates).
 #[derive(Debug)]

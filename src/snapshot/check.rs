@@ -1,7 +1,8 @@
 //! What a parsed config must pass before it is compiled into a snapshot:
 //! what it names must load and compile. `config` only reads and checks text;
 //! the certificate files of the public listener, of `[integrations.tls]` and
-//! of `[cluster]` are loaded here, and the `[models.*]` JSON Schemas compiled, once at `sockgate check`, at start and at
+//! of `[cluster]` are loaded here; the `[models.*]` JSON Schemas and the
+//! route- and model-selection expressions compiled, once at `sockgate check`, at start and at
 //! each reload, so a bad file or schema is a config error with its key, not a
 //! failed handshake or an unchecked body later.
 
@@ -42,6 +43,34 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
             }
         }
     }
+    if let Err(e) = crate::routing::selection_expression(&config.websocket.selection) {
+        push("websocket.route_selection_expression", e);
+    }
+    // Every stage serves the same routes: each route's expression once.
+    let routes = config
+        .stages
+        .first()
+        .map(|s| s.routes.as_slice())
+        .unwrap_or_default();
+    for route in routes {
+        let selection = route
+            .validation
+            .as_ref()
+            .and_then(|v| v.selection.as_deref());
+        if let Some(Err(e)) = selection.map(crate::routing::Template::parse) {
+            let bare = route
+                .key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let key = if bare {
+                route.key.clone()
+            } else {
+                format!("{:?}", route.key)
+            };
+            let at = format!("routes.{key}.model_selection_expression");
+            push(&at, e.to_string());
+        }
+    }
     for (name, schema) in &config.models {
         if let Err(e) = Model::compile_value(name, schema) {
             push(&format!("models.{name}.schema"), e);
@@ -71,6 +100,22 @@ mod tests {
             err.contains("models.Bad.schema: not a valid schema"),
             "{err}"
         );
+        let text = "[websocket]\nroute_selection_expression = \"${request.body.action\"\n[stages.prod]\n[routes.\"$default\"]\nintegration = { type = \"mock\" }\nrequest_models = { \"$default\" = \"M\" }\nmodel_selection_expression = \"$request.header.x\"\n[models.M]\nschema = '{}'\n";
+        let config = Config::parse(text, &env).unwrap();
+        let err = super::check(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("websocket.route_selection_expression: unclosed"),
+            "{err}"
+        );
+        assert!(
+            err.contains("routes.\"$default\".model_selection_expression"),
+            "{err}"
+        );
+        let text =
+            "[websocket]\nroute_selection_expression = \"$context.routeKey\"\n[stages.prod]\n";
+        let config = Config::parse(text, &env).unwrap();
+        let err = super::check(&config).unwrap_err().to_string();
+        assert!(err.contains("may only use $request.body"), "{err}");
         let text = "[stages.prod]\n[integrations.tls]\nca_file = \"/nonexistent-ca.pem\"\n";
         let config = Config::parse(text, &env).unwrap();
         let err = super::check(&config).unwrap_err().to_string();

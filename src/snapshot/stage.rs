@@ -91,7 +91,10 @@ impl RouteModels {
     /// Resolves a route's model names (checked when the config loaded).
     fn new(v: &crate::config::WsValidation, models: &BTreeMap<String, Model>) -> RouteModels {
         RouteModels {
-            selection: v.selection.clone(),
+            selection: v
+                .selection
+                .as_deref()
+                .and_then(|t| routing::Template::parse(t).ok()),
             models: v
                 .models
                 .iter()
@@ -199,7 +202,10 @@ impl Stage {
                 }
             }
         }
-        let table = RouteTable::new(ws.selection.clone(), custom, default);
+        // `check` has compiled it; a config that skipped `check` selects by
+        // nothing and sends every message to `$default`.
+        let selection = routing::selection_expression(&ws.selection).unwrap_or_default();
+        let table = RouteTable::new(selection, custom, default);
         Stage {
             name: Arc::from(cfg.name.as_str()),
             variables: variables.clone(),

@@ -280,3 +280,34 @@ fn https_urls_and_tls_files_are_checked_when_the_config_is_compiled() {
     let e = load(&half).unwrap_err().to_string();
     assert!(e.contains("go together"), "{e}");
 }
+
+/// A CA bundle rewritten in place is read again by a reload.
+#[tokio::test]
+async fn a_ca_file_rotated_in_place_takes_effect_at_a_reload() {
+    let old = pki();
+    let new = Ca::new("the CA after rotation");
+    let backend =
+        Backend::start_tls(pki::server_config(&new.server(&["localhost"], false), None)).await;
+    backend.on(
+        "/lambda",
+        Behaviour::Body(r#"{"statusCode": 200, "body": "rotated"}"#.into()),
+    );
+    let toml = format!(
+        "{}[stages.dev]\n[http.routes.\"GET /r\"]\nintegration = {{ type = \"aws_proxy\", uri = \"{}/lambda\" }}\n",
+        tls_section(&old.ca_file, None),
+        url(&backend)
+    );
+    let gw = Gw::start(&toml).await;
+    let at = format!("http://{}/dev/r", gw.public);
+    let get = || http("GET", &at, vec![]);
+    assert_eq!(get().await.0, 500, "the backend's CA is not trusted yet");
+    std::fs::write(&old.ca_file, new.pem()).unwrap();
+    assert_eq!(
+        get().await.0,
+        500,
+        "files are read at a reload, not per call"
+    );
+    let report = gw.reload_with(&toml);
+    assert_eq!(report.outcome, "applied", "{:?}", report.errors);
+    assert_eq!(get().await.0, 200);
+}

@@ -139,8 +139,16 @@ impl Snapshot {
                 (s.name.clone(), served)
             })
             .collect();
+        // An unchanged `[integrations]` keeps its pool and its connections,
+        // unless it names TLS files: those are read again at every reload
+        // (a CA or client certificate rotated in place takes effect), which
+        // takes a new client and so new connections.
+        let tls = &config.integrations.tls;
+        let names_files = tls.ca_file.is_some() || tls.cert_file.is_some();
         let client = match previous {
-            Some(p) if p.client_config == config.integrations => Arc::clone(&p.client),
+            Some(p) if p.client_config == config.integrations && !names_files => {
+                Arc::clone(&p.client)
+            }
             _ => Arc::new(HttpClient::new(&config.integrations)),
         };
         Snapshot {

@@ -10,15 +10,17 @@
 //!   not trust). `system_roots = false` trusts `ca_file` alone.
 //! - **Verification**: the chain and the host name (rustls/webpki), on by
 //!   default. `verify = false` accepts any certificate — for local use only;
-//!   the gateway warns of it when the config loads, every time.
+//!   the gateway warns of it each time it builds its backend client (start,
+//!   and every reload that changes `[integrations]`).
 //! - **mTLS**: `client_cert_file` and `client_key_file` are presented to every
 //!   backend that asks for a client certificate.
 //! - SNI is the URI's host name (none for an IP address, as RFC 6066 says);
 //!   ALPN offers `http/1.1`, what backends are called with.
 //!
 //! The config holds the file names ([`ClientTlsFiles`]); [`ClientTls::load`]
-//! is how the config checks them and how the backend client is built, again
-//! on every reload, so a rotated CA or client certificate takes effect then.
+//! is how `snapshot::check` checks them and how the backend client is built,
+//! again on every reload, so a rotated CA or client certificate takes effect
+//! then.
 
 use std::io;
 use std::sync::Arc;
@@ -52,18 +54,6 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
-/// The certificates of a PEM file; the error names the file.
-fn pem_certs(file: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
-        .map_err(|e| format!("{file}: {e}"))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{file}: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("{file}: no certificate in it"));
-    }
-    Ok(certs)
-}
-
 impl ClientTls {
     /// Loads the roots and the client certificate; the error says what is
     /// wrong with which file.
@@ -76,7 +66,7 @@ impl ClientTls {
             }
         }
         if let Some(file) = &files.ca_file {
-            for cert in pem_certs(file)? {
+            for cert in super::pem_certs(file)? {
                 roots.add(cert).map_err(|e| format!("{file}: {e}"))?;
             }
         }
@@ -92,7 +82,7 @@ impl ClientTls {
         };
         let mut config = match (&files.cert_file, &files.key_file) {
             (Some(cert), Some(key)) => {
-                let chain = pem_certs(cert)?;
+                let chain = super::pem_certs(cert)?;
                 let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{key}: {e}"))?;
                 builder
                     .with_client_auth_cert(chain, key)
@@ -110,11 +100,6 @@ impl ClientTls {
     /// A connector for new connections.
     pub fn connector(&self) -> TlsConnector {
         TlsConnector::from(Arc::clone(&self.config))
-    }
-
-    /// The rustls configuration (for the Redis client).
-    pub fn config(&self) -> Arc<ClientConfig> {
-        Arc::clone(&self.config)
     }
 }
 

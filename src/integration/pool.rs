@@ -62,12 +62,13 @@ use super::framing::Framing;
 use super::outgoing::{Origin, Outgoing};
 use super::share::Claim;
 pub use super::wire::WireError;
-use super::wire::{Head, Stream, Wire};
+use super::wire::{Head, Wire};
 use crate::alarm::Alarm;
 use crate::clock;
 use crate::config::ClientConfig;
 use crate::telemetry::LogLimit;
 use crate::tls::client::{self as tls, ClientTls};
+use tokio_util::either::Either;
 use tracing::warn;
 
 /// Backend connections kept alive between calls.
@@ -318,7 +319,7 @@ impl Inner {
                 .map_err(SendError::Connect)?;
             let _ = tcp.set_nodelay(true);
             if !origin.tls {
-                return Ok(Stream::Plain(tcp));
+                return Ok(Either::Left(tcp));
             }
             let tls = self
                 .tls
@@ -333,7 +334,7 @@ impl Inner {
                 }
                 SendError::Tls(why)
             })?;
-            Ok(Stream::Tls(Box::new(stream)))
+            Ok(Either::Right(Box::new(stream)))
         };
         let stream = tokio::time::timeout(self.connect_timeout, connect)
             .await

@@ -21,9 +21,10 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, Version, header};
 use smallvec::SmallVec;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 use super::framing::{Framing, Step};
 
@@ -43,53 +44,10 @@ pub(crate) struct Wire {
     buf: BytesMut,
 }
 
-/// A backend connection's transport. TLS's state (about 1 KiB with its
-/// buffers) is boxed so a plain connection does not carry its size.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
-        }
-    }
-}
+/// A backend connection's transport: plain TCP, or TLS over it. TLS's
+/// state (about 1 KiB with its buffers) is boxed so a plain connection does
+/// not carry its size.
+pub(crate) type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// Why an exchange failed.
 #[derive(Debug)]
@@ -173,21 +131,21 @@ impl Wire {
         }
         let mut cx = Context::from_waker(Waker::noop());
         let socket = match &self.stream {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
+            Either::Left(s) => s,
+            Either::Right(s) => s.get_ref().0,
         };
         match socket.poll_read_ready(&mut cx) {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Readable: a close, unasked bytes, or readiness not yet cleared.
             Poll::Ready(Ok(())) => match &mut self.stream {
-                Stream::Plain(s) => {
+                Either::Left(s) => {
                     let mut probe = [0u8; 1];
                     matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
                 }
                 // The bytes may be TLS's own (a TLS 1.3 session ticket): read
                 // through TLS, which takes those; only a close or data fails.
-                Stream::Tls(s) => {
+                Either::Right(s) => {
                     let mut probe = [0u8; 1];
                     let mut buf = ReadBuf::new(&mut probe);
                     Pin::new(&mut **s).poll_read(&mut cx, &mut buf).is_pending()

@@ -148,7 +148,6 @@ impl ConnectionLike for Link {
     }
 }
 
-/// Adds `protocol=resp3` (pushes on the command connection need RESP3).
 /// `rediss://`'s own files: a CA bundle trusted instead of the system's
 /// roots, a client certificate (`None`: none set; `rediss://` then trusts the
 /// system's roots, which the redis crate reads as the backend pool does).
@@ -171,6 +170,7 @@ fn certificates(tls: &RedisTls) -> Result<Option<TlsCertificates>, String> {
     }))
 }
 
+/// Adds `protocol=resp3` (pushes on the command connection need RESP3).
 fn resp3_url(url: &str) -> String {
     if url.contains("protocol=") {
         url.to_owned()

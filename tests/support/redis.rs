@@ -25,23 +25,16 @@ pub struct TlsFiles {
 impl RedisServer {
     /// Starts redis-server on a free port, without persistence.
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = RedisServer {
-            port,
-            child: None,
-            tls: None,
-        };
-        server.restart();
-        server
+        RedisServer::on_free_port(None)
     }
 
     /// Starts redis-server speaking only TLS on a free port, with `files`
     /// (its certificate must name `localhost`).
     pub fn start_tls(files: TlsFiles) -> RedisServer {
+        RedisServer::on_free_port(Some(files))
+    }
+
+    fn on_free_port(tls: Option<TlsFiles>) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -50,7 +43,7 @@ impl RedisServer {
         let mut server = RedisServer {
             port,
             child: None,
-            tls: Some(files),
+            tls,
         };
         server.restart();
         server

@@ -8,7 +8,7 @@
 //! SDKs do, minus what needs the network (SSO, instance and container
 //! roles): keys in the config (values or `env:`), else the process's
 //! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, else the
-//! shared credentials file, which is re-read when it changes (rotation without
+//! shared credentials file, which is read again once a second (rotation without
 //! a restart or a reload).
 
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ pub struct LambdaConfig {
 pub enum Credentials {
     /// Keys fixed for this config's life.
     Fixed(AwsKeys),
-    /// An AWS shared credentials file (INI), re-read when it changes.
+    /// An AWS shared credentials file (INI), read again once a second.
     File {
         /// Its path.
         path: PathBuf,

@@ -4,14 +4,14 @@
 //! what its answer means.
 //!
 //! Keys are read per call from [`Keys`]: fixed ones, or an AWS shared
-//! credentials file, looked at (one `stat`) at most once a second and re-read
-//! when its modification time or size changes — so a credential helper that
-//! rewrites the file (IAM Roles Anywhere's `aws_signing_helper update`,
-//! aws-vault, a cron job) rotates keys under a running gateway.
+//! credentials file (at most 64 KiB), read again at most once a second — so
+//! a credential helper that rewrites the file (IAM Roles Anywhere's
+//! `aws_signing_helper update`, aws-vault, a cron job) rotates keys under a
+//! running gateway.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -46,15 +46,14 @@ enum Keys {
 struct KeyFile {
     path: PathBuf,
     profile: String,
-    // A std mutex: held for a `stat` (and, when the file changed, a read of
-    // at most 64 KiB) once a second, never across an await.
+    // A std mutex: held for a read of at most 64 KiB once a second, never
+    // across an await.
     state: Mutex<FileState>,
 }
 
 #[derive(Debug, Default)]
 struct FileState {
     checked: Option<Instant>,
-    stamp: Option<(SystemTime, u64)>,
     keys: Option<Arc<AwsKeys>>,
 }
 
@@ -171,24 +170,29 @@ impl KeyFile {
         let now = clock::now();
         if st
             .checked
-            .is_some_and(|t| now.saturating_duration_since(t) < RECHECK)
+            .is_none_or(|t| now.saturating_duration_since(t) >= RECHECK)
         {
-            return st.keys.clone();
-        }
-        st.checked = Some(now);
-        let stamp = std::fs::metadata(&self.path)
-            .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
-        if stamp != st.stamp {
-            st.stamp = stamp;
-            st.keys = stamp
-                .filter(|(_, len)| *len <= MAX_CREDENTIALS_FILE)
-                .and_then(|_| std::fs::read_to_string(&self.path).ok())
+            st.checked = Some(now);
+            // Read whole each time rather than judged by its modification
+            // time and size: a same-length rewrite within the file system's
+            // timestamp granularity would look unchanged.
+            st.keys = read_bounded(&self.path)
                 .and_then(|text| read_profile(&text, &self.profile))
                 .map(Arc::new);
         }
         st.keys.clone()
     }
+}
+
+/// The file's text, if it is at most [`MAX_CREDENTIALS_FILE`] bytes.
+fn read_bounded(path: &std::path::Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    let file = std::fs::File::open(path).ok()?;
+    file.take(MAX_CREDENTIALS_FILE + 1)
+        .read_to_string(&mut text)
+        .ok()?;
+    (text.len() as u64 <= MAX_CREDENTIALS_FILE).then_some(text)
 }
 
 /// The keys of `[profile]` in an AWS shared credentials file.

@@ -13,7 +13,7 @@ use super::http_response::{self, HttpReply};
 use super::share::Claim;
 use super::target::deliver;
 use super::{CallError, HttpClient};
-use crate::config::{HttpIntegration, MockConfig, PayloadFormat};
+use crate::config::{HttpIntegration, PayloadFormat};
 
 /// What an HTTP route's integration answered.
 #[derive(Debug)]
@@ -49,7 +49,7 @@ pub async fn call(
     claim: Option<Claim>,
 ) -> Result<HttpAnswer, CallError> {
     match route.integration {
-        HttpIntegration::Mock(m) => Ok(HttpAnswer::Whole(mock(m, f))),
+        HttpIntegration::Mock(m) => Ok(HttpAnswer::Whole(super::mock::answer_http(m, f))),
         HttpIntegration::AwsProxy {
             target,
             payload_format,
@@ -83,14 +83,5 @@ pub async fn call(
             http_proxy::strip_hop_by_hop(resp.headers_mut());
             Ok(HttpAnswer::Streamed(resp))
         }
-    }
-}
-
-fn mock(m: &MockConfig, f: &HttpFacts<'_>) -> HttpReply {
-    let (status, headers, body) = super::mock::answer_http(m, f);
-    HttpReply {
-        status,
-        headers,
-        body,
     }
 }

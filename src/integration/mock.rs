@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::http_event::HttpFacts;
+use super::http_response::HttpReply;
 use crate::config::MockConfig;
 use crate::routing::{ContextVar, Scope};
 
@@ -30,7 +31,7 @@ pub fn answer(m: &MockConfig, scope: &dyn Scope) -> MockAnswer {
 }
 
 /// The mock's answer to an HTTP request.
-pub fn answer_http(m: &MockConfig, f: &HttpFacts<'_>) -> (u16, Vec<(String, String)>, Bytes) {
+pub fn answer_http(m: &MockConfig, f: &HttpFacts<'_>) -> HttpReply {
     // The body is parsed only when the template reads `$request.body.…`.
     let json = m
         .body
@@ -39,11 +40,11 @@ pub fn answer_http(m: &MockConfig, f: &HttpFacts<'_>) -> (u16, Vec<(String, Stri
         .then(|| serde_json::from_slice(f.body).ok())
         .flatten();
     let a = answer(m, &RequestScope { f, json });
-    (
-        a.status,
-        a.headers,
-        a.body.map_or_else(Bytes::new, Bytes::from),
-    )
+    HttpReply {
+        status: a.status,
+        headers: a.headers,
+        body: a.body.map_or_else(Bytes::new, Bytes::from),
+    }
 }
 
 /// A mock template's view of an HTTP request: `$request.body`, `$context.*`,

@@ -52,26 +52,26 @@ pub async fn deliver(
     headers: &[(&'static str, &str)],
     max_answer: usize,
 ) -> Result<Delivered, CallError> {
-    let req = match backend {
+    match backend {
         Backend::Http(uri) => {
             let mut b = http::Request::post(uri.clone())
                 .header(http::header::CONTENT_TYPE, "application/json");
             for (name, value) in headers {
                 b = b.header(*name, *value);
             }
-            b.body(event)
-                .map_err(|e| CallError::Failed(format!("cannot build the request: {e}")))?
+            let req = b
+                .body(event)
+                .map_err(|e| CallError::Failed(format!("cannot build the request: {e}")))?;
+            let resp = client.send_whole(req, timeout, max_answer).await?;
+            Ok(Delivered {
+                status: resp.status().as_u16(),
+                body: resp.into_body(),
+                function_error: false,
+            })
         }
-        Backend::Lambda(f) => client.lambda().request(f, event)?,
-    };
-    let resp = client.send_whole(req, timeout, max_answer).await?;
-    match backend {
-        Backend::Http(_) => Ok(Delivered {
-            status: resp.status().as_u16(),
-            body: resp.into_body(),
-            function_error: false,
-        }),
-        Backend::Lambda(_) => {
+        Backend::Lambda(f) => {
+            let req = client.lambda().request(f, event)?;
+            let resp = client.send_whole(req, timeout, max_answer).await?;
             let (body, function_error) = lambda::answer(resp)?;
             Ok(Delivered {
                 status: 200,

@@ -78,8 +78,9 @@ pub enum Authorizer {
 pub struct Ask<'a> {
     /// The stage: a request authorizer's cache is keyed per stage.
     pub stage: &'a str,
-    /// The resource a policy must allow (`methodArn`, `routeArn`).
-    pub arn: &'a str,
+    /// The resource a policy must allow (`methodArn`, `routeArn`): made only
+    /// for a request authorizer (a JWT route's requests need none).
+    pub arn: &'a (dyn Fn() -> String + Sync),
     /// An identity source's value on this request.
     pub read: &'a (dyn Fn(&crate::config::IdentitySource) -> Option<String> + Sync),
 }
@@ -87,12 +88,12 @@ pub struct Ask<'a> {
 impl Authorizer {
     /// Runs the authorizer on a request: the one dispatch for upgrades and
     /// HTTP routes. A missing identity is 401 without a call; `event` builds
-    /// a request authorizer's event from the identity values, only when its
-    /// cache has no fresh answer.
+    /// a request authorizer's event from the identity values and the ARN,
+    /// only when its cache has no fresh answer.
     pub async fn run(
         &self,
         ask: Ask<'_>,
-        event: impl FnOnce(&[String]) -> Vec<u8>,
+        event: impl FnOnce(&[String], &str) -> Vec<u8>,
         client: &crate::integration::HttpClient,
     ) -> Result<AuthContext, AuthFailure> {
         match self {
@@ -106,9 +107,9 @@ impl Authorizer {
             Authorizer::Request(req) => {
                 let values = identity_values(&req.config().identity_sources, ask.read)
                     .ok_or(AuthFailure::Unauthorized("identity source missing"))?;
-                let event = || event(&values);
-                req.authorize(ask.stage, &values, event, ask.arn, client)
-                    .await
+                let arn = (ask.arn)();
+                let event = || event(&values, &arn);
+                req.authorize(ask.stage, &values, event, &arn, client).await
             }
         }
     }

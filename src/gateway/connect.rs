@@ -53,13 +53,14 @@ impl Gateway {
             stage_variables: &stage.variables,
         };
         let read = |s: &_| handshake_value(s, handshake, offered, &sources);
-        let arn = execute_api_arn(&snap.api.id, &stage.name, "$connect");
+        let arn = || execute_api_arn(&snap.api.id, &stage.name, "$connect");
         let ask = Ask {
             stage: &stage.name,
             arn: &arn,
             read: &read,
         };
-        let event = |_: &[String]| self.authorizer_event(snap, stage, id, info, handshake, &arn);
+        let event =
+            |_: &[String], arn: &str| self.authorizer_event(snap, stage, id, info, handshake, arn);
         let ctx = authorizer
             .run(ask, event, &snap.client)
             .await

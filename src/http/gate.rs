@@ -69,8 +69,10 @@ async fn authorize(
         stage_variables: facts.stage_variables,
     };
     let read = |s: &IdentitySource| request_value(s, facts, &sources);
-    let tail = format!("{}{}", facts.method, facts.route_path);
-    let arn = execute_api_arn(facts.api_id, facts.stage, &tail);
+    let arn = || {
+        let tail = format!("{}{}", facts.method, facts.route_path);
+        execute_api_arn(facts.api_id, facts.stage, &tail)
+    };
     let ask = Ask {
         stage: facts.stage,
         arn: &arn,
@@ -81,7 +83,7 @@ async fn authorize(
         Authorizer::Request(r) => r.config().payload_format == PayloadFormat::V2,
         Authorizer::Jwt(_) => true,
     };
-    let event = |values: &[String]| http_event::authorizer_json(facts, v2, &arn, values);
+    let event = |values: &[String], arn: &str| http_event::authorizer_json(facts, v2, arn, values);
     let ctx = authorizer.run(ask, event, &snap.client).await;
     let ctx = ctx.map_err(|f| refused(facts, f, jwt))?;
     if jwt && !ctx.has_any_scope(&route.scopes) {

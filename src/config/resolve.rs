@@ -153,17 +153,17 @@ fn resolve_backend(
     function: bool,
     vars: &BTreeMap<String, String>,
 ) -> Result<Backend, String> {
+    let text = render_uri(template, vars)?;
     if function {
-        let text = render_uri(template, vars)?;
         return super::lambda::parse_function_name(&text).map(Backend::Lambda);
     }
-    let text = render_uri(template, vars)?;
     match super::lambda::parse_function(&text) {
         Some(f) => f.map(Backend::Lambda),
-        None => resolve_uri(template, vars).map(Backend::Http),
+        None => backend_url(&text).map(Backend::Http),
     }
 }
 
+/// An `http_proxy` URI, stage variables filled in.
 fn resolve_uri(
     template: &routing::Template,
     vars: &BTreeMap<String, String>,
@@ -174,6 +174,12 @@ fn resolve_uri(
             "{text:?}: http_proxy calls a URL; a Lambda function is called with aws_proxy"
         ));
     }
+    backend_url(&text)
+}
+
+/// A backend's `http://` or `https://` URL, its authority `host[:port]` (no
+/// userinfo, no encoding): integrations, authorizers and key sets alike.
+pub(super) fn backend_url(text: &str) -> Result<http::Uri, String> {
     let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
     let authority = uri.authority().map_or("", |a| a.as_str());
     match uri.scheme_str() {

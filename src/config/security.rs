@@ -326,7 +326,7 @@ fn check_jwt(cfg: &JwtConfig, path: &str, errors: &Errors) -> bool {
     );
     if let Some(uri) = &cfg.jwks_uri {
         need(
-            is_backend_url(uri),
+            super::resolve::backend_url(uri).is_ok(),
             "jwks_uri",
             "an http:// or https:// URL (https:// is checked against [integrations.tls]'s roots)",
         );
@@ -344,16 +344,6 @@ fn check_jwt(cfg: &JwtConfig, path: &str, errors: &Errors) -> bool {
     ok
 }
 
-/// An `http://` or `https://` URL whose authority is `host[:port]` (no
-/// userinfo, no encoding).
-fn is_backend_url(uri: &str) -> bool {
-    uri.parse::<http::Uri>().is_ok_and(|u| {
-        matches!(u.scheme_str(), Some("http" | "https"))
-            && u.authority()
-                .is_some_and(|a| crate::routing::uri::valid_authority(a.as_str()))
-    })
-}
-
 /// `uri` (a URL, or a Lambda function's ARN or invoke ARN) or `function` (a
 /// Lambda function's name or ARN): exactly one.
 fn read_backend(s: &mut Section<'_>) -> Option<super::Backend> {
@@ -363,13 +353,9 @@ fn read_backend(s: &mut Section<'_>) -> Option<super::Backend> {
     let read = match (uri, function) {
         (Some(u), None) => match lambda::parse_function(u) {
             Some(f) => f.map(super::Backend::Lambda),
-            None if is_backend_url(u) => u
-                .parse()
+            None => super::resolve::backend_url(u)
                 .map(super::Backend::Http)
-                .map_err(|_| String::new()),
-            None => Err(format!(
-                "{u:?} is not an http:// or https:// URL or a Lambda function ARN"
-            )),
+                .map_err(|e| format!("{e} (nor a Lambda function ARN)")),
         },
         (None, Some(f)) => lambda::parse_function_name(f).map(super::Backend::Lambda),
         (Some(_), Some(_)) => Err("give uri or function, not both".into()),

@@ -15,21 +15,25 @@
 //! - [`session`]: one task per live connection, owning its socket.
 //! - [`gateway`]: the lifecycle phases (connect, message, disconnect) and the
 //!   runtime state they share; what the cluster asks of this node.
-//! - [`snapshot`]: the reloadable configuration, resolved (stages, routes,
-//!   authorizers): one immutable generation, swapped whole; and the compile
-//!   step's checks (`snapshot::check`).
+//! - [`snapshot`]: the reloadable configuration, compiled (stages, routes,
+//!   authorizers): one immutable generation, swapped whole; the compile step
+//!   (`snapshot::compile`: each route's integration with each stage's
+//!   variables, mock templates, mappings) and its checks (`snapshot::check`).
 //! - [`delivery`]: sends from outside a session (@connections, groups,
 //!   broadcasts): this node's registry and group index, and its cluster link.
 //! - [`cluster`]: several nodes joined through Redis (one server, or a Redis
 //!   Cluster); it reaches its node only through the narrow [`cluster::Node`] trait.
 //! - [`auth`]: management API authentication (SigV4, bearer tokens); the
 //!   checks before `$connect` (admission, API keys, JWT and request authorizers).
-//! - [`integration`]: `aws_proxy` (to a URL or an AWS Lambda function),
-//!   `http_proxy` and `mock`; the Lambda events; the one event delivery path
+//! - [`integration`]: the one compiled integration model
+//!   (`integration::model`) of `aws_proxy` (to a URL or an AWS Lambda
+//!   function), `http_proxy` and `mock`; the Lambda events; the one event delivery path
 //!   (`integration::target`) every event-carrying call takes; the backend
 //!   pool and the fair shares of its slots.
 //! - Leaves, importing nothing of the above: [`config`] (parsed and checked
 //!   data; what must load or compile is checked by `snapshot::check`),
+//!   [`authority`] (what a `host[:port]` may be, shared by `config`,
+//!   `routing` and `http`),
 //!   [`telemetry`] (metric names and handles, bounded logs), [`conn`] (the
 //!   connection model: ids, mailbox, close reasons, group keys), [`routing`]
 //!   (selection expressions, route tables, the canonical request path, query
@@ -49,6 +53,7 @@
 
 pub mod alarm;
 pub mod auth;
+pub mod authority;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

@@ -44,7 +44,8 @@ fn main() -> ExitCode {
         Some(path) => Config::load_file(path, &ProcessEnv),
         None => Config::demo(&ProcessEnv),
     };
-    // Parsed, then its files loaded (certificates, CA bundles).
+    // Parsed, then compiled: its routes for every stage, its files loaded
+    // (certificates, CA bundles), its schemas compiled.
     let config = config.and_then(|c| sockgate::snapshot::check(&c).map(|()| c));
     let config = match config {
         Ok(c) => c,
@@ -55,12 +56,13 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Check) = cli.command {
         // Routes are declared once and every stage serves all of them.
-        let routes = config.stages.first().map_or(0, |s| s.routes.len());
         let names: Vec<&str> = config.stages.iter().map(|s| s.name.as_str()).collect();
         println!(
-            "configuration OK: {} stage(s) ({}); {routes} route(s), served by every stage",
+            "configuration OK: {} stage(s) ({}); {} WebSocket and {} HTTP route(s), served by every stage",
             names.len(),
             names.join(", "),
+            config.routes.len(),
+            config.http_routes.len(),
         );
         return ExitCode::SUCCESS;
     }

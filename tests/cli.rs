@@ -19,10 +19,11 @@ fn check_accepts_the_shipped_configs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Routes are counted once, not once per stage (the example has 2 stages, 5 routes).
+    // Routes are counted once, not once per stage (the example has 2
+    // stages, 5 WebSocket routes and 2 HTTP routes).
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "configuration OK: 2 stage(s) (dev, prod); 5 route(s), served by every stage\n"
+        "configuration OK: 2 stage(s) (dev, prod); 5 WebSocket and 2 HTTP route(s), served by every stage\n"
     );
     let out = Command::new(BIN).arg("check").output().unwrap();
     assert!(out.status.success(), "the embedded demo config is valid");
@@ -34,19 +35,36 @@ fn check_lists_every_error_and_exits_78() {
         "bad.toml",
         "[server]\nlisten = \"x\"\n[websocket]\nidle_timeout = \"soon\"\n[stages.dev]\n[routes.\"$nope\"]\nintegration = { type = \"mock\" }\n[typo]\n",
     );
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("4 errors in configuration:"), "{err}");
+    let check = |path: &std::path::Path| {
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(78));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // What cannot be read is listed first, all of it; a file that reads is
+    // then compiled, and what does not compile is listed, all of it.
+    let err = check(&path);
+    assert!(err.starts_with("3 errors in configuration:"), "{err}");
     for needle in [
         "server.listen",
         "websocket.idle_timeout",
-        "routes.\"$nope\"",
         "typo: unknown key",
+    ] {
+        assert!(err.contains(needle), "missing {needle} in {err}");
+    }
+    let path = write_config(
+        "bad-routes.toml",
+        "[stages.dev]\n[routes.\"$nope\"]\nintegration = { type = \"mock\" }\n[http.routes.\"GET /x/\"]\nintegration = { type = \"http_proxy\", uri = \"${stageVariables.b}\" }\n",
+    );
+    let err = check(&path);
+    assert!(err.starts_with("3 errors in configuration:"), "{err}");
+    for needle in [
+        "routes.\"$nope\": custom route keys",
+        "http.routes.\"GET /x/\": the path has an empty segment",
+        "http.routes.\"GET /x/\".integration.uri: in stage \"dev\": stage variable \"b\" is not defined",
     ] {
         assert!(err.contains(needle), "missing {needle} in {err}");
     }

@@ -272,7 +272,7 @@ async fn keys_in_the_config_change_with_a_reload() {
 
 #[test]
 fn config_checks_lambda_references_regions_and_credentials() {
-    use sockgate::config::Config;
+    use sockgate::snapshot::parse;
     use std::collections::HashMap;
     let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
         pairs
@@ -290,13 +290,13 @@ fn config_checks_lambda_references_regions_and_credentials() {
         ("AWS_SECRET_ACCESS_KEY", "s"),
     ];
     // The region of an ARN is its own; a name needs one from config or AWS_REGION.
-    assert!(Config::parse(&route(&format!("{ARN}:f")), &env(&keys)).is_ok());
+    assert!(parse(&route(&format!("{ARN}:f")), &env(&keys)).is_ok());
     let by_name = "[stages.dev]\n[routes.\"$default\"]\nintegration = { type = \"aws_proxy\", function = \"f\" }\n";
-    let err = Config::parse(by_name, &env(&keys)).unwrap_err().to_string();
+    let err = parse(by_name, &env(&keys)).unwrap_err().to_string();
     assert!(err.contains("no region"), "{err}");
     let with_region = [keys[0], keys[1], ("AWS_REGION", "us-west-2")];
-    assert!(Config::parse(by_name, &env(&with_region)).is_ok());
-    let err = Config::parse(&route(&format!("{ARN}:f")), &env(&[]))
+    assert!(parse(by_name, &env(&with_region)).is_ok());
+    let err = parse(&route(&format!("{ARN}:f")), &env(&[]))
         .unwrap_err()
         .to_string();
     assert!(err.contains("no AWS credentials"), "{err}");
@@ -305,23 +305,20 @@ fn config_checks_lambda_references_regions_and_credentials() {
         "arn:aws:lambda:eu-west-1:123:function:f",
         "arn:aws:lambda:eu-west-1:123456789012:function:f:a:b",
     ] {
-        let err = Config::parse(&route(bad), &env(&keys))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&route(bad), &env(&keys)).unwrap_err().to_string();
         assert!(err.contains("not a Lambda function ARN"), "{bad}: {err}");
     }
     let proxy = "[stages.dev]\n[routes.\"$default\"]\nintegration = { type = \"http_proxy\", uri = \"arn:aws:lambda:eu-west-1:123456789012:function:f\" }\n";
-    let err = Config::parse(proxy, &env(&keys)).unwrap_err().to_string();
+    let err = parse(proxy, &env(&keys)).unwrap_err().to_string();
     assert!(err.contains("aws_proxy"), "{err}");
     let endpoint =
         "[integrations.lambda]\nendpoint = \"http://user@localhost:4566/x\"\n[stages.dev]\n";
-    assert!(Config::parse(endpoint, &env(&keys)).is_err());
+    assert!(parse(endpoint, &env(&keys)).is_err());
 }
 
 /// The README's Lambda walk-through configs load as written.
 #[test]
 fn the_readme_lambda_configs_load() {
-    use sockgate::config::Config;
     use std::collections::HashMap;
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
@@ -342,7 +339,7 @@ fn the_readme_lambda_configs_load() {
     assert_eq!(blocks.len(), 2);
     for block in blocks {
         let text = format!("{block}\n[stages.dev]\n");
-        if let Err(e) = Config::parse(&text, &env) {
+        if let Err(e) = sockgate::snapshot::parse(&text, &env) {
             panic!("{e}\n{text}");
         }
     }

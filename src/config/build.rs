@@ -17,28 +17,25 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let integrations = server::read_client(root.section("integrations"), env);
     let models = validation::read_models(root.entries("models"));
     let ws_routes = routes::read_routes(root.entries("routes"));
-    let (http, http_routes) = http_api::read_http(root.section("http"), errors);
-    let declared = routes::Declared {
-        ws: &ws_routes,
-        http: &http_routes,
-    };
-    let stages = routes::read_stages(root.entries("stages"), declared, errors, env);
+    let (http, http_routes) = http_api::read_http(root.section("http"));
+    let stages = routes::read_stages(root.entries("stages"), errors, env);
     let authorizers = security::read_authorizers(root.entries("authorizers"), env);
     let admission = security::read_admission(root.section("admission"));
     let throttle_cfg = throttle::read_account(root.section("throttle"));
     let usage_plans = throttle::read_plans(root.entries("usage_plans"), stages.as_deref());
-    let authorizers_ok = match (&stages, &authorizers) {
-        (Some(st), Some(a)) => {
+    let authorizers_ok = match (&stages, &authorizers, &http_routes) {
+        (Some(st), Some(a), Some(http_routes)) => {
             let stages_ok = security::check_stage_authorizers(st, a, errors);
-            security::check_http_route_auth(&http_routes, a, st, errors) && stages_ok
+            security::check_http_route_auth(http_routes, a, st, errors) && stages_ok
         }
         _ => true,
     };
-    let named = ws_routes
-        .iter()
-        .chain(&http_routes)
-        .flat_map(|r| r.model_names());
-    let models_ok = validation::check_names(&models, named, errors);
+    let models_ok = match (&ws_routes, &http_routes) {
+        (Some(ws), Some(http)) => {
+            validation::check_names(&models, routes::model_names(ws, http), errors)
+        }
+        _ => true,
+    };
     let cluster = cluster::read_cluster(root.section("cluster"));
     let management_listen = server.as_ref().map(|s| s.management_listen);
     let management = server::read_management(root.section("management"), env, management_listen);
@@ -59,7 +56,9 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         websocket: websocket?,
         integrations: integrations?,
         stages: stages?,
+        routes: ws_routes?,
         http,
+        http_routes: http_routes?,
         digest: String::new(),
     };
     if !super::lambda::settle(&mut config, errors) {

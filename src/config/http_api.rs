@@ -1,12 +1,11 @@
 //! `[http]`: the HTTP API served beside the WebSocket API on the public
-//! listener — its routes (resolved per stage in `routes`) and its limits —
+//! listener — its routes (read in `routes`) and its limits —
 //! and the types of its config.
 
-use super::reader::{Errors, Section};
-use super::routes::{self, RawRoute};
-use std::time::Duration;
+use super::reader::Section;
+use super::routes;
 
-use super::{EventTarget, HttpValidation, MockConfig};
+use super::{HttpValidation, IntegrationConfig};
 
 /// AWS HTTP APIs' payload limit: 10 MB.
 const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
@@ -23,8 +22,8 @@ const MAX_BUDGET: u64 = 64 << 30;
 /// Reads `[http]`: its settings, and its routes as written. A bad value is
 /// recorded in `errors` (which fails the load) and replaced by its default so
 /// reading goes on.
-pub(super) fn read_http(mut s: Section<'_>, errors: &Errors) -> (HttpConfig, Vec<RawRoute>) {
-    let routes = routes::read_http_routes(s.entries("routes"), errors);
+pub(super) fn read_http(mut s: Section<'_>) -> (HttpConfig, Option<Vec<HttpRouteConfig>>) {
+    let routes = routes::read_http_routes(s.entries("routes"));
     let max_body_bytes = s
         .bytes("max_body_bytes", 1, MAX_MAX_BODY)
         .unwrap_or(DEFAULT_MAX_BODY);
@@ -148,7 +147,7 @@ pub struct HttpRouteConfig {
     /// `METHOD /path` or `$default`, as written.
     pub key: String,
     /// Where its requests go.
-    pub integration: HttpIntegration,
+    pub integration: IntegrationConfig,
     /// What a request must show first.
     pub auth: HttpRouteAuth,
     /// Changes to the request and the answer.
@@ -159,14 +158,15 @@ pub struct HttpRouteConfig {
     pub validation: HttpValidation,
 }
 
-/// An HTTP route's parameter mapping: AWS's `request_parameters` and
-/// `response_parameters` (applied by `http::mapping`).
+/// An HTTP route's parameter mapping as written: AWS's `request_parameters`
+/// and `response_parameters`, each `(key, value)` (compiled and checked
+/// against the route when the snapshot is built; applied by `http::mapping`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParamMapping {
-    /// Changes to the request, in the order applied: removes, overwrites, appends.
-    pub request: Vec<crate::routing::mapping::Mapping>,
-    /// Changes to the answer, by the integration's status code, in the same order.
-    pub response: Vec<(u16, Vec<crate::routing::mapping::Mapping>)>,
+    /// Changes to the request.
+    pub request: Vec<(String, String)>,
+    /// Changes to the answer, by the integration's status code.
+    pub response: Vec<(u16, Vec<(String, String)>)>,
 }
 
 impl ParamMapping {
@@ -187,27 +187,6 @@ pub struct HttpRouteAuth {
     pub scopes: Vec<String>,
     /// The request must carry one of its stage's `api_keys` in `x-api-key`.
     pub api_key_required: bool,
-}
-
-/// Where an HTTP route's requests go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HttpIntegration {
-    /// The Lambda event POSTed to `target`, in `payload_format`.
-    AwsProxy {
-        /// The backend and its timeout.
-        target: EventTarget,
-        /// The Lambda event version.
-        payload_format: PayloadFormat,
-    },
-    /// The request itself, passed on to `uri` (its `{param}`s filled in).
-    HttpProxy {
-        /// The backend URI, stage variables resolved.
-        uri: crate::routing::uri::UriTemplate,
-        /// Until the backend's response headers arrive.
-        timeout: Duration,
-    },
-    /// An answer from config.
-    Mock(MockConfig),
 }
 
 /// Lambda payload format version of an HTTP route (`payload_format`).

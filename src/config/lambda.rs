@@ -13,9 +13,9 @@
 
 use std::path::PathBuf;
 
+use super::Config;
 use super::env::{self, EnvSource};
 use super::reader::{Errors, Section};
-use super::{Config, IntegrationConfig};
 
 /// A Lambda function an integration or authorizer invokes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,9 +226,7 @@ fn endpoint(text: &str) -> Result<http::Uri, String> {
     let authority = uri.authority().map_or("", |a| a.as_str());
     let bare = matches!(uri.path(), "" | "/") && uri.query().is_none();
     match uri.scheme_str() {
-        Some("http" | "https") if bare && crate::routing::uri::valid_authority(authority) => {
-            Ok(uri)
-        }
+        Some("http" | "https") if bare && crate::authority::valid_authority(authority) => Ok(uri),
         _ => Err(format!("{text:?} is not http(s)://host[:port]")),
     }
 }
@@ -298,57 +296,39 @@ fn read_credentials(s: &mut Section<'_>, env: &dyn EnvSource) -> Credentials {
     }
 }
 
-/// Fills in each Lambda function's region from `[integrations.lambda]`, and
-/// reports functions without one, or any Lambda use without credentials.
-pub(super) fn settle(config: &mut Config, errors: &Errors) -> bool {
-    let lambda = config.integrations.lambda.clone();
-    let mut ok = true;
-    let mut check = |at: String, f: &mut LambdaFunction| {
+impl LambdaConfig {
+    /// Fills in a function's region from `[integrations.lambda]`; the
+    /// reasons it cannot be called (no region, no credentials), if any.
+    pub fn settle(&self, f: &mut LambdaFunction) -> Vec<&'static str> {
         if f.region.is_none() {
-            f.region.clone_from(&lambda.region);
+            f.region.clone_from(&self.region);
         }
+        let mut why = Vec::new();
         if f.region.is_none() {
-            errors.push(
-                at.clone(),
+            why.push(
                 "no region: use a function ARN, or set [integrations.lambda] region or AWS_REGION",
             );
-            ok = false;
         }
-        if lambda.credentials == Credentials::Missing {
-            errors.push(at, "no AWS credentials: set [integrations.lambda] keys or credentials_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-            ok = false;
+        if self.credentials == Credentials::Missing {
+            why.push("no AWS credentials: set [integrations.lambda] keys or credentials_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
         }
-    };
-    for stage in &mut config.stages {
-        let name = stage.name.clone();
-        let canary = stage.canary.iter_mut().flat_map(|c| c.routes.iter_mut());
-        for route in stage.routes.iter_mut().chain(canary) {
-            if let IntegrationConfig::AwsProxy(t) = &mut route.integration
-                && let super::Backend::Lambda(f) = &mut t.backend
-            {
-                check(
-                    format!("stages.{name}.routes.{:?}.integration", route.key),
-                    f,
-                );
-            }
-        }
-        let canary = stage
-            .canary
-            .iter_mut()
-            .flat_map(|c| c.http_routes.iter_mut());
-        for route in stage.http_routes.iter_mut().chain(canary) {
-            if let super::HttpIntegration::AwsProxy { target, .. } = &mut route.integration
-                && let super::Backend::Lambda(f) = &mut target.backend
-            {
-                check(format!("http.routes.{:?}.integration", route.key), f);
-            }
-        }
+        why
     }
+}
+
+/// Settles the request authorizers' Lambda functions (routes' are settled
+/// per stage when compiled, once their stage variables are filled in).
+pub(super) fn settle(config: &mut Config, errors: &Errors) -> bool {
+    let lambda = &config.integrations.lambda;
+    let mut ok = true;
     for (name, a) in &mut config.authorizers {
         if let super::AuthorizerConfig::Request(r) = a
             && let super::Backend::Lambda(f) = &mut r.backend
         {
-            check(format!("authorizers.{name}.uri"), f);
+            for why in lambda.settle(f) {
+                errors.push(format!("authorizers.{name}.uri"), why);
+                ok = false;
+            }
         }
     }
     ok

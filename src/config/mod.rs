@@ -1,19 +1,22 @@
-//! The validated configuration, and loading it from TOML plus `SOCKGATE_*` overrides.
+//! The configuration as data, and loading it from TOML plus `SOCKGATE_*`
+//! overrides.
 //!
-//! Other modules import only the types here. A value that exists in a [`Config`] has
-//! passed validation: addresses parse, durations are in range, route keys are legal,
-//! integration URIs are resolved per stage with that stage's variables. Loading never
-//! falls back to a default for a value it cannot read: it lists every error, with its
-//! key path, and fails (see `reader`).
+//! Other modules import only the types here. A value that exists in a
+//! [`Config`] has been read and checked: addresses parse, durations and sizes
+//! are in range, names are defined, secrets are present. Loading never falls
+//! back to a default for a value it cannot read: it lists every error, with
+//! its key path, and fails (see `reader`).
 //!
-//! What must be loaded or compiled to be checked — certificate files, JSON
-//! Schemas — is checked when the config is compiled (`snapshot::check`, run
-//! by `sockgate check`, at start and at each reload). `config` imports
-//! nothing from `tls`, `throttle` or `validation`: their config-side types
-//! (`TlsFiles`, `Limit`, `Quota`, `Param`) are defined here and re-exported
-//! there. It still compiles route-selection and URI templates, mappings and
-//! the route trie from `routing` while it reads (moving that to the snapshot
-//! is the next step).
+//! `config` reads text and keeps it: routes are declared once with their
+//! keys, integration URIs, mock bodies and mappings as written. What must be
+//! compiled or loaded to be checked — route keys and the HTTP route trie,
+//! each URI with each stage's variables, templates, mappings, JSON Schemas,
+//! certificate files — is checked when the config is compiled
+//! (`snapshot::check`, run by `sockgate check`, at start and at each reload)
+//! and compiled again into each snapshot (`snapshot::compile`). So `config`
+//! imports nothing from `routing`, `tls`, `throttle` or `validation`: their
+//! config-side types (`TlsFiles`, `Limit`, `Quota`, `Param`) are defined here
+//! and re-exported there.
 //!
 //! Defaults follow AWS wherever AWS has one (128 KiB messages, 32 KiB frames, 10 min
 //! idle, 2 h duration, 29 s integration timeout). `config/sockgate.example.toml`
@@ -27,7 +30,6 @@ pub mod lambda;
 pub mod net;
 mod param_mapping;
 mod reader;
-mod resolve;
 mod routes;
 pub mod security;
 mod server;
@@ -42,14 +44,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::routing::Template;
-
 pub use env::{EnvSource, ProcessEnv};
 pub use http_api::{
-    BODY_UNIT, CorsConfig, HttpConfig, HttpIntegration, HttpRouteAuth, HttpRouteConfig,
-    ParamMapping, PayloadFormat,
+    BODY_UNIT, CorsConfig, HttpConfig, HttpRouteAuth, HttpRouteConfig, ParamMapping, PayloadFormat,
 };
 pub use lambda::{AwsKeys, Credentials, LambdaConfig, LambdaFunction};
+pub use reader::join as key_path;
 pub use routes::DEFAULT_STAGE;
 pub use security::{
     AdmissionConfig, AuthorizerConfig, IdentitySource, JwtConfig, RequestAuthorizerConfig,
@@ -72,10 +72,14 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// The shared backend HTTP client.
     pub integrations: ClientConfig,
-    /// The deployed stages, each with its routes resolved.
+    /// The deployed stages; every stage serves every route.
     pub stages: Vec<StageConfig>,
-    /// `[http]`: the HTTP API's limits (its routes are resolved per stage).
+    /// `[routes.*]`: the WebSocket routes, as written.
+    pub routes: Vec<RouteConfig>,
+    /// `[http]`: the HTTP API's limits.
     pub http: HttpConfig,
+    /// `[http.routes.*]`: the HTTP routes, as written.
+    pub http_routes: Vec<HttpRouteConfig>,
     /// Redis between nodes; `None` runs a single node with no dependencies.
     pub cluster: Option<ClusterConfig>,
     /// Who may call the management API.
@@ -320,17 +324,13 @@ pub struct ClientConfig {
     pub pool_max_idle_per_host: usize,
 }
 
-/// One stage with its routes resolved against its variables.
+/// One stage: a name and its variables, serving every route.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageConfig {
     /// Stage name: the first path segment of the WebSocket URL.
     pub name: String,
     /// Stage variables.
     pub variables: BTreeMap<String, String>,
-    /// Every configured WebSocket route.
-    pub routes: Vec<RouteConfig>,
-    /// Every HTTP route (`[http.routes]`), resolved with this stage's variables.
-    pub http_routes: Vec<HttpRouteConfig>,
     /// The `[authorizers.*]` entry `$connect` must pass, if any.
     pub authorizer: Option<String>,
     /// API keys (name, key) of which `$connect` must present one; empty: none needed.
@@ -349,16 +349,13 @@ pub struct CanaryConfig {
     pub percent: f64,
     /// The stage's variables with the canary's laid over them.
     pub variables: BTreeMap<String, String>,
-    /// Every route, resolved with those variables.
-    pub routes: Vec<RouteConfig>,
-    /// Every HTTP route, resolved with those variables.
-    pub http_routes: Vec<HttpRouteConfig>,
 }
 
-/// One route.
+/// One WebSocket route (`[routes."KEY"]`), as written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
-    /// `$connect`, `$disconnect`, `$default` or a custom key.
+    /// `$connect`, `$disconnect`, `$default` or a custom key (checked
+    /// when compiled).
     pub key: String,
     /// Where the route's events go.
     pub integration: IntegrationConfig,
@@ -370,25 +367,38 @@ pub struct RouteConfig {
     pub validation: Option<WsValidation>,
 }
 
-/// Where a route's events go.
+/// Where a route's events or requests go, as written: one model for
+/// WebSocket and HTTP routes. URIs and the mock's body stay text here; the
+/// snapshot fills in each stage's variables and compiles them
+/// (`snapshot::compile`), so a URI that does not resolve is a config error
+/// with its key there.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IntegrationConfig {
-    /// The Lambda proxy event, to an HTTP endpoint or a Lambda function; read a
-    /// Lambda proxy response.
-    AwsProxy(EventTarget),
-    /// POST the raw message with the connection context in headers; the body is the reply.
-    HttpProxy(HttpTarget),
+    /// A Lambda proxy event, to an HTTP endpoint or a Lambda function; its
+    /// answer read as a Lambda proxy response.
+    AwsProxy {
+        /// `uri` (a URL, a function ARN or invoke ARN) or `function` (a
+        /// function's name), `${stageVariables.…}` not yet filled in.
+        uri: String,
+        /// It was given as `function`: a name, never a URL.
+        function: bool,
+        /// Per-call timeout (50 ms to 29 s; 30 s on HTTP routes).
+        timeout: Duration,
+        /// HTTP routes: the event's payload format (a WebSocket route's event
+        /// has one shape).
+        payload_format: PayloadFormat,
+    },
+    /// The message (WebSocket: POSTed with the connection's context in
+    /// headers) or the request (HTTP) passed on to a URL.
+    HttpProxy {
+        /// The URL, `${stageVariables.…}` and (HTTP) `{param}`s not yet
+        /// filled in.
+        uri: String,
+        /// Per-call timeout; HTTP: until the response headers arrive.
+        timeout: Duration,
+    },
     /// Answer from config.
     Mock(MockConfig),
-}
-
-/// Where an event goes: the backend that reads it, and how long it may take.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventTarget {
-    /// An HTTP endpoint or a Lambda function.
-    pub backend: Backend,
-    /// Per-call timeout, 50 ms to 29 s.
-    pub timeout: Duration,
 }
 
 /// A backend that reads an event (a Lambda proxy or authorizer event) and
@@ -401,22 +411,14 @@ pub enum Backend {
     Lambda(LambdaFunction),
 }
 
-/// An HTTP backend endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpTarget {
-    /// The URI, with stage variables substituted.
-    pub uri: http::Uri,
-    /// Per-call timeout, 50 ms to 29 s.
-    pub timeout: Duration,
-}
-
-/// A mock integration's answer.
+/// A mock integration's answer, as written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockConfig {
     /// Status (decides accept/reject on `$connect`).
     pub status: u16,
-    /// Reply body template; `None` sends nothing.
-    pub body: Option<Template>,
+    /// Reply body template (`$request.body…`, `$context.…`), compiled with
+    /// the snapshot; `None` sends nothing.
+    pub body: Option<String>,
     /// Response headers (e.g. `Sec-WebSocket-Protocol` on `$connect`).
     pub headers: Vec<(String, String)>,
 }

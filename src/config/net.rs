@@ -1,4 +1,5 @@
-//! Address ranges in the config: `trusted_proxies = ["10.0.0.0/8", "::1"]`.
+//! Addresses in the config: ranges (`trusted_proxies = ["10.0.0.0/8",
+//! "::1"]`) and backends' URLs.
 
 use std::net::IpAddr;
 
@@ -42,6 +43,20 @@ impl Cidr {
             }
             _ => false,
         }
+    }
+}
+
+/// A backend's `http://` or `https://` URL, its authority `host[:port]` (no
+/// userinfo, no encoding): integrations, authorizers and key sets alike.
+pub fn backend_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    match uri.scheme_str() {
+        Some("http" | "https") if crate::authority::valid_authority(authority) => Ok(uri),
+        Some("http" | "https") => Err(format!(
+            "{text:?}: {authority:?} is not host[:port] (no userinfo, no encoding)"
+        )),
+        _ => Err(format!("{text:?} is not an http:// or https:// URL")),
     }
 }
 

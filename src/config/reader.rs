@@ -32,7 +32,7 @@ impl Errors {
 }
 
 /// Joins a key onto a path, quoting keys that are not bare TOML keys.
-pub(crate) fn join(path: &str, key: &str) -> String {
+pub fn join(path: &str, key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .chars()

@@ -1,17 +1,18 @@
-//! `[routes.*]`, `[http.routes.*]` and `[stages.*]`: routes are declared once,
-//! and every stage serves all of them with its own variables (integration URIs
-//! are resolved per stage here, so a missing variable is a config error, not a
-//! runtime one).
+//! `[routes.*]`, `[http.routes.*]` and `[stages.*]`: routes are declared once
+//! and every stage serves all of them with its own variables. Routes are read
+//! as written; their keys, URIs, templates and mappings are compiled, per
+//! stage, when the snapshot is built (`snapshot::compile`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::env::EnvSource;
-use super::param_mapping::{Calls, read_mapping};
+use super::param_mapping::read_mapping;
 use super::reader::{Errors, Section, join};
-use super::resolve;
-use super::{CanaryConfig, HttpRouteAuth, MockConfig, ParamMapping, PayloadFormat, StageConfig};
-use crate::routing::{self, expr::Var, http::HttpRouter};
+use super::{
+    CanaryConfig, HttpRouteAuth, HttpRouteConfig, IntegrationConfig, MockConfig, PayloadFormat,
+    RouteConfig, StageConfig,
+};
 
 /// AWS's stage served at the root of the URL space (`http://host/path`).
 pub const DEFAULT_STAGE: &str = "$default";
@@ -22,128 +23,80 @@ const MAX_WS_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 /// AWS's cap (and default) on HTTP API integrations.
 const MAX_HTTP_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Which API a route belongs to: it decides the valid keys and integrations.
+/// Which API a route belongs to: it decides the valid integration keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Api {
+enum Api {
     /// `[routes]`: WebSocket route keys.
     WebSocket,
     /// `[http.routes]`: `METHOD /path` keys.
     Http,
 }
 
-/// A route as written, before stage variables are applied to its URI.
-pub(super) struct RawRoute {
-    pub(super) key: String,
-    pub(super) path: String,
-    pub(super) integration: Option<RawIntegration>,
-    pub(super) route_response: bool,
-    pub(super) payload_format: PayloadFormat,
-    /// HTTP routes only.
-    pub(super) auth: HttpRouteAuth,
-    pub(super) mapping: ParamMapping,
-    pub(super) throttle: Option<super::Limit>,
-    pub(super) ws_validation: Option<super::WsValidation>,
-    pub(super) http_validation: super::HttpValidation,
-}
-
-impl RawRoute {
-    /// Its config path (`http.routes."GET /x"`), for errors.
-    pub(super) fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// What an HTTP route's requests must show.
-    pub(super) fn auth(&self) -> &HttpRouteAuth {
-        &self.auth
-    }
-
-    /// The models it names, with where each is named (for errors).
-    pub(super) fn model_names(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
-            .ws_validation
-            .iter()
-            .flat_map(|v| &v.models)
-            .map(|(k, m)| (format!("{}.request_models.{k}", self.path), m.clone()))
-            .collect();
-        if let Some(m) = &self.http_validation.model {
-            out.push((join(&self.path, "request_model"), m.clone()));
-        }
-        out
-    }
-}
-
-pub(super) enum RawIntegration {
-    Http {
-        proxy: bool,
-        /// `uri`, or `function` (a Lambda function's name) when `function`.
-        uri: routing::Template,
-        function: bool,
-        timeout: Duration,
-    },
-    Mock(MockConfig),
-}
-
-pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Vec<RawRoute> {
-    entries.into_iter().map(|(key, mut s)| {
-        let path = s.path().to_owned();
-        if !routing::is_valid_route_key(&key) {
-            s.errors().push(path.clone(), "custom route keys must be non-empty and must not start with $ (reserved for $connect, $disconnect, $default)");
-        }
-        let route_response = s.bool("route_response").unwrap_or(false);
-        if route_response && (key == routing::CONNECT || key == routing::DISCONNECT) {
-            s.errors().push(join(&path, "route_response"), format!("{key} cannot send a reply to the client"));
-        }
-        let (integration, payload_format) = read_integration(s.section("integration"), Api::WebSocket);
-        let throttle = super::throttle::read_limit(&mut s, "throttle");
-        let ws_validation = super::validation::read_ws(&mut s);
-        s.finish();
-        RawRoute { key, path, integration, route_response, payload_format, auth: HttpRouteAuth::default(), mapping: ParamMapping::default(), throttle, ws_validation, http_validation: super::HttpValidation::default() }
-    }).collect()
-}
-
-/// `[http.routes."METHOD /path"]`: every key checked, conflicts included.
-pub(super) fn read_http_routes(
-    entries: Vec<(String, Section<'_>)>,
-    errors: &Errors,
-) -> Vec<RawRoute> {
-    let keys = entries
-        .iter()
-        .map(|(key, s)| (key.clone(), s.path().to_owned()));
-    if let Err(bad) = HttpRouter::new(keys) {
-        for (key, why) in bad {
-            errors.push(join("http.routes", &key), why.to_string());
-        }
-    }
-    entries
+/// `[routes."KEY"]`; `None` when a route's integration is unreadable (its
+/// error is recorded).
+pub(super) fn read_routes(entries: Vec<(String, Section<'_>)>) -> Option<Vec<RouteConfig>> {
+    let routes: Vec<Option<RouteConfig>> = entries
         .into_iter()
         .map(|(key, mut s)| {
-            let path = s.path().to_owned();
-            let (integration, payload_format) =
-                read_integration(s.section("integration"), Api::Http);
-            let auth = read_route_auth(&mut s);
-            let calls = match &integration {
-                Some(RawIntegration::Http { proxy: true, .. }) => Calls::Proxy,
-                Some(RawIntegration::Http { proxy: false, .. }) => Calls::Lambda,
-                Some(RawIntegration::Mock(_)) | None => Calls::Mock,
-            };
-            let mapping = read_mapping(&mut s, &key, calls);
+            let route_response = s.bool("route_response").unwrap_or(false);
+            let integration = read_integration(s.section("integration"), Api::WebSocket);
             let throttle = super::throttle::read_limit(&mut s, "throttle");
-            let http_validation = super::validation::read_http(&mut s);
+            let validation = super::validation::read_ws(&mut s);
             s.finish();
-            RawRoute {
+            Some(RouteConfig {
                 key,
-                path,
-                integration,
-                route_response: true,
-                payload_format,
+                integration: integration?,
+                route_response,
+                throttle,
+                validation,
+            })
+        })
+        .collect();
+    routes.into_iter().collect()
+}
+
+/// `[http.routes."METHOD /path"]`; `None` when a route's integration is
+/// unreadable.
+pub(super) fn read_http_routes(
+    entries: Vec<(String, Section<'_>)>,
+) -> Option<Vec<HttpRouteConfig>> {
+    let routes: Vec<Option<HttpRouteConfig>> = entries
+        .into_iter()
+        .map(|(key, mut s)| {
+            let integration = read_integration(s.section("integration"), Api::Http);
+            let auth = read_route_auth(&mut s);
+            let mapping = read_mapping(&mut s);
+            let throttle = super::throttle::read_limit(&mut s, "throttle");
+            let validation = super::validation::read_http(&mut s);
+            s.finish();
+            Some(HttpRouteConfig {
+                key,
+                integration: integration?,
                 auth,
                 mapping,
                 throttle,
-                ws_validation: None,
-                http_validation,
-            }
+                validation,
+            })
         })
-        .collect()
+        .collect();
+    routes.into_iter().collect()
+}
+
+/// The models routes name, with where each is named (for errors).
+pub(super) fn model_names<'r>(
+    ws: &'r [RouteConfig],
+    http: &'r [HttpRouteConfig],
+) -> impl Iterator<Item = (String, String)> + 'r {
+    let ws = ws.iter().flat_map(|r| {
+        let at = join("routes", &r.key);
+        let models = r.validation.iter().flat_map(|v| &v.models);
+        models.map(move |(k, m)| (format!("{at}.request_models.{k}"), m.clone()))
+    });
+    let http = http.iter().filter_map(|r| {
+        let at = join(&join("http.routes", &r.key), "request_model");
+        r.validation.model.clone().map(|m| (at, m))
+    });
+    ws.chain(http)
 }
 
 /// AWS's cap on a route's authorization scopes.
@@ -178,34 +131,28 @@ fn read_route_auth(s: &mut Section<'_>) -> HttpRouteAuth {
 
 const TYPES: &str = "\"aws_proxy\", \"http_proxy\" or \"mock\"";
 
-fn read_integration(mut s: Section<'_>, api: Api) -> (Option<RawIntegration>, PayloadFormat) {
+fn read_integration(mut s: Section<'_>, api: Api) -> Option<IntegrationConfig> {
     let path = s.path().to_owned();
-    let mut format = PayloadFormat::V2;
     let result = match s.string("type") {
-        Some(t @ ("aws_proxy" | "http_proxy")) => {
-            if api == Api::Http && t == "aws_proxy" {
-                format = read_payload_format(&mut s);
-            }
-            read_http(&mut s, t == "http_proxy", api)
-        }
-        Some("mock") => Some(RawIntegration::Mock(read_mock(&mut s))),
+        Some(t @ ("aws_proxy" | "http_proxy")) => read_http(&mut s, t == "http_proxy", api),
+        Some("mock") => Some(IntegrationConfig::Mock(read_mock(&mut s))),
         Some(other) => {
             let why = format!("{other:?} is not one of \"aws_proxy\", \"http_proxy\", \"mock\"");
             s.errors().push(join(&path, "type"), why);
             // Without a known type there is no way to tell which keys are valid:
             // the type's own error is the one to report.
             s.abandon();
-            return (None, format);
+            return None;
         }
         None => {
             s.errors()
                 .push(join(&path, "type"), format!("missing ({TYPES})"));
             s.abandon();
-            return (None, format);
+            return None;
         }
     };
     s.finish();
-    (result, format)
+    result
 }
 
 /// `payload_format`: the Lambda event version of an HTTP route ("2.0" default).
@@ -223,28 +170,21 @@ fn read_payload_format(s: &mut Section<'_>) -> PayloadFormat {
     }
 }
 
-fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<RawIntegration> {
+/// `aws_proxy` and `http_proxy`: the URI (or function) as written.
+fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<IntegrationConfig> {
     let path = join(s.path(), "uri");
+    let payload_format = match (proxy, api) {
+        (false, Api::Http) => read_payload_format(s),
+        _ => PayloadFormat::V2,
+    };
     // aws_proxy may name a Lambda function instead (its ARN works in `uri` too).
     let function = if proxy { None } else { s.string("function") };
     let written = match (s.string("uri"), function) {
         (Some(_), Some(_)) => {
             s.errors().push(path, "give uri or function, not both");
-            return None;
-        }
-        (uri, function) => uri.or(function),
-    };
-    let uri = match written.map(routing::Template::parse) {
-        Some(Ok(t)) if t.vars().all(|v| matches!(v, Var::StageVar(_))) => Some(t),
-        Some(Ok(_)) => {
-            s.errors().push(path, "may only use ${stageVariables.…}");
             None
         }
-        Some(Err(e)) => {
-            s.errors().push(path, e.to_string());
-            None
-        }
-        None => {
+        (None, None) => {
             let what = if proxy {
                 "an http:// or https:// URL"
             } else {
@@ -253,32 +193,29 @@ fn read_http(s: &mut Section<'_>, proxy: bool, api: Api) -> Option<RawIntegratio
             s.errors().push(path, format!("missing ({what})"));
             None
         }
+        (uri, function) => uri.or(function).map(str::to_owned),
     };
     let max = match api {
         Api::WebSocket => MAX_WS_INTEGRATION_TIMEOUT,
         Api::Http => MAX_HTTP_INTEGRATION_TIMEOUT,
     };
     let timeout = s.duration_or("timeout", MIN_INTEGRATION_TIMEOUT, max, max);
-    Some(RawIntegration::Http {
-        proxy,
-        uri: uri?,
-        function: function.is_some(),
-        timeout,
+    let uri = written?;
+    Some(match proxy {
+        true => IntegrationConfig::HttpProxy { uri, timeout },
+        false => IntegrationConfig::AwsProxy {
+            uri,
+            function: function.is_some(),
+            timeout,
+            payload_format,
+        },
     })
 }
 
 fn read_mock(s: &mut Section<'_>) -> MockConfig {
     let path = s.path().to_owned();
     let status = s.int("status_code", 100, 599).unwrap_or(200) as u16;
-    let body = s
-        .string("body")
-        .and_then(|b| match routing::Template::parse(b) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                s.errors().push(join(&path, "body"), e.to_string());
-                None
-            }
-        });
+    let body = s.string("body").map(str::to_owned);
     let headers = s.string_map("headers");
     for (name, value) in &headers {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err()
@@ -297,16 +234,8 @@ fn read_mock(s: &mut Section<'_>) -> MockConfig {
     }
 }
 
-/// The routes every stage serves: WebSocket and HTTP.
-#[derive(Clone, Copy)]
-pub(super) struct Declared<'r> {
-    pub ws: &'r [RawRoute],
-    pub http: &'r [RawRoute],
-}
-
 pub(super) fn read_stages(
     entries: Vec<(String, Section<'_>)>,
-    routes: Declared<'_>,
     errors: &Errors,
     env: &dyn EnvSource,
 ) -> Option<Vec<StageConfig>> {
@@ -319,17 +248,12 @@ pub(super) fn read_stages(
     }
     let stages: Vec<Option<StageConfig>> = entries
         .into_iter()
-        .map(|(name, s)| read_stage(name, s, routes, env))
+        .map(|(name, s)| read_stage(name, s, env))
         .collect();
     stages.into_iter().collect()
 }
 
-fn read_stage(
-    name: String,
-    mut s: Section<'_>,
-    routes: Declared<'_>,
-    env: &dyn EnvSource,
-) -> Option<StageConfig> {
+fn read_stage(name: String, mut s: Section<'_>, env: &dyn EnvSource) -> Option<StageConfig> {
     let path = s.path().to_owned();
     // `$default` is AWS's stage served at the root, with no name in the path.
     let valid_name = name == DEFAULT_STAGE
@@ -348,18 +272,12 @@ fn read_stage(
     let authorizer = s.string("authorizer").map(str::to_owned);
     let api_keys = read_api_keys(&mut s, env);
     let throttle = super::throttle::read_stage(s.section("throttle"));
-    let canary = read_canary(s.section("canary"), &name, routes, &variables);
-    let errors = s.errors();
+    let canary = read_canary(s.section("canary"), &variables);
     s.finish();
-    // Routes are resolved even with bad variables, so their errors are listed too.
-    let ws_routes = resolve::routes(&name, routes.ws, &variables, errors);
-    let http_routes = resolve::http_routes(&name, routes.http, &variables, errors);
     let valid = valid_name && variables_ok;
     Some(StageConfig {
         name: valid.then_some(name)?,
         variables,
-        routes: ws_routes?,
-        http_routes: http_routes?,
         authorizer,
         api_keys: api_keys?,
         canary: canary?,
@@ -367,12 +285,10 @@ fn read_stage(
     })
 }
 
-/// `[stages.NAME.canary]`: its share and its variables laid over the stage's,
-/// with every route resolved for them. `Some(None)`: no canary.
+/// `[stages.NAME.canary]`: its share and its variables laid over the stage's.
+/// `Some(None)`: no canary.
 fn read_canary(
     mut s: Section<'_>,
-    stage: &str,
-    routes: Declared<'_>,
     base: &BTreeMap<String, String>,
 ) -> Option<Option<CanaryConfig>> {
     if !s.is_present() {
@@ -386,18 +302,12 @@ fn read_canary(
         );
     }
     let (overrides, ok) = read_variables(&mut s);
-    let errors = s.errors();
     s.finish();
     let mut variables = base.clone();
     variables.extend(overrides);
-    let label = format!("{stage} (canary)");
-    let ws_routes = resolve::routes(&label, routes.ws, &variables, errors);
-    let http_routes = resolve::http_routes(&label, routes.http, &variables, errors);
     Some(Some(CanaryConfig {
         percent: percent?,
         variables: ok.then_some(variables)?,
-        routes: ws_routes?,
-        http_routes: http_routes?,
     }))
 }
 

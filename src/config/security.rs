@@ -326,7 +326,7 @@ fn check_jwt(cfg: &JwtConfig, path: &str, errors: &Errors) -> bool {
     );
     if let Some(uri) = &cfg.jwks_uri {
         need(
-            super::resolve::backend_url(uri).is_ok(),
+            super::net::backend_url(uri).is_ok(),
             "jwks_uri",
             "an http:// or https:// URL (https:// is checked against [integrations.tls]'s roots)",
         );
@@ -353,7 +353,7 @@ fn read_backend(s: &mut Section<'_>) -> Option<super::Backend> {
     let read = match (uri, function) {
         (Some(u), None) => match lambda::parse_function(u) {
             Some(f) => f.map(super::Backend::Lambda),
-            None => super::resolve::backend_url(u)
+            None => super::net::backend_url(u)
                 .map(super::Backend::Http)
                 .map_err(|e| format!("{e} (nor a Lambda function ARN)")),
         },
@@ -461,7 +461,7 @@ pub(super) fn check_stage_authorizers(
 /// with a JWT one (AWS's rule), and API keys on every stage that serves a
 /// route needing one.
 pub(super) fn check_http_route_auth(
-    routes: &[super::routes::RawRoute],
+    routes: &[super::HttpRouteConfig],
     authorizers: &BTreeMap<String, AuthorizerConfig>,
     stages: &[super::StageConfig],
     errors: &Errors,
@@ -472,21 +472,22 @@ pub(super) fn check_http_route_auth(
         ok = false;
     };
     for route in routes {
-        let auth = route.auth();
+        let auth = &route.auth;
+        let path = join("http.routes", &route.key);
         let found = auth.authorizer.as_ref().map(|n| (n, authorizers.get(n)));
         if let Some((name, None)) = found {
             let why = format!("no [authorizers.{name}] is defined");
-            fail(join(route.path(), "authorizer"), why);
+            fail(join(&path, "authorizer"), why);
         }
         let jwt = matches!(found, Some((_, Some(AuthorizerConfig::Jwt(_)))));
         if !auth.scopes.is_empty() && !jwt && !matches!(found, Some((_, None))) {
             let why = "scopes are checked by a jwt authorizer; set one in `authorizer`".into();
-            fail(join(route.path(), "authorization_scopes"), why);
+            fail(join(&path, "authorization_scopes"), why);
         }
         if auth.api_key_required {
             for stage in stages.iter().filter(|s| s.api_keys.is_empty()) {
                 let why = format!("stage {:?} has no api_keys", stage.name);
-                fail(join(route.path(), "api_key_required"), why);
+                fail(join(&path, "api_key_required"), why);
             }
         }
     }

@@ -149,12 +149,12 @@ pub(super) fn cluster_limits(cfg: &super::Config) -> Vec<String> {
         if stage_level.iter().flatten().any(|l| l.cluster) {
             out.push(format!("stages.{}.throttle", st.name));
         }
-        let routes = st.routes.iter().map(|r| (&r.key, r.throttle));
-        let http = st.http_routes.iter().map(|r| (&r.key, r.throttle));
-        for (key, limit) in routes.chain(http) {
-            if limit.is_some_and(|l| l.cluster) {
-                out.push(format!("route {key:?} throttle"));
-            }
+    }
+    let routes = cfg.routes.iter().map(|r| (&r.key, r.throttle));
+    let http = cfg.http_routes.iter().map(|r| (&r.key, r.throttle));
+    for (key, limit) in routes.chain(http) {
+        if limit.is_some_and(|l| l.cluster) {
+            out.push(format!("route {key:?} throttle"));
         }
     }
     out

@@ -2,7 +2,6 @@
 //! logged without payloads) and the fields every event has.
 
 use crate::clock;
-use crate::config::IntegrationConfig;
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{self, CallError, EventContext, EventType};
 use crate::telemetry::LogLimit;
@@ -33,7 +32,7 @@ impl Gateway {
             &stage.management_endpoint,
         ))
         .await;
-        if !matches!(route.integration, IntegrationConfig::Mock(_)) {
+        if route.integration.calls_backend() {
             route
                 .metrics
                 .latency

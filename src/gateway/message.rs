@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::{Gateway, Route, Stage};
-use crate::config::IntegrationConfig;
 use crate::conn::{Connection, ErrorFrame, Id, bad_request_body};
+use crate::integration::Integration;
 use crate::integration::{self, CallError, EventContext, EventType};
 use crate::routing::{self, Selected};
 use crate::snapshot::{RouteModels, Snapshot};
@@ -81,7 +81,7 @@ impl Gateway {
             return;
         }
         let max_reply = snap.ws.max_reply_bytes;
-        if let IntegrationConfig::Mock(mock) = &route.integration
+        if let Integration::Mock(mock) = &route.integration
             && shared.is_empty()
         {
             // Mocks are pure: answer inline, without a task or an in-flight slot.
@@ -157,7 +157,7 @@ impl Call {
             ..gw.event(&snap, EventType::Message, &stage, &conn, &route.key)
         };
         let result = match &route.integration {
-            IntegrationConfig::Mock(mock) => Ok(integration::mock_reply(mock, &ev)),
+            Integration::Mock(mock) => Ok(integration::mock_reply(mock, &ev)),
             _ => gw.call(&snap, &stage, &route, &ev).await,
         };
         if let Ok(reply) = &result {

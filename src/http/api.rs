@@ -25,9 +25,10 @@ use super::integrate::{self, Call};
 use super::peer::{self, Client, Link};
 use super::respond::HttpApiError;
 use crate::clock;
-use crate::config::{HttpIntegration, PayloadFormat};
+use crate::config::PayloadFormat;
 use crate::conn::Id;
 use crate::gateway::Gateway;
+use crate::integration::Integration;
 use crate::integration::http_event::HttpFacts;
 use crate::integration::share::Claim;
 use crate::routing::http::Matched;
@@ -199,8 +200,8 @@ async fn serve<'s>(
     check_parameters(found.route, &facts)?;
     let v2 = matches!(
         found.route.integration,
-        HttpIntegration::AwsProxy {
-            payload_format: PayloadFormat::V2,
+        Integration::AwsProxy {
+            format: PayloadFormat::V2,
             ..
         }
     );
@@ -276,9 +277,9 @@ fn claim(
     gw: &Gateway,
     snap: &Snapshot,
     from: &From<'_>,
-    integration: &HttpIntegration,
+    integration: &Integration,
 ) -> Result<Option<Claim>, HttpApiError> {
-    if matches!(integration, HttpIntegration::Mock(_)) {
+    if !integration.calls_backend() {
         return Ok(None);
     }
     let limits = snap.share_limits();

@@ -3,7 +3,7 @@
 //! one form this leaves.
 //!
 //! - **`Host`** (RFC 9112 §3.2): an HTTP/1.1 request without one, with two, or
-//!   with one that is not `host[:port]` (`routing::uri::valid_authority`: no
+//!   with one that is not `host[:port]` (`authority::valid_authority`: no
 //!   quotes, spaces, userinfo or encoding) is refused. An absolute-form
 //!   target's authority replaces `Host`, as §3.2.2 says; over HTTP/2,
 //!   `:authority` and `host` must agree (RFC 9113 §8.3.1), and `:authority`
@@ -26,8 +26,8 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Uri, Version};
 
+use crate::authority::valid_authority;
 use crate::routing::path::{self, PathError};
-use crate::routing::uri::valid_authority;
 
 /// The prefix of the header fields only the gateway writes.
 const OWN_PREFIX: &str = "x-sockgate-";

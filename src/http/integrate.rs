@@ -15,12 +15,11 @@ use super::mapping::{self, Answer, Scope};
 use super::respond::{Body, HttpApiError};
 use crate::auth::AuthContext;
 use crate::clock;
-use crate::config::HttpIntegration;
 use crate::integration::http_event::HttpFacts;
 use crate::integration::http_response::HttpReply;
 use crate::integration::http_route::{self, HttpAnswer, RouteFacts};
 use crate::integration::share::Claim;
-use crate::integration::{CallError, HttpClient, LambdaError, target};
+use crate::integration::{CallError, HttpClient, LambdaError};
 use crate::snapshot::HttpRoute;
 use crate::telemetry::LogLimit;
 
@@ -131,11 +130,7 @@ fn log_failure(c: Call<'_>, e: &CallError) {
     let Some(held_back) = FAILURES.admit() else {
         return;
     };
-    let backend = match &c.route.integration {
-        HttpIntegration::AwsProxy { target, .. } => target::name(&target.backend),
-        HttpIntegration::HttpProxy { uri, .. } => uri.authority(),
-        HttpIntegration::Mock(_) => "",
-    };
+    let backend = c.route.integration.host();
     let kind = e.kind().label();
     warn!(
         route = c.route_key,

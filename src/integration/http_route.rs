@@ -10,10 +10,11 @@ use super::client::Streamed;
 use super::http_event::{self, HttpFacts};
 use super::http_proxy::{self, ProxyRoute};
 use super::http_response::{self, HttpReply};
+use super::model::Integration;
 use super::share::Claim;
 use super::target::deliver;
 use super::{CallError, HttpClient};
-use crate::config::{HttpIntegration, PayloadFormat};
+use crate::config::PayloadFormat;
 
 /// What an HTTP route's integration answered.
 #[derive(Debug)]
@@ -28,7 +29,7 @@ pub enum HttpAnswer {
 #[derive(Debug, Clone, Copy)]
 pub struct RouteFacts<'a> {
     /// The integration.
-    pub integration: &'a HttpIntegration,
+    pub integration: &'a Integration,
     /// The greedy parameter's name, if any.
     pub greedy: Option<&'a str>,
     /// Whether the route is `$default`.
@@ -49,12 +50,9 @@ pub async fn call(
     claim: Option<Claim>,
 ) -> Result<HttpAnswer, CallError> {
     match route.integration {
-        HttpIntegration::Mock(m) => Ok(HttpAnswer::Whole(super::mock::answer_http(m, f))),
-        HttpIntegration::AwsProxy {
-            target,
-            payload_format,
-        } => {
-            let event = match payload_format {
+        Integration::Mock(m) => Ok(HttpAnswer::Whole(super::mock::answer_http(m, f))),
+        Integration::AwsProxy { target, format } => {
+            let event = match format {
                 PayloadFormat::V2 => http_event::v2_json(f),
                 PayloadFormat::V1 => http_event::v1_json(f),
             };
@@ -67,11 +65,11 @@ pub async fn call(
                 max_answer,
             );
             let answer = sent.await?.into_result()?;
-            http_response::decode(*payload_format, &answer)
+            http_response::decode(*format, &answer)
                 .map(HttpAnswer::Whole)
                 .map_err(|e| CallError::Failed(e.to_string()))
         }
-        HttpIntegration::HttpProxy { uri, timeout } => {
+        Integration::HttpProxy { uri, timeout } => {
             let proxy = ProxyRoute {
                 uri,
                 greedy: route.greedy,

@@ -7,8 +7,18 @@ use serde_json::Value;
 
 use super::http_event::HttpFacts;
 use super::http_response::HttpReply;
-use crate::config::MockConfig;
-use crate::routing::{ContextVar, Scope};
+use crate::routing::{ContextVar, Scope, Template};
+
+/// A mock integration, compiled: its status, headers and body template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mock {
+    /// Status (decides accept/reject on `$connect`).
+    pub status: u16,
+    /// Body template; `None` sends nothing.
+    pub body: Option<Template>,
+    /// Response headers, as configured.
+    pub headers: Vec<(String, String)>,
+}
 
 /// A mock's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +32,7 @@ pub struct MockAnswer {
 }
 
 /// The mock's answer over `scope`.
-pub fn answer(m: &MockConfig, scope: &dyn Scope) -> MockAnswer {
+pub fn answer(m: &Mock, scope: &dyn Scope) -> MockAnswer {
     MockAnswer {
         status: m.status,
         headers: m.headers.clone(),
@@ -31,7 +41,7 @@ pub fn answer(m: &MockConfig, scope: &dyn Scope) -> MockAnswer {
 }
 
 /// The mock's answer to an HTTP request.
-pub fn answer_http(m: &MockConfig, f: &HttpFacts<'_>) -> HttpReply {
+pub fn answer_http(m: &Mock, f: &HttpFacts<'_>) -> HttpReply {
     // The body is parsed only when the template reads `$request.body.…`.
     let json = m
         .body

@@ -17,6 +17,7 @@ pub mod http_response;
 pub mod http_route;
 pub mod lambda;
 pub mod mock;
+pub mod model;
 pub mod outgoing;
 pub mod pool;
 pub mod response;
@@ -27,11 +28,12 @@ mod wire;
 use crate::ws::Frame;
 use bytes::Bytes;
 
-use crate::config::{HttpTarget, IntegrationConfig, MockConfig};
-use crate::routing::Template;
+use crate::routing::uri::UriTemplate;
 use crate::telemetry::ExecutionError;
 pub use client::HttpClient;
 pub use event::{EventContext, EventType, Handshake};
+pub use mock::Mock;
+pub use model::{EventTarget, Integration};
 use target::deliver;
 
 /// What an integration answered.
@@ -137,16 +139,8 @@ impl Payload {
     }
 }
 
-/// Whether this integration's templates read the message as JSON.
-pub fn needs_json(integration: &IntegrationConfig) -> bool {
-    match integration {
-        IntegrationConfig::Mock(m) => m.body.as_ref().is_some_and(Template::needs_json),
-        IntegrationConfig::AwsProxy(_) | IntegrationConfig::HttpProxy(_) => false,
-    }
-}
-
 /// The mock's answer for this event.
-pub fn mock_reply(m: &MockConfig, ev: &EventContext<'_>) -> Reply {
+pub fn mock_reply(m: &Mock, ev: &EventContext<'_>) -> Reply {
     let a = mock::answer(m, ev);
     Reply {
         status: a.status,
@@ -161,14 +155,15 @@ pub fn mock_reply(m: &MockConfig, ev: &EventContext<'_>) -> Reply {
 /// `X-Sockgate-Management-Endpoint` header so backends can find the @connections
 /// API without configuration.
 pub async fn invoke(
-    integration: &IntegrationConfig,
+    integration: &Integration,
     client: &HttpClient,
     ev: &EventContext<'_>,
     management_endpoint: &str,
 ) -> Result<Reply, CallError> {
     match integration {
-        IntegrationConfig::Mock(m) => Ok(mock_reply(m, ev)),
-        IntegrationConfig::AwsProxy(target) => {
+        Integration::Mock(m) => Ok(mock_reply(m, ev)),
+        // A WebSocket event has one shape: the format is an HTTP route's.
+        Integration::AwsProxy { target, .. } => {
             let headers = [("x-sockgate-management-endpoint", management_endpoint)];
             let event = Bytes::from(ev.to_json());
             let max = client.max_response_bytes();
@@ -183,10 +178,10 @@ pub async fn invoke(
             let body = answer.await?.into_result()?;
             response::decode(&body).map_err(|e| CallError::Failed(e.to_string()))
         }
-        IntegrationConfig::HttpProxy(target) => {
+        Integration::HttpProxy { uri, timeout } => {
             let body = Bytes::copy_from_slice(ev.body.unwrap_or_default().as_bytes());
-            let req = request(target, ev, management_endpoint, body)?;
-            let (status, body) = client.post(req, target.timeout).await?;
+            let req = request(uri, ev, management_endpoint, body)?;
+            let (status, body) = client.post(req, *timeout).await?;
             if status >= 500 {
                 return Err(CallError::Failed(format!("backend answered HTTP {status}")));
             }
@@ -205,12 +200,13 @@ pub async fn invoke(
 
 /// An `http_proxy` call: the message, with the connection's context in headers.
 fn request(
-    target: &HttpTarget,
+    uri: &UriTemplate,
     ev: &EventContext<'_>,
     management_endpoint: &str,
     body: Bytes,
 ) -> Result<http::Request<Bytes>, CallError> {
-    let mut b = http::Request::post(target.uri.clone())
+    // A WebSocket route's URI has no parameters (compiled so): it is fixed.
+    let mut b = http::Request::post(uri.as_fixed().unwrap_or_default())
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header("x-sockgate-management-endpoint", management_endpoint)
         .header("x-sockgate-connection-id", ev.connection_id.as_str())

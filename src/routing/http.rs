@@ -268,16 +268,23 @@ pub struct Matched<'r, R> {
 
 // === impl HttpRouter ===
 
+impl<R> Default for HttpRouter<R> {
+    /// A router with no routes: every request is unmatched.
+    fn default() -> Self {
+        HttpRouter {
+            root: Node::default(),
+            default: None,
+            len: 0,
+        }
+    }
+}
+
 impl<R> HttpRouter<R> {
     /// Builds the router; every invalid or conflicting key is reported.
     pub fn new(
         routes: impl IntoIterator<Item = (String, R)>,
     ) -> Result<Self, Vec<(String, KeyError)>> {
-        let mut router = HttpRouter {
-            root: Node::default(),
-            default: None,
-            len: 0,
-        };
+        let mut router = HttpRouter::default();
         let mut errors = Vec::new();
         for (key, route) in routes {
             if let Err(e) = router.insert(key.clone(), route) {

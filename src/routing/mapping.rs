@@ -101,6 +101,17 @@ pub struct Mapping {
     pub value: MapValue,
 }
 
+/// An HTTP route's mappings, compiled: the request's, and the answer's by
+/// the integration's status code, each in the order applied (removes,
+/// overwrites, appends).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteMapping {
+    /// Changes to the request.
+    pub request: Vec<Mapping>,
+    /// Changes to the answer, by status code.
+    pub response: Vec<(u16, Vec<Mapping>)>,
+}
+
 /// What a value's variables read from.
 pub trait MapScope {
     /// Writes the variable's value into `out` (nothing if it has none).

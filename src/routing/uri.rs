@@ -6,7 +6,7 @@
 //! is refused when the config loads (a client would choose which host and
 //! port the gateway connects to), and so is userinfo; stage variables there
 //! are the operator's text, and the host they make is checked
-//! ([`valid_authority`]). A value in the path is encoded as one canonical
+//! (`authority::valid_authority`). A value in the path is encoded as one canonical
 //! segment (`routing::path`; a greedy value keeps the `/` between its
 //! segments), a value in the query as one query component, so a parameter can
 //! never add a segment, a dot segment or a query parameter, nor leave the
@@ -15,6 +15,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::path::SEGMENT;
+use crate::authority::valid_authority;
 
 /// A greedy value spans segments: its `/` pass (it has no other kind).
 const GREEDY: &AsciiSet = &SEGMENT.remove(b'/');
@@ -38,48 +39,6 @@ enum Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriTemplate {
     parts: Vec<Part>,
-}
-
-/// Whether `authority` is `host[:port]` with nothing a client could use to
-/// reach elsewhere: a host name of unreserved characters (letters, digits,
-/// `-._~`) or an IP literal (`[v6]`), and a port of 1-65535. No userinfo,
-/// no percent-encoding, no empty parts. Client `Host` headers are held to the
-/// same rule.
-pub fn valid_authority(authority: &str) -> bool {
-    let b = authority.as_bytes();
-    // One pass: this runs on every request's `Host`.
-    let host_end = if b.first() == Some(&b'[') {
-        let Some(close) = authority.find(']') else {
-            return false;
-        };
-        if authority[1..close].parse::<std::net::Ipv6Addr>().is_err() {
-            return false;
-        }
-        close + 1
-    } else {
-        let n = b
-            .iter()
-            .take_while(|&&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
-            .count();
-        if n == 0 || n > 253 {
-            return false;
-        }
-        n
-    };
-    match &b[host_end..] {
-        [] => true,
-        [b':', port @ ..] => {
-            !port.is_empty()
-                && port.len() <= 5
-                && port.iter().all(u8::is_ascii_digit)
-                && port
-                    .iter()
-                    .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
-                    .wrapping_sub(1)
-                    < 65_535
-        }
-        _ => false,
-    }
 }
 
 /// `text` after its `http://` or `https://`.
@@ -159,6 +118,14 @@ impl UriTemplate {
         Ok(template)
     }
 
+    /// The whole URI, when it has no parameters (a WebSocket route's).
+    pub fn as_fixed(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Text(t)] => Some(t),
+            _ => None,
+        }
+    }
+
     /// The backend's `host[:port]` (fixed: no parameter may be in it).
     pub fn authority(&self) -> &str {
         let Some(Part::Text(first)) = self.parts.first() else {
@@ -213,6 +180,14 @@ impl UriTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_uri_without_parameters_is_fixed() {
+        let t = UriTemplate::parse("http://b:1/ws?x=1", &[]).unwrap();
+        assert_eq!(t.as_fixed(), Some("http://b:1/ws?x=1"));
+        let t = UriTemplate::parse("http://b/{id}", &["id"]).unwrap();
+        assert_eq!(t.as_fixed(), None);
+    }
 
     #[test]
     fn parameters_are_filled_in_encoded() {
@@ -297,26 +272,6 @@ mod tests {
             let t = UriTemplate::parse(text, &["p"]).unwrap();
             assert_eq!(t.static_prefix(), prefix, "{text}");
             assert_eq!(t.authority(), "b", "{text}");
-        }
-    }
-
-    #[test]
-    fn authorities_are_host_and_port_only() {
-        for ok in [
-            "b",
-            "b:1",
-            "10.0.0.1:65535",
-            "[::1]",
-            "[2001:db8::1]:443",
-            "a-b.c_d~",
-        ] {
-            assert!(valid_authority(ok), "{ok}");
-        }
-        for bad in [
-            "", ":80", "b:", "b:0", "b:65536", "b:8o", "u@b", "b\"", "b c", "[::1", "[zz]",
-            "[::1]x", "b/", "b%41", "b:1:2",
-        ] {
-            assert!(!valid_authority(bad), "{bad}");
         }
     }
 }

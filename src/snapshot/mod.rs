@@ -17,6 +17,7 @@
 //! built, so serving never registers anything.
 
 pub mod check;
+pub mod compile;
 pub mod stage;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,8 +34,8 @@ use crate::config::{
 use crate::integration::HttpClient;
 use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics};
 use crate::validation::Model;
-pub use check::check;
-pub use stage::{HttpRoute, Route, RouteModels, Side, Stage};
+pub use check::{check, parse};
+pub use stage::{HttpRoute, Route, RouteModels, Shared, Side, Stage};
 
 /// A stage as served: its base, and its canary with the canary's share.
 #[derive(Debug)]
@@ -115,22 +116,17 @@ impl Snapshot {
             .iter()
             .map(|(name, (_, a))| (name.clone(), Arc::clone(a)))
             .collect();
+        let shared = Shared {
+            metrics,
+            management_base,
+            authorizers: &instances,
+            models: &models,
+        };
         let stages = config
             .stages
             .iter()
             .map(|s| {
-                let side = |side| {
-                    let ws = &config.websocket;
-                    Arc::new(Stage::new(
-                        s,
-                        side,
-                        ws,
-                        metrics,
-                        management_base,
-                        &instances,
-                        &models,
-                    ))
-                };
+                let side = |side| Arc::new(Stage::new(s, side, config, &shared));
                 let has_canary = s.canary.is_some();
                 let served = Served {
                     base: side(Side::Base { has_canary }),

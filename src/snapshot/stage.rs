@@ -4,9 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::compile::{self, Api};
 use crate::auth::Authorizer;
-use crate::config::{HttpIntegration, IntegrationConfig, StageConfig, WebSocketConfig};
-use crate::integration;
+use crate::config::{Config, StageConfig};
+use crate::integration::Integration;
+use crate::routing::mapping::RouteMapping;
 use crate::routing::{self, RouteTable, http::HttpRouter};
 use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics, RouteMetrics, StageMetrics};
 use crate::throttle::{Bucket, ClientLimits, Gcra, Limit, RouteBucket};
@@ -65,7 +67,7 @@ pub struct Route {
     /// The route key.
     pub key: Arc<str>,
     /// Where its events go.
-    pub integration: IntegrationConfig,
+    pub integration: Integration,
     /// Send the integration's reply back to the client.
     pub two_way: bool,
     /// Its bucket, if the route or its stage has a limit.
@@ -115,7 +117,7 @@ impl RouteModels {
 #[derive(Debug)]
 pub struct HttpRoute {
     /// Where its requests go.
-    pub integration: HttpIntegration,
+    pub integration: Integration,
     /// The name of the route's greedy parameter, if any (its value keeps its
     /// slashes in an `http_proxy` URI).
     pub greedy: Option<String>,
@@ -128,7 +130,7 @@ pub struct HttpRoute {
     /// An API key of the stage must be presented (`x-api-key`).
     pub api_key_required: bool,
     /// Its parameter mapping.
-    pub mapping: crate::config::ParamMapping,
+    pub mapping: RouteMapping,
     /// Its bucket, if the route or its stage has a limit.
     pub throttle: Option<RouteBucket>,
     /// Its body's model.
@@ -144,55 +146,41 @@ pub struct HttpRoute {
 // === impl Stage ===
 
 impl Stage {
-    /// Resolves one side of a stage from its config. The canary's metrics are
-    /// labelled `stage="NAME/Canary"`, so the two sides can be compared.
-    pub fn new(
-        cfg: &StageConfig,
-        side: Side,
-        ws: &WebSocketConfig,
-        metrics: &Metrics,
-        management_base: &str,
-        authorizers: &HashMap<String, Arc<Authorizer>>,
-        models: &BTreeMap<String, Model>,
-    ) -> Stage {
-        let (variables, routes, http_routes, label, canary) = match (side, &cfg.canary) {
-            (Side::Canary, Some(c)) => (
-                &c.variables,
-                &c.routes,
-                &c.http_routes,
-                format!("{}/Canary", cfg.name),
-                Some(true),
-            ),
+    /// Builds one side of a stage: every route of `config` compiled with the
+    /// side's variables (a route `check` refuses is left out). The canary's
+    /// metrics are labelled `stage="NAME/Canary"`, so the two sides can be
+    /// compared.
+    pub fn new(cfg: &StageConfig, side: Side, config: &Config, shared: &Shared<'_>) -> Stage {
+        let (variables, label, canary) = match (side, &cfg.canary) {
+            (Side::Canary, Some(c)) => (&c.variables, format!("{}/Canary", cfg.name), Some(true)),
             (Side::Base { has_canary }, _) => (
                 &cfg.variables,
-                &cfg.routes,
-                &cfg.http_routes,
                 cfg.name.clone(),
                 has_canary.then_some(false),
             ),
-            (Side::Canary, None) => (
-                &cfg.variables,
-                &cfg.routes,
-                &cfg.http_routes,
-                cfg.name.clone(),
-                None,
-            ),
+            (Side::Canary, None) => (&cfg.variables, cfg.name.clone(), None),
         };
         let b = Builder {
             cfg,
+            config,
+            variables,
             label: &label,
-            metrics,
-            authorizers,
-            models,
+            shared,
         };
-        let http = HttpRouter::new(http_routes.iter().map(|r| (r.key.clone(), b.http_route(r))))
-            .expect("HTTP route keys are checked when the config loads");
+        let http = config
+            .http_routes
+            .iter()
+            .filter_map(|r| Some((r.key.clone(), b.http_route(r)?)));
+        let http = HttpRouter::new(http).unwrap_or_default();
         let mut custom = HashMap::new();
         let (mut connect, mut disconnect, mut default) = (None, None, None);
         let mut template_json = false;
-        for r in routes {
-            template_json |= integration::needs_json(&r.integration);
-            let route = Arc::new(b.ws_route(r));
+        for r in &config.routes {
+            let Some(route) = b.ws_route(r) else {
+                continue;
+            };
+            template_json |= route.integration.needs_json();
+            let route = Arc::new(route);
             match r.key.as_str() {
                 routing::CONNECT => connect = Some(route),
                 routing::DISCONNECT => disconnect = Some(route),
@@ -204,8 +192,10 @@ impl Stage {
         }
         // `check` has compiled it; a config that skipped `check` selects by
         // nothing and sends every message to `$default`.
-        let selection = routing::selection_expression(&ws.selection).unwrap_or_default();
+        let selection =
+            routing::selection_expression(&config.websocket.selection).unwrap_or_default();
         let table = RouteTable::new(selection, custom, default);
+        let metrics = shared.metrics;
         Stage {
             name: Arc::from(cfg.name.as_str()),
             variables: variables.clone(),
@@ -216,11 +206,11 @@ impl Stage {
             http,
             http_unmatched: metrics.http_route(&label, HTTP_NONE),
             metrics: metrics.stage(&label),
-            management_endpoint: format!("{management_base}/{}", cfg.name),
+            management_endpoint: format!("{}/{}", shared.management_base, cfg.name),
             authorizer: cfg
                 .authorizer
                 .as_ref()
-                .and_then(|a| authorizers.get(a))
+                .and_then(|a| shared.authorizers.get(a))
                 .cloned(),
             api_keys: cfg.api_keys.clone(),
             canary,
@@ -229,13 +219,25 @@ impl Stage {
     }
 }
 
-/// What a stage's routes are built from.
+/// What every stage of a generation is built with.
+pub struct Shared<'a> {
+    /// Metric handles are registered here.
+    pub metrics: &'a Metrics,
+    /// `http://host:port` of the management listener.
+    pub management_base: &'a str,
+    /// The generation's authorizers, by name.
+    pub authorizers: &'a HashMap<String, Arc<Authorizer>>,
+    /// The generation's compiled models, by name.
+    pub models: &'a BTreeMap<String, Model>,
+}
+
+/// What a stage side's routes are built from.
 struct Builder<'a> {
     cfg: &'a StageConfig,
+    config: &'a Config,
+    variables: &'a BTreeMap<String, String>,
     label: &'a str,
-    metrics: &'a Metrics,
-    authorizers: &'a HashMap<String, Arc<Authorizer>>,
-    models: &'a BTreeMap<String, Model>,
+    shared: &'a Shared<'a>,
 }
 
 impl Builder<'_> {
@@ -249,37 +251,50 @@ impl Builder<'_> {
             })
     }
 
-    fn http_route(&self, r: &crate::config::HttpRouteConfig) -> HttpRoute {
-        let authorizer = r.auth.authorizer.as_ref();
-        let model = r.validation.model.as_ref();
-        HttpRoute {
-            integration: r.integration.clone(),
-            greedy: routing::http::greedy_param(&r.key),
-            is_default: r.key == routing::http::DEFAULT,
-            authorizer: authorizer.and_then(|a| self.authorizers.get(a)).cloned(),
-            scopes: r.auth.scopes.clone(),
-            api_key_required: r.auth.api_key_required,
-            mapping: r.mapping.clone(),
-            throttle: self.bucket(r.throttle, &r.key),
-            model: model.and_then(|m| self.models.get(m)).cloned(),
-            required: r.validation.required.clone(),
-            detailed_errors: r.validation.detailed,
-            metrics: self.metrics.http_route(self.label, &r.key),
-        }
+    fn integration(
+        &self,
+        cfg: &crate::config::IntegrationConfig,
+        api: Api<'_>,
+    ) -> Option<Integration> {
+        let lambda = &self.config.integrations.lambda;
+        compile::integration(cfg, api, self.variables, lambda).ok()
     }
 
-    fn ws_route(&self, r: &crate::config::RouteConfig) -> Route {
-        Route {
+    fn http_route(&self, r: &crate::config::HttpRouteConfig) -> Option<HttpRoute> {
+        let params = routing::http::key_params(&r.key);
+        let params: Vec<&str> = params.iter().map(String::as_str).collect();
+        let authorizer = r.auth.authorizer.as_ref();
+        let model = r.validation.model.as_ref();
+        Some(HttpRoute {
+            integration: self.integration(&r.integration, Api::Http(&params))?,
+            greedy: routing::http::greedy_param(&r.key),
+            is_default: r.key == routing::http::DEFAULT,
+            authorizer: authorizer
+                .and_then(|a| self.shared.authorizers.get(a))
+                .cloned(),
+            scopes: r.auth.scopes.clone(),
+            api_key_required: r.auth.api_key_required,
+            mapping: compile::route_mapping(r, &params).ok()?,
+            throttle: self.bucket(r.throttle, &r.key),
+            model: model.and_then(|m| self.shared.models.get(m)).cloned(),
+            required: r.validation.required.clone(),
+            detailed_errors: r.validation.detailed,
+            metrics: self.shared.metrics.http_route(self.label, &r.key),
+        })
+    }
+
+    fn ws_route(&self, r: &crate::config::RouteConfig) -> Option<Route> {
+        Some(Route {
             key: Arc::from(r.key.as_str()),
-            integration: r.integration.clone(),
+            integration: self.integration(&r.integration, Api::WebSocket)?,
             two_way: r.route_response,
             throttle: self.bucket(r.throttle, &r.key),
             models: r
                 .validation
                 .as_ref()
-                .map(|v| RouteModels::new(v, self.models)),
-            metrics: self.metrics.route(self.label, &r.key),
-        }
+                .map(|v| RouteModels::new(v, self.shared.models)),
+            metrics: self.shared.metrics.route(self.label, &r.key),
+        })
     }
 }
 

@@ -30,6 +30,9 @@
 //!   function), `http_proxy` and `mock`; the Lambda events; the one event delivery path
 //!   (`integration::target`) every event-carrying call takes; the backend
 //!   pool and the fair shares of its slots.
+//! - [`functions`]: the Lambda functions a node hosts — the Runtime API
+//!   each worker polls, the workers' processes and their supervision, the
+//!   bounded invocations (`target::deliver`'s hosted arm calls it).
 //! - Leaves, importing nothing of the above: [`config`] (parsed and checked
 //!   data; what must load or compile is checked by `snapshot::check`),
 //!   [`authority`] (what a `host[:port]` may be, shared by `config`,
@@ -60,6 +63,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod delivery;
+pub mod functions;
 pub mod gateway;
 pub mod http;
 pub mod integration;

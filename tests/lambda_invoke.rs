@@ -323,7 +323,10 @@ fn the_readme_lambda_configs_load() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme.find("### AWS Lambda functions").unwrap();
-    let end = start + readme[start..].find("## HTTP routes").unwrap();
+    let end = start
+        + readme[start..]
+            .find("### Run your Lambda functions")
+            .unwrap();
     let env: HashMap<String, String> = [
         ("AWS_ACCESS_KEY_ID", "AKID"),
         ("AWS_SECRET_ACCESS_KEY", "s"),

@@ -7,7 +7,9 @@
 
 use super::env::EnvSource;
 use super::reader::{Errors, Section};
-use super::{Config, cluster, http_api, routes, security, server, throttle, validation, websocket};
+use super::{
+    Config, cluster, functions, http_api, routes, security, server, throttle, validation, websocket,
+};
 
 pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -> Option<Config> {
     let mut root = Section::root(table, errors);
@@ -36,6 +38,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         }
         _ => true,
     };
+    let functions = functions::read_functions(root.entries("functions"));
     let cluster = cluster::read_cluster(root.section("cluster"));
     let management_listen = server.as_ref().map(|s| s.management_listen);
     let management = server::read_management(root.section("management"), env, management_listen);
@@ -46,6 +49,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     let mut config = Config {
         authorizers: authorizers?,
         admission: admission?,
+        functions,
         throttle: throttle_cfg,
         usage_plans,
         models,

@@ -316,15 +316,23 @@ impl LambdaConfig {
     }
 }
 
-/// Settles the request authorizers' Lambda functions (routes' are settled
-/// per stage when compiled, once their stage variables are filled in).
+/// Settles the request authorizers' Lambda functions: one named as a
+/// hosted function (`[functions.NAME]`) is that; any other gets its region
+/// and credentials checked. (Routes' are settled per stage when compiled,
+/// once their stage variables are filled in.)
 pub(super) fn settle(config: &mut Config, errors: &Errors) -> bool {
     let lambda = &config.integrations.lambda;
     let mut ok = true;
     for (name, a) in &mut config.authorizers {
-        if let super::AuthorizerConfig::Request(r) = a
-            && let super::Backend::Lambda(f) = &mut r.backend
+        let super::AuthorizerConfig::Request(r) = a else {
+            continue;
+        };
+        if let super::Backend::Lambda(f) = &r.backend
+            && config.functions.iter().any(|h| h.name == f.name)
         {
+            r.backend = super::Backend::Hosted(f.name.clone());
+        }
+        if let super::Backend::Lambda(f) = &mut r.backend {
             for why in lambda.settle(f) {
                 errors.push(format!("authorizers.{name}.uri"), why);
                 ok = false;

@@ -25,6 +25,7 @@
 mod build;
 mod cluster;
 pub mod env;
+mod functions;
 mod http_api;
 pub mod lambda;
 pub mod net;
@@ -45,6 +46,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use env::{EnvSource, ProcessEnv};
+pub use functions::FunctionConfig;
 pub use http_api::{
     BODY_UNIT, CorsConfig, HttpConfig, HttpRouteAuth, HttpRouteConfig, ParamMapping, PayloadFormat,
 };
@@ -94,6 +96,8 @@ pub struct Config {
     pub models: BTreeMap<String, serde_json::Value>,
     /// Checks on every upgrade before authorizers run.
     pub admission: AdmissionConfig,
+    /// `[functions.*]`: Lambda functions this node hosts.
+    pub functions: Vec<FunctionConfig>,
     /// The first 16 hex digits of the SHA-256 of the config text: which file a
     /// node runs (shown in metrics and `/readyz`, compared across nodes).
     pub digest: String,
@@ -409,6 +413,8 @@ pub enum Backend {
     Http(http::Uri),
     /// Invoked through the Lambda Invoke API.
     Lambda(LambdaFunction),
+    /// A function this node hosts (`[functions.NAME]`), by name.
+    Hosted(String),
 }
 
 /// A mock integration's answer, as written.

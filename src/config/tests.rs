@@ -359,3 +359,52 @@ max_age = 90000
     assert_eq!(cors.allow_methods, ["GET"]);
     assert!(!cors.allow_credentials);
 }
+
+#[test]
+fn hosted_functions_are_read_and_checked() {
+    let text = r#"
+[stages.dev]
+[functions.app]
+command = ["python3", "-m", "awslambdaric", "app.handler"]
+working_dir = "."
+concurrency = 3
+timeout = "10s"
+[functions."bad name"]
+command = []
+working_dir = "/nonexistent/dir"
+environment = { AWS_LAMBDA_RUNTIME_API = "x", _HANDLER = "y", OK = "z" }
+timeout = "901s"
+memory_size = 64
+"#;
+    let errs = errors(text);
+    for e in [
+        "functions.\"bad name\": function names are 1-64 letters",
+        "functions.\"bad name\".command: required",
+        "functions.\"bad name\".working_dir: /nonexistent/dir is not a directory",
+        "functions.\"bad name\".environment.AWS_LAMBDA_RUNTIME_API: not a variable",
+        "functions.\"bad name\".environment._HANDLER: not a variable",
+        "functions.\"bad name\".timeout: 901s is out of range",
+        "functions.\"bad name\".memory_size: 64 is out of range",
+    ] {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "{e} missing from {errs:#?}"
+        );
+    }
+    assert!(!errs.iter().any(|x| x.contains("OK")), "{errs:#?}");
+    let good = text.split("[functions.\"bad name\"]").next().unwrap();
+    let cfg = Config::parse(good, &env(&[])).unwrap();
+    let f = &cfg.functions[0];
+    assert_eq!((f.name.as_str(), f.concurrency, f.queue), ("app", 3, 100));
+    assert_eq!(f.timeout, Duration::from_secs(10));
+    assert!(f.working_dir.is_absolute());
+    // A request authorizer naming it calls it; any other name is AWS Lambda's.
+    let auth = format!(
+        "{good}[authorizers.a]\ntype = \"request\"\nfunction = \"app\"\nidentity_sources = [\"$request.header.x\"]\n"
+    );
+    let cfg = Config::parse(&auth, &env(&[])).unwrap();
+    let Some(AuthorizerConfig::Request(r)) = cfg.authorizers.get("a") else {
+        panic!("a request authorizer");
+    };
+    assert_eq!(r.backend, Backend::Hosted("app".into()));
+}

@@ -40,6 +40,7 @@ use crate::auth::admission::Admission;
 use crate::config::Config;
 use crate::conn::{Id, NodeTag, Sent};
 use crate::delivery::Delivery;
+use crate::functions::Functions;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
 pub use crate::snapshot::{Route, Stage};
@@ -72,6 +73,9 @@ pub struct Gateway {
     throttles: crate::throttle::ThrottleState,
     /// The config file, the TLS acceptor, and the reload lock.
     reloads: reload::Reloads,
+    /// The Lambda functions this node hosts (started with the node; a
+    /// reload that changes `[functions]` needs a restart).
+    functions: Arc<Functions>,
 }
 
 // === impl Gateway ===
@@ -89,7 +93,8 @@ impl Gateway {
     ) -> Gateway {
         let metrics = Metrics::new();
         metrics.config_started(&config.digest);
-        let snapshot = Snapshot::build(config, None, 1, &metrics, &management_base);
+        let functions = Functions::start(config);
+        let snapshot = Snapshot::build(config, None, 1, &metrics, &management_base, &functions);
         Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             delivery: Delivery::new(NodeTag::random()),
@@ -107,6 +112,7 @@ impl Gateway {
             throttles: crate::throttle::ThrottleState::default(),
             management_base,
             reloads: reload::Reloads::new(source, tls),
+            functions,
         }
     }
 
@@ -136,6 +142,7 @@ impl Gateway {
             previous.generation + 1,
             &self.metrics,
             &self.management_base,
+            &self.functions,
         );
         let next = Arc::new(next);
         self.snapshot.store(Arc::clone(&next));
@@ -150,6 +157,11 @@ impl Gateway {
     /// The node's throttling buckets.
     pub fn throttles(&self) -> &crate::throttle::ThrottleState {
         &self.throttles
+    }
+
+    /// The Lambda functions this node hosts.
+    pub fn functions(&self) -> &Functions {
+        &self.functions
     }
 
     /// The metrics registry.

@@ -222,5 +222,6 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     );
     check(o.tls.is_some() != n.tls.is_some(), "server.tls_cert_file");
     check(old.cluster != new.cluster, "cluster");
+    check(old.functions != new.functions, "functions");
     keys
 }

@@ -4,6 +4,7 @@
 //! `integrations.max_response_bytes` (1 MiB by default): a backend cannot make
 //! the gateway buffer more per call.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,21 +17,25 @@ use super::pool::{Pool, Pooled, SendError};
 use super::share::Claim;
 use crate::clock::{self, Instant};
 use crate::config::ClientConfig;
+use crate::functions::Functions;
 
 /// A backend HTTP client shared by all connections of a gateway.
 #[derive(Debug)]
 pub struct HttpClient {
     pool: Pool,
     lambda: Lambda,
+    functions: Arc<Functions>,
     max_response_bytes: usize,
 }
 
 impl HttpClient {
-    /// Builds the client from `[integrations]`.
-    pub fn new(cfg: &ClientConfig) -> HttpClient {
+    /// Builds the client from `[integrations]`; `functions` are the ones this
+    /// node hosts.
+    pub fn new(cfg: &ClientConfig, functions: Arc<Functions>) -> HttpClient {
         HttpClient {
             pool: Pool::new(cfg),
             lambda: Lambda::new(&cfg.lambda),
+            functions,
             max_response_bytes: cfg.max_response_bytes,
         }
     }
@@ -38,6 +43,11 @@ impl HttpClient {
     /// The Lambda Invoke signer and its keys.
     pub fn lambda(&self) -> &Lambda {
         &self.lambda
+    }
+
+    /// The functions this node hosts.
+    pub fn functions(&self) -> &Functions {
+        &self.functions
     }
 
     /// Closes the backend connections idle past `pool_idle_timeout`.

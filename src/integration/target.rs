@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::{CallError, HttpClient, LambdaError, lambda};
 use crate::config::Backend;
+use crate::functions::{Outcome, Refused};
 
 /// A backend's answer to an event.
 #[derive(Debug)]
@@ -79,7 +80,39 @@ pub async fn deliver(
                 function_error,
             })
         }
+        Backend::Hosted(name) => hosted(client, name, event, timeout, max_answer).await,
     }
+}
+
+/// A function this node hosts, answering as AWS Lambda does.
+async fn hosted(
+    client: &HttpClient,
+    name: &str,
+    event: Bytes,
+    timeout: Duration,
+    max_answer: usize,
+) -> Result<Delivered, CallError> {
+    if event.len() > crate::functions::MAX_PAYLOAD {
+        return Err(CallError::Lambda(LambdaError::TooLarge));
+    }
+    let outcome = client.functions().invoke(name, event, timeout).await;
+    let (body, function_error) = match outcome {
+        Ok(Outcome::Response(b)) if b.len() <= max_answer => (b, false),
+        Ok(Outcome::Response(_)) => {
+            return Err(CallError::Failed(
+                "the answer is over max_response_bytes".into(),
+            ));
+        }
+        Ok(Outcome::Error(b)) => (b, true),
+        Ok(Outcome::TimedOut) => return Err(CallError::Timeout),
+        Err(Refused::Throttled) => return Err(CallError::Lambda(LambdaError::Throttled)),
+        Err(e @ Refused::NotRunning) => return Err(CallError::Failed(e.to_string())),
+    };
+    Ok(Delivered {
+        status: 200,
+        body,
+        function_error,
+    })
 }
 
 /// What the log names a backend by: a URL's `host[:port]` (never its path or
@@ -88,5 +121,6 @@ pub fn name(backend: &Backend) -> &str {
     match backend {
         Backend::Http(uri) => uri.authority().map_or("", |a| a.as_str()),
         Backend::Lambda(f) => &f.name,
+        Backend::Hosted(name) => name,
     }
 }

@@ -222,6 +222,9 @@ impl Server {
                 "Grace period over; exiting with connections still open."
             );
         }
+        // Every call in flight has ended (or the grace has): the hosted
+        // functions' workers go.
+        gw.functions().stop();
         if let Some(cluster) = gw.delivery().cluster() {
             cluster.leave().await;
         }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::{
-    Backend, HttpRouteConfig, IntegrationConfig, LambdaConfig, MockConfig, lambda, net,
+    Backend, Config, FunctionConfig, HttpRouteConfig, IntegrationConfig, MockConfig, lambda, net,
 };
 use crate::integration::{EventTarget, Integration, Mock};
 use crate::routing::mapping::{self, MapVar, Mapping, RouteMapping, Side, Target};
@@ -27,13 +27,14 @@ pub enum Api<'a> {
     Http(&'a [&'a str]),
 }
 
-/// A route's integration with one stage's `vars`. `Err`: why its `uri` (or
-/// a mock's `body`) is refused.
+/// A route's integration with one stage's `vars` (`config` says which
+/// functions are hosted, and how AWS Lambda is called). `Err`: why its `uri`
+/// (or a mock's `body`) is refused.
 pub fn integration(
     cfg: &IntegrationConfig,
     api: Api<'_>,
     vars: &BTreeMap<String, String>,
-    lambda: &LambdaConfig,
+    config: &Config,
 ) -> Result<Integration, String> {
     match cfg {
         IntegrationConfig::Mock(m) => mock(m).map(Integration::Mock),
@@ -44,9 +45,9 @@ pub fn integration(
             payload_format,
         } => {
             let text = render(&uri_template(uri)?, vars)?;
-            let mut backend = backend(&text, *function)?;
+            let mut backend = backend(&text, *function, &config.functions)?;
             if let Backend::Lambda(f) = &mut backend {
-                let why = lambda.settle(f);
+                let why = config.integrations.lambda.settle(f);
                 if !why.is_empty() {
                     return Err(why.join("; "));
                 }
@@ -111,9 +112,13 @@ fn render(template: &Template, vars: &BTreeMap<String, String>) -> Result<String
     Ok(template.render(&StageScope(vars)))
 }
 
-/// An `aws_proxy` backend: a Lambda function (`function`, or an ARN in
+/// An `aws_proxy` backend: a function this node hosts (`function` naming a
+/// `[functions.NAME]`), an AWS Lambda function (`function`, or an ARN in
 /// `uri`) or a URL.
-fn backend(text: &str, function: bool) -> Result<Backend, String> {
+fn backend(text: &str, function: bool, hosted: &[FunctionConfig]) -> Result<Backend, String> {
+    if function && hosted.iter().any(|f| f.name == text) {
+        return Ok(Backend::Hosted(text.to_owned()));
+    }
     if function {
         return lambda::parse_function_name(text).map(Backend::Lambda);
     }

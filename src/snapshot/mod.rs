@@ -31,6 +31,7 @@ use crate::config::{
     AdmissionConfig, ApiConfig, AuthorizerConfig, ClientConfig, Config, DEFAULT_STAGE, HttpConfig,
     ManagementAuth, WebSocketConfig,
 };
+use crate::functions::Functions;
 use crate::integration::HttpClient;
 use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics};
 use crate::validation::Model;
@@ -93,13 +94,15 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds generation `generation` from a validated config, reusing what
     /// `previous` already has for unchanged authorizers and client settings.
-    /// `management_base` is `http://host:port` of the management listener.
+    /// `management_base` is `http://host:port` of the management listener;
+    /// `functions` are the ones the node hosts.
     pub fn build(
         config: &Config,
         previous: Option<&Snapshot>,
         generation: u64,
         metrics: &Metrics,
         management_base: &str,
+        functions: &Arc<Functions>,
     ) -> Snapshot {
         let authorizers = authorizers(config, previous);
         // Each model compiled once per generation (`check` has seen them all
@@ -145,7 +148,7 @@ impl Snapshot {
             Some(p) if p.client_config == config.integrations && !names_files => {
                 Arc::clone(&p.client)
             }
-            _ => Arc::new(HttpClient::new(&config.integrations)),
+            _ => Arc::new(HttpClient::new(&config.integrations, Arc::clone(functions))),
         };
         Snapshot {
             generation,

@@ -256,8 +256,7 @@ impl Builder<'_> {
         cfg: &crate::config::IntegrationConfig,
         api: Api<'_>,
     ) -> Option<Integration> {
-        let lambda = &self.config.integrations.lambda;
-        compile::integration(cfg, api, self.variables, lambda).ok()
+        compile::integration(cfg, api, self.variables, self.config).ok()
     }
 
     fn http_route(&self, r: &crate::config::HttpRouteConfig) -> Option<HttpRoute> {

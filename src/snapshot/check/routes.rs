@@ -102,9 +102,8 @@ fn integration(
     if matches!(cfg, IntegrationConfig::Mock(_)) {
         return;
     }
-    let lambda = &config.integrations.lambda;
     for (stage, vars) in sides {
-        if let Err(why) = compile::integration(cfg, api, vars, lambda) {
+        if let Err(why) = compile::integration(cfg, api, vars, config) {
             push(&key_path(&at, "uri"), format!("in stage {stage:?}: {why}"));
         }
     }

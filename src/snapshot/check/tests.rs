@@ -136,8 +136,7 @@ integration = { type = "aws_proxy", uri = "${stageVariables.backend}/connect" }
     let cfg = super::parse(text, &env()).unwrap();
     let compiled = |i: usize| {
         let vars = &cfg.stages[i].variables;
-        let lambda = &cfg.integrations.lambda;
-        compile::integration(&cfg.routes[0].integration, Api::WebSocket, vars, lambda).unwrap()
+        compile::integration(&cfg.routes[0].integration, Api::WebSocket, vars, &cfg).unwrap()
     };
     let Integration::AwsProxy { target, .. } = compiled(0) else {
         panic!("aws_proxy");
@@ -169,14 +168,7 @@ integration = { type = "http_proxy", uri = "${stageVariables.backend}/files/{pat
     let prod = cfg.stages.iter().find(|s| s.name == "prod").unwrap();
     let compiled = |key: &str, params: &[&str]| {
         let route = cfg.http_routes.iter().find(|r| r.key == key).unwrap();
-        let lambda = &cfg.integrations.lambda;
-        compile::integration(
-            &route.integration,
-            Api::Http(params),
-            &prod.variables,
-            lambda,
-        )
-        .unwrap()
+        compile::integration(&route.integration, Api::Http(params), &prod.variables, &cfg).unwrap()
     };
     let Integration::AwsProxy { target, format } = compiled("GET /pets/{id}", &["id"]) else {
         panic!("aws_proxy");
@@ -270,4 +262,29 @@ response_parameters = { "404" = { "overwrite:statuscode" = "200" } }
         );
     }
     assert!(!errs.iter().any(|e| e.contains("/ok/")), "{errs:#?}");
+}
+
+#[test]
+fn a_function_named_like_a_hosted_one_is_hosted() {
+    let text = r#"
+[stages.dev]
+[functions.app]
+command = ["python3"]
+[routes.a]
+integration = { type = "aws_proxy", function = "app" }
+[routes.b]
+integration = { type = "aws_proxy", function = "elsewhere" }
+"#;
+    let cfg = Config::parse(text, &env()).unwrap();
+    let compiled = |i: usize| {
+        let vars = &cfg.stages[0].variables;
+        compile::integration(&cfg.routes[i].integration, Api::WebSocket, vars, &cfg)
+    };
+    let Ok(Integration::AwsProxy { target, .. }) = compiled(0) else {
+        panic!("aws_proxy");
+    };
+    assert_eq!(target.backend, Backend::Hosted("app".into()));
+    // Any other name is AWS Lambda's, which needs a region and credentials.
+    let err = compiled(1).unwrap_err();
+    assert!(err.contains("no region"), "{err}");
 }

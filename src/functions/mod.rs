@@ -1,0 +1,167 @@
+//! Hosted Lambda functions (`[functions.NAME]`): sockgate is their Lambda
+//! service. Each function has a bounded set of invocations — running on its
+//! workers or waiting for one — and `concurrency` workers, processes sockgate
+//! starts and supervises (`worker`), each polling its own Runtime API
+//! address (`runtime_api`) for the next invocation, as an unchanged Lambda
+//! runtime interface client does.
+//!
+//! Concurrency: a caller queues its invocation on the function's channel with
+//! a oneshot for the outcome, after taking one of `concurrency + queue`
+//! permits (none left: Lambda's throttle answer). A worker's `next` takes the
+//! channel's receiver (a tokio mutex: one waiting worker at a time receives)
+//! and moves the invocation into its slot in the same poll that received it,
+//! so aborting a worker's Runtime API (when its process exits) never loses an
+//! invocation: it is in the channel or in a slot, and the supervisor fails
+//! what a dead worker held. The outcome is sent exactly once, by whoever
+//! takes the invocation out of the slot (its answer, its timer, its worker's
+//! death).
+
+mod runtime_api;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+
+use crate::config::{Config, FunctionConfig};
+
+/// AWS's limit on a synchronous invocation's response (and event): 6 MB.
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+/// The functions a node hosts. Dropping the last handle stops their workers.
+#[derive(Debug)]
+pub struct Functions {
+    functions: Vec<Arc<Function>>,
+    stop: watch::Sender<bool>,
+}
+
+/// How an invocation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler's result (`/response`).
+    Response(Bytes),
+    /// The handler failed (`/error`), ran past the function's timeout (its
+    /// worker killed), answered over [`MAX_PAYLOAD`], or its worker died
+    /// mid-invocation: AWS's error object (`errorMessage`, `errorType`), a
+    /// function error as Lambda reports it.
+    Error(Bytes),
+    /// The caller's own timeout passed first.
+    TimedOut,
+}
+
+/// Why an invocation was not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Every worker is busy and the queue is full (Lambda's 429).
+    #[error("every worker is busy and the queue is full")]
+    Throttled,
+    /// No such hosted function on this node, or it was stopped.
+    #[error("the function is not running on this node")]
+    NotRunning,
+}
+
+/// One hosted function.
+#[derive(Debug)]
+struct Function {
+    cfg: FunctionConfig,
+    /// `arn:aws:lambda:REGION:000000000000:function:NAME`.
+    arn: String,
+    region: String,
+    permits: Arc<Semaphore>,
+    queue: mpsc::UnboundedSender<Invocation>,
+    waiting: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
+    /// Management access key a handler may sign @connections calls with.
+    keys: Option<(String, String)>,
+}
+
+/// An invocation on its way to a worker.
+#[derive(Debug)]
+struct Invocation {
+    event: Bytes,
+    reply: oneshot::Sender<Outcome>,
+    /// Its place among the function's `concurrency + queue`.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Functions {
+    /// Starts every `[functions.*]` of `config` (none: an empty set).
+    pub fn start(config: &Config) -> Arc<Functions> {
+        let (stop, stopped) = watch::channel(false);
+        let region = config.integrations.lambda.region.clone();
+        let keys = config.management.access_keys.first();
+        let functions = config
+            .functions
+            .iter()
+            .map(|cfg| {
+                let region = region.clone().unwrap_or_else(|| "us-east-1".into());
+                let (queue, waiting) = mpsc::unbounded_channel();
+                let f = Arc::new(Function {
+                    arn: format!("arn:aws:lambda:{region}:000000000000:function:{}", cfg.name),
+                    region,
+                    permits: Arc::new(Semaphore::new(cfg.concurrency + cfg.queue)),
+                    queue,
+                    waiting: tokio::sync::Mutex::new(waiting),
+                    keys: keys.map(|k| (k.id.clone(), k.secret.clone())),
+                    cfg: cfg.clone(),
+                });
+                for index in 0..cfg.concurrency {
+                    tokio::spawn(worker::supervise(Arc::clone(&f), index, stopped.clone()));
+                }
+                f
+            })
+            .collect();
+        Arc::new(Functions { functions, stop })
+    }
+
+    /// A set hosting nothing (for a client built without a gateway).
+    pub fn none() -> Arc<Functions> {
+        Arc::new(Functions {
+            functions: Vec::new(),
+            stop: watch::channel(false).0,
+        })
+    }
+
+    /// Runs `event` on function `name`, waiting at most `timeout` for its
+    /// outcome (queued time included).
+    pub async fn invoke(
+        &self,
+        name: &str,
+        event: Bytes,
+        timeout: Duration,
+    ) -> Result<Outcome, Refused> {
+        let f = self.get(name).ok_or(Refused::NotRunning)?;
+        let permit = Arc::clone(&f.permits)
+            .try_acquire_owned()
+            .map_err(|_| Refused::Throttled)?;
+        let (reply, outcome) = oneshot::channel();
+        let inv = Invocation {
+            event,
+            reply,
+            _permit: permit,
+        };
+        f.queue.send(inv).map_err(|_| Refused::NotRunning)?;
+        match tokio::time::timeout(timeout, outcome).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            // Dropped unanswered: the function was stopped.
+            Ok(Err(_)) => Err(Refused::NotRunning),
+            Err(_) => Ok(Outcome::TimedOut),
+        }
+    }
+
+    /// Stops every worker (after a drain: nothing is in flight any more).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    fn get(&self, name: &str) -> Option<&Arc<Function>> {
+        self.functions.iter().find(|f| f.cfg.name == name)
+    }
+}
+
+impl Drop for Functions {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

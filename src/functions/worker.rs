@@ -1,0 +1,305 @@
+//! One worker of a hosted function: its slot (the invocation it runs, if
+//! any, and that invocation's timer) and its supervisor, which starts the
+//! worker's process with AWS's environment, gives it a fresh Runtime API
+//! address, and starts it again when it exits — at once after a timeout
+//! kill, with a doubling backoff after a crash, so a crash loop costs little
+//! and is reported, not spun.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, warn};
+
+use super::{Function, Invocation, Outcome, runtime_api};
+use crate::clock;
+
+/// A worker's place: what it runs now.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) f: Arc<Function>,
+    pub(super) index: usize,
+    running: Mutex<Option<Running>>,
+    /// Its invocation ran out of time: kill the process.
+    kill: Notify,
+}
+
+#[derive(Debug)]
+struct Running {
+    id: String,
+    reply: oneshot::Sender<Outcome>,
+    _permit: OwnedSemaphorePermit,
+    timer: JoinHandle<()>,
+}
+
+impl Slot {
+    /// Makes `inv` this worker's; returns its request id and the event. Its
+    /// timer starts now.
+    pub(super) fn start(self: &Arc<Self>, inv: Invocation) -> (String, Bytes) {
+        let id = request_id();
+        let slot = Arc::clone(self);
+        let timed = id.clone();
+        let timer = tokio::spawn(async move {
+            let timeout = slot.f.cfg.timeout;
+            tokio::time::sleep(timeout).await;
+            // Lambda's answer: a function error, not the caller's timeout.
+            let why = format!("Task timed out after {:.2} seconds", timeout.as_secs_f64());
+            if slot.finish(&timed, error_object("Sandbox.Timedout", &why, &timed)) {
+                slot.kill.notify_one();
+            }
+        });
+        let running = Running {
+            id: id.clone(),
+            reply: inv.reply,
+            _permit: inv._permit,
+            timer,
+        };
+        let abandoned = self.lock().replace(running);
+        if let Some(old) = abandoned {
+            // `next` came again without an answer: the old one is over.
+            let why = "the runtime asked for the next invocation without answering this one";
+            let outcome = error_object("Runtime.NoResponse", why, &old.id);
+            old.end(outcome);
+        }
+        (id, inv.event)
+    }
+
+    /// Ends the invocation `id` with `outcome`; false if it is not this
+    /// worker's (answered already, timed out, or never was).
+    pub(super) fn finish(&self, id: &str, outcome: Outcome) -> bool {
+        let mut running = self.lock();
+        match running.as_ref() {
+            Some(r) if r.id == id => {
+                let r = running.take().expect("checked");
+                drop(running);
+                r.end(outcome);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends whatever this worker held: its process is gone.
+    fn fail_current(&self, why: &str) {
+        let taken = self.lock().take();
+        if let Some(r) = taken {
+            let message = format!("Runtime exited with error: {why}");
+            let outcome = error_object("Runtime.ExitError", &message, &r.id);
+            r.end(outcome);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Running {
+    fn end(self, outcome: Outcome) {
+        self.timer.abort();
+        // The caller may have given up; the outcome then has nobody to go to.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// AWS's error object for a failure the host reports on the handler's behalf.
+pub(super) fn error_object(kind: &str, message: &str, id: &str) -> Outcome {
+    let body = serde_json::json!({
+        "errorMessage": format!("RequestId: {id} Error: {message}"),
+        "errorType": kind,
+    });
+    Outcome::Error(Bytes::from(body.to_string()))
+}
+
+/// A request id in AWS's form (a random UUID, version 4).
+fn request_id() -> String {
+    let b: u128 =
+        (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    let h = format!("{b:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// How a worker's process ended.
+enum End {
+    Exited(String),
+    TimedOut,
+    Stopped,
+}
+
+/// Quickest restart after a crash, and the longest wait between restarts.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A worker that lived this long was not crash-looping.
+const HEALTHY: Duration = Duration::from_secs(5);
+
+/// Keeps worker `index` of `f` running until the functions stop.
+pub(super) async fn supervise(f: Arc<Function>, index: usize, mut stopped: watch::Receiver<bool>) {
+    let slot = Arc::new(Slot {
+        f,
+        index,
+        running: Mutex::new(None),
+        kill: Notify::new(),
+    });
+    let mut crashes = 0u32;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let started = clock::now();
+        let end = run_once(&slot, &mut stopped).await;
+        let why = match &end {
+            End::Exited(status) => status.clone(),
+            End::TimedOut => "killed at the function's timeout".into(),
+            End::Stopped => "stopped".into(),
+        };
+        slot.fail_current(&why);
+        let name = &slot.f.cfg.name;
+        match end {
+            End::Stopped => return,
+            End::TimedOut => continue,
+            End::Exited(_) if clock::now().duration_since(started) >= HEALTHY => crashes = 0,
+            End::Exited(_) => crashes += 1,
+        }
+        let wait = FIRST_BACKOFF
+            .saturating_mul(1 << crashes.min(16))
+            .min(MAX_BACKOFF);
+        if crashes == 5 {
+            error!(function = %name, worker = index, "Worker crash loop: it keeps exiting within seconds of starting; restarts back off up to 30 s.");
+        } else if crashes < 5 {
+            warn!(function = %name, worker = index, reason = %why, restart_in_ms = wait.as_millis() as u64, "Worker exited; starting it again.");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Starts the worker's process with a fresh Runtime API and waits for its end.
+async fn run_once(slot: &Arc<Slot>, stopped: &mut watch::Receiver<bool>) -> End {
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => return End::Exited(format!("cannot listen for its Runtime API: {e}")),
+    };
+    let Ok(addr) = listener.local_addr() else {
+        return End::Exited("its Runtime API has no address".into());
+    };
+    // Aborting this ends every connection of the worker's Runtime API.
+    let api = AbortOnDrop(tokio::spawn(runtime_api::serve(listener, Arc::clone(slot))));
+    let mut child = match command(slot, addr).spawn() {
+        Ok(c) => c,
+        Err(e) => return End::Exited(format!("cannot start {:?}: {e}", slot.f.cfg.command[0])),
+    };
+    let mut group = Group(child.id());
+    let end = tokio::select! {
+        status = child.wait() => End::Exited(status.map_or_else(|e| e.to_string(), |s| s.to_string())),
+        _ = slot.kill.notified() => End::TimedOut,
+        _ = stopped.changed() => End::Stopped,
+    };
+    drop(api);
+    // The whole group: `npx` is the parent of the node process that runs the code.
+    group.kill();
+    let _ = child.wait().await;
+    end
+}
+
+/// The worker's command, in AWS's environment (`AWS_LAMBDA_RUNTIME_API` is
+/// this worker's own address) and nothing of sockgate's but what locates
+/// programs and the user's locale.
+fn command(slot: &Slot, api: SocketAddr) -> tokio::process::Command {
+    let cfg = &slot.f.cfg;
+    let mut cmd = tokio::process::Command::new(&cfg.command[0]);
+    cmd.args(&cfg.command[1..])
+        .current_dir(&cfg.working_dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0);
+    for key in INHERITED {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    let memory = cfg.memory_size.to_string();
+    let stream = format!(
+        "{}/[$LATEST]worker{}",
+        clock::iso8601(clock::now_ms()).get(..10).unwrap_or(""),
+        slot.index
+    );
+    cmd.env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", &cfg.name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", cfg.name),
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", stream)
+        .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+        .env("AWS_REGION", &slot.f.region)
+        .env("AWS_DEFAULT_REGION", &slot.f.region)
+        .env("LAMBDA_TASK_ROOT", &cfg.working_dir);
+    if let Some(h) = &cfg.handler {
+        cmd.env("_HANDLER", h);
+    }
+    if let Some((id, secret)) = &slot.f.keys {
+        cmd.env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+    }
+    cmd.envs(cfg.environment.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// What a worker keeps of sockgate's environment: where programs are, and
+/// the locale and temporary directory. Nothing else: sockgate's own secrets
+/// (`SOCKGATE_*`, its AWS keys) are not a function's.
+const INHERITED: [&str; 9] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYENV_ROOT",
+    "PYENV_VERSION",
+];
+
+/// A worker's process group, killed whole: at the end of `run_once`, or
+/// when its supervisor is dropped mid-run (the runtime shutting down).
+struct Group(Option<u32>);
+
+impl Group {
+    fn kill(&mut self) {
+        if let Some(pid) = self.0.take().and_then(|p| i32::try_from(p).ok()) {
+            let group = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

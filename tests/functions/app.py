@@ -1,0 +1,57 @@
+"""A Lambda handler as teams write them, run unchanged under awslambdaric
+by sockgate's hosted functions (tests/hosted_functions.rs). What it does is
+chosen by the message or the request path's last segment."""
+
+import json
+import os
+import time
+
+
+def handler(event, context):
+    rc = event.get("requestContext", {})
+    # WebSocket: the message; HTTP (payload 2.0): the path's last segment.
+    what = event.get("body") if "connectionId" in rc else event.get("rawPath", "").rsplit("/", 1)[-1]
+    if what == "raise":
+        raise ValueError("the handler failed")
+    if what == "slow":
+        time.sleep(2)
+    if what == "hang":
+        time.sleep(30)
+    if what == "exit":
+        os._exit(3)
+    facts = {
+        "echo": what,
+        "requestId": context.aws_request_id,
+        "functionArn": context.invoked_function_arn,
+        "functionName": context.function_name,
+        "memory": context.memory_limit_in_mb,
+        "remainingMs": context.get_remaining_time_in_millis(),
+        "routeKey": rc.get("routeKey"),
+        "env": {k: os.environ.get(k) for k in (
+            "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION",
+            "LAMBDA_TASK_ROOT", "GREETING", "SOCKGATE_SECRET", "AWS_LAMBDA_RUNTIME_API")},
+        "pid": os.getpid(),
+    }
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "cookies": ["a=1", "b=2"],
+        "body": json.dumps(facts),
+    }
+
+
+def other(event, context):
+    """What a worker may not do: answer an invocation it does not hold, or
+    answer with more than Lambda's 6 MB."""
+    import urllib.error
+    import urllib.request
+    what = event.get("rawPath", "").rsplit("/", 1)[-1]
+    if what == "huge":
+        return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
+    api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+    url = f"http://{api}/2018-06-01/runtime/invocation/not-{context.aws_request_id}/response"
+    try:
+        status = urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST")).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    return {"statusCode": 200, "body": json.dumps({"status": status})}

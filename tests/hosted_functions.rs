@@ -1,0 +1,220 @@
+//! Issue 23 §1: Lambda functions sockgate hosts. The handler
+//! (`tests/functions/app.py`) runs unchanged under AWS's own Python runtime
+//! interface client, `awslambdaric`, which polls sockgate's Runtime API as it
+//! polls AWS's; routes of both protocols name it with `function = "app"`.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+fn config(concurrency: usize, queue: usize, timeout: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+    format!(
+        r#"
+[functions.app]
+command = ["python3", "-m", "awslambdaric", "app.handler"]
+working_dir = "{dir}"
+memory_size = 256
+concurrency = {concurrency}
+queue = {queue}
+timeout = "{timeout}"
+environment = {{ GREETING = "hello" }}
+
+[stages.dev]
+[routes."$default"]
+route_response = true
+integration = {{ type = "aws_proxy", function = "app" }}
+[http.routes."GET /fn/{{what}}"]
+integration = {{ type = "aws_proxy", function = "app" }}
+"#
+    )
+}
+
+async fn get(gw: &Gw, what: &str) -> (u16, Vec<String>, String) {
+    get_at(gw.public, &format!("fn/{what}")).await
+}
+
+async fn get_at(public: std::net::SocketAddr, path: &str) -> (u16, Vec<String>, String) {
+    let url = format!("http://{public}/dev/{path}");
+    let (status, headers, body) = http("GET", &url, vec![]).await;
+    let cookies = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    (status, cookies, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn websocket_and_http_routes_run_an_unchanged_awslambdaric_handler() {
+    let gw = Gw::start_with_env(&config(1, 10, "3s"), &[("SOCKGATE_SECRET", "x")]).await;
+    let mut ws = connect(&gw.url("dev")).await;
+    send_text(&mut ws, "hi").await;
+    let facts = recv_json(&mut ws).await;
+    assert_eq!(facts["echo"], "hi");
+    assert_eq!(facts["routeKey"], "$default");
+    assert_eq!(facts["functionName"], "app");
+    assert_eq!(facts["memory"], "256");
+    assert_eq!(
+        facts["functionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:app"
+    );
+    let remaining = facts["remainingMs"].as_i64().unwrap();
+    assert!((1..=3000).contains(&remaining), "{remaining}");
+    let env = &facts["env"];
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "app");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "256");
+    assert_eq!(env["GREETING"], "hello");
+    assert!(
+        env["LAMBDA_TASK_ROOT"]
+            .as_str()
+            .unwrap()
+            .ends_with("tests/functions")
+    );
+    // sockgate's own environment is not the function's.
+    assert_eq!(env["SOCKGATE_SECRET"], Value::Null);
+    // The worker's Runtime API is on loopback.
+    assert!(
+        env["AWS_LAMBDA_RUNTIME_API"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+
+    // HTTP, payload 2.0: the handler's status, headers and cookies.
+    let (status, cookies, body) = get(&gw, "pets").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    let facts: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(facts["echo"], "pets");
+    assert_eq!(facts["routeKey"], "GET /fn/{what}");
+    // One worker served both, one invocation after the other.
+    let (_, _, again) = get(&gw, "again").await;
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["pid"], facts["pid"]);
+    assert_ne!(again["requestId"], facts["requestId"]);
+}
+
+#[tokio::test]
+async fn failures_are_aws_answers_and_the_worker_comes_back() {
+    let gw = Gw::start(&config(1, 10, "1s")).await;
+    let mut ws = connect(&gw.url("dev")).await;
+    let echo_pid = |v: &Value| v["pid"].as_i64().unwrap();
+    send_text(&mut ws, "first").await;
+    let first = echo_pid(&recv_json(&mut ws).await);
+
+    // The handler raises: AWS's error frame; the same worker goes on.
+    send_text(&mut ws, "raise").await;
+    assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    send_text(&mut ws, "after-raise").await;
+    assert_eq!(echo_pid(&recv_json(&mut ws).await), first);
+
+    // It runs past the function's 1 s timeout: Lambda's answer is a function
+    // error; the worker is killed and a new one serves the next message.
+    send_text(&mut ws, "hang").await;
+    assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    send_text(&mut ws, "after-timeout").await;
+    let second = echo_pid(&recv_json(&mut ws).await);
+    assert_ne!(second, first);
+
+    // The worker process dies mid-invocation: a failure, and a new worker.
+    let (status, _, body) = get(&gw, "exit").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, r#"{"message":"Internal Server Error"}"#)
+    );
+    let (status, _, body) = get(&gw, "after-exit").await;
+    assert_eq!(status, 200, "{body}");
+    let third: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(echo_pid(&third), second);
+
+    let text = gw.metrics_text().await;
+    let ws_kind = |kind: &str| {
+        let kind = format!("kind=\"{kind}\"");
+        metric(
+            &text,
+            "sockgate_execution_errors_total",
+            &["route=\"$default\"", &kind],
+        )
+    };
+    assert_eq!(ws_kind("function_error"), 2.0);
+    let http_kind = metric(
+        &text,
+        "sockgate_http_execution_errors_total",
+        &["route=\"GET /fn/{what}\"", "kind=\"function_error\""],
+    );
+    assert_eq!(http_kind, 1.0);
+}
+
+#[tokio::test]
+async fn a_burst_beyond_the_workers_and_the_queue_gets_the_throttle_answer() {
+    // One worker, one place in the queue; each invocation takes 2 s.
+    let gw = Gw::start(&config(1, 1, "10s")).await;
+    let burst: Vec<_> = (0..4).map(|_| get(&gw, "slow")).collect();
+    let answers = futures_util::future::join_all(burst).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _, _)| *s).collect();
+    statuses.sort_unstable();
+    // Two run (one at once, one waiting); two are throttled at once.
+    assert_eq!(statuses, [200, 200, 500, 500], "{answers:?}");
+    let text = gw.metrics_text().await;
+    let throttled = metric(
+        &text,
+        "sockgate_http_execution_errors_total",
+        &["route=\"GET /fn/{what}\"", "kind=\"throttled\""],
+    );
+    assert_eq!(throttled, 2.0);
+}
+
+#[tokio::test]
+async fn a_worker_answers_only_its_own_invocation_and_within_6_mb() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+    let toml = format!(
+        "{}\n[functions.other]\ncommand = [\"python3\", \"-m\", \"awslambdaric\", \"app.other\"]\nworking_dir = \"{dir}\"\n[http.routes.\"GET /other/{{what}}\"]\nintegration = {{ type = \"aws_proxy\", function = \"other\" }}\n",
+        config(1, 10, "10s")
+    );
+    let gw = Gw::start(&toml).await;
+    // Its own Runtime API refuses another request id.
+    let (status, _, body) = get_at(gw.public, "other/steal").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["status"], 400);
+    // 7 MB is over Lambda's 6 MB: a function error, 500.
+    let (status, _, _) = get_at(gw.public, "other/huge").await;
+    assert_eq!(status, 500);
+    let text = gw.metrics_text().await;
+    let kind = metric(
+        &text,
+        "sockgate_http_execution_errors_total",
+        &["route=\"GET /other/{what}\"", "kind=\"function_error\""],
+    );
+    assert_eq!(kind, 1.0);
+}
+
+#[tokio::test]
+async fn a_drain_lets_the_invocation_in_flight_finish_then_stops_the_workers() {
+    let mut gw = Gw::start(&config(1, 10, "10s")).await;
+    let public = gw.public;
+    let slow = tokio::spawn(async move { get_at(public, "fn/slow").await });
+    // The invocation is running (it takes 2 s) when the drain begins.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    gw.shutdown().await;
+    let (status, _, body) = slow.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let pid = serde_json::from_str::<Value>(&body).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let deadline = sockgate::clock::now() + PATIENCE;
+    // Gone, or at most a zombie its parent has not reaped yet.
+    let alive = || {
+        std::fs::read_to_string(proc.join("stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim_start().starts_with('Z'))
+        })
+    };
+    while alive() && sockgate::clock::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!alive(), "worker {pid} still runs after the drain");
+}

@@ -218,3 +218,73 @@ async fn a_drain_lets_the_invocation_in_flight_finish_then_stops_the_workers() {
     }
     assert!(!alive(), "worker {pid} still runs after the drain");
 }
+
+/// A handler that calls back as AWS's chat sample does: boto3's
+/// `apigatewaymanagementapi` at `https://{domainName}/{stage}`, the public
+/// listener, SigV4-signed with the management key the worker was given.
+#[tokio::test]
+async fn handlers_call_back_through_the_public_listener_over_https() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let ca = support::pki::Ca::new("callbacks CA");
+    let leaf = ca.server(&["localhost"], false);
+    let (cert, key) = (
+        support::pki::write("callback-cert.pem", &leaf.cert_pem),
+        support::pki::write("callback-key.pem", &leaf.key_pem),
+    );
+    let ca_file = support::pki::write("callback-ca.pem", &ca.pem());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+    let toml = format!(
+        r#"
+[server]
+tls_cert_file = "{cert}"
+tls_key_file = "{key}"
+[management]
+access_keys = {{ AKIDCALLBACK = "callback-secret-0123456789" }}
+[functions.chat]
+command = ["python3", "-m", "awslambdaric", "app.chat"]
+working_dir = "{dir}"
+timeout = "20s"
+environment = {{ AWS_CA_BUNDLE = "{ca_file}" }}
+[stages.prod]
+[routes."$default"]
+integration = {{ type = "aws_proxy", function = "chat" }}
+"#
+    );
+    let gw = Gw::start(&toml).await;
+    let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    let server = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = support::pki::connector(&ca)
+        .connect(server, tcp)
+        .await
+        .unwrap();
+    let url = format!("wss://localhost:{}/prod", gw.public.port());
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
+    ws.send(Message::text("hi")).await.unwrap();
+    let mut next = async || match tokio::time::timeout(PATIENCE * 4, ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    };
+    assert_eq!(next().await, "echo:hi");
+    assert_eq!(next().await, "127.0.0.1");
+
+    // Unsigned, on the public listener: refused.
+    let https = support::pki::connector(&ca);
+    let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    let server = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = https.connect(server, tcp).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = "POST /prod/@connections/abc HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi";
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = tls.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}
+
+#[tokio::test]
+async fn without_management_keys_the_public_listener_serves_no_callbacks() {
+    let gw = Gw::start(&config(1, 10, "3s")).await;
+    let url = format!("http://{}/dev/@connections/abc", gw.public);
+    let (status, _, _) = http("POST", &url, b"hi".to_vec()).await;
+    assert_eq!(status, 404);
+}

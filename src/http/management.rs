@@ -13,6 +13,10 @@
 //! - `POST /@reload`: reload the config file (see `gateway::reload`); what
 //!   `sockgate reload` calls.
 //!
+//! `/{stage}/@connections/{id}` is also served on the public listener, where
+//! AWS handlers call back (`https://{requestContext.domainName}/{stage}`),
+//! when `[management]` has access keys: SigV4 only there ([`callback`]).
+//!
 //! When `[management]` configures access keys or bearer tokens, every request
 //! must be SigV4-signed by one of the keys or carry one of the tokens; otherwise
 //! it gets 403 `ForbiddenException` (see `auth::management`). Credentials are
@@ -39,6 +43,7 @@ use crate::conn::SendReport;
 use crate::conn::{DeliveryError, GroupKey, Id, Sent};
 use crate::gateway::Gateway;
 use crate::sigv4::Signed;
+use crate::snapshot::Snapshot;
 
 /// Largest POST body: the API model's `Data` maximum (131072 bytes).
 pub const MAX_POST_BYTES: usize = 128 << 10;
@@ -60,10 +65,37 @@ enum Target<'a> {
     Usage(&'a str, &'a str),
 }
 
+/// Which listener a request came in on: the management listener serves the
+/// whole API; the public one only the callbacks AWS handlers make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Management,
+    Public,
+}
+
 /// Serves one request on the management listener.
 pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+    respond(gw, req, Listener::Management).await
+}
+
+/// Whether a public-listener request is an AWS handler's callback,
+/// `/{stage}/@connections/{id}` (`https://{domainName}/{stage}` is where
+/// handlers send them): served there only when `[management]` has access
+/// keys, since anyone can reach the public listener.
+pub fn is_callback(snap: &Snapshot, path: &str) -> bool {
+    snap.callbacks.is_some() && matches!(parse_path(path), Some(Target::Connection(Some(_), _)))
+}
+
+/// Serves one callback on the public listener: SigV4-signed by a
+/// `[management]` access key (bearer tokens are for the management
+/// listener), then as the management listener serves it.
+pub async fn callback(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+    respond(gw, req, Listener::Public).await
+}
+
+async fn respond(gw: &Gateway, req: Request<Incoming>, listener: Listener) -> Response<Body> {
     let method = req.method().clone();
-    let resp = match serve(gw, req).await {
+    let resp = match serve(gw, req, listener).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     };
@@ -72,17 +104,29 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
-async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn serve(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    listener: Listener,
+) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
     // One configuration generation for the whole request.
     let snap = gw.snapshot_arc();
+    let auth = match listener {
+        Listener::Management => &snap.management,
+        // A reload may have removed the keys since `is_callback`.
+        Listener::Public => snap.callbacks.as_ref().ok_or(ApiError::Forbidden)?,
+    };
     // Credentials first, from the headers: a request without them never has its
     // body read. What a signature says about the body is checked once it is in.
-    let pending = authenticate(&snap.management, &parts, None)?;
+    let pending = authenticate(auth, &parts, None)?;
     let body = read_body(&parts.headers, body, snap.body_timeout).await?;
-    authenticate(&snap.management, &parts, Some((&pending, &body)))?;
+    authenticate(auth, &parts, Some((&pending, &body)))?;
     let path = parts.uri.path();
     let target = parse_path(path).ok_or(ApiError::NotFound)?;
+    if listener == Listener::Public && !matches!(target, Target::Connection(Some(_), _)) {
+        return Err(ApiError::NotFound);
+    }
     let stage = match target {
         Target::Connection(stage, _) => stage,
         Target::Group(stage, _) | Target::Member(stage, _, _) | Target::Stage(stage) => Some(stage),

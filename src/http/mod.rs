@@ -31,8 +31,9 @@ use http_body_util::Either;
 pub type PublicBody = Either<respond::Body, Streamed>;
 
 /// Serves one request on the public listener: a request that asks for a
-/// WebSocket (`Upgrade: websocket`) is an upgrade, anything else goes to the
-/// HTTP API.
+/// WebSocket (`Upgrade: websocket`) is an upgrade, an AWS handler's
+/// `@connections` callback goes to the management API's handling (when
+/// enabled: `management::is_callback`), anything else to the HTTP API.
 pub async fn public(
     gw: Arc<Gateway>,
     req: Request<Incoming>,
@@ -51,6 +52,8 @@ pub async fn public(
         Box::pin(upgrade::handle(gw, req, link))
             .await
             .map(Either::Left)
+    } else if management::is_callback(&gw.snapshot(), req.uri().path()) {
+        management::callback(&gw, req).await.map(Either::Left)
     } else {
         api::handle(gw, req, link).await
     }

@@ -74,6 +74,9 @@ pub struct Snapshot {
     pub admission: AdmissionConfig,
     /// `[management]`: who may call the management API.
     pub management: ManagementAuth,
+    /// Who may call `@connections` on the public listener: `[management]`'s
+    /// access keys (SigV4 only); `None` without keys (not served there).
+    pub callbacks: Option<ManagementAuth>,
     /// Time a client has to send a request head.
     pub handshake_timeout: Duration,
     /// Time a client has to send a request body (management API).
@@ -163,6 +166,7 @@ impl Snapshot {
             plans: plans(config),
             admission: config.admission.clone(),
             management: config.management.clone(),
+            callbacks: callbacks(&config.management),
             handshake_timeout: config.server.handshake_timeout,
             body_timeout: config.server.request_body_timeout,
             send_timeout: config.server.send_timeout,
@@ -249,6 +253,14 @@ fn authorizers(
             (name.clone(), (cfg.clone(), instance))
         })
         .collect()
+}
+
+/// `[management]` without its bearer tokens, when it has access keys.
+fn callbacks(m: &ManagementAuth) -> Option<ManagementAuth> {
+    (!m.access_keys.is_empty()).then(|| ManagementAuth {
+        bearer_tokens: Vec::new(),
+        ..m.clone()
+    })
 }
 
 /// Usage plans by the API keys they cover.

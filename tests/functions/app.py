@@ -55,3 +55,17 @@ def other(event, context):
     except urllib.error.HTTPError as e:
         status = e.code
     return {"statusCode": 200, "body": json.dumps({"status": status})}
+
+
+def chat(event, context):
+    """AWS's WebSocket chat sample's shape: the handler calls back through
+    the endpoint it computes from the event, with boto3, over https."""
+    import boto3
+    rc = event["requestContext"]
+    endpoint = f"https://{rc['domainName']}/{rc['stage']}"
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+    data = ("echo:" + (event.get("body") or "")).encode()
+    client.post_to_connection(ConnectionId=rc["connectionId"], Data=data)
+    info = client.get_connection(ConnectionId=rc["connectionId"])
+    client.post_to_connection(ConnectionId=rc["connectionId"], Data=info["Identity"]["SourceIp"].encode())
+    return {"statusCode": 200}

@@ -102,3 +102,18 @@ pub fn server_config(leaf: &Leaf, clients: Option<&Ca>) -> Arc<ServerConfig> {
     };
     Arc::new(builder.with_single_cert(chain, key).unwrap())
 }
+
+/// A TLS client that trusts only `ca`.
+pub fn connector(ca: &Ca) -> tokio_rustls::TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca.pem().as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}

@@ -219,66 +219,134 @@ async fn a_drain_lets_the_invocation_in_flight_finish_then_stops_the_workers() {
     assert!(!alive(), "worker {pid} still runs after the drain");
 }
 
-/// A handler that calls back as AWS's chat sample does: boto3's
-/// `apigatewaymanagementapi` at `https://{domainName}/{stage}`, the public
-/// listener, SigV4-signed with the management key the worker was given.
-#[tokio::test]
-async fn handlers_call_back_through_the_public_listener_over_https() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let ca = support::pki::Ca::new("callbacks CA");
-    let leaf = ca.server(&["localhost"], false);
-    let (cert, key) = (
-        support::pki::write("callback-cert.pem", &leaf.cert_pem),
-        support::pki::write("callback-key.pem", &leaf.key_pem),
-    );
-    let ca_file = support::pki::write("callback-ca.pem", &ca.pem());
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
-    let toml = format!(
-        r#"
+/// A gateway on `wss://` (a CA made here) whose `$default` route runs
+/// `function`, a hosted function (its `[functions.chat]` keys) that calls
+/// back through `https://{domainName}/{stage}`, and a client connected to it.
+struct Callbacks {
+    gw: Gw,
+    ca: support::pki::Ca,
+    ws: tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+}
+
+impl Callbacks {
+    async fn start(function: &str) -> Callbacks {
+        // Each gateway its own files: tests run side by side in one process.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ca = support::pki::Ca::new("callbacks CA");
+        let leaf = ca.server(&["localhost"], false);
+        let cert = support::pki::write(&format!("callback-cert-{n}.pem"), &leaf.cert_pem);
+        let key = support::pki::write(&format!("callback-key-{n}.pem"), &leaf.key_pem);
+        let ca_file = support::pki::write(&format!("callback-ca-{n}.pem"), &ca.pem());
+        let toml = format!(
+            r#"
 [server]
 tls_cert_file = "{cert}"
 tls_key_file = "{key}"
 [management]
 access_keys = {{ AKIDCALLBACK = "callback-secret-0123456789" }}
 [functions.chat]
-command = ["python3", "-m", "awslambdaric", "app.chat"]
-working_dir = "{dir}"
-timeout = "20s"
-environment = {{ AWS_CA_BUNDLE = "{ca_file}" }}
+{function}
+environment = {{ AWS_CA_BUNDLE = "{ca_file}", NODE_EXTRA_CA_CERTS = "{ca_file}" }}
 [stages.prod]
 [routes."$default"]
 integration = {{ type = "aws_proxy", function = "chat" }}
 "#
+        );
+        let gw = Gw::start(&toml).await;
+        let tls = Self::tls(&gw, &ca).await;
+        let url = format!("wss://localhost:{}/prod", gw.public.port());
+        let (ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
+        Callbacks { gw, ca, ws }
+    }
+
+    async fn tls(
+        gw: &Gw,
+        ca: &support::pki::Ca,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        support::pki::connector(ca)
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    }
+
+    async fn say(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        let msg = tokio_tungstenite::tungstenite::Message::text(text);
+        self.ws.send(msg).await.unwrap();
+    }
+
+    async fn next(&mut self) -> String {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        match tokio::time::timeout(PATIENCE * 4, self.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// A handler that calls back as AWS's chat sample does: boto3's
+/// `apigatewaymanagementapi` at `https://{domainName}/{stage}`, the public
+/// listener, SigV4-signed with the management key the worker was given.
+#[tokio::test]
+async fn handlers_call_back_through_the_public_listener_over_https() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+    let function = format!(
+        "command = [\"python3\", \"-m\", \"awslambdaric\", \"app.chat\"]\nworking_dir = \"{dir}\"\ntimeout = \"20s\""
     );
-    let gw = Gw::start(&toml).await;
-    let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
-    let server = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = support::pki::connector(&ca)
-        .connect(server, tcp)
-        .await
-        .unwrap();
-    let url = format!("wss://localhost:{}/prod", gw.public.port());
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
-    ws.send(Message::text("hi")).await.unwrap();
-    let mut next = async || match tokio::time::timeout(PATIENCE * 4, ws.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
-        other => panic!("expected a text frame, got {other:?}"),
-    };
-    assert_eq!(next().await, "echo:hi");
-    assert_eq!(next().await, "127.0.0.1");
+    let mut c = Callbacks::start(&function).await;
+    c.say("hi").await;
+    assert_eq!(c.next().await, "echo:hi");
+    assert_eq!(c.next().await, "127.0.0.1");
 
     // Unsigned, on the public listener: refused.
-    let https = support::pki::connector(&ca);
-    let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
-    let server = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = https.connect(server, tcp).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tls = Callbacks::tls(&c.gw, &c.ca).await;
     let req = "POST /prod/@connections/abc HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi";
     tls.write_all(req.as_bytes()).await.unwrap();
     let mut answer = String::new();
     let _ = tls.read_to_string(&mut answer).await;
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}
+
+/// The same in Node: `aws-lambda-ric` under `npx` (the parent of the node
+/// process that runs the code) and the AWS SDK v3's
+/// `@aws-sdk/client-apigatewaymanagementapi`; a timeout kills the whole
+/// process group.
+#[tokio::test]
+async fn a_node_handler_under_aws_lambda_ric_calls_back_and_its_timeout_kills_the_group() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions/node");
+    let function = format!(
+        "command = [\"npx\", \"--no-install\", \"aws-lambda-ric\", \"index.handler\"]\nhandler = \"index.handler\"\nworking_dir = \"{dir}\"\ntimeout = \"8s\""
+    );
+    let mut c = Callbacks::start(&function).await;
+    c.say("hi").await;
+    let said = c.next().await;
+    let parts: Vec<&str> = said.split(':').collect();
+    assert_eq!(
+        (parts[0], parts[1], parts[3]),
+        ("node", "hi", "chat"),
+        "{said}"
+    );
+    let pid = parts[2];
+    c.say("hang").await;
+    let failed: Value = serde_json::from_str(&c.next().await).unwrap();
+    assert_eq!(failed["message"], "Internal server error");
+    // The node process (npx's child) went with its group.
+    let stat = format!("/proc/{pid}/stat");
+    let deadline = sockgate::clock::now() + PATIENCE;
+    let alive = || std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z "));
+    while alive() && sockgate::clock::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!alive(), "node {pid} outlived its timeout");
+    c.say("again").await;
+    let again = c.next().await;
+    assert!(again.starts_with("node:again:"), "{again}");
+    assert_ne!(again.split(':').nth(2), Some(pid));
 }
 
 #[tokio::test]

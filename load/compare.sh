@@ -8,8 +8,9 @@
 #
 # Needs: loopback addresses 127.0.0.2-127.0.0.17 (Linux routes all of 127/8 to lo),
 # an open-file limit of at least 20,000 (`ulimit -n`), and nothing else listening
-# on ports 28080-28090, 28180-28182 and 28300-28301. The http case runs nginx
-# (installed with apt-get when missing).
+# on ports 28080-28090, 28180-28182 and 28300-28302. The http case runs nginx
+# (installed with apt-get when missing); the hosted case Python's aiohttp and
+# awslambdaric (installed with pip when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -22,6 +23,11 @@ if ! command -v nginx >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get install -y -q nginx
+fi
+# The hosted case runs its handler under awslambdaric and, as its baseline,
+# wrapped in aiohttp (installed here, never in CI).
+if ! python3 -c "import aiohttp, awslambdaric" 2>/dev/null; then
+  python3 -m pip install --quiet aiohttp awslambdaric
 fi
 cargo build --release --workspace --quiet
 exec target/release/sockgate-load compare "$@"

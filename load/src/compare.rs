@@ -86,6 +86,20 @@ struct Case {
     /// What the baseline is called in tables and plots, when not the default.
     #[serde(default)]
     baseline_label: Option<String>,
+    /// A process the case's routes call (a backend), started in the case's
+    /// directory before both runs and stopped after them.
+    #[serde(default)]
+    helper: Option<Helper>,
+}
+
+/// A case's helper process.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Helper {
+    /// Its program and arguments.
+    pub(crate) command: Vec<String>,
+    /// The address it serves on: the runs start once it accepts.
+    pub(crate) listen: String,
 }
 
 impl Case {
@@ -168,9 +182,17 @@ pub(crate) async fn run(a: Args) -> Result<(), String> {
         let text = std::fs::read_to_string(dir.join("case.toml")).map_err(|e| e.to_string())?;
         let case: Case = toml::from_str(&text).map_err(|e| format!("{name}/case.toml: {e}"))?;
         eprintln!("== {name}: {}", case.title);
+        let helper = match &case.helper {
+            Some(h) => {
+                let log = out.join("logs").join(format!("{name}-helper.log"));
+                Some(Server::helper(&dir, h, &log).await?)
+            }
+            None => None,
+        };
         let bare = run_side(&a, name, &dir, &case, Which::Bare).await?;
         tokio::time::sleep(Duration::from_secs(a.pause_secs)).await;
         let gw = run_side(&a, name, &dir, &case, Which::Sockgate).await?;
+        drop(helper);
         tokio::time::sleep(Duration::from_secs(a.pause_secs)).await;
         for (which, r) in [("bare", &bare), ("sockgate", &gw)] {
             let mut line = r.outcome.json.clone();

@@ -33,6 +33,8 @@ pub(super) async fn serve(listener: TcpListener, slot: Arc<Slot>) {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // An answer is one small write the worker waits for.
+                let _ = stream.set_nodelay(true);
                 let slot = Arc::clone(&slot);
                 let service = hyper::service::service_fn(move |req| {
                     let slot = Arc::clone(&slot);

@@ -1,6 +1,7 @@
 //! The servers a comparison runs: sockgate, the bare WebSocket baseline, or
 //! nginx for the HTTP case, each started fresh on fixed loopback ports and
-//! stopped after its run.
+//! stopped after its run; and a case's helper (a backend its routes call),
+//! started for the case.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -80,15 +81,42 @@ impl Server {
             Which::Bare => BARE_WS,
             Which::Sockgate => GW_PUBLIC,
         };
+        server.wait_for(probe, log).await?;
+        Ok(server)
+    }
+
+    /// Starts a case's helper in its directory and waits until it accepts.
+    pub(super) async fn helper(
+        dir: &Path,
+        h: &super::Helper,
+        log: &Path,
+    ) -> Result<Server, String> {
+        let log_file = std::fs::File::create(log).map_err(|e| e.to_string())?;
+        let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
+        let (program, args) = h.command.split_first().ok_or("the helper has no command")?;
+        let child = Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .map_err(|e| format!("starting the helper {program}: {e}"))?;
+        let mut server = Server { child };
+        server.wait_for(&h.listen, log).await?;
+        Ok(server)
+    }
+
+    /// Waits up to 15 s for `addr` to accept, while the process runs.
+    async fn wait_for(&mut self, addr: &str, log: &Path) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(15);
-        while tokio::net::TcpStream::connect(probe).await.is_err() {
-            if Instant::now() > deadline || server.child.try_wait().ok().flatten().is_some() {
-                server.stop();
-                return Err(format!("the server did not start; see {}", log.display()));
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > deadline || self.child.try_wait().ok().flatten().is_some() {
+                self.stop();
+                return Err(format!("{addr} did not start; see {}", log.display()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(server)
+        Ok(())
     }
 
     /// SIGTERM, then wait: nginx's master takes its workers down on SIGTERM,

@@ -356,3 +356,27 @@ async fn without_management_keys_the_public_listener_serves_no_callbacks() {
     let (status, _, _) = http("POST", &url, b"hi".to_vec()).await;
     assert_eq!(status, 404);
 }
+
+/// A request authorizer that is a hosted function, and an answer with a
+/// base64 body: a handler's payload 2.0 result as AWS reads it.
+#[tokio::test]
+async fn a_hosted_request_authorizer_guards_a_route() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+    let toml = format!(
+        "{}\n[functions.auth]\ncommand = [\"python3\", \"-m\", \"awslambdaric\", \"app.authorize\"]\nworking_dir = \"{dir}\"\n[authorizers.users]\ntype = \"request\"\nfunction = \"auth\"\nidentity_sources = [\"$request.header.x-user\"]\n[http.routes.\"GET /private/{{what}}\"]\nauthorizer = \"users\"\nintegration = {{ type = \"aws_proxy\", function = \"app\" }}\n",
+        config(1, 10, "10s")
+    );
+    let gw = Gw::start(&toml).await;
+    let url = format!("http://{}/dev/private/x", gw.public);
+    let (status, _, body) = http_with("GET", &url, &[("x-user", "alice")], vec![]).await;
+    assert_eq!(status, 200, "{body:?}");
+    let facts: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(facts["echo"], "x");
+    let b64 = format!("http://{}/dev/private/b64", gw.public);
+    let (status, _, body) = http_with("GET", &b64, &[("x-user", "alice")], vec![]).await;
+    assert_eq!((status, &body[..]), (200, &[0u8, 1, 2, 255][..]));
+    let (status, _, _) = http_with("GET", &url, &[("x-user", "mallory")], vec![]).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = http("GET", &url, vec![]).await;
+    assert_eq!(status, 401);
+}

@@ -19,6 +19,10 @@ def handler(event, context):
         time.sleep(30)
     if what == "exit":
         os._exit(3)
+    if what == "b64":
+        import base64
+        body = base64.b64encode(bytes([0, 1, 2, 255])).decode()
+        return {"statusCode": 200, "isBase64Encoded": True, "body": body}
     facts = {
         "echo": what,
         "requestId": context.aws_request_id,
@@ -69,3 +73,10 @@ def chat(event, context):
     info = client.get_connection(ConnectionId=rc["connectionId"])
     client.post_to_connection(ConnectionId=rc["connectionId"], Data=info["Identity"]["SourceIp"].encode())
     return {"statusCode": 200}
+
+
+def authorize(event, context):
+    """A request authorizer (payload 2.0, simple responses), hosted."""
+    headers = event.get("headers") or {}
+    allowed = headers.get("x-user") == "alice"
+    return {"isAuthorized": allowed, "context": {"user": headers.get("x-user", "")}}

@@ -380,3 +380,66 @@ async fn a_hosted_request_authorizer_guards_a_route() {
     let (status, _, _) = http("GET", &url, vec![]).await;
     assert_eq!(status, 401);
 }
+
+/// A worker started outside sockgate (as a container pointed at it would be).
+struct Outside(std::process::Child);
+
+impl Outside {
+    fn start(api: &str) -> Outside {
+        let child = std::process::Command::new("python3")
+            .args(["-m", "awslambdaric", "app.handler"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions"))
+            .env("AWS_LAMBDA_RUNTIME_API", api)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Outside(child)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn external(port: u16, allowed: &str, route_timeout: &str) -> String {
+    format!(
+        r#"
+[functions.ext]
+workers = "external"
+listen = "127.0.0.1:{port}"
+{allowed}
+[stages.dev]
+[routes."$default"]
+route_response = true
+integration = {{ type = "aws_proxy", function = "ext", timeout = "{route_timeout}" }}
+"#
+    )
+}
+
+#[tokio::test]
+async fn external_workers_poll_the_runtime_api_from_allowed_addresses_only() {
+    let port = free_port();
+    let gw = Gw::start(&external(port, "", "10s")).await;
+    let api = format!("127.0.0.1:{port}");
+    let _worker = Outside::start(&api);
+    let mut ws = connect(&gw.url("dev")).await;
+    send_text(&mut ws, "from outside").await;
+    let facts = recv_json(&mut ws).await;
+    assert_eq!(facts["echo"], "from outside");
+    assert_eq!(facts["env"]["AWS_LAMBDA_RUNTIME_API"], api.as_str());
+
+    // Loopback is not among the allowed sources: its worker gets no event.
+    let port = free_port();
+    let gw = Gw::start(&external(port, "allowed_sources = [\"10.9.9.9/32\"]", "1s")).await;
+    let _worker = Outside::start(&format!("127.0.0.1:{port}"));
+    let mut ws = connect(&gw.url("dev")).await;
+    send_text(&mut ws, "from outside").await;
+    assert_eq!(
+        recv_json(&mut ws).await["message"],
+        "Endpoint request timed out"
+    );
+}

@@ -5,16 +5,36 @@
 //! API for invocations. A route or authorizer names one with `function =
 //! "NAME"` (see `functions` for the host).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::net::Cidr;
 use super::reader::{Section, join};
+
+/// Where a hosted function's workers come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workers {
+    /// sockgate starts `concurrency` of them (`command`), each with its own
+    /// Runtime API address on loopback.
+    Started,
+    /// They are started elsewhere (a container, another host) and poll the
+    /// function's Runtime API at `listen`, from `allowed_sources` only.
+    External {
+        /// Where the Runtime API listens (their `AWS_LAMBDA_RUNTIME_API`).
+        listen: SocketAddr,
+        /// The addresses a worker may connect from.
+        allowed_sources: Vec<Cidr>,
+    },
+}
 
 /// One hosted function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionConfig {
     /// Its name (`AWS_LAMBDA_FUNCTION_NAME`; what routes name).
     pub name: String,
+    /// Started by sockgate, or elsewhere.
+    pub workers: Workers,
     /// The worker's command and arguments (no shell).
     pub command: Vec<String>,
     /// Where workers run (`LAMBDA_TASK_ROOT`), made absolute.
@@ -57,8 +77,9 @@ pub(super) fn read_functions(entries: Vec<(String, Section<'_>)>) -> Vec<Functio
                 "function names are 1-64 letters, digits, - or _ (AWS's rule)",
             );
         }
+        let workers = read_workers(&mut s);
         let command = s.string_list("command");
-        if command.is_empty() || command[0].is_empty() {
+        if workers == Workers::Started && command.first().is_none_or(String::is_empty) {
             s.errors().push(
                 join(&path, "command"),
                 "required: the worker's program and arguments, e.g. [\"python3\", \"-m\", \"awslambdaric\", \"app.handler\"]",
@@ -90,6 +111,7 @@ pub(super) fn read_functions(entries: Vec<(String, Section<'_>)>) -> Vec<Functio
         s.finish();
         out.push(FunctionConfig {
             name,
+            workers,
             command,
             working_dir,
             handler,
@@ -101,6 +123,52 @@ pub(super) fn read_functions(entries: Vec<(String, Section<'_>)>) -> Vec<Functio
         });
     }
     out
+}
+
+/// `workers`, and for external ones `listen` and `allowed_sources`
+/// (default: loopback only).
+fn read_workers(s: &mut Section<'_>) -> Workers {
+    let path = s.path().to_owned();
+    match s.string("workers") {
+        None | Some("started") => Workers::Started,
+        Some("external") => {
+            let listen = s
+                .string("listen")
+                .and_then(|l| l.parse::<SocketAddr>().ok());
+            if listen.is_none() {
+                let why =
+                    "required with workers = \"external\": the Runtime API's address, host:port";
+                s.errors().push(join(&path, "listen"), why);
+            }
+            let mut allowed_sources = Vec::new();
+            for text in s.string_list("allowed_sources") {
+                match Cidr::parse(&text) {
+                    Some(c) => allowed_sources.push(c),
+                    None => {
+                        let why = format!("{text:?} is not an address or CIDR");
+                        s.errors().push(join(&path, "allowed_sources"), why);
+                    }
+                }
+            }
+            if allowed_sources.is_empty() {
+                // Anyone who can poll `next` reads the events: loopback only
+                // unless the operator names who else may.
+                allowed_sources = ["127.0.0.0/8", "::1"]
+                    .iter()
+                    .filter_map(|c| Cidr::parse(c))
+                    .collect();
+            }
+            Workers::External {
+                listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+                allowed_sources,
+            }
+        }
+        Some(other) => {
+            let why = format!("{other:?} is not \"started\" or \"external\"");
+            s.errors().push(join(&path, "workers"), why);
+            Workers::Started
+        }
+    }
 }
 
 /// `dir` from the current directory, when relative.

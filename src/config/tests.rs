@@ -408,3 +408,36 @@ memory_size = 64
     };
     assert_eq!(r.backend, Backend::Hosted("app".into()));
 }
+
+#[test]
+fn external_workers_need_an_address_and_default_to_loopback_sources() {
+    let errs = errors(
+        "[stages.dev]\n[functions.a]\nworkers = \"external\"\nallowed_sources = [\"nope\"]\n[functions.b]\nworkers = \"elsewhere\"\ncommand = [\"x\"]\n",
+    );
+    for e in [
+        "functions.a.listen: required with workers = \"external\"",
+        "functions.a.allowed_sources: \"nope\" is not an address or CIDR",
+        "functions.b.workers: \"elsewhere\" is not \"started\" or \"external\"",
+    ] {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "{e} missing from {errs:#?}"
+        );
+    }
+    let text = "[stages.dev]\n[functions.a]\nworkers = \"external\"\nlisten = \"0.0.0.0:9001\"\n";
+    let cfg = Config::parse(text, &env(&[])).unwrap();
+    let Workers::External {
+        listen,
+        allowed_sources,
+    } = &cfg.functions[0].workers
+    else {
+        panic!("external");
+    };
+    assert_eq!(listen.to_string(), "0.0.0.0:9001");
+    let loopback = |ip: &str| {
+        allowed_sources
+            .iter()
+            .any(|c| c.contains(ip.parse().unwrap()))
+    };
+    assert!(loopback("127.0.0.1") && loopback("::1") && !loopback("10.0.0.1"));
+}

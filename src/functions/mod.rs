@@ -25,7 +25,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
-use crate::config::{Config, FunctionConfig};
+use tracing::error;
+
+use crate::config::net::Cidr;
+use crate::config::{Config, FunctionConfig, Workers};
 
 /// AWS's limit on a synchronous invocation's response (and event): 6 MB.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -106,8 +109,20 @@ impl Functions {
                     keys: keys.map(|k| (k.id.clone(), k.secret.clone())),
                     cfg: cfg.clone(),
                 });
-                for index in 0..cfg.concurrency {
-                    tokio::spawn(worker::supervise(Arc::clone(&f), index, stopped.clone()));
+                match &cfg.workers {
+                    Workers::Started => {
+                        for index in 0..cfg.concurrency {
+                            let stopped = stopped.clone();
+                            tokio::spawn(worker::supervise(Arc::clone(&f), index, stopped));
+                        }
+                    }
+                    Workers::External {
+                        listen,
+                        allowed_sources,
+                    } => {
+                        let serving = external(&f, *listen, allowed_sources.clone());
+                        tokio::spawn(until_stopped(serving, stopped.clone()));
+                    }
                 }
                 f
             })
@@ -157,6 +172,33 @@ impl Functions {
 
     fn get(&self, name: &str) -> Option<&Arc<Function>> {
         self.functions.iter().find(|f| f.cfg.name == name)
+    }
+}
+
+/// An external function's Runtime API: one address its workers share (so
+/// one slot holding an invocation per worker polling it).
+fn external(
+    f: &Arc<Function>,
+    listen: std::net::SocketAddr,
+    allowed: Vec<Cidr>,
+) -> impl Future<Output = ()> + use<> {
+    let slot = Arc::new(worker::Slot::new(Arc::clone(f), 0, true));
+    let name = f.cfg.name.clone();
+    async move {
+        match tokio::net::TcpListener::bind(listen).await {
+            Ok(listener) => runtime_api::serve(listener, slot, Some(allowed)).await,
+            Err(e) => {
+                error!(function = %name, address = %listen, error = %e, "Cannot listen for the function's external workers; its invocations will wait and time out.");
+            }
+        }
+    }
+}
+
+/// Runs `work` until the functions stop (or their handle is dropped).
+async fn until_stopped(work: impl Future<Output = ()>, mut stopped: watch::Receiver<bool>) {
+    tokio::select! {
+        () = work => {}
+        _ = stopped.changed() => {}
     }
 }
 

@@ -20,19 +20,34 @@ use tracing::warn;
 use super::worker::{Slot, error_object};
 use super::{MAX_PAYLOAD, Outcome};
 use crate::clock;
+use crate::config::net::Cidr;
+use crate::telemetry::LogLimit;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
+/// Refused connections are logged at most 10 times a second.
+static REFUSED: LogLimit = LogLimit::new(10);
 /// Error objects are a message, a type and a stack trace: 256 KiB is ample.
 const MAX_ERROR: usize = 256 * 1024;
 
 /// Serves the worker's connections until aborted (its process is gone);
-/// dropping the set aborts every connection with it.
-pub(super) async fn serve(listener: TcpListener, slot: Arc<Slot>) {
+/// dropping the set aborts every connection with it. `allowed`: the sources
+/// a connection may come from (`None`: any; a started worker's address is
+/// its own, on loopback).
+pub(super) async fn serve(listener: TcpListener, slot: Arc<Slot>, allowed: Option<Vec<Cidr>>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
+                if let Some(allowed) = &allowed
+                    && !allowed.iter().any(|c| c.contains(peer.ip()))
+                {
+                    // Whoever polls `next` reads the events: refused unheard.
+                    if let Some(held_back) = REFUSED.admit() {
+                        warn!(function = %slot.f.cfg.name, source = %peer.ip(), held_back, "Runtime API connection from an address not in allowed_sources refused.");
+                    }
+                    continue;
+                }
                 // An answer is one small write the worker waits for.
                 let _ = stream.set_nodelay(true);
                 let slot = Arc::clone(&slot);

@@ -18,14 +18,18 @@ use tracing::{error, warn};
 use super::{Function, Invocation, Outcome, runtime_api};
 use crate::clock;
 
-/// A worker's place: what it runs now.
+/// A worker's place: what it runs now. A started worker has its own slot
+/// and runs one invocation at a time; an external function's workers share
+/// one slot, which holds an invocation per worker polling it.
 #[derive(Debug)]
 pub(super) struct Slot {
     pub(super) f: Arc<Function>,
     pub(super) index: usize,
-    running: Mutex<Option<Running>>,
+    running: Mutex<Vec<Running>>,
     /// Its invocation ran out of time: kill the process.
     kill: Notify,
+    /// Shared by external workers (which sockgate cannot kill).
+    external: bool,
 }
 
 #[derive(Debug)]
@@ -37,6 +41,16 @@ struct Running {
 }
 
 impl Slot {
+    pub(super) fn new(f: Arc<Function>, index: usize, external: bool) -> Slot {
+        Slot {
+            f,
+            index,
+            running: Mutex::new(Vec::new()),
+            kill: Notify::new(),
+            external,
+        }
+    }
+
     /// Makes `inv` this worker's; returns its request id and the event. Its
     /// timer starts now.
     pub(super) fn start(self: &Arc<Self>, inv: Invocation) -> (String, Bytes) {
@@ -48,7 +62,8 @@ impl Slot {
             tokio::time::sleep(timeout).await;
             // Lambda's answer: a function error, not the caller's timeout.
             let why = format!("Task timed out after {:.2} seconds", timeout.as_secs_f64());
-            if slot.finish(&timed, error_object("Sandbox.Timedout", &why, &timed)) {
+            if slot.finish(&timed, error_object("Sandbox.Timedout", &why, &timed)) && !slot.external
+            {
                 slot.kill.notify_one();
             }
         });
@@ -58,9 +73,18 @@ impl Slot {
             _permit: inv._permit,
             timer,
         };
-        let abandoned = self.lock().replace(running);
-        if let Some(old) = abandoned {
-            // `next` came again without an answer: the old one is over.
+        let abandoned = {
+            let mut held = self.lock();
+            // A started worker that asks for the next invocation has given
+            // up on the one it held (external workers are told apart by id).
+            let old = match self.external {
+                true => Vec::new(),
+                false => std::mem::take(&mut *held),
+            };
+            held.push(running);
+            old
+        };
+        for old in abandoned {
             let why = "the runtime asked for the next invocation without answering this one";
             let outcome = error_object("Runtime.NoResponse", why, &old.id);
             old.end(outcome);
@@ -71,29 +95,31 @@ impl Slot {
     /// Ends the invocation `id` with `outcome`; false if it is not this
     /// worker's (answered already, timed out, or never was).
     pub(super) fn finish(&self, id: &str, outcome: Outcome) -> bool {
-        let mut running = self.lock();
-        match running.as_ref() {
-            Some(r) if r.id == id => {
-                let r = running.take().expect("checked");
-                drop(running);
+        let taken = {
+            let mut running = self.lock();
+            let at = running.iter().position(|r| r.id == id);
+            at.map(|i| running.swap_remove(i))
+        };
+        match taken {
+            Some(r) => {
                 r.end(outcome);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
     /// Ends whatever this worker held: its process is gone.
     fn fail_current(&self, why: &str) {
-        let taken = self.lock().take();
-        if let Some(r) = taken {
+        let taken = std::mem::take(&mut *self.lock());
+        for r in taken {
             let message = format!("Runtime exited with error: {why}");
             let outcome = error_object("Runtime.ExitError", &message, &r.id);
             r.end(outcome);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -145,12 +171,7 @@ const HEALTHY: Duration = Duration::from_secs(5);
 
 /// Keeps worker `index` of `f` running until the functions stop.
 pub(super) async fn supervise(f: Arc<Function>, index: usize, mut stopped: watch::Receiver<bool>) {
-    let slot = Arc::new(Slot {
-        f,
-        index,
-        running: Mutex::new(None),
-        kill: Notify::new(),
-    });
+    let slot = Arc::new(Slot::new(f, index, false));
     let mut crashes = 0u32;
     loop {
         if *stopped.borrow() {
@@ -196,7 +217,11 @@ async fn run_once(slot: &Arc<Slot>, stopped: &mut watch::Receiver<bool>) -> End 
         return End::Exited("its Runtime API has no address".into());
     };
     // Aborting this ends every connection of the worker's Runtime API.
-    let api = AbortOnDrop(tokio::spawn(runtime_api::serve(listener, Arc::clone(slot))));
+    let api = AbortOnDrop(tokio::spawn(runtime_api::serve(
+        listener,
+        Arc::clone(slot),
+        None,
+    )));
     let mut child = match command(slot, addr).spawn() {
         Ok(c) => c,
         Err(e) => return End::Exited(format!("cannot start {:?}: {e}", slot.f.cfg.command[0])),

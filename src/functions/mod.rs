@@ -17,6 +17,7 @@
 //! death).
 
 mod runtime_api;
+mod slot;
 mod worker;
 
 use std::sync::Arc;
@@ -182,7 +183,7 @@ fn external(
     listen: std::net::SocketAddr,
     allowed: Vec<Cidr>,
 ) -> impl Future<Output = ()> + use<> {
-    let slot = Arc::new(worker::Slot::new(Arc::clone(f), 0, true));
+    let slot = Arc::new(slot::Slot::new(Arc::clone(f), 0, true));
     let name = f.cfg.name.clone();
     async move {
         match tokio::net::TcpListener::bind(listen).await {

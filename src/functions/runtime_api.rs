@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::warn;
 
-use super::worker::{Slot, error_object};
+use super::slot::{Slot, error_object};
 use super::{MAX_PAYLOAD, Outcome};
 use crate::clock;
 use crate::config::net::Cidr;

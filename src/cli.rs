@@ -1,6 +1,7 @@
 //! What the `sockgate` binary does besides serving: `sockgate reload` asks a
 //! running node to reload its config file, through its management API
-//! (`POST /@reload`), with the credentials the same config file gives it.
+//! (`POST /@reload`), with the credentials the same config file gives it;
+//! `sockgate cert` makes a local CA and certificate for `wss://`.
 //!
 //! It reads the config the node runs with (same file, same environment) to
 //! find the management listener and its credentials: a bearer token if one is
@@ -77,4 +78,60 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     } else {
         addr
     }
+}
+
+/// `sockgate cert`: a CA, and a certificate it signs for `names` (host names
+/// or IP addresses; default `localhost` and `127.0.0.1`), for a local
+/// `wss://` listener. Writes `ca.pem`, `cert.pem` and `key.pem` (mode 0600)
+/// into `dir`; returns the `[server]` lines that use them. `tls_ca_file`
+/// gives hosted functions' workers the CA, so their SDKs verify the listener.
+pub fn cert(dir: &std::path::Path, names: &[String]) -> Result<String, String> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa};
+    use rcgen::{ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, date_time_ymd};
+    let e = |e: rcgen::Error| e.to_string();
+    let names: Vec<String> = match names.is_empty() {
+        true => vec!["localhost".into(), "127.0.0.1".into()],
+        false => names.to_vec(),
+    };
+    // Valid from this year's start for two years: a local certificate to
+    // make again, not to keep.
+    let (year, _) = clock::year_month(clock::now_ms());
+    let year = i32::try_from(year).map_err(|_| "the clock is out of range")?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.distinguished_name
+        .push(DnType::CommonName, "sockgate local CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.not_before = date_time_ymd(year, 1, 1);
+    ca.not_after = date_time_ymd(year + 2, 1, 1);
+    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().map_err(e)?).map_err(e)?;
+    let mut leaf = CertificateParams::new(names.clone()).map_err(e)?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, names[0].as_str());
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.not_before = date_time_ymd(year, 1, 1);
+    leaf.not_after = date_time_ymd(year + 2, 1, 1);
+    let key = KeyPair::generate().map_err(e)?;
+    let cert = leaf.signed_by(&key, &issuer).map_err(e)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |name: &str, text: &str, mode: u32| -> Result<String, String> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).map(|()| f));
+        f.as_mut().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path.to_string_lossy().into_owned())
+    };
+    let ca_file = write("ca.pem", &issuer.pem(), 0o644)?;
+    let cert_file = write("cert.pem", &cert.pem(), 0o644)?;
+    let key_file = write("key.pem", &key.serialize_pem(), 0o600)?;
+    Ok(format!(
+        "[server]\ntls_cert_file = \"{cert_file}\"\ntls_key_file = \"{key_file}\"\ntls_ca_file = \"{ca_file}\"   # hosted functions trust it\n"
+    ))
 }

@@ -35,11 +35,34 @@ enum Command {
     /// Ask the node running this configuration to reload it (exit 78 when the
     /// node rejects the file; it then serves on unchanged).
     Reload,
+    /// Make a CA and a certificate it signs, for a local wss:// listener, and
+    /// print the [server] lines that use them.
+    Cert {
+        /// Where to write ca.pem, cert.pem and key.pem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A host name or IP address the certificate is for (repeatable;
+        /// default: localhost and 127.0.0.1).
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init_logging();
+    if let Some(Command::Cert { dir, names }) = &cli.command {
+        return match sockgate::cli::cert(dir, names) {
+            Ok(lines) => {
+                print!("{lines}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("{why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match &cli.config {
         Some(path) => Config::load_file(path, &ProcessEnv),
         None => Config::demo(&ProcessEnv),

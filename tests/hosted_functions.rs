@@ -219,9 +219,10 @@ async fn a_drain_lets_the_invocation_in_flight_finish_then_stops_the_workers() {
     assert!(!alive(), "worker {pid} still runs after the drain");
 }
 
-/// A gateway on `wss://` (a CA made here) whose `$default` route runs
-/// `function`, a hosted function (its `[functions.chat]` keys) that calls
-/// back through `https://{domainName}/{stage}`, and a client connected to it.
+/// A gateway on `wss://` (a CA made here, named as `tls_ca_file`, so
+/// workers are given it) whose `$default` route runs `function`, a hosted
+/// function (its `[functions.chat]` keys) that calls back through
+/// `https://{domainName}/{stage}`, and a client connected to it.
 struct Callbacks {
     gw: Gw,
     ca: support::pki::Ca,
@@ -243,11 +244,11 @@ impl Callbacks {
 [server]
 tls_cert_file = "{cert}"
 tls_key_file = "{key}"
+tls_ca_file = "{ca_file}"
 [management]
 access_keys = {{ AKIDCALLBACK = "callback-secret-0123456789" }}
 [functions.chat]
 {function}
-environment = {{ AWS_CA_BUNDLE = "{ca_file}", NODE_EXTRA_CA_CERTS = "{ca_file}" }}
 [stages.prod]
 [routes."$default"]
 integration = {{ type = "aws_proxy", function = "chat" }}
@@ -266,7 +267,7 @@ integration = {{ type = "aws_proxy", function = "chat" }}
     ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        support::pki::connector(ca)
+        support::pki::connector(&ca.pem())
             .connect(name, tcp)
             .await
             .unwrap()

@@ -142,3 +142,46 @@ async fn a_reload_reads_a_rotated_certificate_at_the_same_paths() {
     assert!(!handshake_with(&gw, CA).await);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `sockgate cert` makes what a local `wss://` listener needs: the lines it
+/// prints serve, and a client trusting its `ca.pem` connects.
+#[tokio::test]
+async fn sockgate_cert_makes_a_listener_clients_trust_through_its_ca() {
+    let dir = std::env::temp_dir().join(format!("sockgate-cert-{}", std::process::id()));
+    let out = std::process::Command::new(support::process::BIN)
+        .args(["cert", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = String::from_utf8(out.stdout).unwrap();
+    assert!(server.contains("tls_ca_file"), "{server}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.join("key.pem"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let toml = format!(
+        "{server}[stages.prod]\n[routes.\"$default\"]\nroute_response = true\nintegration = {{ type = \"mock\", body = \"ok\" }}\n"
+    );
+    let gw = Gw::start(&toml).await;
+    let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    for name in ["localhost", "127.0.0.1"] {
+        let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+        let server_name = ServerName::try_from(name.to_owned()).unwrap();
+        let tls = support::pki::connector(&ca)
+            .connect(server_name, tcp)
+            .await
+            .expect("the certificate verifies against ca.pem");
+        let url = format!("wss://{name}:{}/prod", gw.public.port());
+        let (mut ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
+        ws.send(Message::text("x")).await.unwrap();
+        let reply = tokio::time::timeout(PATIENCE, ws.next()).await;
+        assert!(matches!(reply, Ok(Some(Ok(Message::Text(t)))) if t == "ok"));
+    }
+}

@@ -247,6 +247,10 @@ pub struct ServerConfig {
     /// TLS on the public listener (`wss://`), when configured: the certificate
     /// and key files (checked when the config loads, read again on every reload).
     pub tls: Option<TlsFiles>,
+    /// The CA that issued the public certificate, when it is not publicly
+    /// trusted (`sockgate cert`'s): hosted functions' workers are given it,
+    /// so their SDKs verify the listener they call back.
+    pub tls_ca_file: Option<String>,
 }
 
 /// `[api]`

@@ -39,6 +39,13 @@ pub(super) fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
     let metrics_listen = addr(&mut s, "metrics_listen", "127.0.0.1:9090");
     let node_id = read_node_id(&mut s);
     let tls = read_tls(&mut s);
+    let tls_ca_file = s.string("tls_ca_file").map(str::to_owned);
+    if tls_ca_file.is_some() && matches!(tls, Some(None)) {
+        s.error(
+            "tls_ca_file",
+            "the CA of tls_cert_file: needs tls_cert_file and tls_key_file",
+        );
+    }
     let ms = Duration::from_millis;
     let max_connections = count(&mut s, "max_connections", 10_000);
     let handshake_timeout = s.duration_or("handshake_timeout", ms(100), HOUR / 12, ms(10_000));
@@ -69,6 +76,7 @@ pub(super) fn read_server(mut s: Section<'_>) -> Option<ServerConfig> {
         management_max_connections_per_ip,
         trusted_proxies,
         tls: tls?,
+        tls_ca_file,
     })
 }
 

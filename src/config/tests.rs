@@ -441,3 +441,13 @@ fn external_workers_need_an_address_and_default_to_loopback_sources() {
     };
     assert!(loopback("127.0.0.1") && loopback("::1") && !loopback("10.0.0.1"));
 }
+
+#[test]
+fn a_public_ca_file_goes_with_the_public_certificate() {
+    let errs = errors("[server]\ntls_ca_file = \"ca.pem\"\n[stages.dev]\n");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.tls_ca_file: the CA of tls_cert_file")),
+        "{errs:#?}"
+    );
+}

@@ -16,6 +16,7 @@
 //! takes the invocation out of the slot (its answer, its timer, its worker's
 //! death).
 
+mod ca;
 mod runtime_api;
 mod slot;
 mod worker;
@@ -78,6 +79,8 @@ struct Function {
     waiting: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     /// Management access key a handler may sign @connections calls with.
     keys: Option<(String, String)>,
+    /// What workers trust the public listener by (`server.tls_ca_file`).
+    ca: Vec<(String, String)>,
 }
 
 /// An invocation on its way to a worker.
@@ -95,6 +98,10 @@ impl Functions {
         let (stop, stopped) = watch::channel(false);
         let region = config.integrations.lambda.region.clone();
         let keys = config.management.access_keys.first();
+        let ca = match (&config.server.tls_ca_file, config.functions.is_empty()) {
+            (Some(file), false) => ca::environment(file),
+            _ => Vec::new(),
+        };
         let functions = config
             .functions
             .iter()
@@ -108,6 +115,7 @@ impl Functions {
                     queue,
                     waiting: tokio::sync::Mutex::new(waiting),
                     keys: keys.map(|k| (k.id.clone(), k.secret.clone())),
+                    ca: ca.clone(),
                     cfg: cfg.clone(),
                 });
                 match &cfg.workers {

@@ -144,6 +144,7 @@ fn command(slot: &Slot, api: SocketAddr) -> tokio::process::Command {
         cmd.env("AWS_ACCESS_KEY_ID", id)
             .env("AWS_SECRET_ACCESS_KEY", secret);
     }
+    cmd.envs(slot.f.ca.iter().map(|(k, v)| (k, v)));
     cmd.envs(cfg.environment.iter().map(|(k, v)| (k, v)));
     cmd
 }

@@ -103,10 +103,10 @@ pub fn server_config(leaf: &Leaf, clients: Option<&Ca>) -> Arc<ServerConfig> {
     Arc::new(builder.with_single_cert(chain, key).unwrap())
 }
 
-/// A TLS client that trusts only `ca`.
-pub fn connector(ca: &Ca) -> tokio_rustls::TlsConnector {
+/// A TLS client that trusts only the CA certificates in `ca_pem`.
+pub fn connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
     let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca.pem().as_bytes()) {
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());

@@ -34,6 +34,16 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     {
         push("server.tls_cert_file", e);
     }
+    if let Some(ca_file) = &config.server.tls_ca_file {
+        let files = ClientTlsFiles {
+            ca_file: Some(ca_file.clone()),
+            system_roots: false,
+            ..ClientTlsFiles::default()
+        };
+        if let Err(e) = ClientTls::load(&files) {
+            push("server.tls_ca_file", e);
+        }
+    }
     if let Err(e) = ClientTls::load(&config.integrations.tls) {
         push("integrations.tls.ca_file", e);
     }

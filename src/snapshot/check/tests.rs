@@ -288,3 +288,13 @@ integration = { type = "aws_proxy", function = "elsewhere" }
     let err = compiled(1).unwrap_err();
     assert!(err.contains("no region"), "{err}");
 }
+
+#[test]
+fn the_public_ca_file_must_load() {
+    let text = "[server]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n[stages.dev]\n";
+    let errs = compile_errors(text);
+    assert!(
+        errs.iter().any(|e| e.starts_with("server.tls_ca_file:")),
+        "{errs:#?}"
+    );
+}

@@ -444,3 +444,36 @@ async fn external_workers_poll_the_runtime_api_from_allowed_addresses_only() {
         "Endpoint request timed out"
     );
 }
+
+/// A handler that cannot be loaded: the worker reports `init/error` and
+/// exits; a waiting invocation gets that error (Lambda's
+/// `Runtime.ImportModuleError`), not a timeout, and the worker is started
+/// again with a backoff.
+#[tokio::test]
+async fn a_handler_that_cannot_load_fails_its_invocation_with_the_init_error() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+    let toml = format!(
+        r#"
+[functions.broken]
+command = ["python3", "-m", "awslambdaric", "no_such_module.handler"]
+working_dir = "{dir}"
+[stages.dev]
+[routes."$default"]
+route_response = true
+integration = {{ type = "aws_proxy", function = "broken", timeout = "20s" }}
+"#
+    );
+    let gw = Gw::start(&toml).await;
+    let mut ws = connect(&gw.url("dev")).await;
+    for _ in 0..2 {
+        send_text(&mut ws, "hi").await;
+        assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    }
+    let text = gw.metrics_text().await;
+    let errors = metric(
+        &text,
+        "sockgate_execution_errors_total",
+        &["route=\"$default\"", "kind=\"function_error\""],
+    );
+    assert_eq!(errors, 2.0);
+}

@@ -82,7 +82,7 @@ async fn handle(req: Request<Incoming>, slot: &Arc<Slot>) -> Response<Full<Bytes
             }
             _ => not_found(),
         },
-        (&Method::POST, None) if path == "init/error" => init_error(slot, &req),
+        (&Method::POST, None) if path == "init/error" => init_error(slot, req).await,
         _ => not_found(),
     }
 }
@@ -146,19 +146,28 @@ async fn response(slot: &Slot, id: &str, body: Incoming) -> Response<Full<Bytes>
 /// The handler's failure: its error object, or AWS's in its place when what
 /// came is not one.
 async fn error(slot: &Slot, id: &str, body: Incoming) -> Response<Full<Bytes>> {
-    let Ok(b) = Limited::new(body, MAX_ERROR).collect().await else {
+    let Some(body) = error_object_from(body).await else {
         let why = "an error object is at most 256 KiB";
         return answer(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", why);
     };
-    let b = b.to_bytes();
+    settle(slot, id, Outcome::Error(body))
+}
+
+/// What a worker posted as an error object, or AWS's in its place when it
+/// is not one; `None` when it is over 256 KiB.
+async fn error_object_from(body: Incoming) -> Option<Bytes> {
+    let b = Limited::new(body, MAX_ERROR)
+        .collect()
+        .await
+        .ok()?
+        .to_bytes();
     let object = serde_json::from_slice::<serde_json::Value>(&b).is_ok_and(|v| v.is_object());
-    let body = match object {
+    Some(match object {
         true => b,
         false => Bytes::from_static(
             br#"{"errorMessage":"The runtime reported an error that is not an error object","errorType":"Runtime.InvalidErrorResponse"}"#,
         ),
-    };
-    settle(slot, id, Outcome::Error(body))
+    })
 }
 
 fn settle(slot: &Slot, id: &str, outcome: Outcome) -> Response<Full<Bytes>> {
@@ -177,8 +186,10 @@ fn settle(slot: &Slot, id: &str, outcome: Outcome) -> Response<Full<Bytes>> {
 }
 
 /// The handler could not be loaded: reported with its error type (the
-/// message is the worker's own output, on its stderr).
-fn init_error(slot: &Slot, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// message is the worker's own output, on its stderr). On AWS the invocation
+/// that started the worker gets the init error; here the first one waiting
+/// does, rather than its caller waiting on a worker that is about to exit.
+async fn init_error(slot: &Slot, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let kind = req
         .headers()
         .get("lambda-runtime-function-error-type")
@@ -189,6 +200,17 @@ fn init_error(slot: &Slot, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         .take(64)
         .collect::<String>();
     warn!(function = %slot.f.cfg.name, worker = slot.index, error_type = %kind, "Worker could not initialise its handler (its stderr says why).");
+    let body = error_object_from(req.into_body()).await;
+    // Another worker waiting in `next` holds the queue: it will take the
+    // invocation itself.
+    if let (Some(body), Ok(mut waiting)) = (body, slot.f.waiting.try_lock()) {
+        while let Ok(inv) = waiting.try_recv() {
+            if !inv.reply.is_closed() {
+                let _ = inv.reply.send(Outcome::Error(body));
+                break;
+            }
+        }
+    }
     Response::builder()
         .status(StatusCode::ACCEPTED)
         .body(Full::new(Bytes::from_static(br#"{"status":"OK"}"#)))

@@ -181,6 +181,15 @@ async fn a_worker_answers_only_its_own_invocation_and_within_6_mb() {
     // 7 MB is over Lambda's 6 MB: a function error, 500.
     let (status, _, _) = get_at(gw.public, "other/huge").await;
     assert_eq!(status, 500);
+    // Garbage posted as the answer: a failed call, 500 (the client's own
+    // answer after it is refused, and its worker starts again).
+    let (status, _, body) = get_at(gw.public, "other/garbage").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, r#"{"message":"Internal Server Error"}"#)
+    );
+    let (status, _, _) = get_at(gw.public, "other/steal").await;
+    assert_eq!(status, 200);
     let text = gw.metrics_text().await;
     let kind = metric(
         &text,
@@ -188,6 +197,12 @@ async fn a_worker_answers_only_its_own_invocation_and_within_6_mb() {
         &["route=\"GET /other/{what}\"", "kind=\"function_error\""],
     );
     assert_eq!(kind, 1.0);
+    let failed = metric(
+        &text,
+        "sockgate_http_execution_errors_total",
+        &["route=\"GET /other/{what}\"", "kind=\"failed\""],
+    );
+    assert_eq!(failed, 1.0);
 }
 
 #[tokio::test]

@@ -53,6 +53,11 @@ def other(event, context):
     if what == "huge":
         return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+    if what == "garbage":
+        # Garbage as this invocation's answer, before the client's own.
+        url = f"http://{api}/2018-06-01/runtime/invocation/{context.aws_request_id}/response"
+        urllib.request.urlopen(urllib.request.Request(url, data=b"\x00not json{", method="POST"))
+        return {"statusCode": 200, "body": "too late"}
     url = f"http://{api}/2018-06-01/runtime/invocation/not-{context.aws_request_id}/response"
     try:
         status = urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST")).status

@@ -44,6 +44,10 @@ use crate::conn::{DeliveryError, GroupKey, Id, Sent};
 use crate::gateway::Gateway;
 use crate::sigv4::Signed;
 use crate::snapshot::Snapshot;
+use crate::telemetry::LogLimit;
+
+/// Refused requests are logged at most 10 times a second.
+static REFUSED: LogLimit = LogLimit::new(10);
 
 /// Largest POST body: the API model's `Data` maximum (131072 bytes).
 pub const MAX_POST_BYTES: usize = 128 << 10;
@@ -255,8 +259,11 @@ fn authenticate(
         }
     };
     result.map_err(|e| {
-        // Why, for the operator; never the credentials themselves.
-        tracing::warn!(method = %parts.method, reason = %e, "Management request refused.");
+        // Why, for the operator; never the credentials themselves. Bounded:
+        // on the public listener (callbacks) anyone can send refused requests.
+        if let Some(held_back) = REFUSED.admit() {
+            tracing::warn!(method = %parts.method, reason = %e, held_back, "Management request refused.");
+        }
         ApiError::Forbidden
     })
 }

@@ -35,7 +35,16 @@ fn bundle(ca_file: &str) -> Result<PathBuf, String> {
         }
         pem.push_str("-----END CERTIFICATE-----\n");
     }
-    let path = std::env::temp_dir().join(format!("sockgate-ca-bundle-{}.pem", std::process::id()));
-    std::fs::write(&path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Named by its content: gateways with different CAs in one process each
+    // keep theirs (a name per process would let one overwrite another's
+    // while its workers read it), and an unchanged CA reuses its file.
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(pem.as_bytes());
+    let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let path = std::env::temp_dir().join(format!("sockgate-ca-bundle-{tag}.pem"));
+    // Written aside, then renamed: a worker never reads half a bundle.
+    let part = path.with_extension(format!("{:016x}.part", rand::random::<u64>()));
+    std::fs::write(&part, pem).map_err(|e| format!("{}: {e}", part.display()))?;
+    std::fs::rename(&part, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }

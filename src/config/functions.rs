@@ -54,6 +54,12 @@ pub struct FunctionConfig {
     pub queue: usize,
 }
 
+/// Whether `function = "NAME"` names one of `functions` (hosted here; any
+/// other name is AWS Lambda's): for routes and request authorizers alike.
+pub fn hosts(functions: &[FunctionConfig], name: &str) -> bool {
+    functions.iter().any(|f| f.name == name)
+}
+
 /// AWS's limits: 900 s per invocation; 128 MB to 10,240 MB of memory.
 const MAX_TIMEOUT: Duration = Duration::from_secs(900);
 /// A node runs at most this many workers of one function: each is a process.

@@ -321,6 +321,7 @@ impl LambdaConfig {
 /// and credentials checked. (Routes' are settled per stage when compiled,
 /// once their stage variables are filled in.)
 pub(super) fn settle(config: &mut Config, errors: &Errors) -> bool {
+    let functions = &config.functions;
     let lambda = &config.integrations.lambda;
     let mut ok = true;
     for (name, a) in &mut config.authorizers {
@@ -328,7 +329,7 @@ pub(super) fn settle(config: &mut Config, errors: &Errors) -> bool {
             continue;
         };
         if let super::Backend::Lambda(f) = &r.backend
-            && config.functions.iter().any(|h| h.name == f.name)
+            && super::hosts(functions, &f.name)
         {
             r.backend = super::Backend::Hosted(f.name.clone());
         }

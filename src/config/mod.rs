@@ -46,7 +46,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use env::{EnvSource, ProcessEnv};
-pub use functions::{FunctionConfig, Workers};
+pub use functions::{FunctionConfig, Workers, hosts};
 pub use http_api::{
     BODY_UNIT, CorsConfig, HttpConfig, HttpRouteAuth, HttpRouteConfig, ParamMapping, PayloadFormat,
 };

@@ -9,9 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{
-    Backend, Config, FunctionConfig, HttpRouteConfig, IntegrationConfig, MockConfig, lambda, net,
-};
+use crate::config::{Backend, Config, HttpRouteConfig, IntegrationConfig, MockConfig, lambda, net};
 use crate::integration::{EventTarget, Integration, Mock};
 use crate::routing::mapping::{self, MapVar, Mapping, RouteMapping, Side, Target};
 use crate::routing::uri::UriTemplate;
@@ -45,7 +43,7 @@ pub fn integration(
             payload_format,
         } => {
             let text = render(&uri_template(uri)?, vars)?;
-            let mut backend = backend(&text, *function, &config.functions)?;
+            let mut backend = backend(&text, *function, config)?;
             if let Backend::Lambda(f) = &mut backend {
                 let why = config.integrations.lambda.settle(f);
                 if !why.is_empty() {
@@ -115,8 +113,8 @@ fn render(template: &Template, vars: &BTreeMap<String, String>) -> Result<String
 /// An `aws_proxy` backend: a function this node hosts (`function` naming a
 /// `[functions.NAME]`), an AWS Lambda function (`function`, or an ARN in
 /// `uri`) or a URL.
-fn backend(text: &str, function: bool, hosted: &[FunctionConfig]) -> Result<Backend, String> {
-    if function && hosted.iter().any(|f| f.name == text) {
+fn backend(text: &str, function: bool, config: &Config) -> Result<Backend, String> {
+    if function && crate::config::hosts(&config.functions, text) {
         return Ok(Backend::Hosted(text.to_owned()));
     }
     if function {

@@ -205,8 +205,10 @@ fn request(
     management_endpoint: &str,
     body: Bytes,
 ) -> Result<http::Request<Bytes>, CallError> {
-    // A WebSocket route's URI has no parameters (compiled so): it is fixed.
-    let mut b = http::Request::post(uri.as_fixed().unwrap_or_default())
+    // A WebSocket route's URI has no parameters (compiled so): parsed once.
+    let fixed = uri.as_fixed().cloned();
+    let fixed = fixed.ok_or_else(|| CallError::Failed("the URI has parameters".into()))?;
+    let mut b = http::Request::post(fixed)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header("x-sockgate-management-endpoint", management_endpoint)
         .header("x-sockgate-connection-id", ev.connection_id.as_str())

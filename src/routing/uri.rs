@@ -39,6 +39,9 @@ enum Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriTemplate {
     parts: Vec<Part>,
+    /// The URI parsed once, when it has no parameters (a WebSocket route's
+    /// is sent as it is, for every message).
+    fixed: Option<http::Uri>,
 }
 
 /// `text` after its `http://` or `https://`.
@@ -105,7 +108,7 @@ impl UriTemplate {
         if at < text.len() {
             parts.push(Part::Text(text[at..].to_owned()));
         }
-        let template = UriTemplate { parts };
+        let mut template = UriTemplate { parts, fixed: None };
         // Checked with sample values: the result must be an http:// URL.
         let sample: Vec<(&str, String)> = params.iter().map(|p| (*p, "x".to_owned())).collect();
         let uri: http::Uri = template
@@ -115,15 +118,15 @@ impl UriTemplate {
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(format!("{text:?} is not an http:// or https:// URL"));
         }
+        if let [Part::Text(_)] = template.parts.as_slice() {
+            template.fixed = Some(uri);
+        }
         Ok(template)
     }
 
     /// The whole URI, when it has no parameters (a WebSocket route's).
-    pub fn as_fixed(&self) -> Option<&str> {
-        match self.parts.as_slice() {
-            [Part::Text(t)] => Some(t),
-            _ => None,
-        }
+    pub fn as_fixed(&self) -> Option<&http::Uri> {
+        self.fixed.as_ref()
     }
 
     /// The backend's `host[:port]` (fixed: no parameter may be in it).
@@ -184,7 +187,10 @@ mod tests {
     #[test]
     fn a_uri_without_parameters_is_fixed() {
         let t = UriTemplate::parse("http://b:1/ws?x=1", &[]).unwrap();
-        assert_eq!(t.as_fixed(), Some("http://b:1/ws?x=1"));
+        assert_eq!(
+            t.as_fixed().map(ToString::to_string).as_deref(),
+            Some("http://b:1/ws?x=1")
+        );
         let t = UriTemplate::parse("http://b/{id}", &["id"]).unwrap();
         assert_eq!(t.as_fixed(), None);
     }

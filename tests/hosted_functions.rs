@@ -218,20 +218,25 @@ async fn a_drain_lets_the_invocation_in_flight_finish_then_stops_the_workers() {
     let pid = serde_json::from_str::<Value>(&body).unwrap()["pid"]
         .as_i64()
         .unwrap();
-    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
-    let deadline = sockgate::clock::now() + PATIENCE;
-    // Gone, or at most a zombie its parent has not reaped yet.
+    assert!(gone(pid).await, "worker {pid} still runs after the drain");
+}
+
+/// Whether process `pid` is gone (or at most a zombie its parent has not
+/// reaped yet) within `PATIENCE`.
+async fn gone(pid: impl std::fmt::Display) -> bool {
+    let stat = format!("/proc/{pid}/stat");
     let alive = || {
-        std::fs::read_to_string(proc.join("stat")).is_ok_and(|s| {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
             s.rsplit(')')
                 .next()
                 .is_some_and(|r| !r.trim_start().starts_with('Z'))
         })
     };
+    let deadline = sockgate::clock::now() + PATIENCE;
     while alive() && sockgate::clock::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(!alive(), "worker {pid} still runs after the drain");
+    !alive()
 }
 
 /// A gateway on `wss://` (a CA made here, named as `tls_ca_file`, so
@@ -352,13 +357,7 @@ async fn a_node_handler_under_aws_lambda_ric_calls_back_and_its_timeout_kills_th
     let failed: Value = serde_json::from_str(&c.next().await).unwrap();
     assert_eq!(failed["message"], "Internal server error");
     // The node process (npx's child) went with its group.
-    let stat = format!("/proc/{pid}/stat");
-    let deadline = sockgate::clock::now() + PATIENCE;
-    let alive = || std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z "));
-    while alive() && sockgate::clock::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(!alive(), "node {pid} outlived its timeout");
+    assert!(gone(pid).await, "node {pid} outlived its timeout");
     c.say("again").await;
     let again = c.next().await;
     assert!(again.starts_with("node:again:"), "{again}");

@@ -43,7 +43,6 @@ use crate::conn::SendReport;
 use crate::conn::{DeliveryError, GroupKey, Id, Sent};
 use crate::gateway::Gateway;
 use crate::sigv4::Signed;
-use crate::snapshot::Snapshot;
 use crate::telemetry::LogLimit;
 
 /// Refused requests are logged at most 10 times a second.
@@ -86,8 +85,12 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
 /// `/{stage}/@connections/{id}` (`https://{domainName}/{stage}` is where
 /// handlers send them): served there only when `[management]` has access
 /// keys, since anyone can reach the public listener.
-pub fn is_callback(snap: &Snapshot, path: &str) -> bool {
-    snap.callbacks.is_some() && matches!(parse_path(path), Some(Target::Connection(Some(_), _)))
+pub fn is_callback(gw: &Gateway, path: &str) -> bool {
+    // Every public HTTP request asks: a substring test first, so the others
+    // load no snapshot and split no path.
+    path.contains("connections/")
+        && gw.snapshot().callbacks.is_some()
+        && matches!(parse_path(path), Some(Target::Connection(Some(_), _)))
 }
 
 /// Serves one callback on the public listener: SigV4-signed by a

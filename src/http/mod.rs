@@ -52,7 +52,7 @@ pub async fn public(
         Box::pin(upgrade::handle(gw, req, link))
             .await
             .map(Either::Left)
-    } else if management::is_callback(&gw.snapshot(), req.uri().path()) {
+    } else if management::is_callback(&gw, req.uri().path()) {
         management::callback(&gw, req).await.map(Either::Left)
     } else {
         api::handle(gw, req, link).await

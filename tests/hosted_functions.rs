@@ -491,3 +491,27 @@ integration = {{ type = "aws_proxy", function = "broken", timeout = "20s" }}
     );
     assert_eq!(errors, 2.0);
 }
+
+#[tokio::test]
+async fn a_runtime_api_keeps_four_connections_per_worker() {
+    use tokio::io::AsyncReadExt;
+    let port = free_port();
+    let _gw = Gw::start(&external(port, "", "10s")).await;
+    let addr = format!("127.0.0.1:{port}");
+    // One worker (concurrency 1): four idle connections are kept...
+    let mut kept = Vec::new();
+    for _ in 0..4 {
+        kept.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // ...a fifth is closed unheard, and the four are still open.
+    let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(PATIENCE, fifth.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    for s in &mut kept {
+        let still =
+            tokio::time::timeout(std::time::Duration::from_millis(100), s.read(&mut buf)).await;
+        assert!(still.is_err(), "a kept connection was closed: {still:?}");
+    }
+}

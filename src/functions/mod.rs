@@ -193,8 +193,13 @@ fn external(
 ) -> impl Future<Output = ()> + use<> {
     let slot = Arc::new(slot::Slot::new(Arc::clone(f), 0, true));
     let name = f.cfg.name.clone();
+    // Bound now, not in the task: the address accepts once the node has
+    // started, and a failure to bind is reported at start.
+    let bound = std::net::TcpListener::bind(listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(tokio::net::TcpListener::from_std);
     async move {
-        match tokio::net::TcpListener::bind(listen).await {
+        match bound {
             Ok(listener) => runtime_api::serve(listener, slot, Some(allowed)).await,
             Err(e) => {
                 error!(function = %name, address = %listen, error = %e, "Cannot listen for the function's external workers; its invocations will wait and time out.");

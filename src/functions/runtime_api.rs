@@ -48,6 +48,11 @@ pub(super) async fn serve(listener: TcpListener, slot: Arc<Slot>, allowed: Optio
                     }
                     continue;
                 }
+                if connections.len() >= max_connections(&slot) {
+                    // More than its workers use: closed, so a runaway client
+                    // cannot hold tasks without end.
+                    continue;
+                }
                 // An answer is one small write the worker waits for.
                 let _ = stream.set_nodelay(true);
                 let slot = Arc::clone(&slot);
@@ -63,6 +68,16 @@ pub(super) async fn serve(listener: TcpListener, slot: Arc<Slot>, allowed: Optio
             }
             Some(_) = connections.join_next() => {}
         }
+    }
+}
+
+/// Connections one Runtime API keeps: a runtime interface client uses one
+/// (or two, posting while it polls); four per worker leaves room for
+/// reconnects.
+fn max_connections(slot: &Slot) -> usize {
+    match slot.external {
+        true => 4 * slot.f.cfg.concurrency,
+        false => 4,
     }
 }
 

@@ -22,7 +22,7 @@ pub(super) struct Slot {
     /// Its invocation ran out of time: kill the process.
     kill: Notify,
     /// Shared by external workers (which sockgate cannot kill).
-    external: bool,
+    pub(super) external: bool,
 }
 
 #[derive(Debug)]

@@ -446,6 +446,10 @@ async fn external_workers_poll_the_runtime_api_from_allowed_addresses_only() {
     let facts = recv_json(&mut ws).await;
     assert_eq!(facts["echo"], "from outside");
     assert_eq!(facts["env"]["AWS_LAMBDA_RUNTIME_API"], api.as_str());
+    // Past the function's timeout (3 s) the caller gets Lambda's timeout
+    // failure (a function error), though sockgate cannot kill this worker.
+    send_text(&mut ws, "hang").await;
+    assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
 
     // Loopback is not among the allowed sources: its worker gets no event.
     let port = free_port();

@@ -200,7 +200,19 @@ fn external(
         .and_then(tokio::net::TcpListener::from_std);
     async move {
         match bound {
-            Ok(listener) => runtime_api::serve(listener, slot, Some(allowed)).await,
+            Ok(listener) => {
+                // External workers are not sockgate's to kill: the reaper
+                // only ends what ran out of time.
+                let reaper = async {
+                    loop {
+                        slot.expire().await;
+                    }
+                };
+                tokio::select! {
+                    () = runtime_api::serve(listener, Arc::clone(&slot), Some(allowed)) => {}
+                    () = reaper => {}
+                }
+            }
             Err(e) => {
                 error!(function = %name, address = %listen, error = %e, "Cannot listen for the function's external workers; its invocations will wait and time out.");
             }

@@ -1,15 +1,25 @@
 //! A worker's slot: the invocation it runs (or, shared by an external
-//! function's workers, one per worker polling), each with its timer. Whoever
-//! takes an invocation out of the slot — its answer, its timer, its worker's
-//! death — sends its outcome, so it is sent exactly once.
+//! function's workers, one per worker polling), each with its deadline.
+//! Whoever takes an invocation out of the slot — its answer, the reaper at
+//! its deadline, its worker's death — sends its outcome, so it is sent
+//! exactly once.
+//!
+//! Deadlines: one reaper per slot ([`Slot::expire`], awaited by the
+//! worker's supervisor) sleeps until the earliest deadline held, rather than
+//! a timer task per invocation. Spawning and aborting a task per invocation
+//! woke the runtime's other thread twice per invocation (measured: 12.5
+//! system calls per hosted invocation, futex and epoll_wait the most). Every
+//! invocation of a function has the same timeout, so a new one never has
+//! the earliest deadline unless nothing else is held: the reaper is woken
+//! only then, when it is waiting on an empty slot.
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
-use tokio::task::JoinHandle;
 
 use super::{Function, Invocation, Outcome};
+use crate::clock::{self, Instant};
 
 /// A worker's place: what it runs now. A started worker has its own slot
 /// and runs one invocation at a time; an external function's workers share
@@ -18,11 +28,18 @@ use super::{Function, Invocation, Outcome};
 pub(super) struct Slot {
     pub(super) f: Arc<Function>,
     pub(super) index: usize,
-    running: Mutex<Vec<Running>>,
-    /// Its invocation ran out of time: kill the process.
-    kill: Notify,
+    held: Mutex<Held>,
+    /// Something was started while the reaper waited on an empty slot.
+    started: Notify,
     /// Shared by external workers (which sockgate cannot kill).
     pub(super) external: bool,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    running: Vec<Running>,
+    /// The reaper found nothing held and waits for `started`.
+    reaper_idle: bool,
 }
 
 #[derive(Debug)]
@@ -30,7 +47,7 @@ struct Running {
     id: String,
     reply: oneshot::Sender<Outcome>,
     _permit: OwnedSemaphorePermit,
-    timer: JoinHandle<()>,
+    deadline: Instant,
 }
 
 impl Slot {
@@ -38,33 +55,21 @@ impl Slot {
         Slot {
             f,
             index,
-            running: Mutex::new(Vec::new()),
-            kill: Notify::new(),
+            held: Mutex::new(Held::default()),
+            started: Notify::new(),
             external,
         }
     }
 
     /// Makes `inv` this worker's; returns its request id and the event. Its
-    /// timer starts now.
-    pub(super) fn start(self: &Arc<Self>, inv: Invocation) -> (String, Bytes) {
+    /// time starts now.
+    pub(super) fn start(&self, inv: Invocation) -> (String, Bytes) {
         let id = request_id();
-        let slot = Arc::clone(self);
-        let timed = id.clone();
-        let timer = tokio::spawn(async move {
-            let timeout = slot.f.cfg.timeout;
-            tokio::time::sleep(timeout).await;
-            // Lambda's answer: a function error, not the caller's timeout.
-            let why = format!("Task timed out after {:.2} seconds", timeout.as_secs_f64());
-            if slot.finish(&timed, error_object("Sandbox.Timedout", &why, &timed)) && !slot.external
-            {
-                slot.kill.notify_one();
-            }
-        });
         let running = Running {
             id: id.clone(),
             reply: inv.reply,
             _permit: inv._permit,
-            timer,
+            deadline: clock::now() + self.f.cfg.timeout,
         };
         let abandoned = {
             let mut held = self.lock();
@@ -72,9 +77,13 @@ impl Slot {
             // up on the one it held (external workers are told apart by id).
             let old = match self.external {
                 true => Vec::new(),
-                false => std::mem::take(&mut *held),
+                false => std::mem::take(&mut held.running),
             };
-            held.push(running);
+            held.running.push(running);
+            if std::mem::take(&mut held.reaper_idle) {
+                // Stored if the reaper is not waiting yet: it is not lost.
+                self.started.notify_one();
+            }
             old
         };
         for old in abandoned {
@@ -89,7 +98,7 @@ impl Slot {
     /// worker's (answered already, timed out, or never was).
     pub(super) fn finish(&self, id: &str, outcome: Outcome) -> bool {
         let taken = {
-            let mut running = self.lock();
+            let running = &mut self.lock().running;
             let at = running.iter().position(|r| r.id == id);
             at.map(|i| running.swap_remove(i))
         };
@@ -104,7 +113,7 @@ impl Slot {
 
     /// Ends whatever this worker held: its process is gone.
     pub(super) fn fail_all(&self, why: &str) {
-        let taken = std::mem::take(&mut *self.lock());
+        let taken = std::mem::take(&mut self.lock().running);
         for r in taken {
             let message = format!("Runtime exited with error: {why}");
             let outcome = error_object("Runtime.ExitError", &message, &r.id);
@@ -112,20 +121,58 @@ impl Slot {
         }
     }
 
-    /// Completes when an invocation of this (started) worker ran out of time:
-    /// its process must be killed.
-    pub(super) async fn killed(&self) {
-        self.kill.notified().await;
+    /// The reaper: ends each invocation held past its deadline with
+    /// Lambda's timeout failure (a function error, not the caller's
+    /// timeout), and completes when it ended one — for a started worker, its
+    /// process must then be killed. Runs as long as it is awaited.
+    pub(super) async fn expire(&self) {
+        loop {
+            let earliest = {
+                let mut held = self.lock();
+                let earliest = held.running.iter().map(|r| r.deadline).min();
+                held.reaper_idle = earliest.is_none();
+                earliest
+            };
+            match earliest {
+                None => self.started.notified().await,
+                Some(at) => {
+                    tokio::time::sleep_until(at).await;
+                    if self.end_expired() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Running>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    /// Ends what is past its deadline; true if anything was.
+    fn end_expired(&self) -> bool {
+        let now = clock::now();
+        let expired: Vec<Running> = {
+            let running = &mut self.lock().running;
+            let (late, on_time) = std::mem::take(running)
+                .into_iter()
+                .partition(|r| r.deadline <= now);
+            *running = on_time;
+            late
+        };
+        let timeout = self.f.cfg.timeout.as_secs_f64();
+        let why = format!("Task timed out after {timeout:.2} seconds");
+        let any = !expired.is_empty();
+        for r in expired {
+            let outcome = error_object("Sandbox.Timedout", &why, &r.id);
+            r.end(outcome);
+        }
+        any
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Running {
     fn end(self, outcome: Outcome) {
-        self.timer.abort();
         // The caller may have given up; the outcome then has nobody to go to.
         let _ = self.reply.send(outcome);
     }

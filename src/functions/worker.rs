@@ -91,7 +91,7 @@ async fn run_once(slot: &Arc<Slot>, stopped: &mut watch::Receiver<bool>) -> End 
     let mut group = Group(child.id());
     let end = tokio::select! {
         status = child.wait() => End::Exited(status.map_or_else(|e| e.to_string(), |s| s.to_string())),
-        _ = slot.killed() => End::TimedOut,
+        () = slot.expire() => End::TimedOut,
         _ = stopped.changed() => End::Stopped,
     };
     drop(api);

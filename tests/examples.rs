@@ -1,7 +1,8 @@
 //! The examples in `examples/` run as the README tells a newcomer to run them, so
 //! they stay true: the chat backend (Lambda proxy handlers in Python, pushing back
-//! through @connections with boto3) and the HTTP API to-do handler (an unchanged
-//! payload 2.0 Lambda handler, called here with Python's `requests`), each behind
+//! through @connections with boto3), the HTTP API to-do handler (an unchanged
+//! payload 2.0 Lambda handler, called here with Python's `requests`) and AWS's
+//! chat sample as hosted functions (`examples/lambda-chat`), each behind
 //! sockgate with its own config.
 
 mod support;
@@ -137,4 +138,106 @@ async fn the_http_api_example_runs_an_unchanged_lambda_handler() {
             [404, r#"{"message":"Not Found"}"#, true],
         ])
     );
+}
+
+const LAMBDA_CHAT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lambda-chat");
+
+type Wss =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// A client of the lambda-chat example's `wss://` listener, trusting the CA
+/// `sockgate cert` made.
+async fn wss(gw: &Gw, ca_pem: &str) -> Wss {
+    let tcp = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = support::pki::connector(ca_pem)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let url = format!("wss://localhost:{}/dev", gw.public.port());
+    tokio_tungstenite::client_async(url, tls).await.unwrap().0
+}
+
+async fn wss_text(ws: &mut Wss) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    match tokio::time::timeout(PATIENCE * 2, ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+async fn wss_send(ws: &mut Wss, text: &str) {
+    use futures_util::SinkExt;
+    let msg = tokio_tungstenite::tungstenite::Message::text(text);
+    ws.send(msg).await.unwrap();
+}
+
+/// The connection ids in the example's table (its JSON file).
+async fn table(path: &std::path::Path, want: usize) -> Vec<String> {
+    let deadline = sockgate::clock::now() + PATIENCE;
+    loop {
+        let ids: Vec<String> = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if ids.len() == want || sockgate::clock::now() > deadline {
+            return ids;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The README's walk-through: `sockgate cert`, a secret key in the
+/// environment, the example's config (its certificate files and table put
+/// in a temporary directory, its listeners on free ports), and AWS's chat
+/// sample handlers under awslambdaric calling back with boto3.
+#[tokio::test]
+async fn the_lambda_chat_example_runs_aws_chat_sample_as_hosted_functions() {
+    let dir = std::env::temp_dir().join(format!("sockgate-lambda-chat-{}", std::process::id()));
+    let certs = dir.join("certs");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_sockgate"))
+        .arg("cert")
+        .arg("--dir")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let ca_pem = std::fs::read_to_string(certs.join("ca.pem")).unwrap();
+    let table_file = dir.join("connections.json");
+    let text = std::fs::read_to_string(format!("{LAMBDA_CHAT_DIR}/sockgate.toml")).unwrap();
+    assert!(text.contains("examples/lambda-chat/certs") && text.contains("\"connections.json\""));
+    let toml = text
+        .replace("examples/lambda-chat/certs", &certs.to_string_lossy())
+        .replace(
+            "\"connections.json\"",
+            &format!("{:?}", table_file.to_string_lossy()),
+        );
+    let gw = Gw::start_with_env(&toml, &[("CHAT_SECRET_KEY", "a-secret-the-newcomer-made")]).await;
+
+    // $connect: each connection is in the table once its upgrade is answered.
+    let mut alice = wss(&gw, &ca_pem).await;
+    let mut bob = wss(&gw, &ca_pem).await;
+    assert_eq!(table(&table_file, 2).await.len(), 2);
+
+    // sendmessage posts the data to every connection, through
+    // https://{domainName}/{stage} with boto3, signed with the key.
+    wss_send(
+        &mut alice,
+        r#"{"action":"sendmessage","data":"hello, everyone"}"#,
+    )
+    .await;
+    assert_eq!(wss_text(&mut alice).await, "hello, everyone");
+    assert_eq!(wss_text(&mut bob).await, "hello, everyone");
+
+    // $disconnect: bob is gone from the table; the next message reaches alice only.
+    bob.close(None).await.unwrap();
+    assert_eq!(table(&table_file, 1).await.len(), 1);
+    wss_send(
+        &mut alice,
+        r#"{"action":"sendmessage","data":"still here?"}"#,
+    )
+    .await;
+    assert_eq!(wss_text(&mut alice).await, "still here?");
+    let _ = std::fs::remove_dir_all(&dir);
 }

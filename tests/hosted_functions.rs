@@ -145,6 +145,43 @@ async fn failures_are_aws_answers_and_the_worker_comes_back() {
         &["route=\"GET /fn/{what}\"", "kind=\"function_error\""],
     );
     assert_eq!(http_kind, 1.0);
+
+    // The function's own view: each invocation by how it ended, and its
+    // worker started again twice (killed at the timeout; exited).
+    let f = |name: &str, label: &str| metric(&text, name, &["function=\"app\"", label]);
+    let outcome = |o: &str| {
+        f(
+            "sockgate_function_invocations_total",
+            &format!("outcome=\"{o}\""),
+        )
+    };
+    assert_eq!(outcome("response"), 4.0);
+    assert_eq!(outcome("function_error"), 1.0);
+    assert_eq!(outcome("timeout"), 1.0);
+    assert_eq!(outcome("worker_lost"), 1.0);
+    let restarts = |r: &str| {
+        f(
+            "sockgate_function_worker_restarts_total",
+            &format!("reason=\"{r}\""),
+        )
+    };
+    assert_eq!((restarts("timeout"), restarts("exited")), (1.0, 1.0));
+    assert_eq!(
+        metric(
+            &text,
+            "sockgate_function_busy_workers",
+            &["function=\"app\""]
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "sockgate_function_waiting_invocations",
+            &["function=\"app\""]
+        ),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -164,6 +201,15 @@ async fn a_burst_beyond_the_workers_and_the_queue_gets_the_throttle_answer() {
         &["route=\"GET /fn/{what}\"", "kind=\"throttled\""],
     );
     assert_eq!(throttled, 2.0);
+    let outcome = |o: &str| {
+        let o = format!("outcome=\"{o}\"");
+        metric(
+            &text,
+            "sockgate_function_invocations_total",
+            &["function=\"app\"", &o],
+        )
+    };
+    assert_eq!((outcome("response"), outcome("throttled")), (2.0, 2.0));
 }
 
 #[tokio::test]
@@ -518,4 +564,96 @@ async fn a_runtime_api_keeps_four_connections_per_worker() {
             tokio::time::timeout(std::time::Duration::from_millis(100), s.read(&mut buf)).await;
         assert!(still.is_err(), "a kept connection was closed: {still:?}");
     }
+}
+
+/// `examples/rust-function`, built with AWS's Rust runtime (`lambda_runtime`)
+/// by `cargo test --all-targets` (the README's test command builds examples).
+fn rust_function() -> std::path::PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let profile = test.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = profile.join("examples").join("rust-function");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo test --all-targets` or `cargo build --example rust-function` first",
+        binary.display()
+    );
+    binary
+}
+
+/// AWS's Rust runtime interface client and its typed WebSocket event: the
+/// event parses as `ApiGatewayWebsocketProxyRequest`, the context carries
+/// the request id, ARN and deadline, and an `Err` is a function error.
+#[tokio::test]
+async fn a_rust_handler_under_lambda_runtime_reads_the_typed_event() {
+    let toml = format!(
+        r#"
+[functions.rusty]
+command = ["{}"]
+working_dir = "{}"
+[stages.dev]
+[routes."$default"]
+route_response = true
+integration = {{ type = "aws_proxy", function = "rusty" }}
+"#,
+        rust_function().display(),
+        env!("CARGO_MANIFEST_DIR"),
+    );
+    let gw = Gw::start(&toml).await;
+    let mut ws = connect(&gw.url("dev")).await;
+    send_text(&mut ws, "hi").await;
+    let facts = recv_json(&mut ws).await;
+    assert_eq!(facts["echo"], "hi");
+    assert_eq!(facts["routeKey"], "$default");
+    assert_eq!(facts["eventType"], "MESSAGE");
+    assert_eq!(facts["stage"], "dev");
+    assert_eq!(facts["sourceIp"], "127.0.0.1");
+    assert_eq!(facts["connectionId"].as_str().unwrap().len(), 16);
+    assert_eq!(facts["functionName"], "rusty");
+    assert_eq!(
+        facts["functionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:rusty"
+    );
+    assert_eq!(facts["requestId"].as_str().unwrap().len(), 36);
+    // The deadline is the function's timeout (3 s) from the invocation's start.
+    let left = facts["deadlineMs"].as_u64().unwrap() as i64 - sockgate::clock::now_ms() as i64;
+    assert!((0..=3000).contains(&left), "{left}");
+
+    send_text(&mut ws, "raise").await;
+    assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    send_text(&mut ws, "after").await;
+    assert_eq!(recv_json(&mut ws).await["echo"], "after");
+}
+
+/// A worker that exits as soon as it starts: each invocation waiting gets
+/// Lambda's `Runtime.ExitError` (not a timeout), and the restarts back off
+/// instead of spinning.
+#[tokio::test]
+async fn a_crash_loop_fails_invocations_and_backs_off() {
+    let toml = r#"
+[functions.crashy]
+command = ["python3", "-c", "import sys; sys.exit(1)"]
+working_dir = "."
+[stages.dev]
+[routes."$default"]
+route_response = true
+integration = { type = "aws_proxy", function = "crashy" }
+"#;
+    let gw = Gw::start(toml).await;
+    let mut ws = connect(&gw.url("dev")).await;
+    for _ in 0..3 {
+        send_text(&mut ws, "hi").await;
+        assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let text = gw.metrics_text().await;
+    let crashy = ["function=\"crashy\"", "reason=\"exited\""];
+    let restarts = metric(&text, "sockgate_function_worker_restarts_total", &crashy);
+    // Backing off 100 ms, 200 ms, 400 ms, …: a handful in these seconds
+    // (a worker started again at once would exit dozens of times).
+    assert!((3.0..=8.0).contains(&restarts), "{restarts}");
+    let lost = ["function=\"crashy\"", "outcome=\"worker_lost\""];
+    assert_eq!(
+        metric(&text, "sockgate_function_invocations_total", &lost),
+        3.0
+    );
 }

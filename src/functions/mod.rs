@@ -31,6 +31,7 @@ use tracing::error;
 
 use crate::config::net::Cidr;
 use crate::config::{Config, FunctionConfig, Workers};
+use crate::telemetry::{FunctionMetrics, FunctionOutcome, Metrics};
 
 /// AWS's limit on a synchronous invocation's response (and event): 6 MB.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -81,6 +82,7 @@ struct Function {
     keys: Option<(String, String)>,
     /// What workers trust the public listener by (`server.tls_ca_file`).
     ca: Vec<(String, String)>,
+    metrics: FunctionMetrics,
 }
 
 /// An invocation on its way to a worker.
@@ -93,8 +95,9 @@ struct Invocation {
 }
 
 impl Functions {
-    /// Starts every `[functions.*]` of `config` (none: an empty set).
-    pub fn start(config: &Config) -> Arc<Functions> {
+    /// Starts every `[functions.*]` of `config` (none: an empty set),
+    /// counted in `metrics`.
+    pub fn start(config: &Config, metrics: &Metrics) -> Arc<Functions> {
         let (stop, stopped) = watch::channel(false);
         let region = config.integrations.lambda.region.clone();
         let keys = config.management.access_keys.first();
@@ -116,6 +119,7 @@ impl Functions {
                     waiting: tokio::sync::Mutex::new(waiting),
                     keys: keys.map(|k| (k.id.clone(), k.secret.clone())),
                     ca: ca.clone(),
+                    metrics: metrics.function(&cfg.name),
                     cfg: cfg.clone(),
                 });
                 match &cfg.workers {
@@ -156,16 +160,23 @@ impl Functions {
         timeout: Duration,
     ) -> Result<Outcome, Refused> {
         let f = self.get(name).ok_or(Refused::NotRunning)?;
-        let permit = Arc::clone(&f.permits)
-            .try_acquire_owned()
-            .map_err(|_| Refused::Throttled)?;
+        let Ok(permit) = Arc::clone(&f.permits).try_acquire_owned() else {
+            f.metrics.ended(FunctionOutcome::Throttled);
+            return Err(Refused::Throttled);
+        };
         let (reply, outcome) = oneshot::channel();
         let inv = Invocation {
             event,
             reply,
             _permit: permit,
         };
-        f.queue.send(inv).map_err(|_| Refused::NotRunning)?;
+        // Counted before it is sent, so a worker's taking it (a decrement)
+        // never comes first.
+        f.metrics.waiting.increment(1);
+        if f.queue.send(inv).is_err() {
+            f.metrics.waiting.decrement(1);
+            return Err(Refused::NotRunning);
+        }
         match tokio::time::timeout(timeout, outcome).await {
             Ok(Ok(outcome)) => Ok(outcome),
             // Dropped unanswered: the function was stopped.
@@ -181,6 +192,30 @@ impl Functions {
 
     fn get(&self, name: &str) -> Option<&Arc<Function>> {
         self.functions.iter().find(|f| f.cfg.name == name)
+    }
+}
+
+impl Function {
+    /// Fails the first invocation waiting for a worker with `outcome` (a
+    /// function error), as on AWS the invocation that started a worker
+    /// whose start failed gets that failure, rather than its caller waiting
+    /// on a worker that keeps failing. None waiting, or a worker waiting in
+    /// `next` (it holds the queue and will take the invocation itself):
+    /// nothing to fail.
+    fn fail_one_waiting(&self, outcome: Outcome, kind: FunctionOutcome) {
+        let Ok(mut waiting) = self.waiting.try_lock() else {
+            return;
+        };
+        while let Ok(inv) = waiting.try_recv() {
+            self.metrics.waiting.decrement(1);
+            if inv.reply.is_closed() {
+                self.metrics.ended(FunctionOutcome::Abandoned);
+                continue;
+            }
+            self.metrics.ended(kind);
+            let _ = inv.reply.send(outcome);
+            return;
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use super::slot::{Slot, error_object};
 use super::{MAX_PAYLOAD, Outcome};
 use crate::clock;
 use crate::config::net::Cidr;
-use crate::telemetry::LogLimit;
+use crate::telemetry::{FunctionOutcome, LogLimit};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 /// Refused connections are logged at most 10 times a second.
@@ -105,6 +105,7 @@ async fn handle(req: Request<Incoming>, slot: &Arc<Slot>) -> Response<Full<Bytes
 /// The next invocation, when there is one (a long poll).
 async fn next(slot: &Arc<Slot>) -> Response<Full<Bytes>> {
     let f = &slot.f;
+    slot.reached();
     let mut waiting = f.waiting.lock().await;
     let (id, event) = loop {
         let Some(inv) = waiting.recv().await else {
@@ -114,8 +115,10 @@ async fn next(slot: &Arc<Slot>) -> Response<Full<Bytes>> {
                 "stopping",
             );
         };
+        f.metrics.waiting.decrement(1);
         if inv.reply.is_closed() {
             // Its caller gave up while it waited: it is not run.
+            f.metrics.ended(FunctionOutcome::Abandoned);
             continue;
         }
         // In the poll that received it, so no abort can lose it.
@@ -147,7 +150,8 @@ async fn response(slot: &Slot, id: &str, body: Incoming) -> Response<Full<Bytes>
             // Lambda's answer: a function error.
             let why =
                 "Response payload size exceeded maximum allowed payload size (6291456 bytes).";
-            slot.finish(id, error_object("Function.ResponseSizeTooLarge", why, id));
+            let outcome = error_object("Function.ResponseSizeTooLarge", why, id);
+            slot.finish(id, outcome, FunctionOutcome::TooLarge);
             answer(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", why)
         }
         Err(_) => answer(
@@ -186,7 +190,11 @@ async fn error_object_from(body: Incoming) -> Option<Bytes> {
 }
 
 fn settle(slot: &Slot, id: &str, outcome: Outcome) -> Response<Full<Bytes>> {
-    match slot.finish(id, outcome) {
+    let kind = match outcome {
+        Outcome::Response(_) => FunctionOutcome::Response,
+        _ => FunctionOutcome::FunctionError,
+    };
+    match slot.finish(id, outcome, kind) {
         true => Response::builder()
             .status(StatusCode::ACCEPTED)
             .header("content-type", "application/json")
@@ -216,15 +224,10 @@ async fn init_error(slot: &Slot, req: Request<Incoming>) -> Response<Full<Bytes>
         .collect::<String>();
     warn!(function = %slot.f.cfg.name, worker = slot.index, error_type = %kind, "Worker could not initialise its handler (its stderr says why).");
     let body = error_object_from(req.into_body()).await;
-    // Another worker waiting in `next` holds the queue: it will take the
-    // invocation itself.
-    if let (Some(body), Ok(mut waiting)) = (body, slot.f.waiting.try_lock()) {
-        while let Ok(inv) = waiting.try_recv() {
-            if !inv.reply.is_closed() {
-                let _ = inv.reply.send(Outcome::Error(body));
-                break;
-            }
-        }
+    slot.reached();
+    if let Some(body) = body {
+        let kind = FunctionOutcome::FunctionError;
+        slot.f.fail_one_waiting(Outcome::Error(body), kind);
     }
     Response::builder()
         .status(StatusCode::ACCEPTED)

@@ -13,6 +13,7 @@
 //! the earliest deadline unless nothing else is held: the reaper is woken
 //! only then, when it is waiting on an empty slot.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
 
 use super::{Function, Invocation, Outcome};
 use crate::clock::{self, Instant};
+use crate::telemetry::FunctionOutcome;
 
 /// A worker's place: what it runs now. A started worker has its own slot
 /// and runs one invocation at a time; an external function's workers share
@@ -33,6 +35,9 @@ pub(super) struct Slot {
     started: Notify,
     /// Shared by external workers (which sockgate cannot kill).
     pub(super) external: bool,
+    /// The worker's process has spoken to its Runtime API (polled `next` or
+    /// reported `init/error`) since it started.
+    reached: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +63,7 @@ impl Slot {
             held: Mutex::new(Held::default()),
             started: Notify::new(),
             external,
+            reached: AtomicBool::new(false),
         }
     }
 
@@ -80,6 +86,7 @@ impl Slot {
                 false => std::mem::take(&mut held.running),
             };
             held.running.push(running);
+            self.f.metrics.busy.increment(1);
             if std::mem::take(&mut held.reaper_idle) {
                 // Stored if the reaper is not waiting yet: it is not lost.
                 self.started.notify_one();
@@ -89,14 +96,14 @@ impl Slot {
         for old in abandoned {
             let why = "the runtime asked for the next invocation without answering this one";
             let outcome = error_object("Runtime.NoResponse", why, &old.id);
-            old.end(outcome);
+            self.end(old, outcome, FunctionOutcome::WorkerLost);
         }
         (id, inv.event)
     }
 
     /// Ends the invocation `id` with `outcome`; false if it is not this
     /// worker's (answered already, timed out, or never was).
-    pub(super) fn finish(&self, id: &str, outcome: Outcome) -> bool {
+    pub(super) fn finish(&self, id: &str, outcome: Outcome, kind: FunctionOutcome) -> bool {
         let taken = {
             let running = &mut self.lock().running;
             let at = running.iter().position(|r| r.id == id);
@@ -104,11 +111,22 @@ impl Slot {
         };
         match taken {
             Some(r) => {
-                r.end(outcome);
+                self.end(r, outcome, kind);
                 true
             }
             None => false,
         }
+    }
+
+    /// Its process spoke to the Runtime API.
+    pub(super) fn reached(&self) {
+        self.reached.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether its process spoke to the Runtime API since the last call
+    /// (each new process starts unheard).
+    pub(super) fn take_reached(&self) -> bool {
+        self.reached.swap(false, Ordering::Relaxed)
     }
 
     /// Ends whatever this worker held: its process is gone.
@@ -117,7 +135,7 @@ impl Slot {
         for r in taken {
             let message = format!("Runtime exited with error: {why}");
             let outcome = error_object("Runtime.ExitError", &message, &r.id);
-            r.end(outcome);
+            self.end(r, outcome, FunctionOutcome::WorkerLost);
         }
     }
 
@@ -161,20 +179,22 @@ impl Slot {
         let any = !expired.is_empty();
         for r in expired {
             let outcome = error_object("Sandbox.Timedout", &why, &r.id);
-            r.end(outcome);
+            self.end(r, outcome, FunctionOutcome::Timeout);
         }
         any
     }
 
+    /// Sends the outcome of `r`, taken out of the slot, and counts it.
+    fn end(&self, r: Running, outcome: Outcome, kind: FunctionOutcome) {
+        let m = &self.f.metrics;
+        m.busy.decrement(1);
+        m.ended(kind);
+        // The caller may have given up; the outcome then has nobody to go to.
+        let _ = r.reply.send(outcome);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Running {
-    fn end(self, outcome: Outcome) {
-        // The caller may have given up; the outcome then has nobody to go to.
-        let _ = self.reply.send(outcome);
     }
 }
 
@@ -188,7 +208,7 @@ pub(super) fn error_object(kind: &str, message: &str, id: &str) -> Outcome {
 }
 
 /// A request id in AWS's form (a random UUID, version 4).
-fn request_id() -> String {
+pub(super) fn request_id() -> String {
     let b: u128 =
         (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
     let h = format!("{b:032x}");

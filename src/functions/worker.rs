@@ -13,9 +13,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, warn};
 
-use super::slot::Slot;
+use super::slot::{self, Slot};
 use super::{Function, runtime_api};
 use crate::clock;
+use crate::telemetry::{FunctionOutcome, RestartReason};
 
 /// How a worker's process ended.
 enum End {
@@ -47,13 +48,27 @@ pub(super) async fn supervise(f: Arc<Function>, index: usize, mut stopped: watch
             End::Stopped => "stopped".into(),
         };
         slot.fail_all(&why);
+        if matches!(end, End::Exited(_)) && !slot.take_reached() {
+            // It exited before asking for an invocation (a crash at start):
+            // one waiting invocation gets the failure, as on AWS.
+            let message = format!("Runtime exited with error: {why}");
+            let id = slot::request_id();
+            let outcome = slot::error_object("Runtime.ExitError", &message, &id);
+            slot.f
+                .fail_one_waiting(outcome, FunctionOutcome::WorkerLost);
+        }
         let name = &slot.f.cfg.name;
+        let m = &slot.f.metrics;
         match end {
             End::Stopped => return,
-            End::TimedOut => continue,
+            End::TimedOut => {
+                m.restarted(RestartReason::Timeout);
+                continue;
+            }
             End::Exited(_) if clock::now().duration_since(started) >= HEALTHY => crashes = 0,
             End::Exited(_) => crashes += 1,
         }
+        m.restarted(RestartReason::Exited);
         let wait = FIRST_BACKOFF
             .saturating_mul(1 << crashes.min(16))
             .min(MAX_BACKOFF);
@@ -84,6 +99,8 @@ async fn run_once(slot: &Arc<Slot>, stopped: &mut watch::Receiver<bool>) -> End 
         Arc::clone(slot),
         None,
     )));
+    // Unheard until it speaks to its Runtime API.
+    slot.take_reached();
     let mut child = match command(slot, addr).spawn() {
         Ok(c) => c,
         Err(e) => return End::Exited(format!("cannot start {:?}: {e}", slot.f.cfg.command[0])),

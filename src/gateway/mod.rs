@@ -93,7 +93,7 @@ impl Gateway {
     ) -> Gateway {
         let metrics = Metrics::new();
         metrics.config_started(&config.digest);
-        let functions = Functions::start(config);
+        let functions = Functions::start(config, &metrics);
         let snapshot = Snapshot::build(config, None, 1, &metrics, &management_base, &functions);
         Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),

@@ -3,6 +3,7 @@
 use metrics::{Recorder as _, SharedString, Unit};
 use metrics_exporter_prometheus::PrometheusRecorder;
 
+use super::functions::{FUNCTION_BUSY, FUNCTION_INVOCATIONS, FUNCTION_RESTARTS, FUNCTION_WAITING};
 use super::http_api::{
     HTTP_DATA, HTTP_EXECUTION_ERRORS, HTTP_INTEGRATION_LATENCY, HTTP_LATENCY, HTTP_REQUESTS,
 };
@@ -45,6 +46,16 @@ const GAUGE_HELP: &[(&str, Option<Unit>, &str)] = &[
         CLUSTER_UP,
         None,
         "1 while this node's fan-out path through Redis works (its self-probe comes back).",
+    ),
+    (
+        FUNCTION_BUSY,
+        Some(Unit::Count),
+        "Hosted function workers running an invocation now (Lambda's ConcurrentExecutions).",
+    ),
+    (
+        FUNCTION_WAITING,
+        Some(Unit::Count),
+        "Hosted function invocations queued for a worker now.",
     ),
 ];
 
@@ -119,6 +130,14 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     (
         CONFIG_RELOADS,
         "Configuration reloads by outcome: applied, or rejected (the current configuration stays).",
+    ),
+    (
+        FUNCTION_INVOCATIONS,
+        "Hosted function invocations by outcome: response, function_error, timeout, worker_lost, too_large, and not run: throttled, abandoned.",
+    ),
+    (
+        FUNCTION_RESTARTS,
+        "Hosted function workers started again, by reason: exited (a crash), timeout (killed at its invocation's timeout).",
     ),
     (
         LISTENER_REFUSED,

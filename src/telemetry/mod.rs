@@ -17,10 +17,12 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 
 use crate::conn::CloseReason;
 
+mod functions;
 mod help;
 mod http_api;
 mod log_limit;
 
+pub use functions::{FunctionMetrics, FunctionOutcome, RestartReason};
 pub use http_api::{HttpRouteMetrics, NONE as HTTP_NONE};
 pub use log_limit::LogLimit;
 

@@ -3,7 +3,7 @@
 # bare baseline server in release mode, then runs every case in load/cases/
 # against both servers, one after the other, on this machine.
 #
-#   bash load/compare.sh                 # every case (about 5 minutes)
+#   bash load/compare.sh                 # every case (~15 min, build included)
 #   bash load/compare.sh --only echo     # some cases (written to load/results/partial/)
 #
 # Needs: loopback addresses 127.0.0.2-127.0.0.17 (Linux routes all of 127/8 to lo),
@@ -13,6 +13,13 @@
 # awslambdaric (installed with pip when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  -h|--help)
+    # This header, without building anything (a release build takes minutes).
+    sed -n '2,/^set -euo/p' load/compare.sh | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" -lt 20000 ]; then
   echo "compare.sh: the open-file limit is $(ulimit -n); the hold case needs 20000 (see README, 'Raising the limits')." >&2

@@ -121,10 +121,6 @@ fn main() -> ExitCode {
         // Before binding: a SIGTERM from then on drains.
         let stop = server::signal();
         let stages: Vec<String> = config.stages.iter().map(|s| s.name.clone()).collect();
-        let scheme = match config.server.tls {
-            Some(_) => "wss",
-            None => "ws",
-        };
         let node = config
             .server
             .node_id
@@ -137,9 +133,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(EX_UNAVAILABLE);
             }
         };
+        let endpoints = server.gateway().snapshot().config.endpoints(server.public_addr());
         info!(
             node.id = %node, public = %server.public_addr(), management = %server.management_addr(), metrics = %server.metrics_addr(),
-            stages = ?stages, "sockgate is listening: {scheme}://{}/{}", server.public_addr(), stages.first().map_or("", String::as_str)
+            stages = ?stages, "sockgate is listening: {}", endpoints.join(" ")
         );
         server.run(stop).await;
         ExitCode::SUCCESS

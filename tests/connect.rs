@@ -272,3 +272,31 @@ async fn max_connections_gives_503() {
     }
     assert!(ok, "a freed slot is reused");
 }
+
+/// The `$default` stage's WebSocket URL is the root, as its HTTP routes'
+/// base is; `/$default` is a stage's name in config, not a URL.
+#[tokio::test]
+async fn the_default_stage_upgrades_at_the_root_not_at_its_name() {
+    let gw = Gw::start("[stages.\"$default\"]\n[routes.\"$default\"]\nroute_response = true\nintegration = { type = \"mock\", body = \"hi\" }\n").await;
+    let mut ws = connect(&format!("ws://{}/", gw.public)).await;
+    send_text(&mut ws, "x").await;
+    assert_eq!(recv_text(&mut ws).await, "hi");
+    assert_eq!(
+        refused_status(&format!("ws://{}/$default", gw.public), &[]).await,
+        404
+    );
+}
+
+/// A config with HTTP routes and no WebSocket route is an HTTP API: an
+/// upgrade request is answered as the HTTP request it also is, never
+/// upgraded.
+#[tokio::test]
+async fn an_http_only_api_upgrades_nothing() {
+    let gw = Gw::start("[stages.\"$default\"]\n[http.routes.\"GET /pets\"]\nintegration = { type = \"mock\", body = \"pets\" }\n").await;
+    for path in ["/", "/$default", "/pets"] {
+        let url = format!("ws://{}{path}", gw.public);
+        let status = refused_status(&url, &[]).await;
+        let want = if path == "/pets" { 200 } else { 404 };
+        assert_eq!(status, want, "{path}");
+    }
+}

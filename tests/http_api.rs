@@ -87,7 +87,10 @@ async fn stages_routes_and_precedence_follow_aws() {
 #[tokio::test]
 async fn a_stage_url_without_an_upgrade_still_says_upgrade_required() {
     let backend = Backend::start().await;
-    let toml = config(&backend.url(), "").replace("[stages.\"$default\"]", "[stages.other]");
+    // A WebSocket route beside the HTTP ones (without one, the stage is an
+    // HTTP API only and its URL is no WebSocket endpoint).
+    let toml = config(&backend.url(), "").replace("[stages.\"$default\"]", "[stages.other]")
+        + WHOAMI_ROUTE;
     let gw = Gw::start(&toml).await;
     let (status, headers, _) = http("GET", &url(&gw, "/prod"), vec![]).await;
     assert_eq!(status, 426);

@@ -525,6 +525,35 @@ impl Config {
     pub fn demo(env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
         Config::parse(DEFAULT_CONFIG, env)
     }
+
+    /// Whether upgrades are WebSocket connections: not when the config
+    /// declares HTTP routes and no WebSocket route (an HTTP API), whose
+    /// upgrade requests are answered as the HTTP requests they also are.
+    pub fn serves_websockets(&self) -> bool {
+        !self.routes.is_empty() || self.http_routes.is_empty()
+    }
+
+    /// The URLs a client uses, for the start line: the first stage's
+    /// WebSocket endpoint (when served) and HTTP base (when there are HTTP
+    /// routes), on `public` (the `$default` stage is at the root).
+    pub fn endpoints(&self, public: std::net::SocketAddr) -> Vec<String> {
+        let tls = self.server.tls.is_some();
+        let path = match self.stages.first().map(|s| s.name.as_str()) {
+            Some(DEFAULT_STAGE) | None => "",
+            Some(name) => name,
+        };
+        let mut urls = Vec::new();
+        if self.serves_websockets() {
+            let scheme = if tls { "wss" } else { "ws" };
+            urls.push(format!("{scheme}://{public}/{path}"));
+        }
+        if !self.http_routes.is_empty() {
+            let scheme = if tls { "https" } else { "http" };
+            let slash = if path.is_empty() { "" } else { "/" };
+            urls.push(format!("{scheme}://{public}/{path}{slash}"));
+        }
+        urls
+    }
 }
 
 /// The first 16 hex digits of the SHA-256 of `text`.

@@ -93,6 +93,14 @@ impl<'a> Section<'a> {
         self.table?.get(key)
     }
 
+    /// Reports `key`, when present, as a key this table does not take, and
+    /// why (rather than a bare "unknown key").
+    pub(crate) fn refuse(&mut self, key: &str, why: &str) {
+        if self.raw(key).is_some() {
+            self.error(key, why);
+        }
+    }
+
     pub(crate) fn error(&self, key: &str, reason: impl Into<String>) {
         self.errors.push(join(&self.path, key), reason);
     }

@@ -217,6 +217,11 @@ fn read_mock(s: &mut Section<'_>) -> MockConfig {
     let status = s.int("status_code", 100, 599).unwrap_or(200) as u16;
     let body = s.string("body").map(str::to_owned);
     let headers = s.string_map("headers");
+    let why = "a mock answers at once and calls no backend: it takes no";
+    s.refuse("timeout", &format!("{why} timeout"));
+    for key in ["uri", "function"] {
+        s.refuse(key, &format!("{why} {key}"));
+    }
     for (name, value) in &headers {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err()
             || http::HeaderValue::from_str(value).is_err()

@@ -100,6 +100,20 @@ fn unknown_keys_everywhere_are_errors() {
 }
 
 #[test]
+fn a_mock_says_why_it_takes_no_timeout_or_backend() {
+    let errs = errors(
+        "[stages.dev]\n[routes.a]\nintegration = { type = \"mock\", timeout = \"5s\", uri = \"http://x\" }\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "routes.a.integration.timeout: a mock answers at once and calls no backend: it takes no timeout",
+            "routes.a.integration.uri: a mock answers at once and calls no backend: it takes no uri",
+        ]
+    );
+}
+
+#[test]
 fn unknown_keys_suggest_the_nearest_valid_one_only_when_close() {
     let errs = errors("[server]\nmax_conections = 5\nmax-connections = 5\nzzz = 1\n[stages.dev]\n");
     for expected in [

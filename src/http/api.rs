@@ -397,8 +397,8 @@ fn body_error(e: BodyError) -> HttpApiError {
 
 /// No route: 426 on a stage's WebSocket URL, AWS's 404 elsewhere.
 fn no_route(snap: &Snapshot, method: &Method, path: &str) -> HttpApiError {
-    let bare = path.trim_matches('/');
-    if method == Method::GET && !bare.is_empty() && snap.stage(bare).is_some() {
+    let stage = Snapshot::ws_stage(path);
+    if method == Method::GET && snap.serves_websockets() && snap.stage(stage).is_some() {
         return HttpApiError::UpgradeRequired;
     }
     HttpApiError::NotFound

@@ -46,7 +46,7 @@ pub async fn public(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
-    if websocket {
+    if websocket && gw.snapshot().serves_websockets() {
         // Boxed: an upgrade is once per WebSocket, and its future would make
         // every HTTP API request's the bigger (each move copies it whole).
         Box::pin(upgrade::handle(gw, req, link))

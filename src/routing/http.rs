@@ -67,11 +67,18 @@ impl fmt::Display for KeyError {
             KeyError::Shape => {
                 f.write_str("a route key is `METHOD /path` (e.g. `GET /pets/{id}`) or `$default`")
             }
-            KeyError::Method(m) => write!(
-                f,
-                "unknown method `{m}` (use ANY or one of {})",
-                METHODS.join(", ")
-            ),
+            KeyError::Method(m) => {
+                let upper = m.to_ascii_uppercase();
+                if upper == "ANY" || METHODS.contains(&upper.as_str()) {
+                    // AWS's route keys take methods in upper case only.
+                    return write!(f, "methods are upper case: write `{upper}`, not `{m}`");
+                }
+                write!(
+                    f,
+                    "unknown method `{m}` (use ANY or one of {})",
+                    METHODS.join(", ")
+                )
+            }
             KeyError::EmptySegment => {
                 f.write_str("the path has an empty segment or ends in `/` (AWS rejects both)")
             }

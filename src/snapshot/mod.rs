@@ -229,6 +229,22 @@ impl Snapshot {
         Some((name.as_str(), path))
     }
 
+    /// The stage a WebSocket upgrade's path names: `/prod` is `prod`, `/` the
+    /// `$default` stage (as for HTTP requests). `/$default` is no URL of it:
+    /// `$default` is a stage's name in config, not a path (`""`: no stage).
+    pub fn ws_stage(path: &str) -> &str {
+        match path.trim_matches('/') {
+            "" => DEFAULT_STAGE,
+            DEFAULT_STAGE => "",
+            name => name,
+        }
+    }
+
+    /// Whether upgrades are WebSocket connections ([`Config::serves_websockets`]).
+    pub fn serves_websockets(&self) -> bool {
+        self.config.serves_websockets()
+    }
+
     /// The names of the served stages.
     pub fn stage_names(&self) -> Vec<String> {
         self.stages.keys().cloned().collect()

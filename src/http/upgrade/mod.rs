@@ -57,7 +57,7 @@ async fn upgrade(
     })?;
     let client = peer::forward(&snap.trusted_proxies, &mut parts.headers, &link);
     let mut req = Request::from_parts(parts, body);
-    let stage_name = req.uri().path().trim_matches('/');
+    let stage_name = Snapshot::ws_stage(req.uri().path());
     // The canary takes its share of new connections, each for its whole life.
     let (stage, canary) = snap
         .assign(stage_name)

@@ -207,6 +207,8 @@ integration = { type = "mock" }
 integration = { type = "mock" }
 [http.routes."FETCH /x"]
 integration = { type = "mock" }
+[http.routes."get /y"]
+integration = { type = "mock" }
 [http.routes."GET /trailing/"]
 integration = { type = "mock" }
 [http.routes."GET /proxy/{id}"]
@@ -218,6 +220,7 @@ integration = { type = "http_proxy", uri = "http://{id}.internal/" }
     let expect = [
         "http.routes.\"GET /pets/{name}\": matches the same requests as `GET /pets/{id}`",
         "http.routes.\"FETCH /x\": unknown method `FETCH`",
+        "http.routes.\"get /y\": methods are upper case: write `GET`, not `get`",
         "http.routes.\"GET /trailing/\": the path has an empty segment or ends in `/`",
         "http.routes.\"GET /proxy/{id}\".integration.uri: in stage \"prod\": {name} is not a parameter of the route (the route's are {id})",
         "http.routes.\"GET /host/{id}\".integration.uri: in stage \"prod\": \"http://{id}.internal/\": a route parameter cannot choose the backend's host",

@@ -50,7 +50,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logging();
+    if let Err(why) = telemetry::init_logging() {
+        eprintln!("invalid log filter: {why}");
+        return ExitCode::from(EX_CONFIG);
+    }
     if let Some(Command::Cert { dir, names }) = &cli.command {
         return match sockgate::cli::cert(dir, names) {
             Ok(lines) => {
@@ -129,14 +132,14 @@ fn main() -> ExitCode {
         let server = match Server::bind_from(config, Some(source)).await {
             Ok(s) => s,
             Err(e) => {
-                error!(error = %e, "Cannot bind a listener.");
+                error!("Cannot start: {e}");
                 return ExitCode::from(EX_UNAVAILABLE);
             }
         };
         let endpoints = server.gateway().snapshot().config.endpoints(server.public_addr());
         info!(
             node.id = %node, public = %server.public_addr(), management = %server.management_addr(), metrics = %server.metrics_addr(),
-            stages = ?stages, "sockgate is listening: {}", endpoints.join(" ")
+            stages = %stages.join(","), "sockgate is listening: {}", endpoints.join(" ")
         );
         server.run(stop).await;
         ExitCode::SUCCESS

@@ -348,3 +348,70 @@ async fn a_signal_sent_the_moment_the_node_listens_is_handled_never_fatal() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// What a node says when it cannot start: which listener at which address,
+/// and an invalid log filter is refused (78) rather than ignored.
+#[test]
+fn a_node_that_cannot_start_says_why() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_MANAGEMENT_LISTEN", &addr)
+        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
+        .env_remove("SOCKGATE_LOG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("management_listen {addr}: Address already in use")),
+        "{err}"
+    );
+
+    let out = Command::new(BIN)
+        .env("SOCKGATE_LOG", "sockgate=verbose[")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("invalid log filter: SOCKGATE_LOG="),
+        "{err}"
+    );
+}
+
+/// In the text format a value with spaces is quoted, so each `key=value`
+/// splits apart again (here a worker's exit reason).
+#[test]
+fn text_log_values_with_spaces_are_quoted() {
+    let path = write_config(
+        "quoted.toml",
+        "[functions.gone]\ncommand = [\"false\"]\nworking_dir = \".\"\n[stages.dev]\n[routes.\"$default\"]\nintegration = { type = \"aws_proxy\", function = \"gone\" }\n",
+    );
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
+        .env_remove("SOCKGATE_LOG_FORMAT")
+        .env_remove("SOCKGATE_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut exited = None;
+    for line in std::io::BufRead::lines(stderr) {
+        let line = line.unwrap();
+        if line.contains("Worker exited") {
+            exited = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = exited.expect("the worker's exit is logged");
+    assert!(line.contains("reason=\"exit status: 1\""), "{line}");
+}

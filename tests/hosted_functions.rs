@@ -567,17 +567,33 @@ async fn a_runtime_api_keeps_four_connections_per_worker() {
 }
 
 /// `examples/rust-function`, built with AWS's Rust runtime (`lambda_runtime`)
-/// by `cargo test --all-targets` (the README's test command builds examples).
+/// as every test run builds examples: `rust-function` by `cargo test`,
+/// `rust_function-HASH` by `cargo test --all-targets` (the same program: it
+/// has no test harness). The newest of them.
 fn rust_function() -> std::path::PathBuf {
     let test = std::env::current_exe().unwrap();
-    let profile = test.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile.join("examples").join("rust-function");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test --all-targets` or `cargo build --example rust-function` first",
-        binary.display()
-    );
-    binary
+    let examples = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples");
+    let built = std::fs::read_dir(&examples)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name == "rust-function" || name.starts_with("rust_function-")) && !name.contains('.')
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max();
+    match built {
+        Some((_, path)) => path,
+        None => panic!(
+            "no rust-function in {}: run `cargo test --all-targets` (or `cargo build --example rust-function`)",
+            examples.display()
+        ),
+    }
 }
 
 /// AWS's Rust runtime interface client and its typed WebSocket event: the

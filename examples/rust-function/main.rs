@@ -46,5 +46,13 @@ async fn handler(
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    // Run outside a Lambda service (as `cargo test --all-targets` runs
+    // examples): nothing to poll.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        eprintln!(
+            "rust-function: AWS_LAMBDA_RUNTIME_API is not set; run it as a function (see the README)"
+        );
+        return Ok(());
+    }
     run(service_fn(handler)).await
 }

@@ -81,9 +81,9 @@ impl Server {
 
     /// Binds the listeners; `source` is where `config` was read from, for reloads.
     pub async fn bind_from(config: Config, source: Option<ConfigSource>) -> io::Result<Server> {
-        let public = listen(config.server.listen)?;
-        let management = listen(config.server.management_listen)?;
-        let metrics = listen(config.server.metrics_listen)?;
+        let public = listen("listen", config.server.listen)?;
+        let management = listen("management_listen", config.server.management_listen)?;
+        let metrics = listen("metrics_listen", config.server.metrics_listen)?;
         let (public_addr, management_addr, metrics_addr) = (
             public.local_addr()?,
             management.local_addr()?,
@@ -368,16 +368,21 @@ fn redact(url: &str) -> String {
 /// one-second retransmission. The kernel caps this at `net.core.somaxconn`.
 const ACCEPT_BACKLOG: u32 = 8192;
 
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
+/// Binds the listener `key` (its `[server]` key) names; an error says which
+/// and where (`management_listen 127.0.0.1:8081: Address already in use`).
+fn listen(key: &str, addr: SocketAddr) -> io::Result<TcpListener> {
+    let bound = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std and tokio do: a restarted node can rebind while old sockets linger in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(ACCEPT_BACKLOG)
     };
-    // As std and tokio do: a restarted node can rebind while old sockets linger in TIME_WAIT.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(ACCEPT_BACKLOG)
+    bound().map_err(|e| io::Error::new(e.kind(), format!("{key} {addr}: {e}")))
 }
 
 /// Reloads the config file on every SIGHUP, until the gateway is gone.

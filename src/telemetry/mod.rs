@@ -21,6 +21,7 @@ mod functions;
 mod help;
 mod http_api;
 mod log_limit;
+mod logfmt;
 
 pub use functions::{FunctionMetrics, FunctionOutcome, RestartReason};
 pub use http_api::{HttpRouteMetrics, NONE as HTTP_NONE};
@@ -475,13 +476,17 @@ impl RouteMetrics {
 
 /// Installs the tracing subscriber: `SOCKGATE_LOG` (or `RUST_LOG`) filters,
 /// `SOCKGATE_LOG_FORMAT=json` writes one JSON object per line.
-pub fn init_logging() {
+pub fn init_logging() -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("SOCKGATE_LOG")
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    // An invalid filter is an error, not silence: a node started to debug
+    // something must not run without the logs its operator asked for.
+    let filter = match std::env::var("SOCKGATE_LOG") {
+        Ok(f) => EnvFilter::try_new(&f).map_err(|e| format!("SOCKGATE_LOG={f:?}: {e}"))?,
+        Err(_) => match std::env::var("RUST_LOG") {
+            Ok(f) => EnvFilter::try_new(&f).map_err(|e| format!("RUST_LOG={f:?}: {e}"))?,
+            Err(_) => EnvFilter::new("info"),
+        },
+    };
     // Colour only for a person at a terminal: log files and collectors get plain
     // text. NO_COLOR (https://no-color.org) turns it off at a terminal too.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
@@ -491,9 +496,11 @@ pub fn init_logging() {
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let json = std::env::var("SOCKGATE_LOG_FORMAT").is_ok_and(|f| f == "json");
+    // Already set (a test process that started several gateways): kept.
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
-        builder.try_init()
+        builder.fmt_fields(logfmt::fields()).try_init()
     };
+    Ok(())
 }

@@ -415,3 +415,36 @@ fn text_log_values_with_spaces_are_quoted() {
     let line = exited.expect("the worker's exit is logged");
     assert!(line.contains("reason=\"exit status: 1\""), "{line}");
 }
+
+/// A refused upgrade is findable at the default log level: its source,
+/// status and reason (never its path or headers).
+#[tokio::test]
+async fn a_refused_upgrade_is_logged_with_its_reason() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .env("SOCKGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
+        .env_remove("SOCKGATE_LOG")
+        .env_remove("RUST_LOG")
+        .env_remove("SOCKGATE_LOG_FORMAT")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("sockgate is listening"), "{line}");
+    let url = format!("ws://127.0.0.1:{port}/secret-looking-path");
+    assert_eq!(refused_status(&url, &[]).await, 404);
+    line.clear();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("WebSocket upgrade refused."), "{line}");
+    assert!(
+        line.contains("source=127.0.0.1 status=404 reason=\"no such stage\""),
+        "{line}"
+    );
+    assert!(!line.contains("secret-looking-path"), "{line}");
+}

@@ -284,6 +284,25 @@ impl ApiError {
 }
 
 impl HandshakeError {
+    /// Why, for the log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            HandshakeError::UnknownStage => "no such stage",
+            HandshakeError::UpgradeRequired => "not a WebSocket upgrade",
+            HandshakeError::UnsupportedVersion => "unsupported Sec-WebSocket-Version",
+            HandshakeError::BadRequest => "malformed upgrade request",
+            HandshakeError::Unavailable => "at max_connections or draining",
+            HandshakeError::Connect(ConnectError::Rejected(_)) => "$connect refused it",
+            HandshakeError::Connect(ConnectError::Failed) => "$connect integration failed",
+            HandshakeError::Connect(ConnectError::Timeout) => "$connect integration timed out",
+            HandshakeError::OriginNotAllowed => "Origin not in allowed_origins",
+            HandshakeError::TooManyRequests => "over a per-IP limit",
+            HandshakeError::ApiKey => "no valid API key",
+            HandshakeError::Auth(f) => f.reason(),
+            HandshakeError::SubprotocolNotAllowed => "no allowed subprotocol offered",
+        }
+    }
+
     /// The HTTP response to the refused upgrade.
     pub fn into_response(self) -> Response<Body> {
         match self {

@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::head;
 use super::peer::{self, Client, Link};
@@ -30,13 +30,27 @@ use crate::gateway::{ConnectError, Gateway, Stage};
 use crate::integration::Handshake;
 use crate::session::{self, Held};
 use crate::snapshot::Snapshot;
-use crate::telemetry::{ClientError, ConnectOutcome};
+use crate::telemetry::{ClientError, ConnectOutcome, LogLimit};
 
-/// Serves one request on the public listener.
+/// Refused upgrades are logged at most 10 lines a second: a scan, or a
+/// crowd of clients refused at once, is findable without flooding the log.
+static REFUSED: LogLimit = LogLimit::new(10);
+
+/// Serves one request on the public listener. A refused upgrade is logged
+/// at the default level (its source, status and why; never its path,
+/// headers or credentials).
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -> Response<Body> {
+    let source = link.peer.ip();
     match upgrade(gw, req, link).await {
         Ok(resp) => resp,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let resp = e.into_response();
+            if let Some(held_back) = REFUSED.admit() {
+                let status = resp.status().as_u16();
+                info!(%source, status, reason = e.reason(), held_back, "WebSocket upgrade refused.");
+            }
+            resp
+        }
     }
 }
 

@@ -448,3 +448,97 @@ async fn a_refused_upgrade_is_logged_with_its_reason() {
     );
     assert!(!line.contains("secret-looking-path"), "{line}");
 }
+
+/// The next `sockgate::access` line on the node's (JSON) stderr.
+fn next_access_line(stderr: &mut impl std::io::BufRead) -> serde_json::Value {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the node's log ended"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["target"] == "sockgate::access" {
+            assert!(
+                !line.contains("s3cret"),
+                "a client's value reached the log: {line}"
+            );
+            return v;
+        }
+    }
+}
+
+/// `[websocket] access_log`: one line per `$connect` (accepted and
+/// refused), per message (answered, no route, not matching its model) and
+/// per `$disconnect`, with AWS's `$context` names and never the client's
+/// text.
+#[tokio::test]
+async fn the_websocket_access_log_has_a_line_per_event() {
+    let config = r#"
+[websocket]
+access_log = true
+[stages.prod]
+[routes.echo]
+route_response = true
+integration = { type = "mock", body = "${context.requestId}" }
+[routes.strict]
+integration = { type = "mock" }
+request_models = { "$default" = "N" }
+[models.N]
+schema = '{"type":"object","required":["n"]}'
+"#;
+    let path = write_config("ws-access.toml", config);
+    let (mut child, public, _metrics, mut stderr) = support::process::spawn(&path);
+    // A refused upgrade: no such stage.
+    let refused = format!("ws://{public}/nope?token=s3cret");
+    assert_eq!(refused_status(&refused, &[]).await, 404);
+    let line = next_access_line(&mut stderr);
+    assert_eq!(
+        (&line["eventType"], &line["status"], &line["errorMessage"]),
+        (&"CONNECT".into(), &404.into(), &"no such stage".into())
+    );
+
+    let mut ws = connect(&format!("ws://{public}/prod?token=s3cret")).await;
+    let connect = next_access_line(&mut stderr);
+    let id = connect["connectionId"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16);
+    assert_eq!(connect["status"], 200);
+    assert_eq!(connect["routeKey"], "$connect");
+    assert_eq!(connect["stage"], "prod");
+    assert_eq!(connect["ip"], "127.0.0.1");
+
+    send_text(&mut ws, r#"{"action":"echo","secret":"s3cret"}"#).await;
+    let request_id = recv_text(&mut ws).await;
+    let message = next_access_line(&mut stderr);
+    assert_eq!(message["eventType"], "MESSAGE");
+    assert_eq!(message["routeKey"], "echo");
+    assert_eq!(message["status"], 200);
+    assert_eq!(message["requestId"], request_id.as_str());
+    assert_eq!(message["connectionId"], id.as_str());
+
+    send_text(&mut ws, r#"{"action":"s3cret"}"#).await;
+    let _forbidden = recv_text(&mut ws).await;
+    let none = next_access_line(&mut stderr);
+    assert_eq!(
+        (&none["status"], &none["routeKey"]),
+        (&403.into(), &"".into())
+    );
+    assert_eq!(none["errorMessage"], "Forbidden");
+
+    send_text(&mut ws, r#"{"action":"strict"}"#).await;
+    let _bad = recv_text(&mut ws).await;
+    let bad = next_access_line(&mut stderr);
+    assert_eq!(
+        (&bad["status"], &bad["routeKey"]),
+        (&400.into(), &"strict".into())
+    );
+
+    ws.close(None).await.unwrap();
+    let gone = next_access_line(&mut stderr);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(gone["eventType"], "DISCONNECT");
+    assert_eq!(gone["connectionId"], id.as_str());
+    assert_eq!(gone["disconnectStatusCode"], 1005);
+}

@@ -306,6 +306,8 @@ pub struct WebSocketConfig {
     pub close_timeout: Duration,
     /// Groups one connection may be in (a join beyond gets 429).
     pub max_groups_per_connection: usize,
+    /// One access log line per `$connect`, message and `$disconnect`.
+    pub access_log: bool,
 }
 
 /// `[integrations]`: the shared, pooled backend client.

@@ -58,6 +58,7 @@ pub(super) fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
     let max_groups_per_connection =
         s.int("max_groups_per_connection", 1, 10_000).unwrap_or(100) as usize;
     let close_timeout = s.duration_or("close_timeout", ms(10), secs(60), secs(3));
+    let access_log = s.bool("access_log").unwrap_or(false);
     s.finish();
     Some(WebSocketConfig {
         selection: selection?,
@@ -75,6 +76,7 @@ pub(super) fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         slow_client_timeout,
         max_groups_per_connection,
         close_timeout,
+        access_log,
     })
 }
 

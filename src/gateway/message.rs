@@ -6,12 +6,13 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::{Gateway, Route, Stage};
+use crate::clock;
 use crate::conn::{Connection, ErrorFrame, Id, bad_request_body};
 use crate::integration::Integration;
 use crate::integration::{self, CallError, EventContext, EventType};
 use crate::routing::{self, Selected};
 use crate::snapshot::{RouteModels, Snapshot};
-use crate::telemetry::{ClientError, ExecutionError};
+use crate::telemetry::{ClientError, ExecutionError, access};
 use crate::ws::Frame;
 
 /// An inbound data message.
@@ -51,9 +52,10 @@ impl Gateway {
             Selected::Route(_, route) => Arc::clone(route),
             Selected::NoRoute => {
                 stage.metrics.client_error(ClientError::NoRoute);
-                conn.push_from_session(Frame::text(
-                    &ErrorFrame::Forbidden.render(&conn.id, &Id::random()),
-                ));
+                let rid = Id::random();
+                conn.push_from_session(Frame::text(&ErrorFrame::Forbidden.render(&conn.id, &rid)));
+                // The selected key is the client's own text: not logged.
+                refused(snap, stage, conn, "", &rid, (403, "Forbidden"));
                 return;
             }
         };
@@ -62,7 +64,9 @@ impl Gateway {
             Ok(shared) => shared,
             Err(level) => {
                 // Not sent to the integration; the connection stays open.
-                conn.push_from_session(too_many(conn, level));
+                let rid = Id::random();
+                conn.push_from_session(too_many(conn, &rid, level));
+                refused(snap, stage, conn, &route.key, &rid, (429, throttled(level)));
                 return;
             }
         };
@@ -76,8 +80,17 @@ impl Gateway {
             stage.metrics.client_error(ClientError::BadRequest);
             debug!(route = %route.key, ?errors, "Message does not match its model.");
             let details = models.detailed.then_some(errors.as_slice());
-            let frame = bad_request_body(&conn.id, &Id::random(), details);
+            let rid = Id::random();
+            let frame = bad_request_body(&conn.id, &rid, details);
             conn.push_from_session(Frame::text(&frame));
+            refused(
+                snap,
+                stage,
+                conn,
+                &route.key,
+                &rid,
+                (400, "Bad request body"),
+            );
             return;
         }
         let max_reply = snap.ws.max_reply_bytes;
@@ -97,7 +110,11 @@ impl Gateway {
             // Inline, so not awaited: with a cluster the reconciler subscribes
             // to any newly joined group within milliseconds.
             let _ = self.apply_membership(snap, conn, &reply);
-            if let Some(frame) = reply_frame(&route, conn, &ev.request_id, Ok(reply), max_reply) {
+            let result = Ok(reply);
+            if snap.ws.access_log {
+                answered(snap, stage, conn, &route, &ev.request_id, &result, None);
+            }
+            if let Some(frame) = reply_frame(&route, conn, &ev.request_id, result, max_reply) {
                 conn.push_from_session(frame);
             }
             return;
@@ -145,7 +162,16 @@ impl Call {
         if !shared.is_empty()
             && let Err(level) = gw.throttle_shared(&snap, &stage, shared).await
         {
-            conn.push_reply(too_many(&conn, level));
+            let rid = Id::random();
+            conn.push_reply(too_many(&conn, &rid, level));
+            refused(
+                &snap,
+                &stage,
+                &conn,
+                &route.key,
+                &rid,
+                (429, throttled(level)),
+            );
             conn.end_call();
             return;
         }
@@ -156,10 +182,24 @@ impl Call {
             body_json: json.as_ref(),
             ..gw.event(&snap, EventType::Message, &stage, &conn, &route.key)
         };
+        // The clock is read only for the access log.
+        let started = snap.ws.access_log.then(clock::now);
         let result = match &route.integration {
             Integration::Mock(mock) => Ok(integration::mock_reply(mock, &ev)),
             _ => gw.call(&snap, &stage, &route, &ev).await,
         };
+        if let Some(started) = started {
+            let took = started.elapsed().as_millis() as u64;
+            answered(
+                &snap,
+                &stage,
+                &conn,
+                &route,
+                &ev.request_id,
+                &result,
+                Some(took),
+            );
+        }
         if let Ok(reply) = &result {
             let joined = gw.apply_membership(&snap, &conn, reply);
             gw.delivery().sync_groups(&joined).await;
@@ -216,12 +256,91 @@ impl routing::Scope for BodyScope<'_> {
 }
 
 /// AWS's error frame for a throttled message.
-fn too_many(conn: &Connection, level: crate::throttle::Level) -> Frame {
+fn too_many(conn: &Connection, request_id: &Id, level: crate::throttle::Level) -> Frame {
     let frame = match level {
         crate::throttle::Level::Quota => ErrorFrame::LimitExceeded,
         _ => ErrorFrame::TooManyRequests,
     };
-    Frame::text(&frame.render(&conn.id, &Id::random()))
+    Frame::text(&frame.render(&conn.id, request_id))
+}
+
+/// The error message of a throttled message's frame.
+fn throttled(level: crate::throttle::Level) -> &'static str {
+    match level {
+        crate::throttle::Level::Quota => "Limit Exceeded",
+        _ => "Too Many Requests",
+    }
+}
+
+/// The access log line of a message the gateway answered itself (`status`
+/// and the error frame's message), when `[websocket] access_log` is on.
+fn refused(
+    snap: &Snapshot,
+    stage: &Stage,
+    conn: &Connection,
+    route_key: &str,
+    request_id: &Id,
+    (status, error): (u16, &str),
+) {
+    if snap.ws.access_log {
+        access::websocket(&access::WsLine {
+            error: Some(error),
+            ..message_line(stage, conn, route_key, request_id, status)
+        });
+    }
+}
+
+/// The access log line of a message whose integration ran (`took`: how
+/// long its call took; none for an inline mock).
+fn answered(
+    snap: &Snapshot,
+    stage: &Stage,
+    conn: &Connection,
+    route: &Route,
+    request_id: &Id,
+    result: &Result<integration::Reply, CallError>,
+    took: Option<u64>,
+) {
+    let too_big = |r: &integration::Reply| {
+        route.two_way
+            && r.body
+                .as_ref()
+                .is_some_and(|b| b.len() > snap.ws.max_reply_bytes)
+    };
+    let (status, error, kind) = match result {
+        Ok(r) if too_big(r) => (500, Some("Internal server error"), Some("failed")),
+        Ok(r) => (r.status, None, None),
+        Err(CallError::Timeout) => (504, Some("Endpoint request timed out"), Some("timeout")),
+        Err(e) => (500, Some("Internal server error"), Some(e.kind().label())),
+    };
+    access::websocket(&access::WsLine {
+        integration_latency_ms: took,
+        error,
+        integration_error: kind,
+        ..message_line(stage, conn, &route.key, request_id, status)
+    });
+}
+
+fn message_line<'a>(
+    stage: &'a Stage,
+    conn: &'a Connection,
+    route_key: &'a str,
+    request_id: &'a Id,
+    status: u16,
+) -> access::WsLine<'a> {
+    access::WsLine {
+        event_type: "MESSAGE",
+        request_id: Some(request_id.as_str()),
+        connection_id: conn.id.as_str(),
+        stage: &stage.name,
+        ip: &conn.info.source_ip,
+        route_key,
+        status,
+        integration_latency_ms: None,
+        error: None,
+        integration_error: None,
+        disconnect: None,
+    }
 }
 
 /// Who sent a message, for throttling (the principal is looked up only when

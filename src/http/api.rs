@@ -33,7 +33,7 @@ use crate::integration::http_event::HttpFacts;
 use crate::integration::share::Claim;
 use crate::routing::http::Matched;
 use crate::snapshot::{HttpRoute, Snapshot, Stage};
-use crate::telemetry::HttpRouteMetrics;
+use crate::telemetry::{HttpRouteMetrics, access};
 use crate::throttle::Subject;
 use http_body_util::Either;
 
@@ -102,42 +102,18 @@ pub async fn handle(
         seen.body_bytes + answer_bytes.unwrap_or(0),
     );
     if snap.http.access_log {
-        let line = AccessLine {
-            request_id: &request_id,
+        access::http(&access::HttpLine {
+            request_id: request_id.as_str(),
             ip: client.source_ip(),
-            method: &parts.method,
+            method: parts.method.as_str(),
+            route_key: seen.route_key,
             status,
             response_length: answer_bytes,
-        };
-        access_log(&line, &seen);
+            integration_latency_ms: seen.integration_ms,
+            integration_error: seen.integration_error.as_deref(),
+        });
     }
     resp
-}
-
-/// What the access log says of a request besides what serving it found out.
-struct AccessLine<'a> {
-    request_id: &'a Id,
-    ip: &'a str,
-    method: &'a http::Method,
-    status: u16,
-    response_length: Option<u64>,
-}
-
-/// One line per request with AWS's `$context` names (`SOCKGATE_LOG_FORMAT=json`
-/// makes it one JSON object). No header, query value or body is ever logged.
-fn access_log(line: &AccessLine<'_>, seen: &Seen<'_>) {
-    tracing::info!(
-        target: "sockgate::access",
-        requestId = line.request_id.as_str(),
-        ip = line.ip,
-        httpMethod = line.method.as_str(),
-        routeKey = seen.route_key,
-        status = line.status,
-        responseLength = line.response_length,
-        integrationLatency = seen.integration_ms,
-        integrationErrorMessage = seen.integration_error.as_deref(),
-        "HTTP request."
-    );
 }
 
 /// What serving a request found out, for its metrics.

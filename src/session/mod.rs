@@ -41,6 +41,7 @@ use crate::conn::{CloseReason, Connection};
 use crate::gateway::{Gateway, Stage};
 use crate::shutdown::TaskGuard;
 use crate::snapshot::Snapshot;
+use crate::telemetry::access;
 use drive::State;
 use transport::Transport;
 
@@ -110,12 +111,33 @@ async fn finish(
     stage.metrics.disconnect(&reason);
     // A connection closed because a survivor declared this node lost has had its
     // `$disconnect` from that survivor already.
+    let mut took = None;
     if reason != CloseReason::NodeLost && gw.delivery().claim_disconnect(conn).await {
+        let started = clock::now();
         gw.on_disconnect(snap, stage, conn, &reason).await;
+        took = stage
+            .disconnect
+            .is_some()
+            .then(|| started.elapsed().as_millis() as u64);
     } else {
         info!(conn.id = %conn.id, stage = %stage.name, "$disconnect skipped: a surviving node already delivered it while this one was cut off.");
     }
     let (code, why) = reason.disconnect_status();
+    if snap.ws.access_log {
+        access::websocket(&access::WsLine {
+            event_type: "DISCONNECT",
+            request_id: None,
+            connection_id: conn.id.as_str(),
+            stage: &stage.name,
+            ip: &conn.info.source_ip,
+            route_key: "$disconnect",
+            status: 200,
+            integration_latency_ms: took,
+            error: None,
+            integration_error: None,
+            disconnect: Some((code, &why)),
+        });
+    }
     info!(
         conn.id = %conn.id, stage = %stage.name, close.code = code, close.reason = %why,
         duration_ms = clock::now_ms().saturating_sub(conn.info.connected_at_ms), messages_in, messages_out,

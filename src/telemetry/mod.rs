@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 
 use crate::conn::CloseReason;
 
+pub mod access;
 mod functions;
 mod help;
 mod http_api;

@@ -30,7 +30,7 @@ use crate::gateway::{ConnectError, Gateway, Stage};
 use crate::integration::Handshake;
 use crate::session::{self, Held};
 use crate::snapshot::Snapshot;
-use crate::telemetry::{ClientError, ConnectOutcome, LogLimit};
+use crate::telemetry::{ClientError, ConnectOutcome, LogLimit, access};
 
 /// Refused upgrades are logged at most 10 lines a second: a scan, or a
 /// crowd of clients refused at once, is findable without flooding the log.
@@ -41,23 +41,54 @@ static REFUSED: LogLimit = LogLimit::new(10);
 /// headers or credentials).
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -> Response<Body> {
     let source = link.peer.ip();
-    match upgrade(gw, req, link).await {
-        Ok(resp) => resp,
+    let access_log = gw.snapshot().ws.access_log;
+    let mut seen = Seen::default();
+    let (resp, refused) = match upgrade(gw, req, link, &mut seen).await {
+        Ok(resp) => (resp, None),
         Err(e) => {
             let resp = e.into_response();
             if let Some(held_back) = REFUSED.admit() {
                 let status = resp.status().as_u16();
                 info!(%source, status, reason = e.reason(), held_back, "WebSocket upgrade refused.");
             }
-            resp
+            (resp, Some(e.reason()))
         }
+    };
+    if access_log {
+        let ip = seen.ip.unwrap_or_else(|| source.to_string());
+        access::websocket(&access::WsLine {
+            event_type: "CONNECT",
+            request_id: None,
+            connection_id: seen.id.as_ref().map_or("", Id::as_str),
+            stage: seen.stage.as_deref().unwrap_or(""),
+            ip: &ip,
+            route_key: "$connect",
+            // AWS logs an accepted $connect as 200.
+            status: refused.map_or(200, |_| resp.status().as_u16()),
+            integration_latency_ms: seen.latency_ms,
+            error: refused,
+            integration_error: None,
+            disconnect: None,
+        });
     }
+    resp
+}
+
+/// What an upgrade learned on its way, for its access log line.
+#[derive(Default)]
+struct Seen {
+    stage: Option<Arc<str>>,
+    ip: Option<String>,
+    id: Option<Id>,
+    /// How long `$connect`'s integration took.
+    latency_ms: Option<u64>,
 }
 
 async fn upgrade(
     gw: Arc<Gateway>,
     req: Request<Incoming>,
     link: Arc<Link>,
+    seen: &mut Seen,
 ) -> Result<Response<Body>, HandshakeError> {
     // One configuration generation for the whole upgrade (the session then
     // follows reloads on its own).
@@ -77,6 +108,8 @@ async fn upgrade(
         .assign(stage_name)
         .ok_or(HandshakeError::UnknownStage)?;
     let stage = Arc::clone(stage);
+    seen.stage = Some(Arc::clone(&stage.name));
+    seen.ip = Some(client.source_ip().to_owned());
     let accept = request::check_handshake(&req).inspect_err(|e| {
         if *e != HandshakeError::UpgradeRequired {
             stage.metrics.client_error(ClientError::BadHandshake);
@@ -100,6 +133,7 @@ async fn upgrade(
     let mut info = conn_info(&snap, &stage, req.headers(), source_ip);
     info.canary = canary;
     let id = Id::for_node(gw.delivery().node());
+    seen.id = Some(id);
     let mut offered = request::offered_protocols(req.headers());
     info.auth = authorize(&gw, &snap, &stage, &id, &info, &handshake, &offered).await?;
     // A token offered as a subprotocol is a credential, never a protocol to select.
@@ -109,6 +143,7 @@ async fn upgrade(
     let allowed = &snap.admission.allowed_subprotocols;
     let fallback = request::choose_subprotocol(allowed, &offered)?;
     let ws = &snap.ws;
+    let has_connect = stage.connect.is_some();
     let conn = Arc::new(Connection::new(
         id,
         info,
@@ -127,7 +162,12 @@ async fn upgrade(
         on_upgrade,
         held,
     };
-    let subprotocol = connect(gw, pending).await?.or(fallback);
+    let started = clock::now();
+    let chosen = connect(gw, pending).await;
+    if has_connect {
+        seen.latency_ms = Some(started.elapsed().as_millis() as u64);
+    }
+    let subprotocol = chosen?.or(fallback);
     Ok(switching_protocols(&accept, subprotocol))
 }
 

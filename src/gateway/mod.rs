@@ -27,6 +27,7 @@ pub mod call;
 pub mod connect;
 pub mod disconnect;
 pub mod message;
+mod message_access;
 pub mod node;
 pub mod reload;
 mod throttle;

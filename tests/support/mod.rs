@@ -5,6 +5,7 @@
 //! no test asserts on how long anything took.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod jwt;
 pub mod nginx;
 pub mod pki;

@@ -156,3 +156,50 @@ async fn failed_http_integrations_are_logged_at_warn_and_bounded() {
         }
     }
 }
+
+/// A failing WebSocket integration is logged at WARN with its route, kind
+/// and backend host; the bound is per route, so a flood of one route's
+/// failures does not hide another's.
+#[tokio::test]
+async fn failed_websocket_integrations_are_logged_per_route() {
+    use std::io::BufRead;
+    use support::process::{spawn, write_config};
+    let toml = "[stages.dev]\n[routes.flood]\nroute_response = true\nintegration = { type = \"aws_proxy\", uri = \"http://127.0.0.1:9/a\" }\n[routes.quiet]\nroute_response = true\nintegration = { type = \"http_proxy\", uri = \"http://127.0.0.1:7/b\" }\n";
+    let path = write_config("ws-failures.toml", toml);
+    let (mut child, public, _metrics, stderr) = spawn(&path);
+    let lines = std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("Integration call failed."))
+            .collect::<Vec<String>>()
+    });
+    let mut ws = connect(&format!("ws://{public}/dev")).await;
+    for _ in 0..100 {
+        send_text(&mut ws, r#"{"action":"flood","secret":"s3cret"}"#).await;
+        assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    }
+    send_text(&mut ws, r#"{"action":"quiet"}"#).await;
+    assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines: Vec<serde_json::Value> = lines
+        .join()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |route: &str| lines.iter().filter(|l| l["route"] == route).count();
+    assert!(
+        (1..100).contains(&of("flood")),
+        "{} flood lines",
+        of("flood")
+    );
+    assert_eq!(of("quiet"), 1, "the quiet route's failure was held back");
+    let quiet = lines.iter().find(|l| l["route"] == "quiet").unwrap();
+    assert_eq!(quiet["level"], "WARN");
+    assert_eq!(quiet["kind"], "failed");
+    assert_eq!(quiet["backend"], "127.0.0.1:7");
+    assert!(lines.iter().all(|l| !l.to_string().contains("s3cret")));
+}

@@ -4,7 +4,6 @@
 use crate::clock;
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{self, CallError, EventContext, EventType};
-use crate::telemetry::LogLimit;
 use tracing::warn;
 
 use super::{Gateway, Route, Stage};
@@ -40,13 +39,12 @@ impl Gateway {
         }
         if let Err(e) = &result {
             route.metrics.execution_error(e.kind());
-            // Bounded, like the HTTP API's: a dead backend fails every call.
-            static FAILURES: LogLimit = LogLimit::new(10);
-            if let Some(held_back) = FAILURES.admit() {
+            // Bounded per route: a dead backend fails every call.
+            if let Some(held_back) = route.failures.admit() {
                 warn!(
                     conn.id = %ev.connection_id, stage = %stage.name, route = %route.key, request.id = %ev.request_id,
-                    event = ev.event_type.as_str(), kind = e.kind().label(), error = %e, elapsed_ms = started.elapsed().as_millis() as u64,
-                    held_back, "Integration call failed."
+                    event = ev.event_type.as_str(), kind = e.kind().label(), backend = route.integration.host(),
+                    error = %e, elapsed_ms = started.elapsed().as_millis() as u64, held_back, "Integration call failed."
                 );
             }
         }

@@ -21,7 +21,6 @@ use crate::integration::http_route::{self, HttpAnswer, RouteFacts};
 use crate::integration::share::Claim;
 use crate::integration::{CallError, HttpClient, LambdaError};
 use crate::snapshot::HttpRoute;
-use crate::telemetry::LogLimit;
 
 /// One call's fixed parts.
 #[derive(Clone, Copy)]
@@ -119,15 +118,12 @@ pub async fn call(
     (resp, called)
 }
 
-/// Failed calls' log lines: at most this many a second, so a backend that is
-/// down cannot flood the log at the rate clients call it.
-static FAILURES: LogLimit = LogLimit::new(10);
-
 /// One WARN line for a failed call: the route, the failure's kind and the
 /// gateway's own account of it, and the backend's host — never its path,
 /// query, headers or body.
 fn log_failure(c: Call<'_>, e: &CallError) {
-    let Some(held_back) = FAILURES.admit() else {
+    // Bounded per route (`HttpRoute::failures`).
+    let Some(held_back) = c.route.failures.admit() else {
         return;
     };
     let backend = c.route.integration.host();

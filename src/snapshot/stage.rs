@@ -10,7 +10,9 @@ use crate::config::{Config, StageConfig};
 use crate::integration::Integration;
 use crate::routing::mapping::RouteMapping;
 use crate::routing::{self, RouteTable, http::HttpRouter};
-use crate::telemetry::{HTTP_NONE, HttpRouteMetrics, Metrics, RouteMetrics, StageMetrics};
+use crate::telemetry::{
+    HTTP_NONE, HttpRouteMetrics, LogLimit, Metrics, RouteMetrics, StageMetrics,
+};
 use crate::throttle::{Bucket, ClientLimits, Gcra, Limit, RouteBucket};
 use crate::validation::Model;
 
@@ -76,6 +78,9 @@ pub struct Route {
     pub models: Option<RouteModels>,
     /// Route metric handles.
     pub metrics: RouteMetrics,
+    /// Its failed calls' WARN lines: bounded per route, so one dead backend
+    /// neither floods the log nor hides another route's failures.
+    pub failures: LogLimit,
 }
 
 /// A WebSocket route's models, resolved.
@@ -141,6 +146,8 @@ pub struct HttpRoute {
     pub detailed_errors: bool,
     /// Metric handles (labelled by route key, never by path).
     pub metrics: HttpRouteMetrics,
+    /// Its failed calls' WARN lines, bounded per route (as [`Route`]'s).
+    pub failures: LogLimit,
 }
 
 // === impl Stage ===
@@ -279,6 +286,7 @@ impl Builder<'_> {
             required: r.validation.required.clone(),
             detailed_errors: r.validation.detailed,
             metrics: self.shared.metrics.http_route(self.label, &r.key),
+            failures: LogLimit::new(FAILURE_LINES),
         })
     }
 
@@ -293,9 +301,15 @@ impl Builder<'_> {
                 .as_ref()
                 .map(|v| RouteModels::new(v, self.shared.models)),
             metrics: self.shared.metrics.route(self.label, &r.key),
+            failures: LogLimit::new(FAILURE_LINES),
         })
     }
 }
+
+/// Failed calls logged per route and second: enough to see what fails and
+/// why, few enough that a backend that is down cannot flood the log at the
+/// rate clients call it.
+const FAILURE_LINES: u64 = 5;
 
 /// A stage's per-client limits in GCRA's terms.
 fn client_limits(t: &crate::config::StageThrottle) -> ClientLimits {

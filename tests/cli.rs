@@ -261,7 +261,7 @@ integration = { type = "mock", body = "a pet" }
     let path = write_config("access.toml", config);
     let (mut child, public, _metrics, mut stderr) = support::process::spawn(&path);
     let mut conn = std::net::TcpStream::connect(public).unwrap();
-    let request = "GET /prod/pets/7?token=s3cret HTTP/1.1\r\nhost: x\r\nauthorization: Bearer s3cret\r\nconnection: close\r\n\r\n";
+    let request = "GET /prod/pets/7?token=s3cret HTTP/1.1\r\nhost: x\r\nauthorization: Bearer s3cret\r\nx-amzn-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1\r\nconnection: close\r\n\r\n";
     std::io::Write::write_all(&mut conn, request.as_bytes()).unwrap();
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut conn, &mut answer).unwrap();
@@ -288,6 +288,9 @@ integration = { type = "mock", body = "a pet" }
     assert_eq!(entry["status"], 200);
     assert_eq!(entry["ip"], "127.0.0.1");
     assert_eq!(entry["responseLength"], 5);
+    // The trace's root names it; the rest of the client's header is not logged.
+    assert_eq!(entry["xrayTraceId"], "1-5759e988-bd862e3fe1be46a994272793");
+    assert!(!line.contains("53995c3f42cd8ad8"), "{line}");
     assert!(!line.contains("s3cret"), "a token reached the log: {line}");
 }
 

@@ -111,6 +111,7 @@ pub async fn handle(
             response_length: answer_bytes,
             integration_latency_ms: seen.integration_ms,
             integration_error: seen.integration_error.as_deref(),
+            trace_id: client.forwarded.trace_root(),
         });
     }
     resp

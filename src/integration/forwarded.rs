@@ -117,6 +117,17 @@ impl Forwarded {
             .map(|(_, v)| v)
     }
 
+    /// The trace's root id (`1-{8 hex}-{24 hex}`, AWS's `$context.xrayTraceId`
+    /// form), the whole of it checked by [`is_trace_id`] or made here: what
+    /// the access log names a request's trace by, never the rest of a value
+    /// the client sent.
+    pub fn trace_root(&self) -> &str {
+        self.trace()
+            .strip_prefix("Root=")
+            .and_then(|r| r.get(..35))
+            .unwrap_or("")
+    }
+
     fn trace(&self) -> &str {
         match &self.trace {
             Trace::Kept(v) => v.to_str().unwrap_or(""),
@@ -203,6 +214,16 @@ mod tests {
             f.get("x-amzn-trace-id"),
             Some("Root=1-5759e988-bd862e3fe1be46a994272793")
         );
+        assert_eq!(f.trace_root(), "1-5759e988-bd862e3fe1be46a994272793");
+        let kept = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let f = Forwarded::new(
+            "203.0.113.9".into(),
+            None,
+            "https",
+            443,
+            Some(HeaderValue::from_static(kept)),
+        );
+        assert_eq!(f.trace_root(), "1-5759e988-bd862e3fe1be46a994272793");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct HttpLine<'a> {
     pub integration_latency_ms: Option<u64>,
     /// `$context.integrationErrorMessage`.
     pub integration_error: Option<&'a str>,
+    /// `$context.xrayTraceId`: the root of the request's `X-Amzn-Trace-Id`
+    /// (the client's, or the one the gateway made and sent on).
+    pub trace_id: &'a str,
 }
 
 /// Writes an HTTP request's line.
@@ -40,6 +43,7 @@ pub fn http(l: &HttpLine<'_>) {
         responseLength = l.response_length,
         integrationLatency = l.integration_latency_ms,
         integrationErrorMessage = l.integration_error,
+        xrayTraceId = l.trace_id,
         "HTTP request."
     );
 }

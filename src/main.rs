@@ -51,7 +51,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(why) = telemetry::init_logging() {
-        eprintln!("invalid log filter: {why}");
+        eprintln!("cannot set up logging: {why}");
         return ExitCode::from(EX_CONFIG);
     }
     if let Some(Command::Cert { dir, names }) = &cli.command {

@@ -380,9 +380,21 @@ fn a_node_that_cannot_start_says_why() {
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("invalid log filter: SOCKGATE_LOG="),
+        err.starts_with("cannot set up logging: SOCKGATE_LOG="),
         "{err}"
     );
+
+    // An access log file that cannot be opened, likewise.
+    let out = Command::new(BIN)
+        .env("SOCKGATE_ACCESS_LOG_FILE", "/nonexistent-dir/access.log")
+        .env_remove("SOCKGATE_LOG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = "cannot set up logging: SOCKGATE_ACCESS_LOG_FILE: /nonexistent-dir/access.log:";
+    assert!(err.starts_with(want), "{err}");
 }
 
 /// In the text format a value with spaces is quoted, so each `key=value`
@@ -544,4 +556,75 @@ schema = '{"type":"object","required":["n"]}'
     assert_eq!(gone["eventType"], "DISCONNECT");
     assert_eq!(gone["connectionId"], id.as_str());
     assert_eq!(gone["disconnectStatusCode"], 1005);
+}
+
+/// `SOCKGATE_ACCESS_LOG_FILE`: access lines are appended to that file and
+/// not to stderr; after logrotate moves it away, SIGUSR1 makes the next
+/// line start a new file at the path.
+#[test]
+fn the_access_log_file_is_reopened_on_sigusr1() {
+    let config = "[stages.prod]\n[http]\naccess_log = true\n[http.routes.\"GET /pets\"]\nintegration = { type = \"mock\", body = \"pets\" }\n";
+    let path = write_config("access-file.toml", config);
+    let dir = std::env::temp_dir().join(format!("sockgate-access-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let rotated = dir.join("access.log.1");
+    let mut cmd = Command::new(BIN);
+    cmd.env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .env("SOCKGATE_ACCESS_LOG_FILE", &log);
+    let (mut child, public, _metrics, stderr) = support::process::spawn_command(cmd, &path);
+    let stderr_lines = support::process::drain_lines(stderr);
+    let get = |n: u32| {
+        let mut conn = std::net::TcpStream::connect(public).unwrap();
+        let req = format!("GET /prod/pets?n={n} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        std::io::Write::write_all(&mut conn, req.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut conn, &mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    };
+    let lines_of = |p: &std::path::Path| -> usize {
+        std::fs::read_to_string(p).map_or(0, |t| {
+            t.lines().filter(|l| l.contains("HTTP request.")).count()
+        })
+    };
+    let wait_for = |p: &std::path::Path, n: usize| {
+        let deadline = sockgate::clock::now() + PATIENCE;
+        while lines_of(p) < n && sockgate::clock::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        lines_of(p)
+    };
+    get(1);
+    assert_eq!(wait_for(&log, 1), 1);
+    // logrotate: move the file, then signal.
+    std::fs::rename(&log, &rotated).unwrap();
+    send_signal(&child, "-USR1");
+    let deadline = sockgate::clock::now() + PATIENCE;
+    while !log.exists() && sockgate::clock::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    get(2);
+    assert_eq!(
+        wait_for(&log, 1),
+        1,
+        "the new file has the line after the signal"
+    );
+    assert_eq!(
+        lines_of(&rotated),
+        1,
+        "the moved file keeps only the line before"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let on_stderr = stderr_lines.join().unwrap();
+    assert!(
+        !on_stderr.iter().any(|l| l.contains("HTTP request.")),
+        "access lines reached stderr too"
+    );
+    assert!(
+        on_stderr
+            .iter()
+            .any(|l| l.contains("access log file is reopened"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -60,6 +60,9 @@ pub struct Server {
     /// SIGHUP, registered when the server is bound: from then on its default
     /// action (ending the process) would kill a node an early reload reached.
     hup: io::Result<Signal>,
+    /// SIGUSR1 (reopen the access log file), registered with SIGHUP and for
+    /// the same reason: logrotate's signal must never end the node.
+    usr1: io::Result<Signal>,
 }
 
 /// A listener; its index is its position in `telemetry::LISTENERS`.
@@ -119,6 +122,7 @@ impl Server {
         }
         Ok(Server {
             hup: tokio::signal::unix::signal(SignalKind::hangup()),
+            usr1: tokio::signal::unix::signal(SignalKind::user_defined1()),
             gateway,
             public,
             management,
@@ -201,8 +205,10 @@ impl Server {
 
         // SIGHUP reloads the config file (see gateway::reload).
         let reloader = tokio::spawn(reload_on_sighup(Arc::downgrade(gw), self.hup));
+        let reopener = tokio::spawn(reopen_on_sigusr1(self.usr1));
         shutdown.await;
         reloader.abort();
+        reopener.abort();
         let open = gw.delivery().registry().len();
         let grace = gw.snapshot().config.server.shutdown_grace;
         info!(
@@ -398,6 +404,20 @@ async fn reload_on_sighup(gw: Weak<Gateway>, hup: io::Result<Signal>) {
         let Some(gw) = gw.upgrade() else { return };
         info!("SIGHUP received: reloading the configuration.");
         gw.reload();
+    }
+}
+
+/// Reopens the access log file on every SIGUSR1 (after logrotate moved it).
+async fn reopen_on_sigusr1(usr1: io::Result<Signal>) {
+    let Ok(mut usr1) = usr1 else { return };
+    while usr1.recv().await.is_some() {
+        match crate::telemetry::reopen_access_log() {
+            Ok(true) => info!("SIGUSR1 received: the access log file is reopened."),
+            Ok(false) => info!("SIGUSR1 received: no access log file to reopen."),
+            Err(e) => {
+                warn!(error = %e, "SIGUSR1 received: cannot reopen the access log file; writing on to the old one.")
+            }
+        }
     }
 }
 

@@ -18,12 +18,14 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use crate::conn::CloseReason;
 
 pub mod access;
+mod access_file;
 mod functions;
 mod help;
 mod http_api;
 mod log_limit;
 mod logfmt;
 
+pub use access_file::reopen as reopen_access_log;
 pub use functions::{FunctionMetrics, FunctionOutcome, RestartReason};
 pub use http_api::{HttpRouteMetrics, NONE as HTTP_NONE};
 pub use log_limit::LogLimit;
@@ -476,7 +478,8 @@ impl RouteMetrics {
 }
 
 /// Installs the tracing subscriber: `SOCKGATE_LOG` (or `RUST_LOG`) filters,
-/// `SOCKGATE_LOG_FORMAT=json` writes one JSON object per line.
+/// `SOCKGATE_LOG_FORMAT=json` writes one JSON object per line, and
+/// `SOCKGATE_ACCESS_LOG_FILE` takes the access lines.
 pub fn init_logging() -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     // An invalid filter is an error, not silence: a node started to debug
@@ -492,10 +495,17 @@ pub fn init_logging() -> Result<(), String> {
     // text. NO_COLOR (https://no-color.org) turns it off at a terminal too.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // `SOCKGATE_ACCESS_LOG_FILE`: access lines go to that file (SIGUSR1
+    // reopens it), the rest to stderr.
+    if let Some(path) = std::env::var_os("SOCKGATE_ACCESS_LOG_FILE").filter(|p| !p.is_empty()) {
+        access_file::install(path.into()).map_err(|e| format!("SOCKGATE_ACCESS_LOG_FILE: {e}"))?;
+    }
+    // A file gets no colour codes: with one, there are none at all.
+    let ansi = ansi && !access_file::installed();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(access_file::Writers);
     let json = std::env::var("SOCKGATE_LOG_FORMAT").is_ok_and(|f| f == "json");
     // Already set (a test process that started several gateways): kept.
     let _ = if json {

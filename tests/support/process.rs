@@ -31,6 +31,14 @@ pub fn spawn_keeping_management(
     spawn_with(Command::new(BIN), config)
 }
 
+/// [`spawn`] with a command the caller set up (its environment).
+pub fn spawn_command(
+    cmd: Command,
+    config: &std::path::Path,
+) -> (Child, SocketAddr, SocketAddr, BufReader<ChildStderr>) {
+    spawn_with(cmd, config)
+}
+
 #[allow(clippy::zombie_processes)]
 fn spawn_with(
     mut cmd: Command,
@@ -64,6 +72,11 @@ fn spawn_with(
 /// on a full pipe; the thread returns how many lines it read.
 pub fn drain(stderr: BufReader<ChildStderr>) -> std::thread::JoinHandle<usize> {
     std::thread::spawn(move || stderr.lines().map_while(Result::ok).count())
+}
+
+/// Reads the rest of a child's stderr on a thread; the thread returns its lines.
+pub fn drain_lines(stderr: BufReader<ChildStderr>) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect())
 }
 
 /// A process's resident set size in bytes (Linux `/proc/PID/status`, `VmRSS`).

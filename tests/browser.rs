@@ -23,6 +23,12 @@ async fn the_demo_page_chats_through_the_gateway_in_a_real_browser() {
     browser
         .call("Page.navigate", serde_json::json!({ "url": page }))
         .await;
+    // Navigating returns as the page starts loading.
+    browser
+        .until(&format!(
+            "location.href === '{page}' && document.readyState === 'complete'"
+        ))
+        .await;
 
     // Connected: the whoami reply gave the page its id.
     browser

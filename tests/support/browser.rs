@@ -117,7 +117,7 @@ impl Browser {
         }
     }
 
-    /// Evaluates `expr` in the page; its value.
+    /// Evaluates `expr` in the page; its value (an exception fails the test).
     pub async fn eval(&mut self, expr: &str) -> Value {
         let r = self
             .call(
@@ -129,10 +129,13 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Waits until `expr` is true in the page.
+    /// Waits until `expr` is true in the page. Until then it may also throw
+    /// (the page may still be loading: its elements are not there yet).
     pub async fn until(&mut self, expr: &str) {
         let deadline = sockgate::clock::now() + PATIENCE;
-        while self.eval(expr).await != json!(true) {
+        let guarded =
+            format!("(() => {{ try {{ return ({expr}); }} catch (_) {{ return false; }} }})()");
+        while self.eval(&guarded).await != json!(true) {
             assert!(sockgate::clock::now() < deadline, "never true: {expr}");
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

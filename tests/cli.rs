@@ -522,6 +522,10 @@ schema = '{"type":"object","required":["n"]}'
     assert_eq!(connect["routeKey"], "$connect");
     assert_eq!(connect["stage"], "prod");
     assert_eq!(connect["ip"], "127.0.0.1");
+    // Its trace: the root of the X-Amzn-Trace-Id made for the upgrade.
+    let trace = connect["xrayTraceId"].as_str().unwrap();
+    assert!(trace.starts_with("1-") && trace.len() == 35, "{trace}");
+    assert_eq!(line["xrayTraceId"].as_str().map(str::len), Some(35));
 
     send_text(&mut ws, r#"{"action":"echo","secret":"s3cret"}"#).await;
     let request_id = recv_text(&mut ws).await;

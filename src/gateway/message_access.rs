@@ -84,5 +84,6 @@ fn message_line<'a>(
         error: None,
         integration_error: None,
         disconnect: None,
+        trace_id: None,
     }
 }

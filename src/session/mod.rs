@@ -136,6 +136,7 @@ async fn finish(
             error: None,
             integration_error: None,
             disconnect: Some((code, &why)),
+            trace_id: None,
         });
     }
     info!(

@@ -78,6 +78,9 @@ pub struct WsLine<'a> {
     pub integration_error: Option<&'static str>,
     /// A `$disconnect`'s `disconnectStatusCode` and `disconnectReason`.
     pub disconnect: Option<(u16, &'a str)>,
+    /// `$context.xrayTraceId` of a `$connect`: the root of its upgrade
+    /// request's `X-Amzn-Trace-Id` (the client's, or the one made for it).
+    pub trace_id: Option<&'a str>,
 }
 
 /// Writes a WebSocket event's line.
@@ -96,6 +99,7 @@ pub fn websocket(l: &WsLine<'_>) {
         integrationErrorMessage = l.integration_error,
         disconnectStatusCode = l.disconnect.map(|d| d.0),
         disconnectReason = l.disconnect.map(|d| d.1),
+        xrayTraceId = l.trace_id,
         "WebSocket event."
     );
 }

@@ -69,6 +69,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -
             error: refused,
             integration_error: None,
             disconnect: None,
+            trace_id: seen.trace.as_deref(),
         });
     }
     resp
@@ -82,6 +83,8 @@ struct Seen {
     id: Option<Id>,
     /// How long `$connect`'s integration took.
     latency_ms: Option<u64>,
+    /// The root of its `X-Amzn-Trace-Id`.
+    trace: Option<String>,
 }
 
 async fn upgrade(
@@ -101,6 +104,8 @@ async fn upgrade(
         HandshakeError::BadRequest
     })?;
     let client = peer::forward(&snap.trusted_proxies, &mut parts.headers, &link);
+    seen.ip = Some(client.source_ip().to_owned());
+    seen.trace = Some(client.forwarded.trace_root().to_owned());
     let mut req = Request::from_parts(parts, body);
     let stage_name = Snapshot::ws_stage(req.uri().path());
     // The canary takes its share of new connections, each for its whole life.
@@ -109,7 +114,6 @@ async fn upgrade(
         .ok_or(HandshakeError::UnknownStage)?;
     let stage = Arc::clone(stage);
     seen.stage = Some(Arc::clone(&stage.name));
-    seen.ip = Some(client.source_ip().to_owned());
     let accept = request::check_handshake(&req).inspect_err(|e| {
         if *e != HandshakeError::UpgradeRequired {
             stage.metrics.client_error(ClientError::BadHandshake);

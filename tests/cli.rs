@@ -500,6 +500,15 @@ integration = { type = "mock", body = "${context.requestId}" }
 [routes.strict]
 integration = { type = "mock" }
 request_models = { "$default" = "N" }
+[routes.down]
+route_response = true
+integration = { type = "aws_proxy", uri = "http://127.0.0.1:9/down" }
+[routes.once]
+route_response = true
+integration = { type = "mock", body = "once" }
+[routes.once.throttle]
+rate = 0.001
+burst = 1
 [models.N]
 schema = '{"type":"object","required":["n"]}'
 "#;
@@ -552,6 +561,30 @@ schema = '{"type":"object","required":["n"]}'
         (&bad["status"], &bad["routeKey"]),
         (&400.into(), &"strict".into())
     );
+    assert_eq!(bad["errorMessage"], "Bad request body");
+
+    // A failed call: the frame's status and message, and the kind of failure.
+    send_text(&mut ws, r#"{"action":"down"}"#).await;
+    assert_eq!(recv_json(&mut ws).await["message"], "Internal server error");
+    let down = next_access_line(&mut stderr);
+    assert_eq!(
+        (&down["status"], &down["routeKey"]),
+        (&500.into(), &"down".into())
+    );
+    assert_eq!(down["errorMessage"], "Internal server error");
+    assert_eq!(down["integrationErrorMessage"], "failed");
+    assert!(down["integrationLatency"].is_u64(), "{down}");
+
+    // Throttled: the first passes, the second gets the 429 frame.
+    send_text(&mut ws, r#"{"action":"once"}"#).await;
+    assert_eq!(recv_text(&mut ws).await, "once");
+    assert_eq!(next_access_line(&mut stderr)["status"], 200);
+    send_text(&mut ws, r#"{"action":"once"}"#).await;
+    let frame = recv_json(&mut ws).await;
+    let limited = next_access_line(&mut stderr);
+    assert_eq!(limited["status"], 429);
+    assert_eq!(limited["errorMessage"], frame["message"]);
+    assert_eq!(limited["requestId"], frame["requestId"]);
 
     ws.close(None).await.unwrap();
     let gone = next_access_line(&mut stderr);

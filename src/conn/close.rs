@@ -189,21 +189,40 @@ pub enum ErrorFrame {
 }
 
 impl ErrorFrame {
-    /// The frame text, byte for byte as AWS writes it (one space after the first
-    /// colon and after each comma, none after the others).
-    pub fn render(self, connection_id: &Id, request_id: &Id) -> String {
-        let message = match self {
+    /// Its `message`, as AWS writes it.
+    pub fn message(self) -> &'static str {
+        match self {
             ErrorFrame::Forbidden => "Forbidden",
             ErrorFrame::InternalServerError => "Internal server error",
             ErrorFrame::Timeout => "Endpoint request timed out",
             ErrorFrame::TooManyRequests => "Too Many Requests",
             ErrorFrame::LimitExceeded => "Limit Exceeded",
-        };
+        }
+    }
+
+    /// The HTTP status of the same failure (what an access log line says of
+    /// a message answered with this frame).
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorFrame::Forbidden => 403,
+            ErrorFrame::InternalServerError => 500,
+            ErrorFrame::Timeout => 504,
+            ErrorFrame::TooManyRequests | ErrorFrame::LimitExceeded => 429,
+        }
+    }
+
+    /// The frame text, byte for byte as AWS writes it (one space after the first
+    /// colon and after each comma, none after the others).
+    pub fn render(self, connection_id: &Id, request_id: &Id) -> String {
+        let message = self.message();
         format!(
             r#"{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}"#
         )
     }
 }
+
+/// The message of [`bad_request_body`]'s frame.
+pub const BAD_REQUEST_BODY: &str = "Bad request body";
 
 /// AWS's frame for a message that does not match its route's model, spaced
 /// exactly as AWS documents it (unlike the other error frames); with
@@ -213,7 +232,7 @@ pub fn bad_request_body(connection_id: &Id, message_id: &Id, details: Option<&[S
         format!(r#", "errors": {}"#, serde_json::Value::from(d.to_vec()))
     });
     format!(
-        r#"{{"message" : "Bad request body", "connectionId": "{connection_id}", "messageId": "{message_id}"{errors}}}"#
+        r#"{{"message" : "{BAD_REQUEST_BODY}", "connectionId": "{connection_id}", "messageId": "{message_id}"{errors}}}"#
     )
 }
 

@@ -13,7 +13,7 @@ pub mod id;
 pub mod mailbox;
 pub mod outcome;
 
-pub use close::{CloseReason, ErrorFrame, bad_request_body};
+pub use close::{BAD_REQUEST_BODY, CloseReason, ErrorFrame, bad_request_body};
 pub use group::{GroupKey, MAX_GROUP_NAME, Sent};
 pub use id::{ConnectionId, Id, NodeTag};
 pub use mailbox::{ConnAuth, ConnInfo, Connection, JoinError, PostError};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::message_access::{answered, refused, throttled};
+use super::message_access::{Told, log};
 use super::{Gateway, Route, Stage};
 use crate::clock;
 use crate::conn::{Connection, ErrorFrame, Id, bad_request_body};
@@ -53,10 +53,10 @@ impl Gateway {
             Selected::Route(_, route) => Arc::clone(route),
             Selected::NoRoute => {
                 stage.metrics.client_error(ClientError::NoRoute);
-                let rid = Id::random();
-                conn.push_from_session(Frame::text(&ErrorFrame::Forbidden.render(&conn.id, &rid)));
+                let (rid, frame) = (Id::random(), ErrorFrame::Forbidden);
+                conn.push_from_session(Frame::text(&frame.render(&conn.id, &rid)));
                 // The selected key is the client's own text: not logged.
-                refused(snap, stage, conn, "", &rid, (403, "Forbidden"));
+                log(snap, stage, conn, "", &rid, Told::Refused(frame), None);
                 return;
             }
         };
@@ -65,9 +65,17 @@ impl Gateway {
             Ok(shared) => shared,
             Err(level) => {
                 // Not sent to the integration; the connection stays open.
-                let rid = Id::random();
-                conn.push_from_session(too_many(conn, &rid, level));
-                refused(snap, stage, conn, &route.key, &rid, (429, throttled(level)));
+                let (rid, frame) = (Id::random(), too_many(level));
+                conn.push_from_session(Frame::text(&frame.render(&conn.id, &rid)));
+                log(
+                    snap,
+                    stage,
+                    conn,
+                    &route.key,
+                    &rid,
+                    Told::Refused(frame),
+                    None,
+                );
                 return;
             }
         };
@@ -84,14 +92,7 @@ impl Gateway {
             let rid = Id::random();
             let frame = bad_request_body(&conn.id, &rid, details);
             conn.push_from_session(Frame::text(&frame));
-            refused(
-                snap,
-                stage,
-                conn,
-                &route.key,
-                &rid,
-                (400, "Bad request body"),
-            );
+            log(snap, stage, conn, &route.key, &rid, Told::BadRequest, None);
             return;
         }
         let max_reply = snap.ws.max_reply_bytes;
@@ -111,13 +112,11 @@ impl Gateway {
             // Inline, so not awaited: with a cluster the reconciler subscribes
             // to any newly joined group within milliseconds.
             let _ = self.apply_membership(snap, conn, &reply);
-            let result = Ok(reply);
-            if snap.ws.access_log {
-                answered(snap, stage, conn, &route, &ev.request_id, &result, None);
-            }
-            if let Some(frame) = reply_frame(&route, conn, &ev.request_id, result, max_reply) {
+            let (frame, told) = reply_frame(&route, conn, &ev.request_id, Ok(reply), max_reply);
+            if let Some(frame) = frame {
                 conn.push_from_session(frame);
             }
+            log(snap, stage, conn, &route.key, &ev.request_id, told, None);
             return;
         }
         conn.begin_call();
@@ -163,15 +162,16 @@ impl Call {
         if !shared.is_empty()
             && let Err(level) = gw.throttle_shared(&snap, &stage, shared).await
         {
-            let rid = Id::random();
-            conn.push_reply(too_many(&conn, &rid, level));
-            refused(
+            let (rid, frame) = (Id::random(), too_many(level));
+            conn.push_reply(Frame::text(&frame.render(&conn.id, &rid)));
+            log(
                 &snap,
                 &stage,
                 &conn,
                 &route.key,
                 &rid,
-                (429, throttled(level)),
+                Told::Refused(frame),
+                None,
             );
             conn.end_call();
             return;
@@ -189,28 +189,19 @@ impl Call {
             Integration::Mock(mock) => Ok(integration::mock_reply(mock, &ev)),
             _ => gw.call(&snap, &stage, &route, &ev).await,
         };
-        if let Some(started) = started {
-            let took = started.elapsed().as_millis() as u64;
-            answered(
-                &snap,
-                &stage,
-                &conn,
-                &route,
-                &ev.request_id,
-                &result,
-                Some(took),
-            );
-        }
+        let took = started.map(|s| s.elapsed().as_millis() as u64);
         if let Ok(reply) = &result {
             let joined = gw.apply_membership(&snap, &conn, reply);
             gw.delivery().sync_groups(&joined).await;
         }
         let max_reply = snap.ws.max_reply_bytes;
-        if let Some(frame) = reply_frame(&route, &conn, &ev.request_id, result, max_reply)
+        let (frame, told) = reply_frame(&route, &conn, &ev.request_id, result, max_reply);
+        if let Some(frame) = frame
             && !conn.push_reply(frame)
         {
             debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
         }
+        log(&snap, &stage, &conn, &route.key, &ev.request_id, told, took);
         conn.end_call();
     }
 }
@@ -257,12 +248,11 @@ impl routing::Scope for BodyScope<'_> {
 }
 
 /// AWS's error frame for a throttled message.
-fn too_many(conn: &Connection, request_id: &Id, level: crate::throttle::Level) -> Frame {
-    let frame = match level {
+fn too_many(level: crate::throttle::Level) -> ErrorFrame {
+    match level {
         crate::throttle::Level::Quota => ErrorFrame::LimitExceeded,
         _ => ErrorFrame::TooManyRequests,
-    };
-    Frame::text(&frame.render(&conn.id, request_id))
+    }
 }
 
 /// Who sent a message, for throttling (the principal is looked up only when
@@ -296,25 +286,31 @@ fn message_subject<'a>(
 }
 
 /// What the client gets for an integration's result: its reply on a two-way
-/// route, AWS's error frame on a failure, nothing otherwise. A reply over
-/// `max_reply_bytes` is a failure: it bounds what one call can queue for a
-/// client (the README's per-connection formula counts on it).
+/// route, AWS's error frame on a failure, nothing otherwise; and what it
+/// was told, for the access log. A reply over `max_reply_bytes` is a
+/// failure: it bounds what one call can queue for a client (the README's
+/// per-connection formula counts on it).
 fn reply_frame(
     route: &Route,
     conn: &Connection,
     request_id: &Id,
     result: Result<integration::Reply, CallError>,
     max_reply_bytes: usize,
-) -> Option<Frame> {
+) -> (Option<Frame>, Told) {
+    let failed = |frame: ErrorFrame, kind| {
+        let text = Frame::text(&frame.render(&conn.id, request_id));
+        (Some(text), Told::Failed(frame, kind))
+    };
     match result {
         Ok(reply) => {
             if reply.status >= 400 {
                 route.metrics.integration_errors.increment(1);
             }
+            let told = Told::Status(reply.status);
             match reply.body {
                 Some(body) if route.two_way => {
                     if body.len() <= max_reply_bytes {
-                        return Some(body.into_frame());
+                        return (Some(body.into_frame()), told);
                     }
                     route.metrics.execution_error(ExecutionError::Failed);
                     warn!(
@@ -322,18 +318,14 @@ fn reply_frame(
                         bytes = body.len(), max_reply_bytes,
                         "Integration reply exceeds max_reply_bytes; the client gets an Internal server error frame."
                     );
-                    Some(Frame::text(
-                        &ErrorFrame::InternalServerError.render(&conn.id, request_id),
-                    ))
+                    failed(ErrorFrame::InternalServerError, ExecutionError::Failed)
                 }
-                _ => None,
+                _ => (None, told),
             }
         }
-        Err(CallError::Timeout) => Some(Frame::text(
-            &ErrorFrame::Timeout.render(&conn.id, request_id),
-        )),
-        Err(CallError::Failed(_) | CallError::Lambda(_)) => Some(Frame::text(
-            &ErrorFrame::InternalServerError.render(&conn.id, request_id),
-        )),
+        Err(e @ CallError::Timeout) => failed(ErrorFrame::Timeout, e.kind()),
+        Err(e @ (CallError::Failed(_) | CallError::Lambda(_))) => {
+            failed(ErrorFrame::InternalServerError, e.kind())
+        }
     }
 }

@@ -1,89 +1,66 @@
-//! A message's access log line (`[websocket] access_log`): its status — the
-//! integration's, or that of the error frame the gateway answered with —
-//! and never its text.
+//! A message's access log line (`[websocket] access_log`): what the client
+//! was told — the integration's status, or the error frame the gateway
+//! answered with and why — and never the message's text.
 
-use super::{Route, Stage};
-use crate::conn::{Connection, Id};
-use crate::integration::{self, CallError};
+use super::Stage;
+use crate::conn::{BAD_REQUEST_BODY, Connection, ErrorFrame, Id};
 use crate::snapshot::Snapshot;
-use crate::telemetry::access;
+use crate::telemetry::{ExecutionError, access};
 
-/// The error message of a throttled message's frame.
-pub(super) fn throttled(level: crate::throttle::Level) -> &'static str {
-    match level {
-        crate::throttle::Level::Quota => "Limit Exceeded",
-        _ => "Too Many Requests",
+/// What a message's client was told, as the message path decided it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Told {
+    /// The integration's answer, with its status (sent back or not).
+    Status(u16),
+    /// The gateway refused it with this frame (no route, throttled).
+    Refused(ErrorFrame),
+    /// It does not match its route's model ("Bad request body", 400).
+    BadRequest,
+    /// Its call failed: this frame went back, for this kind of failure.
+    Failed(ErrorFrame, ExecutionError),
+}
+
+impl Told {
+    /// `status`, `errorMessage` and `integrationErrorMessage`.
+    fn fields(self) -> (u16, Option<&'static str>, Option<&'static str>) {
+        match self {
+            Told::Status(status) => (status, None, None),
+            Told::Refused(frame) => (frame.status(), Some(frame.message()), None),
+            Told::BadRequest => (400, Some(BAD_REQUEST_BODY), None),
+            Told::Failed(frame, kind) => {
+                (frame.status(), Some(frame.message()), Some(kind.label()))
+            }
+        }
     }
 }
 
-/// The access log line of a message the gateway answered itself (`status`
-/// and the error frame's message), when `[websocket] access_log` is on.
-pub(super) fn refused(
+/// Writes a message's line, when `[websocket] access_log` is on. `took`:
+/// how long its integration call took (none when no call was made).
+pub(super) fn log(
     snap: &Snapshot,
     stage: &Stage,
     conn: &Connection,
     route_key: &str,
     request_id: &Id,
-    (status, error): (u16, &str),
-) {
-    if snap.ws.access_log {
-        access::websocket(&access::WsLine {
-            error: Some(error),
-            ..message_line(stage, conn, route_key, request_id, status)
-        });
-    }
-}
-
-/// The access log line of a message whose integration ran (`took`: how
-/// long its call took; none for an inline mock).
-pub(super) fn answered(
-    snap: &Snapshot,
-    stage: &Stage,
-    conn: &Connection,
-    route: &Route,
-    request_id: &Id,
-    result: &Result<integration::Reply, CallError>,
+    told: Told,
     took: Option<u64>,
 ) {
-    let too_big = |r: &integration::Reply| {
-        route.two_way
-            && r.body
-                .as_ref()
-                .is_some_and(|b| b.len() > snap.ws.max_reply_bytes)
-    };
-    let (status, error, kind) = match result {
-        Ok(r) if too_big(r) => (500, Some("Internal server error"), Some("failed")),
-        Ok(r) => (r.status, None, None),
-        Err(CallError::Timeout) => (504, Some("Endpoint request timed out"), Some("timeout")),
-        Err(e) => (500, Some("Internal server error"), Some(e.kind().label())),
-    };
+    if !snap.ws.access_log {
+        return;
+    }
+    let (status, error, integration_error) = told.fields();
     access::websocket(&access::WsLine {
+        request_id: Some(request_id.as_str()),
         integration_latency_ms: took,
         error,
-        integration_error: kind,
-        ..message_line(stage, conn, &route.key, request_id, status)
+        integration_error,
+        ..access::WsLine::new(
+            "MESSAGE",
+            conn.id.as_str(),
+            &stage.name,
+            &conn.info.source_ip,
+            route_key,
+            status,
+        )
     });
-}
-
-fn message_line<'a>(
-    stage: &'a Stage,
-    conn: &'a Connection,
-    route_key: &'a str,
-    request_id: &'a Id,
-    status: u16,
-) -> access::WsLine<'a> {
-    access::WsLine {
-        event_type: "MESSAGE",
-        request_id: Some(request_id.as_str()),
-        connection_id: conn.id.as_str(),
-        stage: &stage.name,
-        ip: &conn.info.source_ip,
-        route_key,
-        status,
-        integration_latency_ms: None,
-        error: None,
-        integration_error: None,
-        disconnect: None,
-        trace_id: None,
-    }
 }

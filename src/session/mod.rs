@@ -113,30 +113,27 @@ async fn finish(
     // `$disconnect` from that survivor already.
     let mut took = None;
     if reason != CloseReason::NodeLost && gw.delivery().claim_disconnect(conn).await {
-        let started = clock::now();
+        // The clock is read only for the access log, for a `$disconnect` route.
+        let started = (snap.ws.access_log && stage.disconnect.is_some()).then(clock::now);
         gw.on_disconnect(snap, stage, conn, &reason).await;
-        took = stage
-            .disconnect
-            .is_some()
-            .then(|| started.elapsed().as_millis() as u64);
+        took = started.map(|s| s.elapsed().as_millis() as u64);
     } else {
         info!(conn.id = %conn.id, stage = %stage.name, "$disconnect skipped: a surviving node already delivered it while this one was cut off.");
     }
     let (code, why) = reason.disconnect_status();
     if snap.ws.access_log {
+        let ip = &conn.info.source_ip;
         access::websocket(&access::WsLine {
-            event_type: "DISCONNECT",
-            request_id: None,
-            connection_id: conn.id.as_str(),
-            stage: &stage.name,
-            ip: &conn.info.source_ip,
-            route_key: "$disconnect",
-            status: 200,
             integration_latency_ms: took,
-            error: None,
-            integration_error: None,
             disconnect: Some((code, &why)),
-            trace_id: None,
+            ..access::WsLine::new(
+                "DISCONNECT",
+                conn.id.as_str(),
+                &stage.name,
+                ip,
+                "$disconnect",
+                200,
+            )
         });
     }
     info!(

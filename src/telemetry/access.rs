@@ -83,6 +83,33 @@ pub struct WsLine<'a> {
     pub trace_id: Option<&'a str>,
 }
 
+impl<'a> WsLine<'a> {
+    /// An event's line with what every one has; the rest empty.
+    pub fn new(
+        event_type: &'static str,
+        connection_id: &'a str,
+        stage: &'a str,
+        ip: &'a str,
+        route_key: &'a str,
+        status: u16,
+    ) -> WsLine<'a> {
+        WsLine {
+            event_type,
+            request_id: None,
+            connection_id,
+            stage,
+            ip,
+            route_key,
+            status,
+            integration_latency_ms: None,
+            error: None,
+            integration_error: None,
+            disconnect: None,
+            trace_id: None,
+        }
+    }
+}
+
 /// Writes a WebSocket event's line.
 pub fn websocket(l: &WsLine<'_>) {
     tracing::info!(

@@ -41,7 +41,6 @@ static REFUSED: LogLimit = LogLimit::new(10);
 /// headers or credentials).
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -> Response<Body> {
     let source = link.peer.ip();
-    let access_log = gw.snapshot().ws.access_log;
     let mut seen = Seen::default();
     let (resp, refused) = match upgrade(gw, req, link, &mut seen).await {
         Ok(resp) => (resp, None),
@@ -54,30 +53,20 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -
             (resp, Some(e.reason()))
         }
     };
-    if access_log {
-        let ip = seen.ip.unwrap_or_else(|| source.to_string());
-        access::websocket(&access::WsLine {
-            event_type: "CONNECT",
-            request_id: None,
-            connection_id: seen.id.as_ref().map_or("", Id::as_str),
-            stage: seen.stage.as_deref().unwrap_or(""),
-            ip: &ip,
-            route_key: "$connect",
-            // AWS logs an accepted $connect as 200.
-            status: refused.map_or(200, |_| resp.status().as_u16()),
-            integration_latency_ms: seen.latency_ms,
-            error: refused,
-            integration_error: None,
-            disconnect: None,
-            trace_id: seen.trace.as_deref(),
-        });
+    if seen.on {
+        // AWS logs an accepted $connect as 200.
+        let status = refused.map_or(200, |_| resp.status().as_u16());
+        seen.log(&source.to_string(), status, refused);
     }
     resp
 }
 
-/// What an upgrade learned on its way, for its access log line.
+/// What an upgrade learned on its way, for its access log line: noted only
+/// when the upgrade's generation has `[websocket] access_log` on, so an
+/// upgrade without one copies nothing.
 #[derive(Default)]
 struct Seen {
+    on: bool,
     stage: Option<Arc<str>>,
     ip: Option<String>,
     id: Option<Id>,
@@ -85,6 +74,33 @@ struct Seen {
     latency_ms: Option<u64>,
     /// The root of its `X-Amzn-Trace-Id`.
     trace: Option<String>,
+}
+
+impl Seen {
+    /// Notes the client (its address, its trace).
+    fn client(&mut self, client: &Client) {
+        if self.on {
+            self.ip = Some(client.source_ip().to_owned());
+            self.trace = Some(client.forwarded.trace_root().to_owned());
+        }
+    }
+
+    /// The `$connect` line; `peer` stands for the client until it is known.
+    fn log(&self, peer: &str, status: u16, refused: Option<&str>) {
+        access::websocket(&access::WsLine {
+            error: refused,
+            integration_latency_ms: self.latency_ms,
+            trace_id: self.trace.as_deref(),
+            ..access::WsLine::new(
+                "CONNECT",
+                self.id.as_ref().map_or("", Id::as_str),
+                self.stage.as_deref().unwrap_or(""),
+                self.ip.as_deref().unwrap_or(peer),
+                "$connect",
+                status,
+            )
+        });
+    }
 }
 
 async fn upgrade(
@@ -96,6 +112,7 @@ async fn upgrade(
     // One configuration generation for the whole upgrade (the session then
     // follows reloads on its own).
     let snap = gw.snapshot_arc();
+    seen.on = snap.ws.access_log;
     // The head made canonical, and the gateway's forwarding fields in it,
     // before anything reads it (`http::head`, `http::peer`).
     let (mut parts, body) = req.into_parts();
@@ -104,8 +121,7 @@ async fn upgrade(
         HandshakeError::BadRequest
     })?;
     let client = peer::forward(&snap.trusted_proxies, &mut parts.headers, &link);
-    seen.ip = Some(client.source_ip().to_owned());
-    seen.trace = Some(client.forwarded.trace_root().to_owned());
+    seen.client(&client);
     let mut req = Request::from_parts(parts, body);
     let stage_name = Snapshot::ws_stage(req.uri().path());
     // The canary takes its share of new connections, each for its whole life.
@@ -166,11 +182,10 @@ async fn upgrade(
         on_upgrade,
         held,
     };
-    let started = clock::now();
+    // The clock is read only for the access log, for a `$connect` route.
+    let started = (seen.on && has_connect).then(clock::now);
     let chosen = connect(gw, pending).await;
-    if has_connect {
-        seen.latency_ms = Some(started.elapsed().as_millis() as u64);
-    }
+    seen.latency_ms = started.map(|s| s.elapsed().as_millis() as u64);
     let subprotocol = chosen?.or(fallback);
     Ok(switching_protocols(&accept, subprotocol))
 }

@@ -116,16 +116,22 @@ pub fn cert(dir: &std::path::Path, names: &[String]) -> Result<String, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let write = |name: &str, text: &str, mode: u32| -> Result<String, String> {
         use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
         let path = dir.join(name);
-        let mut f = std::fs::OpenOptions::new()
+        // The mode is set before anything is written, and also on a file
+        // made again (`mode` at open applies to new files only): a key left
+        // readable by an earlier run is not rewritten readable.
+        std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(mode)
             .open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()).map(|()| f));
-        f.as_mut().map_err(|e| format!("{}: {e}", path.display()))?;
+            .and_then(|f| {
+                f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                (&f).write_all(text.as_bytes())
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(path.to_string_lossy().into_owned())
     };
     let ca_file = write("ca.pem", &issuer.pem(), 0o644)?;

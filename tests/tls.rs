@@ -133,25 +133,32 @@ async fn a_reload_reads_a_rotated_certificate_at_the_same_paths() {
 /// prints serve, and a client trusting its `ca.pem` connects.
 #[tokio::test]
 async fn sockgate_cert_makes_a_listener_clients_trust_through_its_ca() {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = std::env::temp_dir().join(format!("sockgate-cert-{}", std::process::id()));
-    let out = std::process::Command::new(support::process::BIN)
-        .args(["cert", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let server = String::from_utf8(out.stdout).unwrap();
-    assert!(server.contains("tls_ca_file"), "{server}");
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(dir.join("key.pem"))
+    let cert = || {
+        let out = std::process::Command::new(support::process::BIN)
+            .args(["cert", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let key_mode = || {
+        std::fs::metadata(dir.join("key.pem"))
             .unwrap()
-            .permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // A key an earlier run left readable is made private again.
+    cert();
+    let readable = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(dir.join("key.pem"), readable).unwrap();
+    let server = cert();
+    assert!(server.contains("tls_ca_file"), "{server}");
+    assert_eq!(key_mode(), 0o600);
     let toml = format!(
         "{server}[stages.prod]\n[routes.\"$default\"]\nroute_response = true\nintegration = {{ type = \"mock\", body = \"ok\" }}\n"
     );

@@ -34,7 +34,6 @@ const HEALTHY: Duration = Duration::from_secs(5);
 /// Keeps worker `index` of `f` running until the functions stop.
 pub(super) async fn supervise(f: Arc<Function>, index: usize, mut stopped: watch::Receiver<bool>) {
     let slot = Arc::new(Slot::new(f, index, false));
-    // What a worker held when its process went is failed here.
     let mut crashes = 0u32;
     loop {
         if *stopped.borrow() {
@@ -86,6 +85,9 @@ pub(super) async fn supervise(f: Arc<Function>, index: usize, mut stopped: watch
 
 /// Starts the worker's process with a fresh Runtime API and waits for its end.
 async fn run_once(slot: &Arc<Slot>, stopped: &mut watch::Receiver<bool>) -> End {
+    // Unheard until its process speaks to its Runtime API (an end before
+    // that, even one with no process, fails a waiting invocation).
+    slot.take_reached();
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => return End::Exited(format!("cannot listen for its Runtime API: {e}")),
@@ -99,8 +101,6 @@ async fn run_once(slot: &Arc<Slot>, stopped: &mut watch::Receiver<bool>) -> End 
         Arc::clone(slot),
         None,
     )));
-    // Unheard until it speaks to its Runtime API.
-    slot.take_reached();
     let mut child = match command(slot, addr).spawn() {
         Ok(c) => c,
         Err(e) => return End::Exited(format!("cannot start {:?}: {e}", slot.f.cfg.command[0])),

@@ -4,6 +4,7 @@
 //! `key=value` pair of a line can be split apart again. The message and
 //! plain values are written as they are.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use tracing_subscriber::field::MakeExt as _;
@@ -15,19 +16,49 @@ pub(super) fn fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static 
     debug_fn(write_field).delimited(" ")
 }
 
+thread_local! {
+    /// A value's text, before it is known whether it needs quotes: one
+    /// buffer per thread, so a line (one per connection, at least) costs no
+    /// allocation per field.
+    static TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// What the buffer keeps between lines; a longer value's is freed.
+const KEPT_BYTES: usize = 4096;
+
 fn write_field(
     w: &mut Writer<'_>,
     field: &tracing::field::Field,
     value: &dyn fmt::Debug,
 ) -> fmt::Result {
-    let text = format!("{value:?}");
     if field.name() == "message" {
-        return w.write_str(&text);
+        return write!(w, "{value:?}");
     }
+    TEXT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut text) => {
+            let written = write_value(w, field, value, &mut text);
+            text.clear();
+            if text.capacity() > KEPT_BYTES {
+                text.shrink_to(KEPT_BYTES);
+            }
+            written
+        }
+        // A value whose formatting logs (the buffer is in use): its own.
+        Err(_) => write_value(w, field, value, &mut String::new()),
+    })
+}
+
+fn write_value(
+    w: &mut Writer<'_>,
+    field: &tracing::field::Field,
+    value: &dyn fmt::Debug,
+    text: &mut String,
+) -> fmt::Result {
+    fmt::Write::write_fmt(text, format_args!("{value:?}"))?;
     write!(w, "{}=", field.name())?;
-    match needs_quotes(&text) {
+    match needs_quotes(text) {
         true => write!(w, "{text:?}"),
-        false => w.write_str(&text),
+        false => w.write_str(text),
     }
 }
 

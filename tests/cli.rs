@@ -156,22 +156,39 @@ async fn demo_serves_echo_whoami_and_help() {
     let _ = child.wait();
 }
 
-#[test]
-fn plain_logs_into_a_pipe_carry_no_colour_codes() {
-    let path = write_config("plain.toml", sockgate::config::DEFAULT_CONFIG);
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&path)
-        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
+/// A node logging in the text format, at the default level, to a pipe:
+/// `config` (none: the built-in demo), its public listener on `listen`.
+fn text_node(
+    config: Option<&std::path::Path>,
+    listen: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    let mut cmd = Command::new(BIN);
+    if let Some(path) = config {
+        cmd.arg("--config").arg(path);
+    }
+    let mut child = cmd
+        .env("SOCKGATE_LISTEN", listen)
         .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
         .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
         .env_remove("SOCKGATE_LOG_FORMAT")
+        .env_remove("SOCKGATE_LOG")
+        .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    (child, stderr)
+}
+
+#[test]
+fn plain_logs_into_a_pipe_carry_no_colour_codes() {
+    let path = write_config("plain.toml", sockgate::config::DEFAULT_CONFIG);
+    let (mut child, mut stderr) = text_node(Some(&path), "127.0.0.1:0");
     let mut line = String::new();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     let _ = child.kill();
     let _ = child.wait();
@@ -405,18 +422,7 @@ fn text_log_values_with_spaces_are_quoted() {
         "quoted.toml",
         "[functions.gone]\ncommand = [\"false\"]\nworking_dir = \".\"\n[stages.dev]\n[routes.\"$default\"]\nintegration = { type = \"aws_proxy\", function = \"gone\" }\n",
     );
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&path)
-        .env("SOCKGATE_LISTEN", "127.0.0.1:0")
-        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
-        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
-        .env_remove("SOCKGATE_LOG_FORMAT")
-        .env_remove("SOCKGATE_LOG")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (mut child, stderr) = text_node(Some(&path), "127.0.0.1:0");
     let mut exited = None;
     for line in std::io::BufRead::lines(stderr) {
         let line = line.unwrap();
@@ -436,17 +442,7 @@ fn text_log_values_with_spaces_are_quoted() {
 #[tokio::test]
 async fn a_refused_upgrade_is_logged_with_its_reason() {
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .env("SOCKGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
-        .env("SOCKGATE_METRICS_LISTEN", "127.0.0.1:0")
-        .env_remove("SOCKGATE_LOG")
-        .env_remove("RUST_LOG")
-        .env_remove("SOCKGATE_LOG_FORMAT")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (mut child, mut stderr) = text_node(None, &format!("127.0.0.1:{port}"));
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     assert!(line.contains("sockgate is listening"), "{line}");

@@ -132,14 +132,12 @@ fn references(expr: &str) -> (Vec<(String, Vec<String>)>, Vec<String>) {
 #[tokio::test]
 async fn every_metric_the_dashboard_and_the_alerts_query_exists() {
     let redis = RedisServer::start();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
     let toml = format!(
         r#"
 [cluster]
 redis_url = "{}"
 [functions.app]
-command = ["python3", "-m", "awslambdaric", "app.handler"]
-working_dir = "{dir}"
+{}
 [stages.prod]
 [routes."$default"]
 route_response = true
@@ -147,7 +145,8 @@ integration = {{ type = "aws_proxy", function = "app" }}
 [http.routes."GET /x"]
 integration = {{ type = "mock", body = "x" }}
 "#,
-        redis.url()
+        redis.url(),
+        awslambdaric("app.handler")
     );
     let gw = Gw::start(&toml).await;
     let metrics = exported(&gw.metrics_text().await);

@@ -9,13 +9,11 @@ use serde_json::Value;
 use support::*;
 
 fn config(concurrency: usize, queue: usize, timeout: &str) -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+    let app = awslambdaric("app.handler");
     format!(
         r#"
 [functions.app]
-command = ["python3", "-m", "awslambdaric", "app.handler"]
-working_dir = "{dir}"
-memory_size = 256
+{app}memory_size = 256
 concurrency = {concurrency}
 queue = {queue}
 timeout = "{timeout}"
@@ -214,10 +212,10 @@ async fn a_burst_beyond_the_workers_and_the_queue_gets_the_throttle_answer() {
 
 #[tokio::test]
 async fn a_worker_answers_only_its_own_invocation_and_within_6_mb() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
     let toml = format!(
-        "{}\n[functions.other]\ncommand = [\"python3\", \"-m\", \"awslambdaric\", \"app.other\"]\nworking_dir = \"{dir}\"\n[http.routes.\"GET /other/{{what}}\"]\nintegration = {{ type = \"aws_proxy\", function = \"other\" }}\n",
-        config(1, 10, "10s")
+        "{}\n[functions.other]\n{}[http.routes.\"GET /other/{{what}}\"]\nintegration = {{ type = \"aws_proxy\", function = \"other\" }}\n",
+        config(1, 10, "10s"),
+        awslambdaric("app.other")
     );
     let gw = Gw::start(&toml).await;
     // Its own Runtime API refuses another request id.
@@ -360,10 +358,7 @@ integration = {{ type = "aws_proxy", function = "chat" }}
 /// listener, SigV4-signed with the management key the worker was given.
 #[tokio::test]
 async fn handlers_call_back_through_the_public_listener_over_https() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
-    let function = format!(
-        "command = [\"python3\", \"-m\", \"awslambdaric\", \"app.chat\"]\nworking_dir = \"{dir}\"\ntimeout = \"20s\""
-    );
+    let function = format!("{}timeout = \"20s\"", awslambdaric("app.chat"));
     let mut c = Callbacks::start(&function).await;
     c.say("hi").await;
     assert_eq!(c.next().await, "echo:hi");
@@ -422,10 +417,10 @@ async fn without_management_keys_the_public_listener_serves_no_callbacks() {
 /// base64 body: a handler's payload 2.0 result as AWS reads it.
 #[tokio::test]
 async fn a_hosted_request_authorizer_guards_a_route() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
     let toml = format!(
-        "{}\n[functions.auth]\ncommand = [\"python3\", \"-m\", \"awslambdaric\", \"app.authorize\"]\nworking_dir = \"{dir}\"\n[authorizers.users]\ntype = \"request\"\nfunction = \"auth\"\nidentity_sources = [\"$request.header.x-user\"]\n[http.routes.\"GET /private/{{what}}\"]\nauthorizer = \"users\"\nintegration = {{ type = \"aws_proxy\", function = \"app\" }}\n",
-        config(1, 10, "10s")
+        "{}\n[functions.auth]\n{}[authorizers.users]\ntype = \"request\"\nfunction = \"auth\"\nidentity_sources = [\"$request.header.x-user\"]\n[http.routes.\"GET /private/{{what}}\"]\nauthorizer = \"users\"\nintegration = {{ type = \"aws_proxy\", function = \"app\" }}\n",
+        config(1, 10, "10s"),
+        awslambdaric("app.authorize")
     );
     let gw = Gw::start(&toml).await;
     let url = format!("http://{}/dev/private/x", gw.public);
@@ -466,19 +461,18 @@ impl Drop for Outside {
     }
 }
 
-fn external(port: u16, allowed: &str, route_timeout: &str) -> String {
+/// Function `name` (`keys`: the lines of its `[functions.NAME]` table)
+/// behind stage `dev`'s two-way `$default` route; `timeout`: the route's.
+fn on_default(name: &str, keys: &str, timeout: Option<&str>) -> String {
+    let timeout = timeout.map_or(String::new(), |t| format!(", timeout = \"{t}\""));
     format!(
-        r#"
-[functions.ext]
-workers = "external"
-listen = "127.0.0.1:{port}"
-{allowed}
-[stages.dev]
-[routes."$default"]
-route_response = true
-integration = {{ type = "aws_proxy", function = "ext", timeout = "{route_timeout}" }}
-"#
+        "[functions.{name}]\n{keys}\n[stages.dev]\n[routes.\"$default\"]\nroute_response = true\nintegration = {{ type = \"aws_proxy\", function = \"{name}\"{timeout} }}\n"
     )
+}
+
+fn external(port: u16, allowed: &str, route_timeout: &str) -> String {
+    let keys = format!("workers = \"external\"\nlisten = \"127.0.0.1:{port}\"\n{allowed}");
+    on_default("ext", &keys, Some(route_timeout))
 }
 
 #[tokio::test]
@@ -515,19 +509,8 @@ async fn external_workers_poll_the_runtime_api_from_allowed_addresses_only() {
 /// again with a backoff.
 #[tokio::test]
 async fn a_handler_that_cannot_load_fails_its_invocation_with_the_init_error() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
-    let toml = format!(
-        r#"
-[functions.broken]
-command = ["python3", "-m", "awslambdaric", "no_such_module.handler"]
-working_dir = "{dir}"
-[stages.dev]
-[routes."$default"]
-route_response = true
-integration = {{ type = "aws_proxy", function = "broken", timeout = "20s" }}
-"#
-    );
-    let gw = Gw::start(&toml).await;
+    let keys = awslambdaric("no_such_module.handler");
+    let gw = Gw::start(&on_default("broken", &keys, Some("20s"))).await;
     let mut ws = connect(&gw.url("dev")).await;
     for _ in 0..2 {
         send_text(&mut ws, "hi").await;
@@ -601,20 +584,12 @@ fn rust_function() -> std::path::PathBuf {
 /// the request id, ARN and deadline, and an `Err` is a function error.
 #[tokio::test]
 async fn a_rust_handler_under_lambda_runtime_reads_the_typed_event() {
-    let toml = format!(
-        r#"
-[functions.rusty]
-command = ["{}"]
-working_dir = "{}"
-[stages.dev]
-[routes."$default"]
-route_response = true
-integration = {{ type = "aws_proxy", function = "rusty" }}
-"#,
+    let keys = format!(
+        "command = [\"{}\"]\nworking_dir = \"{}\"",
         rust_function().display(),
         env!("CARGO_MANIFEST_DIR"),
     );
-    let gw = Gw::start(&toml).await;
+    let gw = Gw::start(&on_default("rusty", &keys, None)).await;
     let mut ws = connect(&gw.url("dev")).await;
     send_text(&mut ws, "hi").await;
     let facts = recv_json(&mut ws).await;
@@ -645,16 +620,8 @@ integration = {{ type = "aws_proxy", function = "rusty" }}
 /// instead of spinning.
 #[tokio::test]
 async fn a_crash_loop_fails_invocations_and_backs_off() {
-    let toml = r#"
-[functions.crashy]
-command = ["python3", "-c", "import sys; sys.exit(1)"]
-working_dir = "."
-[stages.dev]
-[routes."$default"]
-route_response = true
-integration = { type = "aws_proxy", function = "crashy" }
-"#;
-    let gw = Gw::start(toml).await;
+    let keys = "command = [\"python3\", \"-c\", \"import sys; sys.exit(1)\"]\nworking_dir = \".\"";
+    let gw = Gw::start(&on_default("crashy", keys, None)).await;
     let mut ws = connect(&gw.url("dev")).await;
     for _ in 0..3 {
         send_text(&mut ws, "hi").await;

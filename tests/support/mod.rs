@@ -51,6 +51,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The hosted functions' handlers (`tests/functions`).
+pub const FUNCTIONS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+
+/// A hosted function's `command` and `working_dir` lines: `handler` of
+/// `tests/functions/app.py` (`app.NAME`) under AWS's `awslambdaric`.
+pub fn awslambdaric(handler: &str) -> String {
+    format!(
+        "command = [\"python3\", \"-m\", \"awslambdaric\", \"{handler}\"]\nworking_dir = \"{FUNCTIONS_DIR}\"\n"
+    )
+}
+
 /// How long a test waits for something that should happen promptly.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 

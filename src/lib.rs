@@ -8,6 +8,9 @@
 //! - [`cli`]: what the binary does besides serving (`sockgate reload`).
 //! - [`server`]: listeners, accept loops and their caps, reload on SIGHUP,
 //!   drain. [`Server`] is the entry point.
+//! - [`dashboard`]: the operator's page on the management listener — live
+//!   figures sampled from the node's own `/metrics`, a connection looked up on
+//!   any node, groups — and its guard; other management paths go to `http`.
 //! - [`http`]: what each listener serves — the request head made canonical
 //!   (`http::head`) and its client found (`http::peer`), upgrades, the HTTP
 //!   API, the management API, probes — and the one error → HTTP status
@@ -62,6 +65,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod conn;
+pub mod dashboard;
 pub mod delivery;
 pub mod functions;
 pub mod gateway;

@@ -124,11 +124,7 @@ fn main() -> ExitCode {
         // Before binding: a SIGTERM from then on drains.
         let stop = server::signal();
         let stages: Vec<String> = config.stages.iter().map(|s| s.name.clone()).collect();
-        let node = config
-            .server
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        let node_id = config.server.node_id.clone();
         let server = match Server::bind_from(config, Some(source)).await {
             Ok(s) => s,
             Err(e) => {
@@ -137,6 +133,10 @@ fn main() -> ExitCode {
             }
         };
         let endpoints = server.gateway().snapshot().config.endpoints(server.public_addr());
+        // The tag is what connection ids start with, the cluster and the
+        // dashboard name the node by; `node_id` is the operator's own name.
+        let tag = server.gateway().delivery().node();
+        let node = node_id.map_or_else(|| tag.to_string(), |id| format!("{id} ({tag})"));
         info!(
             node.id = %node, public = %server.public_addr(), management = %server.management_addr(), metrics = %server.metrics_addr(),
             stages = %stages.join(","), "sockgate is listening: {}", endpoints.join(" ")

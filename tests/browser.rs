@@ -4,8 +4,14 @@
 //! made with @connections and a group send after joining the lobby, and
 //! shows the close when the connection is deleted.
 //!
-//! With `SOCKGATE_SCREENSHOT_DIR` set, the page is saved there as
-//! `demo-page.png` (how `docs/demo-page.png` was made).
+//! The dashboard too: it loads with no console error (its content security
+//! policy's refusals would be errors), its figures are `/metrics`'s, its
+//! plots draw, and a connection is looked up, sent a message and
+//! disconnected from it; a group shows with its member.
+//!
+//! With `SOCKGATE_SCREENSHOT_DIR` set, the pages are saved there as
+//! `demo-page.png` and `dashboard.png` (how `docs/` got them; the dashboard
+//! test then sends traffic for a minute first, so its plots have a shape).
 
 mod support;
 
@@ -102,6 +108,175 @@ async fn the_demo_page_chats_through_the_gateway_in_a_real_browser() {
     assert_eq!(status, 204);
     browser
         .until("document.getElementById('status').textContent === 'closed (1000)'")
+        .await;
+    assert!(
+        browser.errors.is_empty(),
+        "console errors: {:?}",
+        browser.errors
+    );
+}
+
+/// The value behind a dashboard figure.
+async fn figure(browser: &mut Browser, id: &str) -> f64 {
+    let v = browser
+        .eval(&format!(
+            "Number(document.getElementById('{id}').dataset.value)"
+        ))
+        .await;
+    v.as_f64().unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_node_and_acts_on_a_connection_in_a_real_browser() {
+    let gw = Gw::start(sockgate::config::DEFAULT_CONFIG).await;
+    let (mut ws, id) = connected(&gw.url("dev")).await;
+    let (mut other, _) = connected(&gw.url("dev")).await;
+    send_text(&mut other, r#"{"action":"join"}"#).await;
+    recv_text(&mut other).await;
+    for i in 0..10 {
+        send_text(&mut ws, &format!(r#"{{"action":"echo","text":"{i}"}}"#)).await;
+        recv_text(&mut ws).await;
+    }
+    let shots = std::env::var("SOCKGATE_SCREENSHOT_DIR").ok();
+    let mut browser = Browser::launch().await;
+    let size =
+        serde_json::json!({"width": 1280, "height": 1500, "deviceScaleFactor": 1, "mobile": false});
+    browser
+        .call("Emulation.setDeviceMetricsOverride", size)
+        .await;
+    let page = format!("http://{}/@dashboard/", gw.mgmt);
+    browser
+        .call("Page.navigate", serde_json::json!({ "url": page }))
+        .await;
+    browser
+        .until(&format!(
+            "location.href === '{page}' && document.readyState === 'complete'"
+        ))
+        .await;
+    browser
+        .until("document.getElementById('live').textContent === 'live'")
+        .await;
+
+    // Its figures are /metrics's: nothing moves now, so within one sample
+    // they are equal.
+    browser
+        .until("document.getElementById('total-connections').dataset.value === '2'")
+        .await;
+    browser
+        .until("Number(document.getElementById('total-messages-in').dataset.value) >= 13")
+        .await;
+    let text = gw.metrics_text().await;
+    assert_eq!(
+        figure(&mut browser, "total-connections").await,
+        metric(&text, "sockgate_connections_open", &["stage=\"dev\""])
+    );
+    let messages_in: f64 = ["echo", "whoami", "join"]
+        .iter()
+        .map(|r| {
+            let route = format!("route=\"{r}\"");
+            metric(
+                &text,
+                "sockgate_messages_total",
+                &[&route, "direction=\"in\""],
+            )
+        })
+        .sum();
+    assert_eq!(figure(&mut browser, "total-messages-in").await, messages_in);
+    assert_eq!(
+        browser
+            .eval("document.getElementById('node').textContent")
+            .await,
+        gw.gateway.delivery().node().to_string().as_str()
+    );
+
+    // The plots draw: points placed, and pixels of a line on the canvas.
+    browser
+        .until("Number(document.getElementById('plot-connections').dataset.points) >= 2")
+        .await;
+    let inked = browser
+        .eval(
+            "(() => { const c = document.getElementById('plot-connections'); \
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+             let n = 0; for (let i = 0; i < d.length; i += 4) \
+             if (d[i + 3] > 0 && d[i + 2] > 180 && d[i] < 120) n++; return n; })()",
+        )
+        .await;
+    assert!(
+        inked.as_u64().unwrap() > 20,
+        "the connections line is drawn: {inked}"
+    );
+
+    // A group with its member.
+    browser
+        .until("document.querySelector('#groups tbody').textContent === 'lobby1'")
+        .await;
+
+    if let Some(dir) = &shots {
+        // A minute of traffic whose rate swells and ebbs, WebSocket and HTTP,
+        // and connections coming and going, so the plots have a shape.
+        let hello = format!("http://{}/dev/hello", gw.public);
+        let mut extra = Vec::new();
+        for tick in 0..600u32 {
+            let swell = 1.0 + (f64::from(tick) / 60.0).sin();
+            for i in 0..(2.0 + 6.0 * swell) as u32 {
+                send_text(&mut ws, &format!(r#"{{"action":"echo","text":"{i}"}}"#)).await;
+                recv_text(&mut ws).await;
+            }
+            if tick % 3 == 0 {
+                http("GET", &hello, vec![]).await;
+            }
+            if tick % 40 == 0 {
+                extra.push(connect(&gw.url("dev")).await);
+            }
+            if tick % 70 == 0 && extra.len() > 2 {
+                extra.remove(0);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        browser
+            .eval(&format!("document.getElementById('lookup-id').value = '{id}'; document.getElementById('lookup').requestSubmit(); true"))
+            .await;
+        browser
+            .until("document.getElementById('send').hidden === false")
+            .await;
+        let png = browser.screenshot().await;
+        std::fs::write(std::path::Path::new(dir).join("dashboard.png"), png).unwrap();
+    }
+
+    // Look up, send, disconnect.
+    browser
+        .eval(&format!("document.getElementById('lookup-id').value = '{id}'; document.getElementById('lookup').requestSubmit(); true"))
+        .await;
+    browser
+        .until(&format!(
+            "document.getElementById('connection').dataset.connection === '{id}'"
+        ))
+        .await;
+    let facts = browser
+        .eval("document.getElementById('connection').textContent")
+        .await;
+    let facts = facts.as_str().unwrap();
+    assert!(
+        facts.contains("stagedev") && facts.contains("source127.0.0.1"),
+        "{facts}"
+    );
+    browser
+        .eval("document.getElementById('send-text').value = 'from the dashboard'; document.getElementById('send').requestSubmit(); true")
+        .await;
+    assert_eq!(recv_text(&mut ws).await, "from the dashboard");
+    browser
+        .until(&format!(
+            "document.getElementById('lookup-status').textContent === 'sent to {id}'"
+        ))
+        .await;
+    browser
+        .eval("document.getElementById('disconnect').click(); true")
+        .await;
+    assert_eq!(expect_close(&mut ws).await.0, 1000);
+    browser
+        .until(&format!(
+            "document.getElementById('lookup-status').textContent === 'disconnected {id}'"
+        ))
         .await;
     assert!(
         browser.errors.is_empty(),

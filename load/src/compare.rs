@@ -122,6 +122,11 @@ impl Case {
 struct Side {
     #[serde(default)]
     args: toml::Table,
+    /// The sockgate config this side runs, in the case's directory, when
+    /// not `gateway.toml` (a case comparing sockgate with itself, configured
+    /// two ways).
+    #[serde(default)]
+    config: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -266,7 +271,12 @@ async fn run_side(
     let mut server = if direct {
         None
     } else {
-        Some(Server::start(a, dir, serving, case.nginx(), &log).await?)
+        let side = match which {
+            Which::Bare => &case.bare,
+            Which::Sockgate => &case.sockgate,
+        };
+        let config = dir.join(side.config.as_deref().unwrap_or("gateway.toml"));
+        Some(Server::start(a, dir, &config, serving, case.nginx(), &log).await?)
     };
     let (ws, mgmt) = match serving {
         Which::Bare if case.nginx() => (NGINX, BARE_HTTP),
@@ -446,11 +456,26 @@ fn write_case(
     if !case.notes.is_empty() {
         let _ = writeln!(details, "{}\n", case.notes.trim());
     }
-    let _ = writeln!(details, "- bare: `{}`", bare.argv[1..].join(" "));
+    let config = |side: &Side| side.config.clone().unwrap_or_else(|| "gateway.toml".into());
+    let with = |side: &Side| {
+        let c = config(side);
+        format!(" with [`{c}`](../cases/{name}/{c})")
+    };
+    let bare_config = if case.baseline.as_deref() == Some("sockgate") {
+        with(&case.bare)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         details,
-        "- sockgate: `{}` with [`gateway.toml`](../cases/{name}/gateway.toml)",
-        gw.argv[1..].join(" ")
+        "- bare: `{}`{bare_config}",
+        bare.argv[1..].join(" ")
+    );
+    let _ = writeln!(
+        details,
+        "- sockgate: `{}`{}",
+        gw.argv[1..].join(" "),
+        with(&case.sockgate)
     );
     let _ = writeln!(
         details,

@@ -36,6 +36,10 @@ pub(crate) struct Args {
     message: String,
     #[arg(long, default_value = "127.0.0.2-127.0.0.3")]
     sources: String,
+    /// A dashboard's event stream (`http://host:port/@dashboard/events`) to
+    /// hold open and read for the whole run, as an open dashboard does.
+    #[arg(long)]
+    dashboard: Option<String>,
 }
 
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
@@ -45,6 +49,10 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     for i in 0..a.connections {
         conns.push(client::connect(&a.url, target, sources[i % sources.len()]).await?);
     }
+    let viewer = match &a.dashboard {
+        Some(url) => Some(crate::dashboard::watch(url).await?),
+        None => None,
+    };
     let progress = Progress::timed("echo", a.warmup_secs + a.duration_secs);
     let start = Instant::now() + Duration::from_secs(a.warmup_secs);
     let end = start + Duration::from_secs(a.duration_secs);
@@ -96,8 +104,13 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         errors += e;
     }
     drop(progress);
+    let dashboard_bytes = match viewer {
+        Some(v) => Some(v.finish().await?),
+        None => None,
+    };
     let json = json!({
         "scenario": "echo",
+        "dashboard_bytes": dashboard_bytes,
         "connections": a.connections,
         "in_flight": a.in_flight,
         "seconds": a.duration_secs,

@@ -20,6 +20,7 @@ mod broadcast;
 mod churn;
 mod client;
 mod compare;
+mod dashboard;
 mod echo;
 mod hold;
 mod http;

@@ -49,13 +49,7 @@ pub fn check_head(auth: &ManagementAuth, req: &Signed<'_>, now: u64) -> Result<P
         .map(|(_, v)| *v)
         .ok_or(AuthError::Missing)?;
     if let Some(token) = header.strip_prefix(b"Bearer ") {
-        let token = token.trim_ascii();
-        // Every configured token is compared, so timing does not reveal which matched.
-        let matched = auth
-            .bearer_tokens
-            .iter()
-            .fold(false, |hit, t| hit | bool::from(t.as_bytes().ct_eq(token)));
-        return if matched && !token.is_empty() {
+        return if token_matches(auth, token) {
             Ok(Pending::Nothing)
         } else {
             Err(AuthError::BadToken)
@@ -72,6 +66,33 @@ pub fn check_head(auth: &ManagementAuth, req: &Signed<'_>, now: u64) -> Result<P
         HeadCheck::Verified { payload_hash } => Pending::BodyHash(payload_hash),
         HeadCheck::NeedsBody => Pending::Signature,
     })
+}
+
+/// Whether `token` (surrounding spaces aside) is one of the bearer tokens.
+/// Every configured token is compared, so timing does not reveal which matched.
+pub fn token_matches(auth: &ManagementAuth, token: &[u8]) -> bool {
+    let token = token.trim_ascii();
+    let matched = auth
+        .bearer_tokens
+        .iter()
+        .fold(false, |hit, t| hit | bool::from(t.as_bytes().ct_eq(token)));
+    matched && !token.is_empty()
+}
+
+/// Whether a browser sent the request from another site's page: an `Origin`
+/// whose host and port are not the request's `Host`. boto3, the AWS CLI and
+/// curl send no `Origin`. A page elsewhere could otherwise make a visitor's
+/// browser POST to a management listener on their machine (a "simple"
+/// cross-origin request needs no preflight); it is refused instead.
+pub fn cross_origin(origin: Option<&[u8]>, host: Option<&[u8]>) -> bool {
+    let Some(origin) = origin else { return false };
+    let authority = origin
+        .strip_prefix(b"http://")
+        .or_else(|| origin.strip_prefix(b"https://"));
+    match (authority, host) {
+        (Some(a), Some(h)) => !a.eq_ignore_ascii_case(h.trim_ascii()),
+        _ => true,
+    }
 }
 
 /// Finishes what [`check_head`] left, now that `req.body` is read.

@@ -171,6 +171,12 @@ fn serve(node: &dyn Node, req: Request) -> (Reply, Option<GroupKey>) {
         Op::Get => node.view(&req.conn, stage).map(|view| {
             let record = Record {
                 last_active: Some(view.last_active_ms),
+                detail: Some(super::Detail {
+                    groups: view.groups,
+                    queued_messages: view.queued_messages,
+                    queued_bytes: view.queued_bytes,
+                    node: view.node,
+                }),
                 ..Record::of_info(&view.info)
             };
             Bytes::from(serde_json::to_vec(&record).unwrap_or_default())

@@ -43,6 +43,7 @@ mod link;
 mod liveness;
 pub(crate) mod names;
 pub mod node;
+mod stats;
 mod subscriptions;
 pub mod throttle;
 pub(crate) mod wire;
@@ -62,6 +63,7 @@ use crate::conn::{ConnInfo, Connection, DeliveryError, GroupKey, Id, NodeTag};
 use crate::telemetry::ClusterMetrics;
 use link::Link;
 pub use node::Node;
+pub use stats::{ClusterView, NodeView};
 use wire::{Message, Op, Reply, Request};
 
 /// Pushes from Redis waiting for the dispatcher. Beyond this the node is far
@@ -102,6 +104,19 @@ struct Record {
     /// Served by its stage's canary (so a survivor's `$disconnect` goes there too).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     canary: bool,
+    /// In a GET's answer only: what the dashboard shows beyond AWS's fields
+    /// (absent from records, and from nodes before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<Detail>,
+}
+
+/// A GET answer's operator facts (see `ConnectionView`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Detail {
+    groups: Vec<String>,
+    queued_messages: usize,
+    queued_bytes: usize,
+    node: String,
 }
 
 impl Record {
@@ -116,6 +131,7 @@ impl Record {
             authorizer: i.auth.authorizer.as_deref().cloned(),
             api_key_id: i.auth.api_key_id.as_deref().map(str::to_owned),
             canary: i.canary,
+            detail: None,
         }
     }
 
@@ -538,8 +554,13 @@ impl Drop for Waiting<'_> {
 /// Decodes a GET answer from another node.
 pub(crate) fn decode_view(body: &[u8]) -> Option<crate::conn::ConnectionView> {
     let record: Record = serde_json::from_slice(body).ok()?;
+    let detail = record.detail.clone().unwrap_or_default();
     Some(crate::conn::ConnectionView {
         info: record.info(),
         last_active_ms: record.last_active.unwrap_or(record.connected_at),
+        groups: detail.groups,
+        queued_messages: detail.queued_messages,
+        queued_bytes: detail.queued_bytes,
+        node: detail.node,
     })
 }

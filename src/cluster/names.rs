@@ -17,6 +17,7 @@
 //! | `sockgate:{n:TAG}:conns` | hash: id → the connection's facts, for `$disconnect` if TAG is lost |
 //! | `sockgate:{n:TAG}:lost` | key: a survivor declared TAG lost (its connections were reaped) |
 //! | `sockgate:{n:TAG}:reaper` | key with a TTL: which survivor is reaping TAG |
+//! | `sockgate:{n:TAG}:stats` | key with a TTL: TAG's open connections by stage, for dashboards |
 //! | `sockgate:{nodes}` | sorted set: node tags by last heartbeat (epoch ms) |
 //! | `sockgate:v2:{g:STAGE/GROUP:P}` | channel: sends to a group, partition P |
 //! | `sockgate:v2:{s:STAGE}` | channel: broadcasts to a stage |
@@ -50,6 +51,11 @@ pub(crate) fn lost(node: NodeTag) -> String {
 /// The lock a survivor holds while reaping a node.
 pub(crate) fn reaper(node: NodeTag) -> String {
     format!("sockgate:{{n:{node}}}:reaper")
+}
+
+/// The node's figures for every node's dashboard (`stats`).
+pub(crate) fn stats(node: NodeTag) -> String {
+    format!("sockgate:{{n:{node}}}:stats")
 }
 
 /// Every node's last heartbeat.

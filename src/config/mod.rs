@@ -115,6 +115,8 @@ pub struct ManagementAuth {
     pub region: Option<String>,
     /// Largest accepted difference between `X-Amz-Date` and this node's clock.
     pub max_clock_skew_secs: u64,
+    /// Serve the dashboard at `/@dashboard/` (and sample its figures).
+    pub dashboard: bool,
 }
 
 impl ManagementAuth {

@@ -223,12 +223,14 @@ pub(super) fn read_management(
     let skew = s.duration_or("max_clock_skew", Duration::from_secs(1), HOUR, HOUR / 12);
     let region = s.string("region").map(str::to_owned);
     let allow_unauthenticated = s.bool("allow_unauthenticated").unwrap_or(false);
+    let dashboard = s.bool("dashboard").unwrap_or(true);
     s.finish();
     let auth = ManagementAuth {
         access_keys: access_keys?,
         bearer_tokens: bearer_tokens?,
         region,
         max_clock_skew_secs: skew.as_secs(),
+        dashboard,
     };
     let exposed = listen.filter(|a| !a.ip().is_loopback());
     if let Some(addr) = exposed

@@ -152,6 +152,12 @@ impl Connection {
         self.backlog.load(Ordering::Relaxed)
     }
 
+    /// Messages queued for the client or taken and not yet written.
+    pub fn queued(&self) -> usize {
+        let mb = self.lock();
+        mb.queue.len() + mb.taken
+    }
+
     /// Queues a message from @connections, within the queue's bounds.
     pub fn post(&self, msg: Frame) -> Result<(), PostError> {
         let len = msg.len();

@@ -56,6 +56,14 @@ pub struct ConnectionView {
     pub info: ConnInfo,
     /// Epoch ms of the last data message.
     pub last_active_ms: u64,
+    /// Its groups (`stage/group`), for operators (not in AWS's answer).
+    pub groups: Vec<String>,
+    /// Messages queued for it and not yet written.
+    pub queued_messages: usize,
+    /// Their bytes.
+    pub queued_bytes: usize,
+    /// The node holding it.
+    pub node: String,
 }
 
 /// The frame for a POSTed payload: text when it is UTF-8 (what browsers'

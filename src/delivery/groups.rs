@@ -85,6 +85,28 @@ impl Groups {
         self.map.get(key).map_or(0, |m| m.len())
     }
 
+    /// The groups of `stage` with members on this node, by name after
+    /// `after`, at most `limit`, with their member counts; and how many
+    /// groups the stage has here. One pass over the index (shard by shard,
+    /// each under its read lock): for an operator's page, never per message.
+    pub fn page(&self, stage: &str, after: &str, limit: usize) -> (Vec<(String, usize)>, usize) {
+        let mut total = 0;
+        let mut names = Vec::new();
+        for entry in &self.map {
+            if entry.key().stage() != stage {
+                continue;
+            }
+            total += 1;
+            let name = entry.key().group();
+            if name > after {
+                names.push((name.to_owned(), entry.value().len()));
+            }
+        }
+        names.sort_unstable();
+        names.truncate(limit);
+        (names, total)
+    }
+
     /// Queues `frame` (encoded once, shared) to every member on this node.
     pub fn send(&self, key: &GroupKey, frame: &Frame) -> Sent {
         let mut sent = Sent::default();

@@ -179,6 +179,14 @@ impl Delivery {
         Ok(ConnectionView {
             info: conn.info.clone(),
             last_active_ms: conn.last_active_ms(),
+            groups: conn
+                .groups()
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+            queued_messages: conn.queued(),
+            queued_bytes: conn.backlog(),
+            node: self.node().as_str().to_owned(),
         })
     }
 

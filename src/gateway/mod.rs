@@ -77,6 +77,8 @@ pub struct Gateway {
     /// The Lambda functions this node hosts (started with the node; a
     /// reload that changes `[functions]` needs a restart).
     functions: Arc<Functions>,
+    /// The dashboard's samples (written by `dashboard::sampler`).
+    feed: crate::telemetry::Feed,
 }
 
 // === impl Gateway ===
@@ -114,6 +116,7 @@ impl Gateway {
             management_base,
             reloads: reload::Reloads::new(source, tls),
             functions,
+            feed: crate::telemetry::Feed::default(),
         }
     }
 
@@ -168,6 +171,16 @@ impl Gateway {
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The dashboard's samples.
+    pub fn feed(&self) -> &crate::telemetry::Feed {
+        &self.feed
+    }
+
+    /// The last reload's report and when it ended (epoch ms), if there was one.
+    pub fn last_reload(&self) -> Option<(u64, reload::ReloadReport)> {
+        self.reloads.last()
     }
 
     /// The drain signal and task tracking.

@@ -68,6 +68,8 @@ pub struct Reloads {
     source: Option<ConfigSource>,
     tls: arc_swap::ArcSwapOption<Tls>,
     one_at_a_time: Mutex<()>,
+    /// The last reload's report and when it ended (epoch ms), for the dashboard.
+    last: Mutex<Option<(u64, ReloadReport)>>,
 }
 
 impl Reloads {
@@ -77,12 +79,24 @@ impl Reloads {
             source,
             tls: arc_swap::ArcSwapOption::from_pointee(tls),
             one_at_a_time: Mutex::new(()),
+            last: Mutex::new(None),
         }
     }
 
     /// The public listener's TLS acceptor now (`None`: plain ws://).
     pub fn tls(&self) -> Option<Arc<Tls>> {
         self.tls.load_full()
+    }
+
+    /// The last reload's report and when it ended (epoch ms), if there was one.
+    pub fn last(&self) -> Option<(u64, ReloadReport)> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn remember(&self, report: &ReloadReport) -> ReloadReport {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((crate::clock::now_ms(), report.clone()));
+        report.clone()
     }
 }
 
@@ -139,13 +153,13 @@ impl Gateway {
         for key in &needs_restart {
             warn!(key = %key, "This setting changed in the file but needs a restart; the current value stays.");
         }
-        ReloadReport {
+        self.reloads.remember(&ReloadReport {
             outcome: "applied",
             generation: next.generation,
             digest: next.digest.clone(),
             errors: Vec::new(),
             needs_restart,
-        }
+        })
     }
 
     fn rejected(&self, errors: Vec<String>) -> ReloadReport {
@@ -154,13 +168,13 @@ impl Gateway {
             warn!(error = %e, "Configuration reload rejected; the current configuration stays.");
         }
         let current = self.snapshot();
-        ReloadReport {
+        self.reloads.remember(&ReloadReport {
             outcome: "rejected",
             generation: current.generation,
             digest: current.digest.clone(),
             errors,
             needs_restart: Vec::new(),
-        }
+        })
     }
 
     /// Closes (1001) the connections whose stage the current generation lacks.

@@ -124,6 +124,13 @@ async fn serve(
         // A reload may have removed the keys since `is_callback`.
         Listener::Public => snap.callbacks.as_ref().ok_or(ApiError::Forbidden)?,
     };
+    let header = |name| parts.headers.get(name).map(HeaderValue::as_bytes);
+    if management::cross_origin(header(header::ORIGIN), header(header::HOST)) {
+        if let Some(held_back) = REFUSED.admit() {
+            tracing::warn!(method = %parts.method, held_back, "Management request refused: sent by another site's page (Origin is not this listener).");
+        }
+        return Err(ApiError::Forbidden);
+    }
     // Credentials first, from the headers: a request without them never has its
     // body read. What a signature says about the body is checked once it is in.
     let pending = authenticate(auth, &parts, None)?;
@@ -274,7 +281,7 @@ fn authenticate(
 /// The body (of a send; others are empty), within the 128 KiB limit and
 /// `request_body_timeout`: a peer that stalls mid-body is answered 408 and its
 /// connection closed instead of holding its buffer.
-async fn read_body(
+pub async fn read_body(
     headers: &http::HeaderMap,
     body: Incoming,
     timeout: std::time::Duration,
@@ -291,7 +298,8 @@ async fn read_body(
         })
 }
 
-fn parse_id(raw: &str) -> Option<Id> {
+/// A connection id from a path segment (percent-decoded; `None` if it names none).
+pub fn parse_id(raw: &str) -> Option<Id> {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .ok()
@@ -326,7 +334,8 @@ fn sent(r: SendReport) -> Response<Body> {
     json(StatusCode::OK, body)
 }
 
-fn json(status: StatusCode, body: String) -> Response<Body> {
+/// A JSON answer.
+pub fn json(status: StatusCode, body: String) -> Response<Body> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

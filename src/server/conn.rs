@@ -44,7 +44,7 @@ use super::stall::StallGuard;
 use super::stream_watch::Watch;
 use crate::gateway::Gateway;
 use crate::http::peer::Link;
-use crate::http::{management, probes};
+use crate::http::probes;
 
 /// Largest request head (request line + headers) of an upgrade or an HTTP API
 /// request; beyond it, 431. AWS allows 4096-character URLs (and 10,240 bytes of
@@ -183,7 +183,7 @@ pub(super) async fn serve_connection<S>(
         Kind::Management => {
             let svc = service_fn(move |req: hyper::Request<Incoming>| {
                 let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(management::handle(&gw, req).await) }
+                async move { Ok::<_, Infallible>(crate::dashboard::management(gw, req, peer).await) }
             });
             http1_builder(handshake_timeout, max_headers)
                 .serve_connection(io, svc)

@@ -171,6 +171,7 @@ impl Server {
         let (stop_rest, rest_rx) = watch::channel(false);
         let gw = &self.gateway;
         let sweeper = tokio::spawn(housekeeping(Arc::downgrade(gw)));
+        let sampler = tokio::spawn(crate::dashboard::sampler::run(Arc::downgrade(gw)));
         let [public_limits, mgmt_limits, metrics_limits] = self.limits;
         let public = tokio::spawn(accept_loop(
             Listener {
@@ -235,6 +236,7 @@ impl Server {
             cluster.leave().await;
         }
         sweeper.abort();
+        sampler.abort();
         let _ = stop_rest.send(true);
         let _ = mgmt.await;
         let _ = metrics.await;

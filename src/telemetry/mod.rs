@@ -19,6 +19,7 @@ use crate::conn::CloseReason;
 
 pub mod access;
 mod access_file;
+mod feed;
 mod functions;
 mod help;
 mod http_api;
@@ -26,6 +27,7 @@ mod log_limit;
 mod logfmt;
 
 pub use access_file::reopen as reopen_access_log;
+pub use feed::{Feed, MAX_VIEWERS, SAMPLE_EVERY, Sample, Viewer};
 pub use functions::{FunctionMetrics, FunctionOutcome, RestartReason};
 pub use http_api::{HttpRouteMetrics, NONE as HTTP_NONE};
 pub use log_limit::LogLimit;
@@ -412,6 +414,12 @@ impl Metrics {
     /// buckets, so they do not accumulate between scrapes.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// The exposition as it stands, without reading the scrape-time gauges
+    /// (the dashboard's sampler: it must not walk every connection).
+    pub fn render_current(&self) -> String {
+        self.handle.render()
     }
 
     /// The Prometheus text exposition. `tasks` and `backlog_bytes` are read by

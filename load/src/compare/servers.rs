@@ -31,6 +31,7 @@ impl Server {
     pub(super) async fn start(
         a: &Args,
         dir: &Path,
+        config: &Path,
         which: Which,
         nginx: bool,
         log: &Path,
@@ -62,7 +63,7 @@ impl Server {
             }
             Which::Sockgate => {
                 let mut c = Command::new(&a.sockgate);
-                c.arg("--config").arg(dir.join("gateway.toml"));
+                c.arg("--config").arg(config);
                 c.env("SOCKGATE_LISTEN", GW_PUBLIC)
                     .env("SOCKGATE_MANAGEMENT_LISTEN", GW_MGMT)
                     .env("SOCKGATE_METRICS_LISTEN", GW_METRICS)

@@ -140,7 +140,7 @@ async fn the_dashboard_shows_the_node_and_acts_on_a_connection_in_a_real_browser
     let shots = std::env::var("SOCKGATE_SCREENSHOT_DIR").ok();
     let mut browser = Browser::launch().await;
     let size =
-        serde_json::json!({"width": 1280, "height": 1500, "deviceScaleFactor": 1, "mobile": false});
+        serde_json::json!({"width": 1280, "height": 1780, "deviceScaleFactor": 1, "mobile": false});
     browser
         .call("Emulation.setDeviceMetricsOverride", size)
         .await;

@@ -123,7 +123,7 @@ function draw(canvas, pick, now) {
     ctx.lineTo(w - right, yy);
     ctx.stroke();
     ctx.textAlign = "right";
-    ctx.fillText(v >= 10 ? v.toFixed(0) : v.toFixed(v >= 1 ? 1 : 2), left - 4, yy + 4);
+    ctx.fillText(String(Number(v.toFixed(v >= 10 ? 0 : 2))), left - 4, yy + 4);
   }
   ctx.textAlign = "center";
   for (let m = 15; m >= 0; m -= 5) ctx.fillText(m ? `-${m}m` : "now", x(now - m * 60000), h - 4);

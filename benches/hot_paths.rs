@@ -67,6 +67,7 @@ fn event_serialization(c: &mut Criterion) {
         domain_name: "ws.example.com".into(),
         auth: Default::default(),
         canary: false,
+        trace: sockgate::trace::TraceRef::default(),
     };
     let conn = Id::random();
     let vars = BTreeMap::new();
@@ -104,6 +105,7 @@ fn conn(id: Id) -> Arc<Connection> {
         domain_name: "h".into(),
         auth: Default::default(),
         canary: false,
+        trace: sockgate::trace::TraceRef::default(),
     };
     Arc::new(Connection::new(id, info, 1_000_000, 1 << 30))
 }

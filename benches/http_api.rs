@@ -63,7 +63,8 @@ fn event_v2(c: &mut Criterion) {
     let body = br#"{"name":"Rex","kind":"dog","tags":["good","boy"],"age":3}"#;
     let params = [("id", "12345".to_owned())];
     let vars = BTreeMap::from([("backend".to_owned(), "http://10.0.0.1:3000".to_owned())]);
-    let forwarded = Forwarded::new("192.0.2.1".into(), None, "http", 8080, None);
+    let trace = sockgate::trace::Trace::from_client(None, None, None, 1.0);
+    let forwarded = Forwarded::new("192.0.2.1".into(), None, "http", 8080, trace);
     let facts = HttpFacts {
         route_key: "PUT /pets/{id}",
         method: "PUT",

@@ -33,6 +33,12 @@ pub fn mono_ns() -> u64 {
     now().saturating_duration_since(base).as_nanos() as u64 + 1_000_000_000
 }
 
+/// The wall clock, now (spans' times).
+#[allow(clippy::disallowed_methods)]
+pub fn system_now() -> SystemTime {
+    SystemTime::now()
+}
+
 /// Milliseconds since the Unix epoch, now.
 #[allow(clippy::disallowed_methods)]
 pub fn now_ms() -> u64 {

@@ -47,7 +47,8 @@
 //!   framing), [`tls`], [`throttle`] (token buckets, quotas), [`validation`]
 //!   (JSON Schema checks), [`clock`] (the only reader of clocks), [`alarm`]
 //!   (one reusable timer), [`shutdown`], [`sigv4`] (AWS Signature Version
-//!   4: the management API's check, and Lambda calls' signature).
+//!   4: the management API's check, and Lambda calls' signature), [`trace`]
+//!   (trace context: X-Ray's and W3C's headers, one trace id).
 //!
 //! # Concurrency
 //!
@@ -80,6 +81,7 @@ pub mod snapshot;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;
+pub mod trace;
 pub mod validation;
 pub mod ws;
 

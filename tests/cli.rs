@@ -661,3 +661,93 @@ fn the_access_log_file_is_reopened_on_sigusr1() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `access_log_format`: each access line is its template with the values in
+/// (escaped), written as it is to stdout (no file configured), not among
+/// the logs on stderr: a JSON template for the HTTP API, a CLF-like one for
+/// the WebSocket API. An unknown variable stops the start, naming it.
+#[tokio::test]
+async fn an_access_log_format_writes_each_line_from_its_template() {
+    let config = r#"
+[http]
+access_log = true
+access_log_format = '{"requestId":"$context.requestId","method":"$context.httpMethod","route":"$context.routeKey","status":$context.status,"trace":"$context.xrayTraceId","latency":"$context.integrationLatency"}'
+[websocket]
+route_selection_expression = "$request.body.action"
+access_log = true
+access_log_format = '$context.eventType $context.connectionId $context.routeKey $context.status $context.error.messageString [$context.requestTime]'
+[stages.prod]
+[routes.echo]
+route_response = true
+integration = { type = "mock", body = "echo" }
+[http.routes."GET /pets"]
+integration = { type = "mock", body = "pets" }
+"#;
+    let path = write_config("access-format.toml", config);
+    let mut cmd = Command::new(BIN);
+    cmd.env("SOCKGATE_MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped());
+    let (mut child, public, _metrics, stderr) = support::process::spawn_command(cmd, &path);
+    let stderr_lines = support::process::drain_lines(stderr);
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || rx.recv_timeout(PATIENCE).expect("an access line on stdout");
+
+    let url = format!("http://{public}/prod/pets");
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (status, _, _) = http_with("GET", &url, &[("traceparent", parent)], vec![]).await;
+    assert_eq!(status, 200);
+    let line: serde_json::Value = serde_json::from_str(&next()).expect("the template JSON");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["route"], "GET /pets");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["trace"], "1-4bf92f35-77b34da6a3ce929d0e0e4736");
+    assert!(
+        line["latency"].as_str().unwrap().parse::<u64>().is_ok(),
+        "{line}"
+    );
+    assert_eq!(line["requestId"].as_str().map(str::len), Some(16));
+
+    let mut ws = connect(&format!("ws://{public}/prod")).await;
+    let connect_line = next();
+    let fields: Vec<&str> = connect_line.split(' ').collect();
+    assert_eq!(fields[0], "CONNECT", "{connect_line}");
+    let id = fields[1].to_owned();
+    assert_eq!(&fields[2..5], ["$connect", "200", "-"], "{connect_line}");
+    assert!(connect_line.ends_with(" +0000]"), "{connect_line}");
+    send_text(&mut ws, r#"{"action":"nowhere"}"#).await;
+    let _forbidden = recv_text(&mut ws).await;
+    let message = next();
+    assert!(
+        message.starts_with(&format!("MESSAGE {id} - 403 \"Forbidden\" [")),
+        "{message}"
+    );
+    drop(ws);
+    assert!(next().starts_with(&format!("DISCONNECT {id} $disconnect 200 - [")));
+    let _ = child.kill();
+    let _ = child.wait();
+    let on_stderr = stderr_lines.join().unwrap();
+    assert!(!on_stderr.iter().any(|l| l.contains("sockgate::access")));
+
+    // An unknown variable is refused, by name.
+    let bad = write_config(
+        "access-format-bad.toml",
+        "[stages.prod]\n[http]\naccess_log_format = \"$context.identity.userAgent\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{text}");
+    assert!(
+        text.contains("http.access_log_format: unknown variable $context.identity.userAgent"),
+        "{text}"
+    );
+}

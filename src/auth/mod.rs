@@ -83,6 +83,8 @@ pub struct Ask<'a> {
     pub arn: &'a (dyn Fn() -> String + Sync),
     /// An identity source's value on this request.
     pub read: &'a (dyn Fn(&crate::config::IdentitySource) -> Option<String> + Sync),
+    /// The request's trace, which the authorizer's call carries.
+    pub trace: &'a crate::trace::Trace,
 }
 
 impl Authorizer {
@@ -109,7 +111,8 @@ impl Authorizer {
                     .ok_or(AuthFailure::Unauthorized("identity source missing"))?;
                 let arn = (ask.arn)();
                 let event = || event(&values, &arn);
-                req.authorize(ask.stage, &values, event, &arn, client).await
+                req.authorize(ask.stage, &values, event, &arn, client, ask.trace)
+                    .await
             }
         }
     }

@@ -86,12 +86,13 @@ impl RequestAuthorizer {
         event: impl FnOnce() -> Vec<u8>,
         arn: &str,
         client: &HttpClient,
+        trace: &crate::trace::Trace,
     ) -> Result<AuthContext, AuthFailure> {
         let key = cache_key(stage, values);
         let answer = match self.cached(&key) {
             Some(a) => a,
             None => {
-                let a = self.ask(event(), client).await?;
+                let a = self.ask(event(), client, trace).await?;
                 self.remember(&key, &a);
                 a
             }
@@ -99,7 +100,12 @@ impl RequestAuthorizer {
         judge(answer, arn)
     }
 
-    async fn ask(&self, event: Vec<u8>, client: &HttpClient) -> Result<Answer, AuthFailure> {
+    async fn ask(
+        &self,
+        event: Vec<u8>,
+        client: &HttpClient,
+        trace: &crate::trace::Trace,
+    ) -> Result<Answer, AuthFailure> {
         let started = clock::now();
         let (backend, timeout) = (&self.cfg.backend, self.cfg.timeout);
         let sent = deliver(
@@ -108,6 +114,7 @@ impl RequestAuthorizer {
             timeout,
             Bytes::from(event),
             &[],
+            trace,
             MAX_ANSWER_BYTES,
         );
         let answer = match sent.await {

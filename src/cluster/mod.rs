@@ -147,6 +147,7 @@ impl Record {
                 api_key_id: self.api_key_id.as_deref().map(Arc::from),
             },
             canary: self.canary,
+            trace: crate::trace::TraceRef::default(),
         }
     }
 }

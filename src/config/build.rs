@@ -8,7 +8,8 @@
 use super::env::EnvSource;
 use super::reader::{Errors, Section};
 use super::{
-    Config, cluster, functions, http_api, routes, security, server, throttle, validation, websocket,
+    Config, cluster, functions, http_api, routes, security, server, throttle, tracing, validation,
+    websocket,
 };
 
 pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -> Option<Config> {
@@ -40,6 +41,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
     };
     let functions = functions::read_functions(root.entries("functions"));
     let cluster = cluster::read_cluster(root.section("cluster"));
+    let tracing = tracing::read_tracing(root.section("tracing"));
     let management_listen = server.as_ref().map(|s| s.management_listen);
     let management = server::read_management(root.section("management"), env, management_listen);
     root.finish();
@@ -55,6 +57,7 @@ pub(super) fn build(table: &toml::Table, errors: &Errors, env: &dyn EnvSource) -
         models,
         management: management?,
         cluster: cluster?,
+        tracing: tracing?,
         server: server?,
         api: api?,
         websocket: websocket?,

@@ -42,6 +42,7 @@ pub(super) fn read_http(mut s: Section<'_>) -> (HttpConfig, Option<Vec<HttpRoute
         );
     let cors = read_cors(s.section("cors"));
     let access_log = s.bool("access_log").unwrap_or(false);
+    let access_log_format = s.string("access_log_format").map(str::to_owned);
     s.finish();
     let config = HttpConfig {
         max_body_bytes: max_body_bytes as usize,
@@ -49,6 +50,7 @@ pub(super) fn read_http(mut s: Section<'_>) -> (HttpConfig, Option<Vec<HttpRoute
         max_body_bytes_in_flight: in_flight as usize,
         cors,
         access_log,
+        access_log_format,
     };
     (config, routes)
 }
@@ -118,6 +120,9 @@ pub struct HttpConfig {
     /// default: at tens of thousands of requests a second it is the costliest
     /// thing a node does).
     pub access_log: bool,
+    /// The line's template (`telemetry::access_format`), as written;
+    /// compiled when the snapshot is built.
+    pub access_log_format: Option<String>,
 }
 
 /// Body budgets count bytes in these units (KiB): a semaphore's permits are

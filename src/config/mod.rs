@@ -36,6 +36,7 @@ pub mod security;
 mod server;
 mod throttle;
 mod tls_files;
+mod tracing;
 mod validation;
 mod websocket;
 
@@ -58,6 +59,7 @@ pub use security::{
 };
 pub use throttle::{Limit, Period, Quota, StageThrottle, ThrottleConfig, UsagePlan};
 pub use tls_files::{ClientTlsFiles, TlsFiles};
+pub use tracing::TracingConfig;
 pub use validation::{HttpValidation, Param, WsValidation};
 
 /// The demo config served when no `--config` is given.
@@ -84,6 +86,8 @@ pub struct Config {
     pub http_routes: Vec<HttpRouteConfig>,
     /// Redis between nodes; `None` runs a single node with no dependencies.
     pub cluster: Option<ClusterConfig>,
+    /// Trace sampling and span export.
+    pub tracing: TracingConfig,
     /// Who may call the management API.
     pub management: ManagementAuth,
     /// Named authorizers stages may use on `$connect`.
@@ -310,6 +314,9 @@ pub struct WebSocketConfig {
     pub max_groups_per_connection: usize,
     /// One access log line per `$connect`, message and `$disconnect`.
     pub access_log: bool,
+    /// The line's template (`telemetry::access_format`), as written;
+    /// compiled when the snapshot is built.
+    pub access_log_format: Option<String>,
 }
 
 /// `[integrations]`: the shared, pooled backend client.

@@ -59,6 +59,7 @@ pub(super) fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         s.int("max_groups_per_connection", 1, 10_000).unwrap_or(100) as usize;
     let close_timeout = s.duration_or("close_timeout", ms(10), secs(60), secs(3));
     let access_log = s.bool("access_log").unwrap_or(false);
+    let access_log_format = s.string("access_log_format").map(str::to_owned);
     s.finish();
     Some(WebSocketConfig {
         selection: selection?,
@@ -77,6 +78,7 @@ pub(super) fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         max_groups_per_connection,
         close_timeout,
         access_log,
+        access_log_format,
     })
 }
 

@@ -49,6 +49,8 @@ pub struct ConnInfo {
     pub auth: ConnAuth,
     /// Served by its stage's canary (decided at the upgrade, for its whole life).
     pub canary: bool,
+    /// Its upgrade's trace: each message is a span of it.
+    pub trace: crate::trace::TraceRef,
 }
 
 /// What a connection proved at `$connect`, carried into every event.
@@ -370,6 +372,7 @@ mod tests {
             domain_name: "h".into(),
             auth: Default::default(),
             canary: false,
+            trace: crate::trace::TraceRef::default(),
         };
         Connection::new(Id::random(), info, max_messages, max_bytes)
     }

@@ -146,6 +146,7 @@ mod tests {
             domain_name: "h".into(),
             auth: Default::default(),
             canary: false,
+            trace: crate::trace::TraceRef::default(),
         };
         Arc::new(Connection::new(Id::random(), info, 4, 1 << 20))
     }

@@ -89,6 +89,8 @@ struct Function {
 #[derive(Debug)]
 struct Invocation {
     event: Bytes,
+    /// `Lambda-Runtime-Trace-Id`: the caller's trace, with its span as parent.
+    trace: String,
     reply: oneshot::Sender<Outcome>,
     /// Its place among the function's `concurrency + queue`.
     _permit: OwnedSemaphorePermit,
@@ -157,6 +159,7 @@ impl Functions {
         &self,
         name: &str,
         event: Bytes,
+        trace: &crate::trace::Trace,
         timeout: Duration,
     ) -> Result<Outcome, Refused> {
         let f = self.get(name).ok_or(Refused::NotRunning)?;
@@ -167,6 +170,7 @@ impl Functions {
         let (reply, outcome) = oneshot::channel();
         let inv = Invocation {
             event,
+            trace: trace.lambda_trace_id(),
             reply,
             _permit: permit,
         };

@@ -107,7 +107,7 @@ async fn next(slot: &Arc<Slot>) -> Response<Full<Bytes>> {
     let f = &slot.f;
     slot.reached();
     let mut waiting = f.waiting.lock().await;
-    let (id, event) = loop {
+    let (id, event, trace) = loop {
         let Some(inv) = waiting.recv().await else {
             return answer(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -126,12 +126,6 @@ async fn next(slot: &Arc<Slot>) -> Response<Full<Bytes>> {
     };
     drop(waiting);
     let deadline = clock::now_ms() + f.cfg.timeout.as_millis() as u64;
-    let trace = format!(
-        "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=0",
-        clock::now_ms() / 1000,
-        rand::random::<u128>() >> 32,
-        rand::random::<u64>()
-    );
     Response::builder()
         .header("content-type", "application/json")
         .header("lambda-runtime-aws-request-id", id)

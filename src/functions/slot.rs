@@ -67,9 +67,9 @@ impl Slot {
         }
     }
 
-    /// Makes `inv` this worker's; returns its request id and the event. Its
-    /// time starts now.
-    pub(super) fn start(&self, inv: Invocation) -> (String, Bytes) {
+    /// Makes `inv` this worker's; returns its request id, the event and its
+    /// trace id. Its time starts now.
+    pub(super) fn start(&self, inv: Invocation) -> (String, Bytes, String) {
         let id = request_id();
         let running = Running {
             id: id.clone(),
@@ -98,7 +98,7 @@ impl Slot {
             let outcome = error_object("Runtime.NoResponse", why, &old.id);
             self.end(old, outcome, FunctionOutcome::WorkerLost);
         }
-        (id, inv.event)
+        (id, inv.event, inv.trace)
     }
 
     /// Ends the invocation `id` with `outcome`; false if it is not this

@@ -4,6 +4,7 @@
 use crate::clock;
 use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{self, CallError, EventContext, EventType};
+use crate::trace::Trace;
 use tracing::warn;
 
 use super::{Gateway, Route, Stage};
@@ -13,12 +14,14 @@ use crate::snapshot::Snapshot;
 
 impl Gateway {
     /// Calls an integration, timing it and logging failures (never payloads).
+    /// `trace` is the event's span ([`Gateway::span_of`]), which the call carries.
     pub(crate) async fn call(
         &self,
         snap: &Snapshot,
         stage: &Stage,
         route: &Route,
         ev: &EventContext<'_>,
+        trace: &Trace,
     ) -> Result<integration::Reply, CallError> {
         let started = clock::now();
         // Boxed: an HTTP call's future is a few KiB, and it would otherwise be
@@ -29,6 +32,7 @@ impl Gateway {
             &snap.client,
             ev,
             &stage.management_endpoint,
+            trace,
         ))
         .await;
         if route.integration.calls_backend() {
@@ -49,6 +53,14 @@ impl Gateway {
             }
         }
         result
+    }
+
+    /// A span of its own for an event of a connection, in the connection's
+    /// trace: what the event's backend call carries, and what its span
+    /// records. Made only for an event that calls a backend or is recorded
+    /// (a mock message makes none).
+    pub(crate) fn span_of(&self, snap: &Snapshot, info: &ConnInfo) -> Trace {
+        Trace::child_of(&info.trace, snap.config.tracing.sample_ratio)
     }
 
     /// The fields every event has; callers add the rest with struct update.

@@ -12,6 +12,7 @@ use crate::conn::{ConnInfo, Connection, Id};
 use crate::integration::{CallError, EventContext, EventType, Handshake};
 use crate::snapshot::Snapshot;
 use crate::telemetry::ConnectOutcome;
+use crate::trace::Trace;
 
 /// Why `$connect` refused a connection (mapped to an HTTP status in `http::respond`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +55,13 @@ impl Gateway {
         };
         let read = |s: &_| handshake_value(s, handshake, offered, &sources);
         let arn = || execute_api_arn(&snap.api.id, &stage.name, "$connect");
+        // The upgrade's span: the authorizer's call is made within it.
+        let trace = Trace::resume(&info.trace, snap.config.tracing.sample_ratio);
         let ask = Ask {
             stage: &stage.name,
             arn: &arn,
             read: &read,
+            trace: &trace,
         };
         let event =
             |_: &[String], arn: &str| self.authorizer_event(snap, stage, id, info, handshake, arn);
@@ -112,7 +116,9 @@ impl Gateway {
             handshake: Some(handshake),
             ..self.event(snap, EventType::Connect, stage, conn, &route.key)
         };
-        match self.call(snap, stage, route, &ev).await {
+        // The upgrade's span: the `$connect` call is made within it.
+        let trace = Trace::resume(&conn.info.trace, snap.config.tracing.sample_ratio);
+        match self.call(snap, stage, route, &ev, &trace).await {
             Ok(reply) if reply.is_success() => {
                 stage.metrics.connect(ConnectOutcome::Accepted);
                 let joined = self.apply_membership(snap, conn, &reply);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::message_access::{Told, log};
+use super::message_access::{self, Told, log};
 use super::{Gateway, Route, Stage};
 use crate::clock;
 use crate::conn::{Connection, ErrorFrame, Id, bad_request_body};
@@ -183,13 +183,16 @@ impl Call {
             body_json: json.as_ref(),
             ..gw.event(&snap, EventType::Message, &stage, &conn, &route.key)
         };
-        // The clock is read only for the access log.
-        let started = snap.ws.access_log.then(clock::now);
+        // The message's span of its connection's trace: what its call carries.
+        let trace = gw.span_of(&snap, &conn.info);
+        // The clock is read only for the access log and the span.
+        let started = (snap.ws.access_log || gw.spans().records(&trace)).then(clock::now);
         let result = match &route.integration {
             Integration::Mock(mock) => Ok(integration::mock_reply(mock, &ev)),
-            _ => gw.call(&snap, &stage, &route, &ev).await,
+            _ => gw.call(&snap, &stage, &route, &ev, &trace).await,
         };
-        let took = started.map(|s| s.elapsed().as_millis() as u64);
+        let elapsed = started.map(|s| s.elapsed());
+        let took = elapsed.map(|e| e.as_millis() as u64);
         if let Ok(reply) = &result {
             let joined = gw.apply_membership(&snap, &conn, reply);
             gw.delivery().sync_groups(&joined).await;
@@ -201,7 +204,11 @@ impl Call {
         {
             debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
         }
-        log(&snap, &stage, &conn, &route.key, &ev.request_id, told, took);
+        let request_id = &ev.request_id;
+        message_access::span(
+            &gw, &trace, &stage, &conn, &route.key, request_id, told, elapsed,
+        );
+        log(&snap, &stage, &conn, &route.key, request_id, told, took);
         conn.end_call();
     }
 }

@@ -30,6 +30,7 @@ pub mod message;
 mod message_access;
 pub mod node;
 pub mod reload;
+pub mod spans;
 mod throttle;
 
 use std::sync::Arc;
@@ -79,6 +80,8 @@ pub struct Gateway {
     functions: Arc<Functions>,
     /// The dashboard's samples (written by `dashboard::sampler`).
     feed: crate::telemetry::Feed,
+    /// Spans over OTLP, when configured.
+    spans: spans::Spans,
 }
 
 // === impl Gateway ===
@@ -98,6 +101,7 @@ impl Gateway {
         metrics.config_started(&config.digest);
         let functions = Functions::start(config, &metrics);
         let snapshot = Snapshot::build(config, None, 1, &metrics, &management_base, &functions);
+        let spans = spans::Spans::start(&config.tracing, Arc::clone(&snapshot.client));
         Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             delivery: Delivery::new(NodeTag::random()),
@@ -117,6 +121,7 @@ impl Gateway {
             reloads: reload::Reloads::new(source, tls),
             functions,
             feed: crate::telemetry::Feed::default(),
+            spans,
         }
     }
 
@@ -171,6 +176,11 @@ impl Gateway {
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Spans over OTLP (a no-op without `[tracing] otlp_endpoint`).
+    pub fn spans(&self) -> &spans::Spans {
+        &self.spans
     }
 
     /// The dashboard's samples.

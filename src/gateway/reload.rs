@@ -13,8 +13,9 @@
 //! - connections of a stage the new file no longer has are closed with 1001
 //!   and get their `$disconnect` (`disconnectReason` "Stage removed");
 //! - what only a restart can change (listen addresses, connection caps,
-//!   `node_id`, turning TLS on or off, `[cluster]`) keeps its current value and
-//!   is reported as "needs restart"; everything else is applied.
+//!   `node_id`, turning TLS on or off, `[cluster]`, where spans are
+//!   exported) keeps its current value and is reported as "needs restart";
+//!   everything else is applied.
 //!
 //! Reloads are serialized: one at a time, whatever triggered them (SIGHUP,
 //! `sockgate reload`, the management API).
@@ -237,5 +238,12 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     check(o.tls.is_some() != n.tls.is_some(), "server.tls_cert_file");
     check(old.cluster != new.cluster, "cluster");
     check(old.functions != new.functions, "functions");
+    let (ot, nt) = (&old.tracing, &new.tracing);
+    check(
+        ot.otlp_endpoint != nt.otlp_endpoint,
+        "tracing.otlp_endpoint",
+    );
+    check(ot.service_name != nt.service_name, "tracing.service_name");
+    check(ot.otlp_timeout != nt.otlp_timeout, "tracing.otlp_timeout");
     keys
 }

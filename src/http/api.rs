@@ -10,6 +10,9 @@
 //! serves is answered 426, as before the HTTP API existed: that URL is the
 //! stage's WebSocket endpoint.
 
+use opentelemetry::KeyValue;
+
+use crate::gateway::spans::Finished;
 use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request, Response, Version, header};
@@ -59,7 +62,12 @@ pub async fn handle(
     let (mut parts, incoming) = req.into_parts();
     let checked = head::sanitize(&mut parts.uri, &mut parts.headers, parts.version);
     crate::integration::http_proxy::strip_hop_by_hop(&mut parts.headers);
-    let client = peer::forward(&snap.trusted_proxies, &mut parts.headers, &link);
+    let client = peer::forward(
+        &snap.trusted_proxies,
+        &mut parts.headers,
+        &link,
+        snap.config.tracing.sample_ratio,
+    );
     let mut seen = Seen::default();
     let preflight = cors.filter(|_| cors::is_preflight(&parts.method, &parts.headers));
     let mut resp = match (checked, preflight) {
@@ -102,19 +110,68 @@ pub async fn handle(
         seen.body_bytes + answer_bytes.unwrap_or(0),
     );
     if snap.http.access_log {
-        access::http(&access::HttpLine {
-            request_id: request_id.as_str(),
-            ip: client.source_ip(),
-            method: parts.method.as_str(),
-            route_key: seen.route_key,
-            status,
-            response_length: answer_bytes,
-            integration_latency_ms: seen.integration_ms,
-            integration_error: seen.integration_error.as_deref(),
-            trace_id: client.forwarded.trace_root(),
-        });
+        access::http(
+            &access::HttpLine {
+                request_id: request_id.as_str(),
+                ip: client.source_ip(),
+                method: parts.method.as_str(),
+                route_key: seen.route_key,
+                status,
+                response_length: answer_bytes,
+                integration_latency_ms: seen.integration_ms,
+                integration_error: seen.integration_error.as_deref(),
+                trace_id: client.forwarded.trace_root(),
+            },
+            snap.http_access_format.as_ref(),
+        );
     }
+    gw.spans().record(&client.forwarded.trace, || {
+        span(
+            &parts.method,
+            &seen,
+            status,
+            started.elapsed(),
+            request_id.as_str(),
+            &client,
+        )
+    });
     resp
+}
+
+/// A request's span (until its answer's head: a streamed body may go on),
+/// named as OpenTelemetry's HTTP conventions name a server span.
+fn span(
+    method: &http::Method,
+    seen: &Seen<'_>,
+    status: u16,
+    took: std::time::Duration,
+    request_id: &str,
+    client: &Client,
+) -> Finished {
+    let route = seen.route_key.split_once(' ').map_or("", |(_, path)| path);
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method.as_str().to_owned()),
+        KeyValue::new("http.response.status_code", i64::from(status)),
+        KeyValue::new("client.address", client.source_ip().to_owned()),
+        KeyValue::new("url.scheme", client.forwarded.proto),
+        KeyValue::new("sockgate.request_id", request_id.to_owned()),
+    ];
+    if !route.is_empty() {
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    if let Some(e) = &seen.integration_error {
+        attributes.push(KeyValue::new("error.type", e.clone()));
+    }
+    Finished {
+        name: if route.is_empty() {
+            method.to_string()
+        } else {
+            format!("{method} {route}")
+        },
+        took,
+        status,
+        attributes,
+    }
 }
 
 /// What serving a request found out, for its metrics.

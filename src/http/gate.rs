@@ -77,6 +77,7 @@ async fn authorize(
         stage: facts.stage,
         arn: &arn,
         read: &read,
+        trace: &facts.forwarded.trace,
     };
     let jwt = matches!(**authorizer, Authorizer::Jwt(_));
     let v2 = match &**authorizer {

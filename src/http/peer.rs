@@ -17,6 +17,11 @@
 //! A trusted proxy's `X-Forwarded-Proto` (`http` or `https`) and
 //! `X-Forwarded-Port` are believed, as the TLS-terminating balancer in front
 //! knows them; its `Forwarded` and `X-Forwarded-Host` are kept.
+//!
+//! Trace context (`X-Amzn-Trace-Id`, `traceparent`, `tracestate`) is read
+//! from any client, each only when it is the one field of its name and well
+//! formed (`crate::trace`), and always removed: the gateway writes its own,
+//! continuing the client's trace with a span of its own.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -27,8 +32,9 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::config::net::Cidr;
-use crate::integration::forwarded::{Forwarded, is_trace_id};
+use crate::integration::forwarded::Forwarded;
 use crate::integration::share::ConnCalls;
+use crate::trace::{Trace, is_amzn_trace};
 
 const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
 const XF_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -36,6 +42,8 @@ const XF_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 const XF_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 const TRACE: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// Most `X-Forwarded-For` entries read (a chain of proxies is short; a
 /// client's long list is not walked past this).
@@ -87,7 +95,13 @@ impl Client {
 
 /// Finds the client, removes the forwarding fields it may not set from
 /// `headers`, and returns the gateway's (see the module docs).
-pub fn forward(trusted: &[Cidr], headers: &mut HeaderMap, link: &Link) -> Client {
+/// `sample_ratio` samples a trace the gateway starts (`[tracing]`).
+pub fn forward(
+    trusted: &[Cidr],
+    headers: &mut HeaderMap,
+    link: &Link,
+    sample_ratio: f64,
+) -> Client {
     let peer = link.peer.ip().to_canonical();
     let behind = !trusted.is_empty() && trusted.iter().any(|c| c.contains(peer));
     let believes = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
@@ -122,12 +136,17 @@ pub fn forward(trusted: &[Cidr], headers: &mut HeaderMap, link: &Link) -> Client
             || *n == XF_PROTO
             || *n == XF_PORT
             || *n == TRACE
+            || *n == TRACEPARENT
+            || *n == TRACESTATE
             || *n == FORWARDED
             || *n == XF_HOST
     });
-    let mut trace = None;
+    let (mut amzn, mut parent, mut state) = (None, None, None);
     if present {
-        trace = headers.remove(TRACE).filter(is_trace_id);
+        // Each the client's only one of its name, or none: two are ambiguous.
+        amzn = only(headers, &TRACE).filter(is_amzn_trace);
+        parent = only(headers, &TRACEPARENT);
+        state = only(headers, &TRACESTATE);
         for name in [XFF, XF_PROTO, XF_PORT] {
             headers.remove(name);
         }
@@ -136,10 +155,18 @@ pub fn forward(trusted: &[Cidr], headers: &mut HeaderMap, link: &Link) -> Client
             headers.remove(XF_HOST);
         }
     }
+    let trace = Trace::from_client(parent.as_ref(), state, amzn, sample_ratio);
     Client {
         ip,
         forwarded: Forwarded::new(text(ip), chain, proto, port, trace),
     }
+}
+
+/// Removes every `name` field; returns the value when there was exactly one.
+fn only(headers: &mut HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
+    let single = headers.get_all(name).iter().count() == 1;
+    let value = headers.remove(name);
+    value.filter(|_| single)
 }
 
 /// The `X-Forwarded-For` hops believed, left to right: from the right, each

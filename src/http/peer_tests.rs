@@ -65,7 +65,7 @@ fn without_trusted_proxies_the_peer_is_the_client_and_its_fields_go() {
         ("forwarded", "for=6.6.6.6"),
         ("x-app", "kept"),
     ]);
-    let c = forward(&[], &mut h, &link("192.0.2.1"));
+    let c = forward(&[], &mut h, &link("192.0.2.1"), 1.0);
     assert_eq!((c.source_ip(), c.forwarded.proto), ("192.0.2.1", "http"));
     assert_eq!(field(&c, "x-forwarded-for"), "192.0.2.1");
     assert_eq!(field(&c, "x-forwarded-proto"), "http");
@@ -74,7 +74,7 @@ fn without_trusted_proxies_the_peer_is_the_client_and_its_fields_go() {
     assert_eq!(left, ["x-app"], "the client's forwarding fields are gone");
     // A peer that is not in the list is not believed either.
     let mut h = headers(&[("x-forwarded-for", "6.6.6.6")]);
-    let c = forward(&trusted(&["10.0.0.0/8"]), &mut h, &link("192.0.2.1"));
+    let c = forward(&trusted(&["10.0.0.0/8"]), &mut h, &link("192.0.2.1"), 1.0);
     assert_eq!(c.source_ip(), "192.0.2.1");
     assert_eq!(field(&c, "x-forwarded-for"), "192.0.2.1");
 }
@@ -121,7 +121,7 @@ fn trusted_hops_are_skipped_from_the_right() {
         for v in &xff {
             h.append("x-forwarded-for", v.parse().unwrap());
         }
-        let c = forward(&list, &mut h, &link("10.0.0.1"));
+        let c = forward(&list, &mut h, &link("10.0.0.1"), 1.0);
         assert_eq!(c.source_ip(), client, "{xff:?}");
         assert_eq!(field(&c, "x-forwarded-for"), chain, "{xff:?}");
         assert!(h.get("x-forwarded-for").is_none());
@@ -136,7 +136,7 @@ fn a_trusted_proxy_tells_the_scheme_and_port() {
         ("x-forwarded-port", "443"),
         ("forwarded", "for=203.0.113.5"),
     ]);
-    let c = forward(&list, &mut h, &link("10.0.0.1"));
+    let c = forward(&list, &mut h, &link("10.0.0.1"), 1.0);
     assert_eq!(c.forwarded.proto, "https");
     assert_eq!(field(&c, "x-forwarded-port"), "443");
     assert_eq!(
@@ -145,7 +145,7 @@ fn a_trusted_proxy_tells_the_scheme_and_port() {
         "a trusted proxy's is kept"
     );
     let mut h = headers(&[("x-forwarded-proto", "gopher"), ("x-forwarded-port", "x")]);
-    let c = forward(&list, &mut h, &link("10.0.0.1"));
+    let c = forward(&list, &mut h, &link("10.0.0.1"), 1.0);
     assert_eq!(c.forwarded.proto, "http");
     assert_eq!(field(&c, "x-forwarded-port"), "8080");
 }
@@ -154,11 +154,11 @@ fn a_trusted_proxy_tells_the_scheme_and_port() {
 fn trace_ids_are_kept_when_well_formed_and_made_otherwise() {
     let good = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     let mut h = headers(&[("x-amzn-trace-id", good)]);
-    let c = forward(&[], &mut h, &link("192.0.2.1"));
+    let c = forward(&[], &mut h, &link("192.0.2.1"), 1.0);
     assert_eq!(field(&c, "x-amzn-trace-id"), good);
     for bad in ["Root=1-xyz", "abc"] {
         let mut h = headers(&[("x-amzn-trace-id", bad)]);
-        let c = forward(&[], &mut h, &link("192.0.2.1"));
+        let c = forward(&[], &mut h, &link("192.0.2.1"), 1.0);
         let made = field(&c, "x-amzn-trace-id");
         assert!(
             made.starts_with("Root=1-") && made.len() == 40,

@@ -7,7 +7,13 @@ use serde_json::json;
 /// The forwarding fields of the captured request (AWS: `https` on 443).
 static FORWARDED: std::sync::LazyLock<Forwarded> = std::sync::LazyLock::new(|| {
     let trace = HeaderValue::from_static("Root=1-60d75a9e-5d5e5b1a6e6c7b0f0e3c2a11");
-    Forwarded::new("192.0.2.1".into(), None, "https", 443, Some(trace))
+    Forwarded::new(
+        "192.0.2.1".into(),
+        None,
+        "https",
+        443,
+        crate::trace::Trace::from_client(None, None, Some(trace), 1.0),
+    )
 });
 
 fn facts<'a>(

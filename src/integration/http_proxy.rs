@@ -134,7 +134,7 @@ pub fn request(
             e.field(name.as_str(), value.as_bytes());
         }
     }
-    for (name, value) in f.forwarded.fields() {
+    for (name, value) in f.forwarded.request_fields() {
         e.field(name, value.as_bytes());
     }
     if let Some(h) = host.filter(|_| !forwarded_host) {
@@ -193,7 +193,13 @@ mod tests {
 
     static FORWARDED: std::sync::LazyLock<Forwarded> = std::sync::LazyLock::new(|| {
         let trace = HeaderValue::from_static("Root=1-60d75a9e-5d5e5b1a6e6c7b0f0e3c2a11");
-        Forwarded::new("192.0.2.9".into(), None, "http", 8080, Some(trace))
+        Forwarded::new(
+            "192.0.2.9".into(),
+            None,
+            "http",
+            8080,
+            crate::trace::Trace::from_client(None, None, Some(trace), 1.0),
+        )
     });
 
     fn facts<'a>(headers: &'a HeaderMap, params: &'a [(&'a str, String)]) -> HttpFacts<'a> {

@@ -62,6 +62,7 @@ pub async fn call(
                 target.timeout,
                 event.into(),
                 &[],
+                &f.forwarded.trace,
                 max_answer,
             );
             let answer = sent.await?.into_result()?;

@@ -159,6 +159,7 @@ pub async fn invoke(
     client: &HttpClient,
     ev: &EventContext<'_>,
     management_endpoint: &str,
+    trace: &crate::trace::Trace,
 ) -> Result<Reply, CallError> {
     match integration {
         Integration::Mock(m) => Ok(mock_reply(m, ev)),
@@ -173,6 +174,7 @@ pub async fn invoke(
                 target.timeout,
                 event,
                 &headers,
+                trace,
                 max,
             );
             let body = answer.await?.into_result()?;
@@ -180,7 +182,7 @@ pub async fn invoke(
         }
         Integration::HttpProxy { uri, timeout } => {
             let body = Bytes::copy_from_slice(ev.body.unwrap_or_default().as_bytes());
-            let req = request(uri, ev, management_endpoint, body)?;
+            let req = request(uri, ev, management_endpoint, trace, body)?;
             let (status, body) = client.post(req, *timeout).await?;
             if status >= 500 {
                 return Err(CallError::Failed(format!("backend answered HTTP {status}")));
@@ -203,6 +205,7 @@ fn request(
     uri: &UriTemplate,
     ev: &EventContext<'_>,
     management_endpoint: &str,
+    trace: &crate::trace::Trace,
     body: Bytes,
 ) -> Result<http::Request<Bytes>, CallError> {
     // A WebSocket route's URI has no parameters (compiled so): parsed once.
@@ -223,6 +226,9 @@ fn request(
         );
     if let Some(id) = &ev.message_id {
         b = b.header("x-sockgate-message-id", id.as_str());
+    }
+    for (name, value) in trace.headers() {
+        b = b.header(name, value);
     }
     if ev.is_base64 {
         b = b.header("x-sockgate-is-base64-encoded", "true");

@@ -6,6 +6,7 @@
 //! pool, deadline, bound and failures are the same, here. A new kind of
 //! backend is one more arm of [`deliver`].
 
+use crate::trace::Trace;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -51,14 +52,15 @@ pub async fn deliver(
     timeout: Duration,
     event: Bytes,
     headers: &[(&'static str, &str)],
+    trace: &Trace,
     max_answer: usize,
 ) -> Result<Delivered, CallError> {
     match backend {
         Backend::Http(uri) => {
             let mut b = http::Request::post(uri.clone())
                 .header(http::header::CONTENT_TYPE, "application/json");
-            for (name, value) in headers {
-                b = b.header(*name, *value);
+            for (name, value) in headers.iter().copied().chain(trace.headers()) {
+                b = b.header(name, value);
             }
             let req = b
                 .body(event)
@@ -71,7 +73,12 @@ pub async fn deliver(
             })
         }
         Backend::Lambda(f) => {
-            let req = client.lambda().request(f, event)?;
+            let mut req = client.lambda().request(f, event)?;
+            // Lambda continues an X-Ray trace from its Invoke request (the
+            // header is not signed: AWS accepts unsigned extra headers).
+            if let Ok(v) = http::HeaderValue::from_str(trace.amzn()) {
+                req.headers_mut().insert("x-amzn-trace-id", v);
+            }
             let resp = client.send_whole(req, timeout, max_answer).await?;
             let (body, function_error) = lambda::answer(resp)?;
             Ok(Delivered {
@@ -80,7 +87,7 @@ pub async fn deliver(
                 function_error,
             })
         }
-        Backend::Hosted(name) => hosted(client, name, event, timeout, max_answer).await,
+        Backend::Hosted(name) => hosted(client, name, event, trace, timeout, max_answer).await,
     }
 }
 
@@ -89,13 +96,14 @@ async fn hosted(
     client: &HttpClient,
     name: &str,
     event: Bytes,
+    trace: &Trace,
     timeout: Duration,
     max_answer: usize,
 ) -> Result<Delivered, CallError> {
     if event.len() > crate::functions::MAX_PAYLOAD {
         return Err(CallError::Lambda(LambdaError::TooLarge));
     }
-    let outcome = client.functions().invoke(name, event, timeout).await;
+    let outcome = client.functions().invoke(name, event, trace, timeout).await;
     let (body, function_error) = match outcome {
         Ok(Outcome::Response(b)) if b.len() <= max_answer => (b, false),
         Ok(Outcome::Response(_)) => {

@@ -232,6 +232,8 @@ impl Server {
         // Every call in flight has ended (or the grace has): the hosted
         // functions' workers go.
         gw.functions().stop();
+        // The last spans go out before the process does.
+        gw.spans().stop();
         if let Some(cluster) = gw.delivery().cluster() {
             cluster.leave().await;
         }

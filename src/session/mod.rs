@@ -123,18 +123,23 @@ async fn finish(
     let (code, why) = reason.disconnect_status();
     if snap.ws.access_log {
         let ip = &conn.info.source_ip;
-        access::websocket(&access::WsLine {
-            integration_latency_ms: took,
-            disconnect: Some((code, &why)),
-            ..access::WsLine::new(
-                "DISCONNECT",
-                conn.id.as_str(),
-                &stage.name,
-                ip,
-                "$disconnect",
-                200,
-            )
-        });
+        let trace = conn.info.trace.root();
+        access::websocket(
+            &access::WsLine {
+                integration_latency_ms: took,
+                trace_id: trace.as_deref(),
+                disconnect: Some((code, &why)),
+                ..access::WsLine::new(
+                    "DISCONNECT",
+                    conn.id.as_str(),
+                    &stage.name,
+                    ip,
+                    "$disconnect",
+                    200,
+                )
+            },
+            snap.ws_access_format.as_ref(),
+        );
     }
     info!(
         conn.id = %conn.id, stage = %stage.name, close.code = code, close.reason = %why,

@@ -20,6 +20,7 @@ pub mod check;
 pub mod compile;
 pub mod stage;
 
+use crate::telemetry::access_format::AccessFormat;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,11 @@ pub struct Snapshot {
     pub ws: WebSocketConfig,
     /// `[http]`: the HTTP API's limits.
     pub http: HttpConfig,
+    /// The access lines' templates, compiled (`[http]` and `[websocket]`
+    /// `access_log_format`; checked by `snapshot::check`).
+    pub http_access_format: Option<AccessFormat>,
+    /// See `http_access_format`.
+    pub ws_access_format: Option<AccessFormat>,
     /// Metric handles for HTTP requests that reach no stage (and preflights,
     /// answered before any stage or route is looked at).
     pub http_no_stage: HttpRouteMetrics,
@@ -160,6 +166,8 @@ impl Snapshot {
             api: config.api.clone(),
             ws: config.websocket.clone(),
             http: config.http.clone(),
+            http_access_format: compile_format(&config.http.access_log_format),
+            ws_access_format: compile_format(&config.websocket.access_log_format),
             http_no_stage: metrics.http_route(HTTP_NONE, HTTP_NONE),
             account_limit: config.throttle.account.map(crate::throttle::Gcra::new),
             throttle_fail_open: config.throttle.fail_open,
@@ -269,6 +277,14 @@ fn authorizers(
             (name.clone(), (cfg.clone(), instance))
         })
         .collect()
+}
+
+/// An access line's template (checked already: one that does not compile
+/// is left out, and the line keeps its fields).
+fn compile_format(template: &Option<String>) -> Option<AccessFormat> {
+    template
+        .as_deref()
+        .and_then(|t| AccessFormat::parse(t).ok())
 }
 
 /// `[management]` without its bearer tokens, when it has access keys.

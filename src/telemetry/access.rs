@@ -7,6 +7,11 @@
 //! a line holds is the gateway's own ids, the client's address, route keys
 //! as configured, statuses, times and fixed error texts.
 
+use std::borrow::Cow;
+
+use super::access_format::{AccessFormat, Values, Var};
+use crate::clock;
+
 /// One HTTP API request.
 #[derive(Debug)]
 pub struct HttpLine<'a> {
@@ -31,8 +36,12 @@ pub struct HttpLine<'a> {
     pub trace_id: &'a str,
 }
 
-/// Writes an HTTP request's line.
-pub fn http(l: &HttpLine<'_>) {
+/// Writes an HTTP request's line: from `format` when one is configured
+/// (`[http] access_log_format`), else as a log event with these fields.
+pub fn http(l: &HttpLine<'_>, format: Option<&AccessFormat>) {
+    if let Some(f) = format {
+        return super::access_file::write_line(&f.render(l));
+    }
     tracing::info!(
         target: "sockgate::access",
         requestId = l.request_id,
@@ -78,8 +87,9 @@ pub struct WsLine<'a> {
     pub integration_error: Option<&'static str>,
     /// A `$disconnect`'s `disconnectStatusCode` and `disconnectReason`.
     pub disconnect: Option<(u16, &'a str)>,
-    /// `$context.xrayTraceId` of a `$connect`: the root of its upgrade
-    /// request's `X-Amzn-Trace-Id` (the client's, or the one made for it).
+    /// `$context.xrayTraceId`: the root of the upgrade's `X-Amzn-Trace-Id`
+    /// (the client's, or the one made for it), which every event of the
+    /// connection shares (`crate::trace`).
     pub trace_id: Option<&'a str>,
 }
 
@@ -110,8 +120,12 @@ impl<'a> WsLine<'a> {
     }
 }
 
-/// Writes a WebSocket event's line.
-pub fn websocket(l: &WsLine<'_>) {
+/// Writes a WebSocket event's line: from `format` when one is configured
+/// (`[websocket] access_log_format`), else as a log event with these fields.
+pub fn websocket(l: &WsLine<'_>, format: Option<&AccessFormat>) {
+    if let Some(f) = format {
+        return super::access_file::write_line(&f.render(l));
+    }
     tracing::info!(
         target: "sockgate::access",
         requestId = l.request_id,
@@ -129,4 +143,59 @@ pub fn websocket(l: &WsLine<'_>) {
         xrayTraceId = l.trace_id,
         "WebSocket event."
     );
+}
+
+/// A number as a template value.
+fn num(n: impl ToString) -> Option<Cow<'static, str>> {
+    Some(Cow::Owned(n.to_string()))
+}
+
+/// The values every line has the same way: the time it is written.
+fn time(var: Var) -> Option<Cow<'static, str>> {
+    match var {
+        Var::RequestTime => Some(Cow::Owned(clock::clf(clock::now_ms()))),
+        Var::RequestTimeEpoch => num(clock::now_ms()),
+        _ => None,
+    }
+}
+
+impl Values for HttpLine<'_> {
+    fn value(&self, var: Var) -> Option<Cow<'_, str>> {
+        let text = |s: &'_ str| (!s.is_empty()).then(|| Cow::Owned(s.to_owned()));
+        match var {
+            Var::RequestId => text(self.request_id),
+            Var::SourceIp => text(self.ip),
+            Var::HttpMethod => text(self.method),
+            Var::RouteKey => text(self.route_key),
+            Var::Status => num(self.status),
+            Var::ResponseLength => self.response_length.and_then(num),
+            Var::IntegrationLatency => self.integration_latency_ms.and_then(num),
+            Var::IntegrationError => self.integration_error.and_then(text),
+            Var::XrayTraceId => text(self.trace_id),
+            _ => time(var),
+        }
+    }
+}
+
+impl Values for WsLine<'_> {
+    fn value(&self, var: Var) -> Option<Cow<'_, str>> {
+        let text = |s: &'_ str| (!s.is_empty()).then(|| Cow::Owned(s.to_owned()));
+        match var {
+            Var::RequestId => self.request_id.and_then(text),
+            Var::SourceIp => text(self.ip),
+            Var::RouteKey => text(self.route_key),
+            Var::Status => num(self.status),
+            Var::IntegrationLatency => self.integration_latency_ms.and_then(num),
+            Var::IntegrationError => self.integration_error.and_then(text),
+            Var::XrayTraceId => self.trace_id.and_then(text),
+            Var::EventType => text(self.event_type),
+            Var::ConnectionId => text(self.connection_id),
+            Var::Stage => text(self.stage),
+            // Quoted by the template's renderer.
+            Var::ErrorMessage | Var::ErrorMessageString => self.error.and_then(text),
+            Var::DisconnectStatusCode => self.disconnect.and_then(|d| num(d.0)),
+            Var::DisconnectReason => self.disconnect.and_then(|d| text(d.1)),
+            _ => time(var),
+        }
+    }
 }

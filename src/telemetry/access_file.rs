@@ -56,6 +56,20 @@ fn lock(file: &Mutex<File>) -> MutexGuard<'_, File> {
     file.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Writes one access line made from an `access_log_format`, as it is: to
+/// the access log file when there is one, else to stdout (the other logs
+/// are on stderr), each line one write.
+pub(super) fn write_line(line: &str) {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    // A full disk or a closed stdout loses the line, never the request.
+    let _ = match FILE.get() {
+        Some(r) => lock(&r.file).write_all(&bytes),
+        None => io::stdout().lock().write_all(&bytes),
+    };
+}
+
 /// Where each line goes: access lines to the file when there is one, the
 /// rest (and all of them without one) to stderr.
 pub(super) struct Writers;

@@ -19,6 +19,7 @@ use crate::conn::CloseReason;
 
 pub mod access;
 mod access_file;
+pub mod access_format;
 mod feed;
 mod functions;
 mod help;

@@ -33,7 +33,8 @@ def handler(event, context):
         "routeKey": rc.get("routeKey"),
         "env": {k: os.environ.get(k) for k in (
             "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION",
-            "LAMBDA_TASK_ROOT", "GREETING", "SOCKGATE_SECRET", "AWS_LAMBDA_RUNTIME_API")},
+            "LAMBDA_TASK_ROOT", "GREETING", "SOCKGATE_SECRET", "AWS_LAMBDA_RUNTIME_API",
+            "_X_AMZN_TRACE_ID")},
         "pid": os.getpid(),
     }
     return {

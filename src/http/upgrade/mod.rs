@@ -11,6 +11,10 @@
 
 mod request;
 
+use crate::telemetry::access_format::AccessFormat;
+use opentelemetry::KeyValue;
+
+use crate::gateway::spans::Finished;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -41,8 +45,9 @@ static REFUSED: LogLimit = LogLimit::new(10);
 /// headers or credentials).
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -> Response<Body> {
     let source = link.peer.ip();
+    let started = clock::now();
     let mut seen = Seen::default();
-    let (resp, refused) = match upgrade(gw, req, link, &mut seen).await {
+    let (resp, refused) = match upgrade(Arc::clone(&gw), req, link, &mut seen).await {
         Ok(resp) => (resp, None),
         Err(e) => {
             let resp = e.into_response();
@@ -57,6 +62,11 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, link: Arc<Link>) -
         // AWS logs an accepted $connect as 200.
         let status = refused.map_or(200, |_| resp.status().as_u16());
         seen.log(&source.to_string(), status, refused);
+    }
+    if let Some(trace) = &seen.span {
+        let status = refused.map_or(101, |_| resp.status().as_u16());
+        gw.spans()
+            .record(trace, || seen.finished(status, started.elapsed()));
     }
     resp
 }
@@ -74,32 +84,66 @@ struct Seen {
     latency_ms: Option<u64>,
     /// The root of its `X-Amzn-Trace-Id`.
     trace: Option<String>,
+    /// Its trace, when its span is recorded (`gateway::spans`).
+    span: Option<crate::trace::Trace>,
+    /// `[websocket] access_log_format`, compiled.
+    format: Option<AccessFormat>,
 }
 
 impl Seen {
-    /// Notes the client (its address, its trace).
-    fn client(&mut self, client: &Client) {
+    /// Notes the client (its address, its trace); `span`: its span is recorded.
+    fn client(&mut self, client: &Client, span: bool) {
+        if span {
+            self.span = Some(client.forwarded.trace.clone());
+        }
         if self.on {
             self.ip = Some(client.source_ip().to_owned());
             self.trace = Some(client.forwarded.trace_root().to_owned());
         }
     }
 
+    /// The upgrade's span: `status` 101 when it was accepted.
+    fn finished(&self, status: u16, took: std::time::Duration) -> Finished {
+        let mut attributes = vec![
+            KeyValue::new("sockgate.event_type", "CONNECT"),
+            KeyValue::new("sockgate.route_key", "$connect"),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+        ];
+        if let Some(stage) = &self.stage {
+            attributes.push(KeyValue::new("sockgate.stage", stage.to_string()));
+        }
+        if let Some(id) = &self.id {
+            attributes.push(KeyValue::new(
+                "sockgate.connection_id",
+                id.as_str().to_owned(),
+            ));
+        }
+        Finished {
+            name: "WebSocket $connect".to_owned(),
+            took,
+            status,
+            attributes,
+        }
+    }
+
     /// The `$connect` line; `peer` stands for the client until it is known.
     fn log(&self, peer: &str, status: u16, refused: Option<&str>) {
-        access::websocket(&access::WsLine {
-            error: refused,
-            integration_latency_ms: self.latency_ms,
-            trace_id: self.trace.as_deref(),
-            ..access::WsLine::new(
-                "CONNECT",
-                self.id.as_ref().map_or("", Id::as_str),
-                self.stage.as_deref().unwrap_or(""),
-                self.ip.as_deref().unwrap_or(peer),
-                "$connect",
-                status,
-            )
-        });
+        access::websocket(
+            &access::WsLine {
+                error: refused,
+                integration_latency_ms: self.latency_ms,
+                trace_id: self.trace.as_deref(),
+                ..access::WsLine::new(
+                    "CONNECT",
+                    self.id.as_ref().map_or("", Id::as_str),
+                    self.stage.as_deref().unwrap_or(""),
+                    self.ip.as_deref().unwrap_or(peer),
+                    "$connect",
+                    status,
+                )
+            },
+            self.format.as_ref(),
+        );
     }
 }
 
@@ -113,6 +157,9 @@ async fn upgrade(
     // follows reloads on its own).
     let snap = gw.snapshot_arc();
     seen.on = snap.ws.access_log;
+    if seen.on {
+        seen.format = snap.ws_access_format.clone();
+    }
     // The head made canonical, and the gateway's forwarding fields in it,
     // before anything reads it (`http::head`, `http::peer`).
     let (mut parts, body) = req.into_parts();
@@ -120,8 +167,13 @@ async fn upgrade(
         debug!(error = %e, "Upgrade head refused.");
         HandshakeError::BadRequest
     })?;
-    let client = peer::forward(&snap.trusted_proxies, &mut parts.headers, &link);
-    seen.client(&client);
+    let client = peer::forward(
+        &snap.trusted_proxies,
+        &mut parts.headers,
+        &link,
+        snap.config.tracing.sample_ratio,
+    );
+    seen.client(&client, gw.spans().records(&client.forwarded.trace));
     let mut req = Request::from_parts(parts, body);
     let stage_name = Snapshot::ws_stage(req.uri().path());
     // The canary takes its share of new connections, each for its whole life.
@@ -152,6 +204,7 @@ async fn upgrade(
     let handshake = request::handshake_facts(&req, &client.forwarded);
     let mut info = conn_info(&snap, &stage, req.headers(), source_ip);
     info.canary = canary;
+    info.trace = client.forwarded.trace.keep();
     let id = Id::for_node(gw.delivery().node());
     seen.id = Some(id);
     let mut offered = request::offered_protocols(req.headers());
@@ -249,6 +302,7 @@ fn conn_info(snap: &Snapshot, stage: &Stage, headers: &HeaderMap, source_ip: Str
         },
         auth: ConnAuth::default(),
         canary: false,
+        trace: crate::trace::TraceRef::default(),
     }
 }
 

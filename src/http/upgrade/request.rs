@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, header};
 use crate::http::respond::HandshakeError;
 use crate::integration::Handshake;
 use crate::integration::event::canonical_header_name;
-use crate::integration::forwarded::{CANONICAL_NAMES, Forwarded};
+use crate::integration::forwarded::Forwarded;
 use crate::integration::http_event::header_text;
 
 /// Checks the handshake (RFC 6455 §4.2.1); returns the `Sec-WebSocket-Accept`
@@ -87,8 +87,9 @@ pub(super) fn handshake_facts<B>(req: &Request<B>, forwarded: &Forwarded) -> Han
             header_text(value).into_owned(),
         );
     }
-    for (name, (_, value)) in CANONICAL_NAMES.iter().zip(forwarded.fields()) {
-        hs.headers.push((*name).to_owned(), value.to_owned());
+    for (name, value) in forwarded.fields() {
+        hs.headers
+            .push(canonical_header_name(name), value.to_owned());
     }
     if let Some(query) = req.uri().query() {
         for (k, v) in crate::routing::query::pairs(query) {

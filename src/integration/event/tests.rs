@@ -13,6 +13,7 @@ fn info() -> ConnInfo {
         domain_name: "gw.example.com".into(),
         auth: Default::default(),
         canary: false,
+        trace: crate::trace::TraceRef::default(),
     }
 }
 

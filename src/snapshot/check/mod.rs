@@ -10,6 +10,7 @@
 mod routes;
 
 use crate::config::{ClientTlsFiles, Config, ConfigError, ConfigErrors, EnvSource};
+use crate::telemetry::access_format::AccessFormat;
 use crate::tls::Tls;
 use crate::tls::client::ClientTls;
 use crate::validation::Model;
@@ -46,6 +47,18 @@ pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     }
     if let Err(e) = ClientTls::load(&config.integrations.tls) {
         push("integrations.tls.ca_file", e);
+    }
+    let formats = [
+        ("http.access_log_format", &config.http.access_log_format),
+        (
+            "websocket.access_log_format",
+            &config.websocket.access_log_format,
+        ),
+    ];
+    for (key, format) in formats {
+        if let Some(Err(e)) = format.as_deref().map(AccessFormat::parse) {
+            push(key, e);
+        }
     }
     if let Some(cluster) = &config.cluster {
         let t = &cluster.tls;

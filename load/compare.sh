@@ -8,9 +8,9 @@
 #
 # Needs: loopback addresses 127.0.0.2-127.0.0.17 (Linux routes all of 127/8 to lo),
 # an open-file limit of at least 20,000 (`ulimit -n`), and nothing else listening
-# on ports 28080-28090, 28180-28182 and 28300-28302. The http case runs nginx
-# (installed with apt-get when missing); the hosted case Python's aiohttp and
-# awslambdaric (installed with pip when missing).
+# on ports 28080-28090, 28180-28182 and 28300-28302. The http and wrk cases run
+# nginx, the wrk case wrk (installed with apt-get when missing); the hosted
+# case Python's aiohttp and awslambdaric (installed with pip when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -25,12 +25,15 @@ if [ "$(ulimit -n)" -lt 20000 ]; then
   echo "compare.sh: the open-file limit is $(ulimit -n); the hold case needs 20000 (see README, 'Raising the limits')." >&2
   exit 1
 fi
-# nginx is the baseline of the http case (installed here, never in CI).
-if ! command -v nginx >/dev/null 2>&1; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get install -y -q nginx
-fi
+# nginx is the baseline of the http and wrk cases, wrk the wrk case's client
+# (installed here, never in CI).
+for tool in nginx wrk; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get install -y -q "$tool"
+  fi
+done
 # The hosted case runs its handler under awslambdaric and, as its baseline,
 # wrapped in aiohttp (installed here, never in CI).
 if ! python3 -c "import aiohttp, awslambdaric" 2>/dev/null; then

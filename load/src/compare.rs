@@ -204,6 +204,8 @@ pub(crate) async fn run(a: Args) -> Result<(), String> {
             line["case"] = Value::from(name.as_str());
             line["server"] = Value::from(which);
             line["server_cpu_seconds"] = Value::from(r.cpu_seconds);
+            line["server_cpu_user_seconds"] = Value::from(r.cpu_user);
+            line["server_cpu_system_seconds"] = Value::from(r.cpu_system);
             let _ = writeln!(jsonl, "{line}");
         }
         if let (Some(hb), Some(hg)) = (&bare.outcome.latency, &gw.outcome.latency) {
@@ -232,6 +234,9 @@ pub(crate) async fn run(a: Args) -> Result<(), String> {
 struct SideResult {
     outcome: Outcome,
     cpu_seconds: f64,
+    /// Of which user and system time.
+    cpu_user: f64,
+    cpu_system: f64,
     argv: Vec<String>,
 }
 
@@ -292,7 +297,7 @@ async fn run_side(
             Which::Sockgate => &case.sockgate.args,
         },
     );
-    if case.scenario == "http" {
+    if matches!(case.scenario.as_str(), "http" | "wrk") {
         let target = match serving {
             Which::Bare => NGINX,
             Which::Sockgate => GW_PUBLIC,
@@ -312,16 +317,15 @@ async fn run_side(
         argv.push("--direct".into());
     }
     let cli = Cli::try_parse_from(&argv).map_err(|e| format!("{name}: {e}"))?;
-    let cpu_before = server
-        .as_ref()
-        .map(|s| stats::tree_cpu_seconds(s.child.id()));
+    let cpu_before = server.as_ref().map(|s| stats::tree_cpu_split(s.child.id()));
     let outcome = crate::run(cli.scenario).await;
-    let cpu_seconds = match (server.as_ref(), cpu_before) {
-        (Some(s), Some(Ok(before))) => {
-            stats::tree_cpu_seconds(s.child.id()).map_or(0.0, |after| after - before)
+    let (cpu_user, cpu_system) = match (server.as_ref(), cpu_before) {
+        (Some(s), Some(Ok((u0, s0)))) => {
+            stats::tree_cpu_split(s.child.id()).map_or((0.0, 0.0), |(u1, s1)| (u1 - u0, s1 - s0))
         }
-        _ => 0.0,
+        _ => (0.0, 0.0),
     };
+    let cpu_seconds = cpu_user + cpu_system;
     if let Some(s) = server.as_mut() {
         s.stop();
     }
@@ -339,8 +343,20 @@ async fn run_side(
     Ok(SideResult {
         outcome,
         cpu_seconds,
+        cpu_user,
+        cpu_system,
         argv,
     })
+}
+
+/// CPU per request in µs (user, system), for a run that reports its rate,
+/// its measured seconds and its warm-up (the CPU counts both).
+fn per_request(r: &SideResult) -> Option<(f64, f64)> {
+    let j = &r.outcome.json;
+    let rate = j["requests_per_sec"].as_f64()?;
+    let secs = j["seconds"].as_f64()? + j["warmup_seconds"].as_f64()?;
+    let requests = rate * secs;
+    (requests > 0.0).then(|| (r.cpu_user / requests * 1e6, r.cpu_system / requests * 1e6))
 }
 
 fn flags(argv: &mut Vec<String>, table: &toml::Table) {
@@ -479,9 +495,21 @@ fn write_case(
     );
     let _ = writeln!(
         details,
-        "- server CPU during the run: bare {:.2} s, sockgate {:.2} s",
-        bare.cpu_seconds, gw.cpu_seconds
+        "- server CPU during the run: bare {:.2} s (user {:.2}, system {:.2}), sockgate {:.2} s (user {:.2}, system {:.2})",
+        bare.cpu_seconds,
+        bare.cpu_user,
+        bare.cpu_system,
+        gw.cpu_seconds,
+        gw.cpu_user,
+        gw.cpu_system
     );
+    if let (Some(b), Some(g)) = (per_request(bare), per_request(gw)) {
+        let _ = writeln!(
+            details,
+            "- server CPU per request: bare user {:.1} µs, system {:.1} µs; sockgate user {:.1} µs, system {:.1} µs",
+            b.0, b.1, g.0, g.1
+        );
+    }
     if bare.outcome.latency.is_some() && gw.outcome.latency.is_some() {
         let _ = writeln!(details, "- latency plot: [{name}.svg]({name}.svg)");
     }

@@ -100,18 +100,33 @@ async fn h2(target: SocketAddr, source: IpAddr) -> Result<Sender, String> {
     Ok(Sender::H2(sender))
 }
 
+/// Starts the backend on `addr` ("off": none), answering `kind` bodies of
+/// `bytes`, over TLS with `tls` (`CERT,KEY`); the `wrk` scenario uses it too.
+pub(crate) async fn backend(
+    addr: &str,
+    kind: &str,
+    bytes: usize,
+    tls: Option<&str>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+    if addr == "off" {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("backend bind {addr}: {e}"))?;
+    let answer = answer(kind, bytes)?;
+    let tls = tls.map(tls_acceptor).transpose()?;
+    Ok(Some(tokio::spawn(serve_backend(listener, answer, tls))))
+}
+
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
-    let server = match a.backend.as_str() {
-        "off" => None,
-        addr => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("backend bind {addr}: {e}"))?;
-            let answer = answer(&a.backend_kind, a.body_bytes)?;
-            let tls = a.backend_tls.as_deref().map(tls_acceptor).transpose()?;
-            Some(tokio::spawn(serve_backend(listener, answer, tls)))
-        }
-    };
+    let server = backend(
+        &a.backend,
+        &a.backend_kind,
+        a.body_bytes,
+        a.backend_tls.as_deref(),
+    )
+    .await?;
     let sources = crate::parse_sources(&a.sources)?;
     let progress = Progress::timed("http", a.warmup_secs + a.duration_secs);
     let start = Instant::now() + Duration::from_secs(a.warmup_secs);
@@ -151,6 +166,7 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         "scenario": "http",
         "connections": a.connections,
         "seconds": a.duration_secs,
+        "warmup_seconds": a.warmup_secs,
         "requests": requests,
         "requests_per_sec": requests as f64 / a.duration_secs as f64,
         "errors": errors,

@@ -31,6 +31,7 @@ mod push;
 mod reload;
 mod soak;
 mod stats;
+mod wrk;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub(crate) enum Scenario {
     Proxy(proxy::Args),
     /// HTTP requests through a reverse proxy (sockgate's HTTP API, or nginx).
     Http(http::Args),
+    /// The same through the common load tool, `wrk`.
+    Wrk(wrk::Args),
     /// A long run of mixed traffic and churn: nothing grows, nothing is lost.
     Soak(soak::Args),
     /// Echo while the gateway reloads its config, against the same without reloads.
@@ -83,6 +86,14 @@ impl Outcome {
         Outcome {
             json,
             latency: Some(h),
+        }
+    }
+
+    /// An outcome with no latency curve of its own (another tool measured it).
+    pub(crate) fn without_latency(json: serde_json::Value) -> Outcome {
+        Outcome {
+            json,
+            latency: None,
         }
     }
 }
@@ -127,6 +138,7 @@ pub(crate) async fn run(scenario: Scenario) -> Result<Outcome, String> {
         Scenario::Churn(a) => churn::run(a).await,
         Scenario::Proxy(a) => proxy::run(a).await,
         Scenario::Http(a) => http::run(a).await,
+        Scenario::Wrk(a) => wrk::run(a).await,
         Scenario::Soak(a) => soak::run(a).await,
         Scenario::Reload(a) => reload::run(a).await,
         Scenario::Compare(_) => Err("compare cannot run inside compare".into()),

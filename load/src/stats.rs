@@ -41,8 +41,9 @@ pub(crate) fn rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| "no VmRSS line".to_owned())
 }
 
-/// User + system CPU seconds a process has used so far (from /proc/PID/stat).
-pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
+/// The user and system CPU seconds a process has used so far (from
+/// /proc/PID/stat).
+pub(crate) fn cpu_split(pid: u32) -> Result<(f64, f64), String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
     // Fields after the parenthesised command name; utime and stime are 14 and 15.
@@ -51,7 +52,7 @@ pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
     match (ticks(11), ticks(12)) {
         // Clock ticks are 100 per second on every Linux this runs on (USER_HZ).
-        (Some(u), Some(s)) => Ok((u + s) / 100.0),
+        (Some(u), Some(s)) => Ok((u / 100.0, s / 100.0)),
         _ => Err(format!("/proc/{pid}/stat: unexpected format")),
     }
 }
@@ -83,13 +84,13 @@ fn tree(pid: u32) -> Result<Vec<u32>, String> {
     Ok(pids)
 }
 
-/// [`cpu_seconds`] of a process and its direct children.
-pub(crate) fn tree_cpu_seconds(pid: u32) -> Result<f64, String> {
-    cpu_seconds(pid)?;
+/// [`cpu_split`] of a process and its direct children.
+pub(crate) fn tree_cpu_split(pid: u32) -> Result<(f64, f64), String> {
+    cpu_split(pid)?;
     Ok(tree(pid)?
         .into_iter()
-        .map(|p| cpu_seconds(p).unwrap_or(0.0))
-        .sum())
+        .map(|p| cpu_split(p).unwrap_or((0.0, 0.0)))
+        .fold((0.0, 0.0), |(u, s), (pu, ps)| (u + pu, s + ps)))
 }
 
 /// [`rss_kib`] of a process and its direct children.

@@ -690,6 +690,7 @@ integration = { type = "mock", body = "pets" }
     let (mut child, public, _metrics, stderr) = support::process::spawn_command(cmd, &path);
     let stderr_lines = support::process::drain_lines(stderr);
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let child = support::process::KillOnDrop(child);
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
@@ -729,8 +730,7 @@ integration = { type = "mock", body = "pets" }
     );
     drop(ws);
     assert!(next().starts_with(&format!("DISCONNECT {id} $disconnect 200 - [")));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let on_stderr = stderr_lines.join().unwrap();
     assert!(!on_stderr.iter().any(|l| l.contains("sockgate::access")));
 

@@ -128,3 +128,14 @@ impl Drop for PythonServer {
         let _ = self.child.wait();
     }
 }
+
+/// A child process killed when this is dropped, so a failing test leaves
+/// no sockgate behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

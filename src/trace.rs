@@ -92,28 +92,20 @@ impl Trace {
             let sampled = x.sampled.unwrap_or_else(|| sample(sample_ratio));
             return Trace::build(bits().to_le_bytes(), x.id, x.parent, sampled, amzn, None);
         }
-        Trace::build(
-            bits().to_le_bytes(),
-            new_id(),
-            None,
-            sample(sample_ratio),
-            None,
-            None,
-        )
+        Trace::start(sample_ratio)
+    }
+
+    /// A new trace of the gateway's own, sampled with `sample_ratio`.
+    fn start(sample_ratio: f64) -> Trace {
+        let span = bits().to_le_bytes();
+        Trace::build(span, new_id(), None, sample(sample_ratio), None, None)
     }
 
     /// A span of its own for each message of a connection, in the
     /// connection's trace (a new trace when it has none).
     pub fn child_of(r: &TraceRef, sample_ratio: f64) -> Trace {
         if r.id == [0; 16] {
-            return Trace::build(
-                bits().to_le_bytes(),
-                new_id(),
-                None,
-                sample(sample_ratio),
-                None,
-                None,
-            );
+            return Trace::start(sample_ratio);
         }
         Trace::build(
             bits().to_le_bytes(),
@@ -129,7 +121,7 @@ impl Trace {
     /// the upgrade's `$connect` and authorizer calls carry.
     pub fn resume(r: &TraceRef, sample_ratio: f64) -> Trace {
         if r.id == [0; 16] {
-            return Trace::child_of(r, sample_ratio);
+            return Trace::start(sample_ratio);
         }
         Trace::build(r.span, r.id, None, r.sampled, None, None)
     }

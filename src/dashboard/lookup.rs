@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::clock;
 use crate::gateway::Gateway;
 use crate::http::management::{self, parse_id};
-use crate::http::respond::{ApiError, Body, empty};
+use crate::http::respond::{ApiError, Body};
 
 /// Groups per page when the page asks for no number.
 const DEFAULT_PAGE: usize = 50;
@@ -46,49 +46,35 @@ async fn serve(gw: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, A
     if raw.is_empty() || raw.contains('/') {
         return Err(ApiError::NotFound);
     }
+    if parts.method != Method::GET {
+        // Send and disconnect are the management API's own, on any stage.
+        let snap = gw.snapshot();
+        let data = management::read_body(&parts.headers, body, snap.body_timeout).await?;
+        return management::connection(gw, parts.method, None, raw, data).await;
+    }
     // A malformed id names no connection: 410, as the management API says.
     let id = parse_id(raw).ok_or(ApiError::Gone)?;
-    let delivery = gw.delivery();
-    match parts.method {
-        Method::GET => {
-            let view = delivery.connection_info(&id, None).await?;
-            let now = clock::now_ms();
-            let groups: Vec<&str> = view
-                .groups
-                .iter()
-                .map(|g| g.split_once('/').map_or(g.as_str(), |(_, name)| name))
-                .collect();
-            let body = json!({
-                "connectionId": id.to_string(),
-                "stage": &*view.info.stage,
-                "node": view.node,
-                "sourceIp": view.info.source_ip,
-                "userAgent": view.info.user_agent,
-                "connectedAt": clock::iso8601(view.info.connected_at_ms),
-                "ageSeconds": now.saturating_sub(view.info.connected_at_ms) / 1000,
-                "lastActiveAt": clock::iso8601(view.last_active_ms),
-                "groups": groups,
-                "queuedMessages": view.queued_messages,
-                "queuedBytes": view.queued_bytes,
-            });
-            Ok(management::json(StatusCode::OK, body.to_string()))
-        }
-        Method::POST => {
-            let snap = gw.snapshot();
-            let data = management::read_body(&parts.headers, body, snap.body_timeout).await?;
-            let result = delivery.post_to(&id, None, data).await;
-            if result == Err(crate::conn::DeliveryError::Full) {
-                gw.count_rejection(&id);
-            }
-            result?;
-            Ok(empty(StatusCode::OK))
-        }
-        Method::DELETE => {
-            delivery.disconnect(&id, None).await?;
-            Ok(empty(StatusCode::NO_CONTENT))
-        }
-        _ => Err(ApiError::MethodNotAllowed),
-    }
+    let view = gw.delivery().connection_info(&id, None).await?;
+    let now = clock::now_ms();
+    let groups: Vec<&str> = view
+        .groups
+        .iter()
+        .map(|g| g.split_once('/').map_or(g.as_str(), |(_, name)| name))
+        .collect();
+    let body = json!({
+        "connectionId": id.to_string(),
+        "stage": &*view.info.stage,
+        "node": view.node,
+        "sourceIp": view.info.source_ip,
+        "userAgent": view.info.user_agent,
+        "connectedAt": clock::iso8601(view.info.connected_at_ms),
+        "ageSeconds": now.saturating_sub(view.info.connected_at_ms) / 1000,
+        "lastActiveAt": clock::iso8601(view.last_active_ms),
+        "groups": groups,
+        "queuedMessages": view.queued_messages,
+        "queuedBytes": view.queued_bytes,
+    });
+    Ok(management::json(StatusCode::OK, body.to_string()))
 }
 
 /// `groups?stage=S&after=NAME&limit=N`: names after `after`, in order.

@@ -199,8 +199,9 @@ async fn serve(
     }
 }
 
-/// `/{stage}/@connections/{id}`: POST, GET or DELETE one connection.
-async fn connection(
+/// `/{stage}/@connections/{id}`: POST, GET or DELETE one connection (the
+/// dashboard's send and disconnect too).
+pub async fn connection(
     gw: &Gateway,
     method: Method,
     stage: Option<&str>,

@@ -159,9 +159,9 @@ fn time(var: Var) -> Option<Cow<'static, str>> {
     }
 }
 
-impl Values for HttpLine<'_> {
+impl<'a> Values for HttpLine<'a> {
     fn value(&self, var: Var) -> Option<Cow<'_, str>> {
-        let text = |s: &'_ str| (!s.is_empty()).then(|| Cow::Owned(s.to_owned()));
+        let text = |s: &'a str| (!s.is_empty()).then_some(Cow::Borrowed(s));
         match var {
             Var::RequestId => text(self.request_id),
             Var::SourceIp => text(self.ip),
@@ -177,9 +177,9 @@ impl Values for HttpLine<'_> {
     }
 }
 
-impl Values for WsLine<'_> {
+impl<'a> Values for WsLine<'a> {
     fn value(&self, var: Var) -> Option<Cow<'_, str>> {
-        let text = |s: &'_ str| (!s.is_empty()).then(|| Cow::Owned(s.to_owned()));
+        let text = |s: &'a str| (!s.is_empty()).then_some(Cow::Borrowed(s));
         match var {
             Var::RequestId => self.request_id.and_then(text),
             Var::SourceIp => text(self.ip),

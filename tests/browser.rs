@@ -25,16 +25,7 @@ const LOG: &str = "document.getElementById('log').textContent";
 async fn the_demo_page_chats_through_the_gateway_in_a_real_browser() {
     let gw = Gw::start(sockgate::config::DEFAULT_CONFIG).await;
     let mut browser = Browser::launch().await;
-    let page = format!("http://{}/dev/", gw.public);
-    browser
-        .call("Page.navigate", serde_json::json!({ "url": page }))
-        .await;
-    // Navigating returns as the page starts loading.
-    browser
-        .until(&format!(
-            "location.href === '{page}' && document.readyState === 'complete'"
-        ))
-        .await;
+    browser.open(&format!("http://{}/dev/", gw.public)).await;
 
     // Connected: the whoami reply gave the page its id.
     browser
@@ -144,14 +135,8 @@ async fn the_dashboard_shows_the_node_and_acts_on_a_connection_in_a_real_browser
     browser
         .call("Emulation.setDeviceMetricsOverride", size)
         .await;
-    let page = format!("http://{}/@dashboard/", gw.mgmt);
     browser
-        .call("Page.navigate", serde_json::json!({ "url": page }))
-        .await;
-    browser
-        .until(&format!(
-            "location.href === '{page}' && document.readyState === 'complete'"
-        ))
+        .open(&format!("http://{}/@dashboard/", gw.mgmt))
         .await;
     browser
         .until("document.getElementById('live').textContent === 'live'")

@@ -117,6 +117,16 @@ impl Browser {
         }
     }
 
+    /// Opens `url` and waits until it has loaded (navigating returns as the
+    /// page starts loading).
+    pub async fn open(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url })).await;
+        self.until(&format!(
+            "location.href === '{url}' && document.readyState === 'complete'"
+        ))
+        .await;
+    }
+
     /// Evaluates `expr` in the page; its value (an exception fails the test).
     pub async fn eval(&mut self, expr: &str) -> Value {
         let r = self

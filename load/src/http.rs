@@ -23,33 +23,41 @@ use serde_json::json;
 use crate::progress::Progress;
 use crate::{Outcome, stats};
 
+/// What both HTTP scenarios (this one and `wrk`) are told: the proxy, the
+/// path, the clients, the run's length, and the backend.
 #[derive(clap::Args, Clone)]
-pub(crate) struct Args {
+pub(crate) struct Proxied {
     /// The proxy's address.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    target: SocketAddr,
+    pub(crate) target: SocketAddr,
     /// The path requested (through the proxy to the backend).
     #[arg(long, default_value = "/dev/hello")]
-    path: String,
+    pub(crate) path: String,
     /// Keep-alive connections, one request in flight on each.
     #[arg(long, default_value_t = 100)]
-    connections: usize,
+    pub(crate) connections: usize,
     #[arg(long, default_value_t = 10)]
-    duration_secs: u64,
+    pub(crate) duration_secs: u64,
     #[arg(long, default_value_t = 2)]
-    warmup_secs: u64,
+    pub(crate) warmup_secs: u64,
     /// Where the backend listens (the proxy must point here); "off" to serve none.
     #[arg(long, default_value = "127.0.0.1:28301")]
-    backend: String,
+    pub(crate) backend: String,
+    /// Size of the backend's answer body.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) body_bytes: usize,
+}
+
+#[derive(clap::Args, Clone)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    run: Proxied,
     /// `CERT,KEY` (PEM files): the backend speaks TLS with this certificate.
     #[arg(long)]
     backend_tls: Option<String>,
     /// `plain` (the body as is) or `lambda` (a payload 2.0 result).
     #[arg(long, default_value = "plain")]
     backend_kind: String,
-    /// Size of the backend's answer body.
-    #[arg(long, default_value_t = 64)]
-    body_bytes: usize,
     #[arg(long, default_value = "127.0.0.2-127.0.0.9")]
     sources: String,
     /// Speak HTTP/2 (h2c with prior knowledge) instead of HTTP/1.1.
@@ -121,32 +129,32 @@ pub(crate) async fn backend(
 
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let server = backend(
-        &a.backend,
+        &a.run.backend,
         &a.backend_kind,
-        a.body_bytes,
+        a.run.body_bytes,
         a.backend_tls.as_deref(),
     )
     .await?;
     let sources = crate::parse_sources(&a.sources)?;
-    let progress = Progress::timed("http", a.warmup_secs + a.duration_secs);
-    let start = Instant::now() + Duration::from_secs(a.warmup_secs);
-    let end = start + Duration::from_secs(a.duration_secs);
+    let progress = Progress::timed("http", a.run.warmup_secs + a.run.duration_secs);
+    let start = Instant::now() + Duration::from_secs(a.run.warmup_secs);
+    let end = start + Duration::from_secs(a.run.duration_secs);
     let mut tasks = Vec::new();
     let mut shared = None;
-    for i in 0..a.connections {
+    for i in 0..a.run.connections {
         let source = sources[i % sources.len()];
         let sender = if !a.http2 {
-            h1(a.target, source).await?
+            h1(a.run.target, source).await?
         } else {
             if i % a.streams_per_connection.max(1) == 0 {
-                shared = match h2(a.target, source).await? {
+                shared = match h2(a.run.target, source).await? {
                     Sender::H2(s) => Some(s),
                     Sender::H1(_) => None,
                 };
             }
             Sender::H2(shared.clone().ok_or("no HTTP/2 connection")?)
         };
-        let (target, path) = (a.target, a.path.clone());
+        let (target, path) = (a.run.target, a.run.path.clone());
         let counter = progress.counter();
         tasks.push(tokio::spawn(async move {
             client(sender, target, &path, start, end, counter).await
@@ -164,14 +172,14 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
     let requests = hist.len();
     let json = json!({
         "scenario": "http",
-        "connections": a.connections,
-        "seconds": a.duration_secs,
-        "warmup_seconds": a.warmup_secs,
+        "connections": a.run.connections,
+        "seconds": a.run.duration_secs,
+        "warmup_seconds": a.run.warmup_secs,
         "requests": requests,
-        "requests_per_sec": requests as f64 / a.duration_secs as f64,
+        "requests_per_sec": requests as f64 / a.run.duration_secs as f64,
         "errors": errors,
         "backend": a.backend_kind,
-        "body_bytes": a.body_bytes,
+        "body_bytes": a.run.body_bytes,
         "protocol": if a.http2 { "h2c" } else { "http/1.1" },
         "latency": stats::summary(&hist),
     });

@@ -6,7 +6,6 @@
 //! wrk's requests per second and latency percentiles are reported, and its
 //! non-2xx answers and socket errors as errors.
 
-use std::net::SocketAddr;
 use std::process::Command;
 
 use serde_json::json;
@@ -15,49 +14,33 @@ use crate::Outcome;
 
 #[derive(clap::Args, Clone)]
 pub(crate) struct Args {
-    /// The proxy's address.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    target: SocketAddr,
-    /// The path requested (through the proxy to the backend).
-    #[arg(long, default_value = "/dev/hello")]
-    path: String,
-    /// wrk's `-c`: keep-alive connections.
-    #[arg(long, default_value_t = 100)]
-    connections: usize,
+    /// The proxy, the path, wrk's `-c`, the run's length, the backend.
+    #[command(flatten)]
+    run: crate::http::Proxied,
     /// wrk's `-t`: its threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    #[arg(long, default_value_t = 10)]
-    duration_secs: u64,
-    #[arg(long, default_value_t = 2)]
-    warmup_secs: u64,
-    /// Where the backend listens (the proxy must point here).
-    #[arg(long, default_value = "127.0.0.1:28301")]
-    backend: String,
-    /// Size of the backend's answer body.
-    #[arg(long, default_value_t = 64)]
-    body_bytes: usize,
 }
 
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
-    let server = crate::http::backend(&a.backend, "plain", a.body_bytes, None).await?;
-    let url = format!("http://{}{}", a.target, a.path);
-    wrk(&a, &url, a.warmup_secs).await?;
-    let out = wrk(&a, &url, a.duration_secs).await?;
+    let server = crate::http::backend(&a.run.backend, "plain", a.run.body_bytes, None).await?;
+    let url = format!("http://{}{}", a.run.target, a.run.path);
+    wrk(&a, &url, a.run.warmup_secs).await?;
+    let out = wrk(&a, &url, a.run.duration_secs).await?;
     if let Some(s) = server {
         s.abort();
     }
     let r = parse(&out).ok_or_else(|| format!("wrk's output was not understood:\n{out}"))?;
     let json = json!({
         "scenario": "wrk",
-        "connections": a.connections,
+        "connections": a.run.connections,
         "threads": a.threads,
-        "seconds": a.duration_secs,
-        "warmup_seconds": a.warmup_secs,
+        "seconds": a.run.duration_secs,
+        "warmup_seconds": a.run.warmup_secs,
         "requests": r.requests,
         "requests_per_sec": r.per_sec,
         "errors": r.errors,
-        "body_bytes": a.body_bytes,
+        "body_bytes": a.run.body_bytes,
         "latency": {
             "p50_us": r.p50_us, "p75_us": r.p75_us, "p90_us": r.p90_us, "p99_us": r.p99_us,
         },
@@ -69,7 +52,7 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
 async fn wrk(a: &Args, url: &str, secs: u64) -> Result<String, String> {
     let mut cmd = Command::new("wrk");
     cmd.arg(format!("-t{}", a.threads))
-        .arg(format!("-c{}", a.connections))
+        .arg(format!("-c{}", a.run.connections))
         .arg(format!("-d{}s", secs.max(1)))
         .args(["--latency", url]);
     let out = tokio::task::spawn_blocking(move || cmd.output())

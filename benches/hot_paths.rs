@@ -160,16 +160,21 @@ fn registry_contention(c: &mut Criterion) {
     });
 }
 
-/// One 64-byte message to 10,000 group members: encoded once and shared, as
-/// sockgate does, against encoding a copy per receiver.
+/// One message to 10,000 group members: encoded once and shared, as
+/// sockgate does, against encoding a copy per receiver; and a 1 KiB JSON
+/// message to 10,000 members that agreed permessage-deflate, deflated once
+/// (sockgate) against once per receiver.
 fn fanout(c: &mut Criterion) {
-    let groups = Groups::default();
-    let key = GroupKey::new("prod", "room").unwrap();
-    let members: Vec<Arc<Connection>> = (0..10_000).map(|_| conn(Id::random())).collect();
-    for m in &members {
-        groups.join(m, &key, 10).unwrap();
-    }
+    let deflate = sockgate::ws::Deflate {
+        level: 1,
+        min_bytes: 0,
+        server_window: 15,
+        client_takeover: None,
+    };
+    let (plain, plain_key) = group_of(10_000, None);
+    let (deflated, deflated_key) = group_of(10_000, Some(deflate));
     let payload = "x".repeat(64);
+    let json = r#"{"type":"quote","symbol":"ACME","bid":101.25,"ask":101.27},"#.repeat(17);
     let drain = |members: &[Arc<Connection>]| {
         let waker = futures_util::task::noop_waker();
         let mut cx = std::task::Context::from_waker(&waker);
@@ -186,20 +191,70 @@ fn fanout(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(5));
     g.bench_function(BenchmarkId::from_parameter("encode_once"), |b| {
         b.iter(|| {
-            let sent = groups.send(&key, &Frame::text(black_box(&payload)));
-            drain(&members);
+            let sent = plain
+                .0
+                .send(&plain_key, &Frame::text(black_box(&payload)).into());
+            drain(&plain.1);
             black_box(sent)
         })
     });
     g.bench_function(BenchmarkId::from_parameter("encode_per_receiver"), |b| {
         b.iter(|| {
-            for m in &members {
-                let _ = m.post(Frame::text(black_box(&payload)));
+            for m in &plain.1 {
+                let _ = m.post(&Frame::text(black_box(&payload)).into());
             }
-            drain(&members);
+            drain(&plain.1);
         })
     });
+    g.bench_function(BenchmarkId::from_parameter("plain_1k_json"), |b| {
+        b.iter(|| {
+            let sent = plain
+                .0
+                .send(&plain_key, &Frame::text(black_box(&json)).into());
+            drain(&plain.1);
+            black_box(sent)
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("deflate_once_1k_json"), |b| {
+        b.iter(|| {
+            let sent = deflated
+                .0
+                .send(&deflated_key, &Frame::text(black_box(&json)).into());
+            drain(&deflated.1);
+            black_box(sent)
+        })
+    });
+    g.bench_function(
+        BenchmarkId::from_parameter("deflate_per_receiver_1k_json"),
+        |b| {
+            b.iter(|| {
+                for m in &deflated.1 {
+                    let _ = m.post(&Frame::text(black_box(&json)).into());
+                }
+                drain(&deflated.1);
+            })
+        },
+    );
     g.finish();
+}
+
+/// `n` connections in one group, with `deflate` agreed.
+fn group_of(
+    n: usize,
+    deflate: Option<sockgate::ws::Deflate>,
+) -> ((Groups, Vec<Arc<Connection>>), GroupKey) {
+    let groups = Groups::default();
+    let key = GroupKey::new("prod", "room").unwrap();
+    let members: Vec<Arc<Connection>> = (0..n)
+        .map(|_| {
+            let c = Arc::try_unwrap(conn(Id::random())).unwrap();
+            Arc::new(c.with_deflate(deflate))
+        })
+        .collect();
+    for m in &members {
+        groups.join(m, &key, 10).unwrap();
+    }
+    ((groups, members), key)
 }
 
 /// What a Lambda Invoke call costs the gateway before it is sent: the

@@ -24,6 +24,7 @@
 
 mod build;
 mod cluster;
+mod compression;
 pub mod env;
 mod functions;
 mod http_api;
@@ -39,6 +40,8 @@ mod tls_files;
 mod tracing;
 mod validation;
 mod websocket;
+
+pub use compression::CompressionConfig;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -317,6 +320,8 @@ pub struct WebSocketConfig {
     /// The line's template (`telemetry::access_format`), as written;
     /// compiled when the snapshot is built.
     pub access_log_format: Option<String>,
+    /// `[websocket.compression]`: every stage's permessage-deflate default.
+    pub compression: CompressionConfig,
 }
 
 /// `[integrations]`: the shared, pooled backend client.
@@ -358,6 +363,8 @@ pub struct StageConfig {
     pub canary: Option<CanaryConfig>,
     /// `[stages.NAME.throttle]`.
     pub throttle: StageThrottle,
+    /// `[stages.NAME.compression]`, laid over `[websocket.compression]`.
+    pub compression: CompressionConfig,
 }
 
 /// `[stages.NAME.canary]`: a share of the stage's new connections (each for its

@@ -278,6 +278,7 @@ fn read_stage(name: String, mut s: Section<'_>, env: &dyn EnvSource) -> Option<S
     let api_keys = read_api_keys(&mut s, env);
     let throttle = super::throttle::read_stage(s.section("throttle"));
     let canary = read_canary(s.section("canary"), &variables);
+    let compression = super::compression::read_compression(s.section("compression"));
     s.finish();
     let valid = valid_name && variables_ok;
     Some(StageConfig {
@@ -287,6 +288,7 @@ fn read_stage(name: String, mut s: Section<'_>, env: &dyn EnvSource) -> Option<S
         api_keys: api_keys?,
         canary: canary?,
         throttle,
+        compression,
     })
 }
 

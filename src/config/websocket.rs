@@ -60,6 +60,7 @@ pub(super) fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
     let close_timeout = s.duration_or("close_timeout", ms(10), secs(60), secs(3));
     let access_log = s.bool("access_log").unwrap_or(false);
     let access_log_format = s.string("access_log_format").map(str::to_owned);
+    let compression = super::compression::read_compression(s.section("compression"));
     s.finish();
     Some(WebSocketConfig {
         selection: selection?,
@@ -78,6 +79,7 @@ pub(super) fn read_websocket(mut s: Section<'_>) -> Option<WebSocketConfig> {
         max_groups_per_connection,
         close_timeout,
         access_log,
+        compression,
         access_log_format,
     })
 }

@@ -30,7 +30,7 @@ use futures_util::task::AtomicWaker;
 use super::close::CloseReason;
 use super::group::GroupKey;
 use super::id::Id;
-use crate::ws::Frame;
+use crate::ws::{Deflate, Frame, Outgoing};
 
 /// What the gateway knows about a connection from its handshake.
 #[derive(Debug, Clone)]
@@ -100,6 +100,10 @@ pub struct Connection {
     max_bytes: usize,
     /// Its messages' bucket (`per_connection` throttling).
     pub throttle: crate::throttle::Bucket,
+    /// permessage-deflate, when agreed at the upgrade: what it is sent is
+    /// deflated as it is queued (once per message for all receivers, see
+    /// [`Outgoing`]), so the queue's bounds count the bytes that go out.
+    deflate: Option<Deflate>,
 }
 
 #[derive(Debug, Default)]
@@ -134,7 +138,19 @@ impl Connection {
             max_messages,
             max_bytes,
             throttle: crate::throttle::Bucket::default(),
+            deflate: None,
         }
+    }
+
+    /// The same connection with permessage-deflate agreed as `deflate`.
+    pub fn with_deflate(mut self, deflate: Option<Deflate>) -> Connection {
+        self.deflate = deflate;
+        self
+    }
+
+    /// What permessage-deflate it agreed, if any.
+    pub fn deflate(&self) -> Option<&Deflate> {
+        self.deflate.as_ref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mailbox> {
@@ -161,7 +177,8 @@ impl Connection {
     }
 
     /// Queues a message from @connections, within the queue's bounds.
-    pub fn post(&self, msg: Frame) -> Result<(), PostError> {
+    pub fn post(&self, msg: &Outgoing) -> Result<(), PostError> {
+        let msg = msg.for_receiver(self.deflate());
         let len = msg.len();
         {
             let mut mb = self.lock();
@@ -182,7 +199,7 @@ impl Connection {
     /// Queues a reply, error frame or control frame: never refused, because the
     /// session bounds what causes them (see the module doc). Returns false if the
     /// connection has ended.
-    pub fn push_reply(&self, msg: Frame) -> bool {
+    pub fn push_reply(&self, msg: &Outgoing) -> bool {
         let queued = self.push_unbounded(msg);
         if queued {
             self.waker.wake();
@@ -194,11 +211,12 @@ impl Connection {
     /// pong): no wake-up, because the session drains its mailbox before it next
     /// waits. Waking the running task would only re-queue it, and might wake an
     /// idle worker thread to steal it, for nothing.
-    pub fn push_from_session(&self, msg: Frame) -> bool {
+    pub fn push_from_session(&self, msg: &Outgoing) -> bool {
         self.push_unbounded(msg)
     }
 
-    fn push_unbounded(&self, msg: Frame) -> bool {
+    fn push_unbounded(&self, msg: &Outgoing) -> bool {
+        let msg = msg.for_receiver(self.deflate());
         let mut mb = self.lock();
         if mb.closed {
             return false;
@@ -388,29 +406,29 @@ mod tests {
     fn posts_are_bounded_by_count_and_bytes_until_written() {
         // Frames count with their 2-byte headers: "aaaa" is 6 bytes on the wire.
         let c = conn(2, 14);
-        assert_eq!(c.post(Frame::text("aaaa")), Ok(()));
-        assert_eq!(c.post(Frame::text("bbbb")), Ok(()));
-        assert_eq!(c.post(Frame::text("c")), Err(PostError::Full));
+        assert_eq!(c.post(&Frame::text("aaaa").into()), Ok(()));
+        assert_eq!(c.post(&Frame::text("bbbb").into()), Ok(()));
+        assert_eq!(c.post(&Frame::text("c").into()), Err(PostError::Full));
         let mut out = VecDeque::new();
         assert_eq!(next(&c, &mut out), Poll::Ready(None));
         assert_eq!(out.len(), 2);
         // Taken but not yet written: still counted.
-        assert_eq!(c.post(Frame::text("c")), Err(PostError::Full));
+        assert_eq!(c.post(&Frame::text("c").into()), Err(PostError::Full));
         c.written(1, 6);
         assert_eq!(
-            c.post(Frame::text("ccccccc")),
+            c.post(&Frame::text("ccccccc").into()),
             Err(PostError::Full),
             "6 + 9 bytes > 14"
         );
-        assert_eq!(c.post(Frame::text("cccccc")), Ok(()));
+        assert_eq!(c.post(&Frame::text("cccccc").into()), Ok(()));
         // Replies are not refused by the queue bound.
-        assert!(c.push_reply(Frame::text("reply")));
+        assert!(c.push_reply(&Frame::text("reply").into()));
     }
 
     #[test]
     fn a_newer_pong_replaces_one_not_yet_taken_and_goes_first() {
         let c = conn(8, 1024);
-        c.push_reply(Frame::text("reply"));
+        c.push_reply(&Frame::text("reply").into());
         c.push_pong(crate::ws::encode(crate::ws::OpCode::Pong, b"1"));
         c.push_pong(crate::ws::encode(crate::ws::OpCode::Pong, b"22"));
         // "reply" (7 bytes) and one pong (2 + 2 bytes): the first pong is gone.
@@ -428,14 +446,14 @@ mod tests {
     #[test]
     fn close_request_wins_and_then_everything_is_gone() {
         let c = conn(8, 1024);
-        c.post(Frame::text("x")).unwrap();
+        c.post(&Frame::text("x").into()).unwrap();
         assert!(c.request_close(CloseReason::Deleted));
         assert!(!c.request_close(CloseReason::Deleted), "only once");
-        assert_eq!(c.post(Frame::text("y")), Err(PostError::Gone));
+        assert_eq!(c.post(&Frame::text("y").into()), Err(PostError::Gone));
         let mut out = VecDeque::new();
         assert_eq!(next(&c, &mut out), Poll::Ready(Some(CloseReason::Deleted)));
         c.mark_closed();
-        assert!(!c.push_reply(Frame::text("late")));
+        assert!(!c.push_reply(&Frame::text("late").into()));
         assert_eq!(next(&c, &mut out), Poll::Pending);
         assert!(out.is_empty());
     }

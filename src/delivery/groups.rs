@@ -19,7 +19,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use crate::conn::{Connection, GroupKey, Id, JoinError, PostError, Sent};
-use crate::ws::Frame;
+use crate::ws::Outgoing;
 
 /// The node's group index.
 #[derive(Debug, Default)]
@@ -107,12 +107,13 @@ impl Groups {
         (names, total)
     }
 
-    /// Queues `frame` (encoded once, shared) to every member on this node.
-    pub fn send(&self, key: &GroupKey, frame: &Frame) -> Sent {
+    /// Queues `msg` (encoded once, deflated at most once, shared) to every
+    /// member on this node.
+    pub fn send(&self, key: &GroupKey, msg: &Outgoing) -> Sent {
         let mut sent = Sent::default();
         if let Some(members) = self.map.get(key) {
             for conn in members.values() {
-                match conn.post(frame.clone()) {
+                match conn.post(msg) {
                     Ok(()) => sent.queued += 1,
                     Err(_) => sent.dropped += 1,
                 }
@@ -197,9 +198,9 @@ mod tests {
         g.join(&a, &room, 10).unwrap();
         g.join(&b, &room, 10).unwrap();
         for _ in 0..4 {
-            b.post(Frame::text("filler")).unwrap();
+            b.post(&crate::ws::Frame::text("filler").into()).unwrap();
         }
-        let sent = g.send(&room, &Frame::text("hello"));
+        let sent = g.send(&room, &crate::ws::Frame::text("hello").into());
         assert_eq!(
             sent,
             Sent {

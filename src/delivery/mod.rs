@@ -149,7 +149,7 @@ impl Delivery {
         stage: Option<&str>,
         data: &[u8],
     ) -> Result<(), DeliveryError> {
-        match self.local(id, stage)?.post(payload_frame(data)) {
+        match self.local(id, stage)?.post(&payload_frame(data).into()) {
             Ok(()) => Ok(()),
             Err(PostError::Gone) => Err(DeliveryError::Gone),
             Err(PostError::Full) => Err(DeliveryError::Full),
@@ -265,7 +265,7 @@ impl Delivery {
 
     /// A group send to this node's members.
     pub fn group_send_local(&self, key: &GroupKey, data: &[u8]) -> Sent {
-        self.groups.send(key, &payload_frame(data))
+        self.groups.send(key, &payload_frame(data).into())
     }
 
     /// Sends `data` to every connection of a stage, on every node.
@@ -280,11 +280,13 @@ impl Delivery {
 
     /// A stage broadcast to this node's connections.
     pub fn broadcast_local(&self, stage: &str, data: &[u8]) -> Sent {
-        let frame = payload_frame(data);
+        // Encoded once, and deflated at most once (the first compressed
+        // receiver does it, under the registry's read lock).
+        let msg = crate::ws::Outgoing::from(payload_frame(data));
         let mut sent = Sent::default();
         self.registry.for_each(|conn| {
             if *conn.info.stage == *stage {
-                match conn.post(frame.clone()) {
+                match conn.post(&msg) {
                     Ok(()) => sent.queued += 1,
                     Err(_) => sent.dropped += 1,
                 }

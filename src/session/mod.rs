@@ -72,7 +72,8 @@ pub async fn run<S>(
     // has since moved the connection to another side of its stage.
     let opened_on = stage.metrics.connections_open.clone();
     let mut state = State::new(gw.snapshot_arc(), stage);
-    let mut io = Transport::new(io, drive::limits(&state.snap), leftover);
+    let inflate = crate::ws::Inflate::agreed(conn.deflate());
+    let mut io = Transport::new(io, drive::limits(&state.snap), inflate, leftover);
     let reason = state.drive(&mut io, &gw, &conn).await;
     drop(io);
     let (snap, stage) = (state.snap, state.stage);

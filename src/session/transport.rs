@@ -15,7 +15,7 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::ws::{DecodeError, Decoder, Frame, Item, Limits, Step};
+use crate::ws::{DecodeError, Decoder, Frame, Inflate, Item, Limits, Step};
 
 /// Size of a read into the stack scratch buffer. 8 KiB holds a burst of typical
 /// small messages in one system call; the stack it borrows is the worker's, not
@@ -71,10 +71,15 @@ pub(crate) struct Written {
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
     /// Wraps `io`; `leftover` is input read past the handshake, if any. It is
     /// copied, not kept: it may be a view into the whole handshake read buffer.
-    pub(crate) fn new(io: S, limits: Limits, leftover: bytes::Bytes) -> Transport<S> {
+    pub(crate) fn new(
+        io: S,
+        limits: Limits,
+        inflate: Inflate,
+        leftover: bytes::Bytes,
+    ) -> Transport<S> {
         Transport {
             io,
-            decoder: Decoder::new(limits),
+            decoder: Decoder::with_inflate(limits, inflate),
             pending: leftover.to_vec(),
             start: 0,
             end: leftover.len(),

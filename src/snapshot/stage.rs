@@ -49,6 +49,8 @@ pub struct Stage {
     /// or its base (`Some(false)`); `None` without a canary. Events carry it as
     /// `requestContext.isCanaryRequest`.
     pub canary: Option<bool>,
+    /// permessage-deflate, when the stage turns it on.
+    pub compression: Option<crate::ws::DeflateSettings>,
 }
 
 /// Which side of a stage to build: its base, or its canary.
@@ -222,6 +224,10 @@ impl Stage {
             api_keys: cfg.api_keys.clone(),
             canary,
             limits: client_limits(&cfg.throttle),
+            compression: cfg
+                .compression
+                .over(&config.websocket.compression)
+                .settings(),
         }
     }
 }

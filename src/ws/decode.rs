@@ -5,6 +5,13 @@
 //! itself; the only state it keeps between calls is a fragmented message being
 //! reassembled. Sizes are checked from the header, before any payload is
 //! buffered, so an oversized frame costs nothing but its header.
+//!
+//! With permessage-deflate agreed, a message whose first frame has RSV1 set is
+//! compressed: its frames are reassembled as they are, then inflated with
+//! `max_message` as the bound on the inflated size, and text is checked as
+//! UTF-8 after inflation.
+
+use super::deflate::Inflate;
 
 /// Size limits, from `[websocket]`.
 #[derive(Debug, Clone, Copy)]
@@ -64,12 +71,16 @@ pub struct Decoder {
     limits: Limits,
     /// A fragmented message in progress.
     partial: Option<Partial>,
+    /// permessage-deflate's inbound side.
+    inflate: Inflate,
 }
 
 /// A fragmented message being reassembled.
 #[derive(Debug)]
 struct Partial {
     text: bool,
+    /// Its first frame had RSV1: `data` is deflate, inflated when complete.
+    compressed: bool,
     data: Vec<u8>,
     /// For text: how much of `data` is known to be valid UTF-8. Each fragment is
     /// checked as it arrives (from here), so invalid text fails at the fragment
@@ -78,9 +89,10 @@ struct Partial {
 }
 
 impl Partial {
-    fn new(text: bool, data: Vec<u8>) -> Result<Partial, DecodeError> {
+    fn new(text: bool, compressed: bool, data: Vec<u8>) -> Result<Partial, DecodeError> {
         let mut p = Partial {
             text,
+            compressed,
             data,
             checked: 0,
         };
@@ -94,7 +106,7 @@ impl Partial {
 
     /// Checks the unchecked text; a sequence cut at the end may still complete.
     fn check(&mut self) -> Result<(), DecodeError> {
-        if !self.text {
+        if !self.text || self.compressed {
             return Ok(());
         }
         match std::str::from_utf8(&self.data[self.checked..]) {
@@ -107,7 +119,10 @@ impl Partial {
 }
 
 const FIN: u8 = 0x80;
-const RSV: u8 = 0x70;
+/// RSV1: permessage-deflate's "compressed" bit (RFC 7692 §6).
+const RSV1: u8 = 0x40;
+/// RSV2 and RSV3: no extension here uses them.
+const RSV23: u8 = 0x30;
 const MASKED: u8 = 0x80;
 
 // === impl Decoder ===
@@ -115,9 +130,15 @@ const MASKED: u8 = 0x80;
 impl Decoder {
     /// A decoder with no message in progress.
     pub fn new(limits: Limits) -> Decoder {
+        Decoder::with_inflate(limits, Inflate::Off)
+    }
+
+    /// A decoder for a connection that agreed permessage-deflate as `inflate` says.
+    pub fn with_inflate(limits: Limits, inflate: Inflate) -> Decoder {
         Decoder {
             limits,
             partial: None,
+            inflate,
         }
     }
 
@@ -141,7 +162,7 @@ impl Decoder {
             return Ok(Step::Need(total));
         }
         let key = [buf[h.at], buf[h.at + 1], buf[h.at + 2], buf[h.at + 3]];
-        let item = self.item(h.opcode, h.fin, &buf[start..total], key)?;
+        let item = self.item(&h, &buf[start..total], key)?;
         Ok(Step::Frame {
             consumed: total,
             item,
@@ -151,20 +172,27 @@ impl Decoder {
     /// The rules on a frame's opcode, FIN and length, given what came before.
     fn check(&self, h: &Header) -> Result<(), DecodeError> {
         if h.opcode & 0x08 != 0 {
-            // A control frame: final, short, and one of close, ping, pong.
-            if !h.fin || h.len > 125 || !matches!(h.opcode, 0x8..=0xA) {
+            // A control frame: final, short, uncompressed, and one of close,
+            // ping, pong.
+            if !h.fin || h.len > 125 || h.rsv1 || !matches!(h.opcode, 0x8..=0xA) {
                 return Err(DecodeError::Protocol);
             }
             return Ok(());
         }
         match (h.opcode, &self.partial) {
             (0x0, None) | (0x1 | 0x2, Some(_)) => return Err(DecodeError::Protocol),
+            // RSV1 is set on a message's first frame only (RFC 7692 §6.1).
+            (0x0, Some(_)) if h.rsv1 => return Err(DecodeError::Protocol),
+            (0x1 | 0x2, None) if h.rsv1 && !self.inflate.is_on() => {
+                return Err(DecodeError::Protocol);
+            }
             (0x0..=0x2, _) => {}
             _ => return Err(DecodeError::Protocol),
         }
         let so_far = self.partial.as_ref().map_or(0, Partial::len) as u64;
+        let compressed = h.rsv1 || self.partial.as_ref().is_some_and(|p| p.compressed);
         if h.len > self.limits.max_frame as u64
-            || so_far.saturating_add(h.len) > self.limits.max_message as u64
+            || so_far.saturating_add(h.len) > wire_limit(self.limits.max_message, compressed)
         {
             return Err(DecodeError::TooBig);
         }
@@ -175,12 +203,12 @@ impl Decoder {
     /// nothing yet (a fragment).
     fn item(
         &mut self,
-        opcode: u8,
-        fin: bool,
+        h: &Header,
         payload: &[u8],
         key: [u8; 4],
     ) -> Result<Option<Item>, DecodeError> {
-        Ok(match opcode {
+        let fin = h.fin;
+        Ok(match h.opcode {
             0x8 => Some(close(unmasked(payload, key))?),
             0x9 => Some(Item::Ping(unmasked(payload, key))),
             0xA => Some(Item::Pong),
@@ -189,30 +217,59 @@ impl Decoder {
                 append_unmasked(&mut partial.data, payload, key);
                 partial.check()?;
                 if fin {
-                    let Partial { text, data, .. } =
-                        self.partial.take().ok_or(DecodeError::Protocol)?;
-                    Some(message(text, data)?)
+                    let Partial {
+                        text,
+                        compressed,
+                        data,
+                        ..
+                    } = self.partial.take().ok_or(DecodeError::Protocol)?;
+                    Some(self.message(text, compressed, data)?)
                 } else {
                     None
                 }
             }
             _ => {
-                let text = opcode == 0x1;
+                let text = h.opcode == 0x1;
                 let data = unmasked(payload, key);
                 if fin {
-                    Some(message(text, data)?)
+                    Some(self.message(text, h.rsv1, data)?)
                 } else {
-                    self.partial = Some(Partial::new(text, data)?);
+                    self.partial = Some(Partial::new(text, h.rsv1, data)?);
                     None
                 }
             }
         })
     }
+
+    /// A complete message's item, inflated first if it came compressed.
+    fn message(
+        &mut self,
+        text: bool,
+        compressed: bool,
+        data: Vec<u8>,
+    ) -> Result<Item, DecodeError> {
+        let data = if compressed {
+            self.inflate.inflate(&data, self.limits.max_message)?
+        } else {
+            data
+        };
+        message(text, data)
+    }
+}
+
+/// How many wire bytes a message may take: its limit, or for a compressed one
+/// its limit plus what deflate can add to data it cannot shrink (up to an
+/// eighth, for fixed-Huffman literals; the inflated size is what is held to
+/// the limit).
+fn wire_limit(max_message: usize, compressed: bool) -> u64 {
+    let max = max_message as u64;
+    if compressed { max + max / 8 + 64 } else { max }
 }
 
 /// A frame's first two to ten bytes.
 struct Header {
     fin: bool,
+    rsv1: bool,
     opcode: u8,
     len: u64,
     /// Where the masking key starts.
@@ -225,8 +282,8 @@ fn header(buf: &[u8]) -> Result<Result<Header, usize>, DecodeError> {
     let [b0, b1, ..] = *buf else {
         return Ok(Err(2));
     };
-    if b0 & RSV != 0 {
-        // No extension is negotiated, so no reserved bit may be set.
+    if b0 & RSV23 != 0 {
+        // No extension uses RSV2 or RSV3 (RSV1 is judged with the opcode).
         return Err(DecodeError::Protocol);
     }
     if b1 & MASKED == 0 {
@@ -252,6 +309,7 @@ fn header(buf: &[u8]) -> Result<Result<Header, usize>, DecodeError> {
     };
     Ok(Ok(Header {
         fin: b0 & FIN != 0,
+        rsv1: b0 & RSV1 != 0,
         opcode: b0 & 0x0F,
         len,
         at,

@@ -48,6 +48,26 @@ impl Frame {
         matches!(self.0.first().map(|b| b & 0x0F), Some(0x1 | 0x2))
     }
 
+    /// Wraps complete wire bytes (a frame built elsewhere in `ws`).
+    pub(super) fn from_wire(bytes: Bytes) -> Frame {
+        Frame(bytes)
+    }
+
+    /// The first header byte: FIN, RSV and opcode.
+    pub(super) fn first_byte(&self) -> u8 {
+        self.0.first().copied().unwrap_or(0)
+    }
+
+    /// The payload, after the header (server frames are never masked).
+    pub fn payload(&self) -> &[u8] {
+        let at = match self.0.get(1).map(|b| b & 0x7F) {
+            Some(126) => 4,
+            Some(127) => 10,
+            _ => 2,
+        };
+        self.0.get(at..).unwrap_or_default()
+    }
+
     /// A text frame carrying `text`.
     pub fn text(text: &str) -> Frame {
         encode(OpCode::Text, text.as_bytes())
@@ -71,27 +91,34 @@ impl std::fmt::Debug for Frame {
 
 /// Encodes `payload` as one final frame with `op`, in a single allocation.
 pub fn encode(op: OpCode, payload: &[u8]) -> Frame {
-    let len = payload.len();
-    let header = match len {
-        0..=125 => 2,
-        126..=0xFFFF => 4,
-        _ => 10,
-    };
-    let mut buf = BytesMut::with_capacity(header + len);
-    buf.put_u8(0x80 | op as u8);
-    match len {
-        0..=125 => buf.put_u8(len as u8),
-        126..=0xFFFF => {
-            buf.put_u8(126);
-            buf.put_u16(len as u16);
-        }
-        _ => {
-            buf.put_u8(127);
-            buf.put_u64(len as u64);
-        }
-    }
+    let (head, n) = header(0x80 | op as u8, payload.len());
+    let mut buf = BytesMut::with_capacity(n + payload.len());
+    buf.put_slice(&head[..n]);
     buf.put_slice(payload);
     Frame(buf.freeze())
+}
+
+/// A server frame's header for a payload of `len` bytes after the first byte
+/// `b0`: the bytes, and how many of them are used (2, 4 or 10).
+pub(super) fn header(b0: u8, len: usize) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = b0;
+    match len {
+        0..=125 => {
+            h[1] = len as u8;
+            (h, 2)
+        }
+        126..=0xFFFF => {
+            h[1] = 126;
+            h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            (h, 4)
+        }
+        _ => {
+            h[1] = 127;
+            h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            (h, 10)
+        }
+    }
 }
 
 /// A close frame with `code` and `reason` (the reason is cut to fit the 125-byte

@@ -12,14 +12,25 @@
 //!   reference-count increment) into every receiver's queue, and each socket
 //!   writes the same bytes.
 //!
+//! permessage-deflate (RFC 7692) is negotiated in `extension` and applied in
+//! `deflate`: a broadcast is deflated once for all compressed receivers
+//! ([`Outgoing`]), and an idle connection holds no compression state.
+//!
 //! The decoder is pure (bytes in, frames out) so it can be tested exhaustively
 //! and fuzzed without sockets.
 
 mod decode;
+mod deflate;
 mod encode;
+mod extension;
 
 pub use decode::{DecodeError, Decoder, Item, Limits, Step};
+pub use deflate::{Inflate, Outgoing};
 pub use encode::{Frame, OpCode, accept_key, close_frame, encode};
+pub use extension::{Deflate, DeflateSettings, negotiate};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod deflate_tests;

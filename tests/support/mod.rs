@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod deflate;
 pub mod jwt;
 pub mod nginx;
 pub mod pki;

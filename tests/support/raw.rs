@@ -50,6 +50,11 @@ pub struct Raw {
 impl Raw {
     /// Connects and sends `first` (the handshake, possibly with frames after it).
     pub async fn open(addr: SocketAddr, first: &[u8]) -> Raw {
+        Raw::open_head(addr, first).await.0
+    }
+
+    /// [`Raw::open`], returning the 101 answer's head too.
+    pub async fn open_head(addr: SocketAddr, first: &[u8]) -> (Raw, String) {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.set_nodelay(true).unwrap();
         s.write_all(first).await.unwrap();
@@ -66,7 +71,7 @@ impl Raw {
             head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             "RFC 6455 accept key: {head}"
         );
-        raw
+        (raw, head)
     }
 
     pub async fn fill(&mut self) {

@@ -215,14 +215,13 @@ async fn upgrade(
     }
     let allowed = &snap.admission.allowed_subprotocols;
     let fallback = request::choose_subprotocol(allowed, &offered)?;
+    let (deflate, extension) = request::choose_deflate(&stage, req.headers()).unzip();
     let ws = &snap.ws;
     let has_connect = stage.connect.is_some();
-    let conn = Arc::new(Connection::new(
-        id,
-        info,
-        ws.send_queue_messages,
-        ws.send_queue_bytes,
-    ));
+    let conn = Arc::new(
+        Connection::new(id, info, ws.send_queue_messages, ws.send_queue_bytes)
+            .with_deflate(deflate),
+    );
     // Only the upgrade handle outlives this handler; the request's headers are
     // freed when it returns.
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -240,7 +239,7 @@ async fn upgrade(
     let chosen = connect(gw, pending).await;
     seen.latency_ms = started.map(|s| s.elapsed().as_millis() as u64);
     let subprotocol = chosen?.or(fallback);
-    Ok(switching_protocols(&accept, subprotocol))
+    Ok(switching_protocols(&accept, subprotocol, extension))
 }
 
 /// Admission, before any authorizer or integration runs: the drain, the
@@ -452,7 +451,11 @@ async fn run_upgraded(
 }
 
 /// The 101 answer.
-fn switching_protocols(accept: &str, subprotocol: Option<HeaderValue>) -> Response<Body> {
+fn switching_protocols(
+    accept: &str,
+    subprotocol: Option<HeaderValue>,
+    extension: Option<HeaderValue>,
+) -> Response<Body> {
     let mut resp = empty(StatusCode::SWITCHING_PROTOCOLS);
     let h = resp.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -462,6 +465,9 @@ fn switching_protocols(accept: &str, subprotocol: Option<HeaderValue>) -> Respon
     }
     if let Some(p) = subprotocol {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    if let Some(e) = extension {
+        h.insert(header::SEC_WEBSOCKET_EXTENSIONS, e);
     }
     resp
 }

@@ -4,6 +4,7 @@
 
 use http::{HeaderMap, HeaderValue, Method, Request, header};
 
+use crate::gateway::Stage;
 use crate::http::respond::HandshakeError;
 use crate::integration::Handshake;
 use crate::integration::event::canonical_header_name;
@@ -71,6 +72,21 @@ pub(super) fn choose_subprotocol(
         .find(|p| allowed.contains(p))
         .map(|p| HeaderValue::from_str(p).ok())
         .ok_or(HandshakeError::SubprotocolNotAllowed)
+}
+
+/// permessage-deflate, when the stage turns it on and the client offers an
+/// acceptable form of it: what was agreed and the answer's header.
+pub(super) fn choose_deflate(
+    stage: &Stage,
+    headers: &HeaderMap,
+) -> Option<(crate::ws::Deflate, HeaderValue)> {
+    let settings = stage.compression.as_ref()?;
+    let offers = headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let (agreed, answer) = crate::ws::negotiate(offers, settings)?;
+    Some((agreed, HeaderValue::from_str(&answer).ok()?))
 }
 
 /// Headers (canonical casing, values as text; the gateway's forwarding

@@ -1,0 +1,238 @@
+//! permessage-deflate's codec (RFC 7692 §7.2): a server message deflated once
+//! for every receiver, and a client message inflated within its limit.
+//!
+//! Nothing here is held by an idle connection. The server never keeps context
+//! (see `extension`), so one compressor per worker thread, reset between
+//! messages, serves every connection; a client without context takeover is
+//! inflated by a per-thread inflater the same way. Only a client that keeps
+//! its context has an inflater of its own ([`Inflate::Takeover`]), created at
+//! its first compressed message: zlib's inflate state (about 7 KiB) and a
+//! window of `2^bits` bytes, bits capped by the stage's `max_window_bits`.
+//!
+//! Concurrency: the per-thread state is a `thread_local` `RefCell`, borrowed
+//! only inside one synchronous call, so no lock and no `.await` is involved.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::decode::DecodeError;
+use super::encode::{Frame, header};
+use super::extension::Deflate;
+
+/// What a sync flush ends with; removed from each message sent and added back
+/// to each one received (§7.2.1, §7.2.2).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// Room kept before the compressed bytes for the frame header, so the frame is
+/// built in the compressor's own buffer (one allocation per message).
+const ROOM: usize = 10;
+
+thread_local! {
+    /// This thread's compressor: (level, window bits, state).
+    static DEFLATER: RefCell<Option<(u8, u8, Compress)>> = const { RefCell::new(None) };
+    /// This thread's inflater for clients without context takeover (window 15:
+    /// large enough for any client window).
+    static INFLATER: RefCell<Option<Decompress>> = const { RefCell::new(None) };
+}
+
+/// A data frame on its way to one or more connections: its plain bytes, and
+/// its deflated bytes made at most once, by the first receiver that agreed
+/// permessage-deflate. Without server context takeover those bytes are the
+/// same for every receiver whose window holds the message.
+#[derive(Debug)]
+pub struct Outgoing {
+    plain: Frame,
+    deflated: OnceLock<Option<Frame>>,
+}
+
+impl From<Frame> for Outgoing {
+    fn from(plain: Frame) -> Outgoing {
+        Outgoing {
+            plain,
+            deflated: OnceLock::new(),
+        }
+    }
+}
+
+impl Outgoing {
+    /// The uncompressed frame.
+    pub fn plain(&self) -> &Frame {
+        &self.plain
+    }
+
+    /// The frame for a receiver that agreed `deflate` (or nothing): deflated
+    /// when it is a data message of at least `min_bytes` that shrinks.
+    pub fn for_receiver(&self, deflate: Option<&Deflate>) -> Frame {
+        let plain = &self.plain;
+        let Some(d) = deflate else {
+            return plain.clone();
+        };
+        let len = plain.payload().len();
+        if !plain.is_data() || len < d.min_bytes as usize {
+            return plain.clone();
+        }
+        let deflated = if len <= 1 << d.server_window {
+            // Back-references never reach before a message's start, so a
+            // message no longer than the client's window fits it whatever
+            // window the compressor used: shared by every receiver.
+            self.deflated
+                .get_or_init(|| deflate_frame(plain, d.level, 15))
+                .clone()
+        } else if d.server_window >= 9 {
+            // A client that asked for a smaller window than this message (no
+            // browser does): deflated for it alone.
+            deflate_frame(plain, d.level, d.server_window)
+        } else {
+            // zlib cannot deflate with a 256-byte window.
+            None
+        };
+        deflated.unwrap_or_else(|| plain.clone())
+    }
+}
+
+/// `plain`'s payload deflated into a frame with RSV1 set, or `None` when that
+/// would not be smaller.
+fn deflate_frame(plain: &Frame, level: u8, bits: u8) -> Option<Frame> {
+    let payload = plain.payload();
+    let mut buf = Vec::with_capacity(ROOM + payload.len() + 16);
+    buf.resize(ROOM, 0);
+    DEFLATER.with_borrow_mut(|slot| {
+        let stale = !matches!(slot, Some((l, b, _)) if *l == level && *b == bits);
+        if stale {
+            let c = Compress::new_with_window_bits(Compression::new(level.into()), false, bits);
+            *slot = Some((level, bits, c));
+        }
+        let (_, _, c) = slot.as_mut()?;
+        c.reset();
+        let mut input = payload;
+        loop {
+            buf.reserve(64 + input.len() / 2);
+            let before = c.total_in();
+            c.compress_vec(input, &mut buf, FlushCompress::Sync).ok()?;
+            input = &input[(c.total_in() - before) as usize..];
+            // Done once the input is taken and the flush's empty block is out.
+            if input.is_empty() && buf.len() < buf.capacity() && buf.ends_with(&TAIL) {
+                return Some(());
+            }
+        }
+    })?;
+    buf.truncate(buf.len() - TAIL.len());
+    let body = buf.len() - ROOM;
+    if body >= payload.len() {
+        return None;
+    }
+    // RSV1 marks the message compressed (§6); FIN and the opcode as the plain one's.
+    let (head, n) = header(plain.first_byte() | 0x40, body);
+    let at = ROOM - n;
+    buf[at..ROOM].copy_from_slice(&head[..n]);
+    buf.shrink_to_fit();
+    Some(Frame::from_wire(Bytes::from(buf).slice(at..)))
+}
+
+/// How a connection's compressed messages are inflated.
+#[derive(Debug, Default)]
+pub enum Inflate {
+    /// permessage-deflate was not agreed: RSV1 is a protocol error.
+    #[default]
+    Off,
+    /// No client context takeover: each message alone, on the thread's inflater.
+    PerMessage,
+    /// The client keeps its context: this connection's inflater (created at
+    /// its first compressed message) and its window bits.
+    Takeover(u8, Option<Box<Decompress>>),
+}
+
+impl Inflate {
+    /// The inbound side of what was agreed.
+    pub fn agreed(deflate: Option<&Deflate>) -> Inflate {
+        match deflate {
+            None => Inflate::Off,
+            Some(Deflate {
+                client_takeover: None,
+                ..
+            }) => Inflate::PerMessage,
+            // zlib inflates with at least 9 bits; a larger window than the
+            // client's is harmless.
+            Some(Deflate {
+                client_takeover: Some(bits),
+                ..
+            }) => Inflate::Takeover((*bits).max(9), None),
+        }
+    }
+
+    /// Whether compressed messages are allowed.
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Inflate::Off)
+    }
+
+    /// Inflates one message's payload to at most `max` bytes: `TooBig` as soon
+    /// as the output would pass it (nothing past `max + 1` bytes is ever
+    /// produced), `Protocol` for data that is not deflate.
+    pub(super) fn inflate(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+        match self {
+            Inflate::Off => Err(DecodeError::Protocol),
+            Inflate::PerMessage => INFLATER.with_borrow_mut(|slot| {
+                let z = slot.get_or_insert_with(|| Decompress::new(false));
+                z.reset(false);
+                run_inflate(z, data, max)
+            }),
+            Inflate::Takeover(bits, state) => {
+                let z = state.get_or_insert_with(|| {
+                    Box::new(Decompress::new_with_window_bits(false, *bits))
+                });
+                let out = run_inflate(z, data, max);
+                if out.is_err() {
+                    // The context is lost with the message; the connection closes.
+                    *state = None;
+                }
+                out
+            }
+        }
+    }
+}
+
+fn run_inflate(z: &mut Decompress, data: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    // A first guess at the size (deflate rarely gains more than 4x on
+    // messages); grown in steps, never past `max + 1`.
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).max(64).min(max + 1));
+    for (piece, input) in [data, &TAIL[..]].into_iter().enumerate() {
+        let mut input = input;
+        loop {
+            if out.len() == out.capacity() {
+                if out.len() > max {
+                    return Err(DecodeError::TooBig);
+                }
+                out.reserve_exact((out.len() + 1).min(max + 1 - out.len()));
+            }
+            let (before_in, before_out) = (z.total_in(), z.total_out());
+            let status = z
+                .decompress_vec(input, &mut out, FlushDecompress::Sync)
+                .map_err(|_| DecodeError::Protocol)?;
+            input = &input[(z.total_in() - before_in) as usize..];
+            if out.len() > max {
+                return Err(DecodeError::TooBig);
+            }
+            let progressed = z.total_in() > before_in || z.total_out() > before_out;
+            match status {
+                // A final block ends the stream: the next message starts
+                // afresh. Anything of the message after it is refused.
+                Status::StreamEnd if piece == 0 && !input.is_empty() => {
+                    return Err(DecodeError::Protocol);
+                }
+                Status::StreamEnd => {
+                    z.reset(false);
+                    return Ok(out);
+                }
+                _ if input.is_empty() && out.len() < out.capacity() => break,
+                _ if !progressed && out.len() < out.capacity() => {
+                    return Err(DecodeError::Protocol);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}

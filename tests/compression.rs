@@ -190,8 +190,7 @@ async fn autobahn_13_each_parameter_offer() {
 #[tokio::test]
 async fn a_client_keeping_its_context_is_read_across_messages() {
     let gw = Gw::start(CONFIG).await;
-    let (mut raw, head) =
-        Raw::open_head(gw.public, &offering("keep", &["permessage-deflate"])).await;
+    let (raw, head) = Raw::open_head(gw.public, &offering("keep", &["permessage-deflate"])).await;
     // Without `client_max_window_bits` in the offer the stage's 12-bit cap
     // cannot be told, so context takeover is declined.
     assert_eq!(

@@ -44,7 +44,7 @@
 //!   connection model: ids, mailbox, close reasons, group keys), [`routing`]
 //!   (selection expressions, route tables, the canonical request path, query
 //!   decoding, integration URIs, parameter mapping), [`ws`] (RFC 6455
-//!   framing), [`tls`], [`throttle`] (token buckets, quotas), [`validation`]
+//!   framing, permessage-deflate), [`tls`], [`throttle`] (token buckets, quotas), [`validation`]
 //!   (JSON Schema checks), [`clock`] (the only reader of clocks), [`alarm`]
 //!   (one reusable timer), [`shutdown`], [`sigv4`] (AWS Signature Version
 //!   4: the management API's check, and Lambda calls' signature), [`trace`]

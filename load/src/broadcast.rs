@@ -45,9 +45,39 @@ pub(crate) struct Args {
     /// Handshakes in flight while connecting the receivers.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
+    /// Receivers offer permessage-deflate (as browsers do) and read
+    /// compressed messages.
+    #[arg(long)]
+    deflate: bool,
+}
+
+/// One receiving connection.
+enum Receiver {
+    Plain(client::Ws),
+    Deflate(crate::deflate::Receiver),
+}
+
+impl Receiver {
+    /// The start of the next text message, `None` once nothing comes for 3 s.
+    async fn next(&mut self) -> Option<String> {
+        let wait = Duration::from_secs(3);
+        match self {
+            Receiver::Plain(ws) => loop {
+                match tokio::time::timeout(wait, ws.next()).await {
+                    Ok(Some(Ok(Message::Text(t)))) => return Some(t.as_str().to_owned()),
+                    Ok(Some(Ok(_))) => {}
+                    _ => return None,
+                }
+            },
+            Receiver::Deflate(r) => tokio::time::timeout(wait, r.next_prefix()).await.ok()?,
+        }
+    }
 }
 
 pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
+    if a.deflate && a.group.is_some() {
+        return Err("--deflate receivers take stage broadcasts only, not --group".into());
+    }
     let sources = crate::parse_sources(&a.sources)?;
     let urls: Vec<String> = a.url.split(',').map(|u| u.trim().to_owned()).collect();
     let targets = urls
@@ -64,7 +94,13 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
             let (mgmt, group, http) = (a.management.clone(), a.group.clone(), http.clone());
             let (url, target) = (urls[i % urls.len()].clone(), targets[i % targets.len()]);
             let source = sources[i % sources.len()];
+            let deflate = a.deflate;
             async move {
+                if deflate {
+                    // Stage broadcasts only: a group join needs the whoami route.
+                    let r = crate::deflate::Receiver::connect(&url, target, source).await?;
+                    return Ok(Receiver::Deflate(r));
+                }
                 let mut ws = client::connect(&url, target, source).await?;
                 if let Some(group) = group {
                     let id = client::whoami(&mut ws).await?;
@@ -77,7 +113,7 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
                         return Err(format!("joining the group answered {status}"));
                     }
                 }
-                Ok::<_, String>(ws)
+                Ok::<_, String>(Receiver::Plain(ws))
             }
         })
         .buffer_unordered(a.concurrency);
@@ -98,12 +134,8 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         tasks.push(tokio::spawn(async move {
             let mut h = stats::histogram();
             let mut last = None;
-            while let Ok(Some(Ok(msg))) =
-                tokio::time::timeout(Duration::from_secs(3), ws.next()).await
-            {
-                if let Message::Text(t) = msg
-                    && let Some(Ok(sent_ns)) = t.split(' ').next().map(str::parse::<u64>)
-                {
+            while let Some(t) = ws.next().await {
+                if let Some(Ok(sent_ns)) = t.split(' ').next().map(str::parse::<u64>) {
                     let now_ns = base.elapsed().as_nanos() as u64;
                     stats::record(&mut h, Duration::from_nanos(now_ns.saturating_sub(sent_ns)));
                     last = Some(Instant::now());
@@ -129,9 +161,14 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         posts.push(tokio::spawn(async move {
             let mut body = base.elapsed().as_nanos().to_string();
             body.push(' ');
+            // Padded like a feed of JSON quotes, so compression sees
+            // realistic text.
+            let mut i = 0u32;
             while body.len() < pad {
-                body.push('x');
+                body.push_str(&format!(r#"{{"s":"Q{}","bid":{}.25}},"#, i % 17, i % 113));
+                i += 1;
             }
+            body.truncate(pad.max(body.find(' ').unwrap_or(0) + 1));
             let req = hyper::Request::post(uri)
                 .body(Full::new(Bytes::from(body)))
                 .expect("valid request");
@@ -162,6 +199,7 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         "publishes": total_posts,
         "publish_rate": a.rate,
         "payload_bytes": a.payload_bytes,
+        "deflate": a.deflate,
         "target": if a.group.is_some() { "group" } else { "stage" },
         "nodes": urls.len(),
         "statuses": *statuses.lock().unwrap(),

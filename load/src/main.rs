@@ -21,6 +21,7 @@ mod churn;
 mod client;
 mod compare;
 mod dashboard;
+mod deflate;
 mod echo;
 mod hold;
 mod http;

@@ -4,6 +4,9 @@
 //! made with @connections and a group send after joining the lobby, and
 //! shows the close when the connection is deleted.
 //!
+//! With compression on, Chromium agrees permessage-deflate and a large
+//! message round-trips compressed both ways.
+//!
 //! The dashboard too: it loads with no console error (its content security
 //! policy's refusals would be errors), its figures are `/metrics`'s, its
 //! plots draw, and a connection is looked up, sent a message and
@@ -262,6 +265,60 @@ async fn the_dashboard_shows_the_node_and_acts_on_a_connection_in_a_real_browser
         .until(&format!(
             "document.getElementById('lookup-status').textContent === 'disconnected {id}'"
         ))
+        .await;
+    assert!(
+        browser.errors.is_empty(),
+        "console errors: {:?}",
+        browser.errors
+    );
+}
+
+#[tokio::test]
+async fn chromium_agrees_permessage_deflate_and_round_trips_compressed_messages() {
+    // The demo config with compression on for every stage.
+    let config = format!(
+        "{}\n[websocket.compression]\nenabled = true\nmin_bytes = 0\n",
+        sockgate::config::DEFAULT_CONFIG
+    );
+    let gw = Gw::start(&config).await;
+    let mut browser = Browser::launch().await;
+    browser.open(&format!("http://{}/dev/", gw.public)).await;
+    // A socket of the test's own beside the page's: its negotiated extensions
+    // as Chromium reports them, and a 20 KB echo (Chromium compresses what it
+    // sends once permessage-deflate is agreed; sockgate compresses the reply).
+    browser
+        .eval(&format!(
+            r#"(() => {{
+                const ws = new WebSocket('ws://{}/dev');
+                const text = 'quote '.repeat(3400) + 'end';
+                window.deflateTest = {{}};
+                ws.onopen = () => {{
+                    window.deflateTest.extensions = ws.extensions;
+                    ws.send(JSON.stringify({{action: 'echo', text}}));
+                }};
+                ws.onmessage = (e) => {{
+                    window.deflateTest.echoed = JSON.parse(e.data).text === text;
+                    ws.close();
+                }};
+                return true;
+            }})()"#,
+            gw.public
+        ))
+        .await;
+    browser
+        .until("window.deflateTest.echoed !== undefined")
+        .await;
+    assert_eq!(
+        browser.eval("window.deflateTest.extensions").await,
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+    );
+    assert_eq!(browser.eval("window.deflateTest.echoed").await, true);
+    // The page's own connection is compressed too, and still chats.
+    browser
+        .eval("document.getElementById('text').value = 'compressed hello'; document.getElementById('send').requestSubmit(); true")
+        .await;
+    browser
+        .until(&format!("{LOG}.includes('compressed hello\"}}')"))
         .await;
     assert!(
         browser.errors.is_empty(),

@@ -68,6 +68,15 @@ fn receiving(params: u8, payload: &[u8]) {
     };
     let mut state = InflateState::new_boxed(miniz_oxide::DataFormat::Raw);
     let (ok, theirs) = miniz(&mut state, payload, MAX + 1);
+    if takeover {
+        // With context takeover the stream runs on into the next message, so
+        // a message cut mid-block cannot be told from one that goes on (zlib
+        // takes it, miniz refuses it early): only what miniz reads is compared.
+        if ok && theirs.len() <= MAX {
+            assert!(ours.as_ref() == Ok(&theirs), "sockgate read otherwise what miniz reads");
+        }
+        return;
+    }
     match ours {
         Ok(b) => assert!(ok && b == theirs, "sockgate accepted what miniz reads otherwise"),
         Err(DecodeError::TooBig) => assert!(theirs.len() > MAX, "TooBig under the limit"),

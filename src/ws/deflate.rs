@@ -177,13 +177,18 @@ impl Inflate {
             Inflate::PerMessage => INFLATER.with_borrow_mut(|slot| {
                 let z = slot.get_or_insert_with(|| Decompress::new(false));
                 z.reset(false);
-                run_inflate(z, data, max)
+                let inflated = run_inflate(z, data, max)?;
+                ended_cleanly(z, inflated)
             }),
             Inflate::Takeover(bits, state) => {
                 let z = state.get_or_insert_with(|| {
                     Box::new(Decompress::new_with_window_bits(false, *bits))
                 });
-                let out = run_inflate(z, data, max);
+                // The stream goes on into the next message, so a message cut
+                // inside a block is not seen here (as zlib's own users, Python's
+                // websockets among them, do not see it): it only garbles this
+                // client's own messages, within the same limits.
+                let out = run_inflate(z, data, max).map(|(out, _)| out);
                 if out.is_err() {
                     // The context is lost with the message; the connection closes.
                     *state = None;
@@ -194,7 +199,34 @@ impl Inflate {
     }
 }
 
-fn run_inflate(z: &mut Decompress, data: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+/// A final, empty fixed-Huffman block: after a message that ended where it
+/// should (at the block boundary its sync flush leaves), it ends the stream at
+/// once and yields nothing.
+const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// Checks that a message without context takeover ended at a block boundary
+/// (zlib would otherwise take a message cut mid-block as complete).
+fn ended_cleanly(
+    z: &mut Decompress,
+    (out, ended): (Vec<u8>, bool),
+) -> Result<Vec<u8>, DecodeError> {
+    if ended {
+        return Ok(out);
+    }
+    let mut rest = Vec::with_capacity(8);
+    match z.decompress_vec(&FINAL_EMPTY_BLOCK, &mut rest, FlushDecompress::Sync) {
+        Ok(Status::StreamEnd) if rest.is_empty() => Ok(out),
+        _ => Err(DecodeError::Protocol),
+    }
+}
+
+/// Inflates `data` and the sync flush's tail: the output, and whether a final
+/// block ended the stream.
+fn run_inflate(
+    z: &mut Decompress,
+    data: &[u8],
+    max: usize,
+) -> Result<(Vec<u8>, bool), DecodeError> {
     // A first guess at the size (deflate rarely gains more than 4x on
     // messages); grown in steps, never past `max + 1`.
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).max(64).min(max + 1));
@@ -224,7 +256,7 @@ fn run_inflate(z: &mut Decompress, data: &[u8], max: usize) -> Result<Vec<u8>, D
                 }
                 Status::StreamEnd => {
                     z.reset(false);
-                    return Ok(out);
+                    return Ok((out, true));
                 }
                 _ if input.is_empty() && out.len() < out.capacity() => break,
                 _ if !progressed && out.len() < out.capacity() => {
@@ -234,5 +266,5 @@ fn run_inflate(z: &mut Decompress, data: &[u8], max: usize) -> Result<Vec<u8>, D
             }
         }
     }
-    Ok(out)
+    Ok((out, false))
 }

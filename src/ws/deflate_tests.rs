@@ -248,6 +248,12 @@ fn rsv1_is_refused_where_rfc_7692_forbids_it() {
         decode_one(&mut on(), &frame(0xC1, &[0xFF; 16])),
         Err(DecodeError::Protocol)
     );
+    // A message cut inside a block (found by the ws_deflate fuzz target: zlib
+    // alone would take it as an empty message).
+    assert_eq!(
+        decode_one(&mut on(), &frame(0xC2, &[0x35, 0x0A])),
+        Err(DecodeError::Protocol)
+    );
     let mut c = compressor(1);
     let bad = client_deflate(&mut c, &[0xC3, 0x28, b'a']);
     assert_eq!(

@@ -36,6 +36,11 @@ route_response = true
 integration = { type = "mock", body = "${request.body}" }
 "#;
 
+/// The deflate totals in `/metrics` are process-wide, and every test here
+/// runs its gateway in this process: one test at a time, so a count is one
+/// test's own.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const FIN: u8 = 0x80;
 const RSV1: u8 = 0x40;
 const TEXT: u8 = 0x1;
@@ -97,6 +102,7 @@ async fn echo_compressed(
 async fn autobahn_12_compressed_echo_of_every_size() {
     // 12.1.1–12.1.11 (and 12.2–12.5 with other payloads): messages of 16 B to
     // 128 KiB, compressed both ways, with the offer Autobahn's client makes.
+    let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
     let (mut raw, head) = Raw::open_head(
         gw.public,
@@ -135,6 +141,7 @@ async fn autobahn_12_compressed_echo_of_every_size() {
 async fn autobahn_13_each_parameter_offer() {
     // 13.1–13.7: offers with and without context takeover and with each
     // window size; the reply is readable with exactly what was agreed.
+    let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
     let cases: &[(&[&str], &str, u8)] = &[
         (&["permessage-deflate"], "", 15),
@@ -189,6 +196,7 @@ async fn autobahn_13_each_parameter_offer() {
 
 #[tokio::test]
 async fn a_client_keeping_its_context_is_read_across_messages() {
+    let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
     let (raw, head) = Raw::open_head(gw.public, &offering("keep", &["permessage-deflate"])).await;
     // Without `client_max_window_bits` in the offer the stage's 12-bit cap
@@ -224,6 +232,7 @@ async fn a_client_keeping_its_context_is_read_across_messages() {
 
 #[tokio::test]
 async fn limits_hold_after_inflation_and_rsv1_needs_agreement() {
+    let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
     // 64 MiB of zeros in about 64 KiB: closed with 1009, never inflated past 1 MiB.
     let (mut raw, _) = Raw::open_head(gw.public, &offering("prod", &["permessage-deflate"])).await;
@@ -256,6 +265,7 @@ async fn limits_hold_after_inflation_and_rsv1_needs_agreement() {
 
 #[tokio::test]
 async fn a_broadcast_is_deflated_once_and_plain_receivers_get_it_plain() {
+    let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
     let mut compressed = Vec::new();
     for _ in 0..20 {
@@ -269,6 +279,14 @@ async fn a_broadcast_is_deflated_once_and_plain_receivers_get_it_plain() {
     let (mut plain, head) = Raw::open_head(gw.public, &offering("prod", &[])).await;
     assert_eq!(answered(&head), None);
     let msg = quotes(5000, 3);
+    let deflated = |text: &str| {
+        metric(
+            text,
+            "sockgate_deflate_messages_total",
+            &["direction=\"out\""],
+        )
+    };
+    let before = deflated(&gw.metrics_text().await);
     let (status, _, _) = http("POST", &gw.mgmt_url("/prod/@broadcast"), msg.clone().into()).await;
     assert_eq!(status, 200);
     let mut first: Option<Vec<u8>> = None;
@@ -284,6 +302,18 @@ async fn a_broadcast_is_deflated_once_and_plain_receivers_get_it_plain() {
     }
     assert!(first.unwrap().len() < msg.len() / 3);
     assert_eq!(plain.next_text().await, msg);
+    // Deflated once for the 20 receivers, as `/metrics` counts it.
+    let text = gw.metrics_text().await;
+    assert_eq!(deflated(&text) - before, 1.0);
+    let bytes = |form: &str| {
+        let form = format!("form=\"{form}\"");
+        metric(
+            &text,
+            "sockgate_deflate_bytes_total",
+            &["direction=\"out\"", &form],
+        )
+    };
+    assert!(bytes("compressed") * 3.0 < bytes("uncompressed"));
 }
 
 /// Runs `compression_client.py` (Python's websockets, CPython's zlib) against
@@ -306,6 +336,7 @@ fn python_client(url: &str, server_bits: Option<u8>) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_websockets_agrees_on_every_stage() {
+    let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
     let cases: [(&str, Option<u8>, Option<&str>); 4] = [
         (

@@ -9,10 +9,10 @@ use super::http_api::{
 };
 use super::{
     CLIENT_ERRORS, CLUSTER_DROPPED, CLUSTER_EXPIRED, CLUSTER_MESSAGES, CLUSTER_REAPED, CLUSTER_UP,
-    CONFIG_GENERATION, CONFIG_INFO, CONFIG_RELOADS, CONNECTIONS_OPEN, CONNECTS, DISCONNECTS,
-    EXECUTION_ERRORS, FANOUT, INTEGRATION_ERRORS, INTEGRATION_LATENCY, LISTENER_REFUSED,
-    MANAGEMENT_REQUESTS, MESSAGES, QUEUE_REJECTIONS, RUNTIME_TASKS, SEND_BACKLOG,
-    THROTTLE_FALLBACKS, THROTTLED,
+    CONFIG_GENERATION, CONFIG_INFO, CONFIG_RELOADS, CONNECTIONS_OPEN, CONNECTS, DEFLATE_BYTES,
+    DEFLATE_MESSAGES, DISCONNECTS, EXECUTION_ERRORS, FANOUT, INTEGRATION_ERRORS,
+    INTEGRATION_LATENCY, LISTENER_REFUSED, MANAGEMENT_REQUESTS, MESSAGES, QUEUE_REJECTIONS,
+    RUNTIME_TASKS, SEND_BACKLOG, THROTTLE_FALLBACKS, THROTTLED,
 };
 
 /// Gauges and their help texts.
@@ -61,6 +61,14 @@ const GAUGE_HELP: &[(&str, Option<Unit>, &str)] = &[
 
 /// Counters and their help texts.
 const COUNTER_HELP: &[(&str, &str)] = &[
+    (
+        DEFLATE_MESSAGES,
+        "permessage-deflate: messages deflated for clients (out: once per message however many receive it) and inflated from them (in).",
+    ),
+    (
+        DEFLATE_BYTES,
+        "permessage-deflate: payload bytes of those messages, compressed and uncompressed (their ratio is the saving).",
+    ),
     (
         HTTP_REQUESTS,
         "HTTP API requests answered, by stage, route key and status class (AWS Count, 4xx, 5xx).",

@@ -57,6 +57,8 @@ const CONFIG_RELOADS: &str = "sockgate_config_reloads_total";
 const CONFIG_GENERATION: &str = "sockgate_config_generation";
 const CONFIG_INFO: &str = "sockgate_config_info";
 const SEND_BACKLOG: &str = "sockgate_send_backlog_bytes";
+const DEFLATE_MESSAGES: &str = "sockgate_deflate_messages_total";
+const DEFLATE_BYTES: &str = "sockgate_deflate_bytes_total";
 
 /// Seconds; spans a mock reply to the 29 s integration ceiling.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -164,6 +166,26 @@ pub struct Metrics {
     reloads: [Counter; 2],
     /// The serving config generation.
     generation: Gauge,
+    /// permessage-deflate's process-wide totals, set at scrape time.
+    deflate: [Counter; 6],
+}
+
+/// `sockgate_deflate_*`, in `ws::DeflateTotals`' order.
+fn deflate_counters(recorder: &PrometheusRecorder) -> [Counter; 6] {
+    let labels = |direction: &'static str, form: Option<&'static str>| {
+        let mut l = vec![Label::new("direction", direction)];
+        l.extend(form.map(|f| Label::new("form", f)));
+        l
+    };
+    let keys = [
+        (DEFLATE_MESSAGES, labels("out", None)),
+        (DEFLATE_BYTES, labels("out", Some("uncompressed"))),
+        (DEFLATE_BYTES, labels("out", Some("compressed"))),
+        (DEFLATE_MESSAGES, labels("in", None)),
+        (DEFLATE_BYTES, labels("in", Some("compressed"))),
+        (DEFLATE_BYTES, labels("in", Some("uncompressed"))),
+    ];
+    keys.map(|(name, l)| recorder.register_counter(&Key::from_parts(name, l), &metadata()))
 }
 
 /// The listeners, as labelled in metrics.
@@ -270,6 +292,7 @@ impl Metrics {
             recorder.register_counter(&Key::from_parts(CONFIG_RELOADS, labels), &metadata())
         });
         let generation = recorder.register_gauge(&Key::from_name(CONFIG_GENERATION), &metadata());
+        let deflate = deflate_counters(&recorder);
         let m = Metrics {
             recorder,
             handle,
@@ -279,6 +302,7 @@ impl Metrics {
             backlog,
             reloads,
             generation,
+            deflate,
         };
         help::describe(&m.recorder);
         m
@@ -428,6 +452,18 @@ impl Metrics {
     pub fn render(&self, tasks: usize, backlog_bytes: usize) -> String {
         self.tasks.set(tasks as f64);
         self.backlog.set(backlog_bytes as f64);
+        let t = crate::ws::deflate_totals();
+        let values = [
+            t.deflated,
+            t.deflated_from,
+            t.deflated_to,
+            t.inflated,
+            t.inflated_from,
+            t.inflated_to,
+        ];
+        for (counter, value) in self.deflate.iter().zip(values) {
+            counter.absolute(value);
+        }
         self.handle.render()
     }
 }

@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -36,6 +37,46 @@ thread_local! {
     /// This thread's inflater for clients without context takeover (window 15:
     /// large enough for any client window).
     static INFLATER: RefCell<Option<Decompress>> = const { RefCell::new(None) };
+}
+
+/// What permessage-deflate has done since the process started, for
+/// `/metrics` (read at scrape time; three relaxed adds per message).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeflateTotals {
+    /// Messages deflated (once per message, however many receivers share it).
+    pub deflated: u64,
+    /// Their payload bytes before and after.
+    pub deflated_from: u64,
+    /// And after.
+    pub deflated_to: u64,
+    /// Client messages inflated.
+    pub inflated: u64,
+    /// Their payload bytes as received.
+    pub inflated_from: u64,
+    /// And inflated.
+    pub inflated_to: u64,
+}
+
+/// The counters behind [`totals`], in [`DeflateTotals`]' order.
+static TOTALS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+fn count(first: usize, from: usize, to: usize) {
+    TOTALS[first].fetch_add(1, Ordering::Relaxed);
+    TOTALS[first + 1].fetch_add(from as u64, Ordering::Relaxed);
+    TOTALS[first + 2].fetch_add(to as u64, Ordering::Relaxed);
+}
+
+/// What permessage-deflate has done so far, process-wide.
+pub fn totals() -> DeflateTotals {
+    let t = TOTALS.each_ref().map(|a| a.load(Ordering::Relaxed));
+    DeflateTotals {
+        deflated: t[0],
+        deflated_from: t[1],
+        deflated_to: t[2],
+        inflated: t[3],
+        inflated_from: t[4],
+        inflated_to: t[5],
+    }
 }
 
 /// A data frame on its way to one or more connections: its plain bytes, and
@@ -121,6 +162,7 @@ fn deflate_frame(plain: &Frame, level: u8, bits: u8) -> Option<Frame> {
     })?;
     buf.truncate(buf.len() - TAIL.len());
     let body = buf.len() - ROOM;
+    count(0, payload.len(), body);
     if body >= payload.len() {
         return None;
     }
@@ -172,6 +214,18 @@ impl Inflate {
     /// as the output would pass it (nothing past `max + 1` bytes is ever
     /// produced), `Protocol` for data that is not deflate.
     pub(super) fn inflate(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+        let out = self.inflate_uncounted(data, max)?;
+        count(3, data.len(), out.len());
+        Ok(out)
+    }
+
+    fn inflate_uncounted(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+        if data.is_empty() && self.is_on() {
+            // An empty message (RFC 7692 §7.2.3.6 deflates it to one 0x00
+            // byte; some clients send nothing at all): empty, as zlib's users
+            // read it, and the stream left as it was.
+            return Ok(Vec::new());
+        }
         match self {
             Inflate::Off => Err(DecodeError::Protocol),
             Inflate::PerMessage => INFLATER.with_borrow_mut(|slot| {

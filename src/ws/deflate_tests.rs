@@ -248,6 +248,11 @@ fn rsv1_is_refused_where_rfc_7692_forbids_it() {
         decode_one(&mut on(), &frame(0xC1, &[0xFF; 16])),
         Err(DecodeError::Protocol)
     );
+    // An empty compressed payload is an empty message (as zlib reads it).
+    assert_eq!(
+        decode_one(&mut on(), &frame(0xC2, &[])),
+        Ok(Some(Item::Binary(Vec::new())))
+    );
     // A message cut inside a block (found by the ws_deflate fuzz target: zlib
     // alone would take it as an empty message).
     assert_eq!(

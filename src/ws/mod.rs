@@ -25,7 +25,7 @@ mod encode;
 mod extension;
 
 pub use decode::{DecodeError, Decoder, Item, Limits, Step};
-pub use deflate::{Inflate, Outgoing};
+pub use deflate::{DeflateTotals, Inflate, Outgoing, totals as deflate_totals};
 pub use encode::{Frame, OpCode, accept_key, close_frame, encode};
 pub use extension::{Deflate, DeflateSettings, negotiate};
 

@@ -6,7 +6,8 @@
 //! - **Receiving**: the fuzz input taken as a compressed message's payload is
 //!   inflated by sockgate and by miniz_oxide with the same limit. Both accept
 //!   it with the same bytes, or both refuse it; sockgate's refusal for a size
-//!   past the limit is `TooBig` and miniz's is "output buffer full".
+//!   past the limit is `TooBig` and miniz's is "output buffer full". Where
+//!   they may differ is stated beside each check.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -68,6 +69,19 @@ fn receiving(params: u8, payload: &[u8]) {
     };
     let mut state = InflateState::new_boxed(miniz_oxide::DataFormat::Raw);
     let (ok, theirs) = miniz(&mut state, payload, MAX + 1);
+    // miniz reads a distance that reaches before the stream's start as zeros,
+    // where zlib (and so sockgate) refuses it. Such a message reads otherwise
+    // after 32 KiB of other history: then sockgate must have refused it.
+    let mut state = InflateState::new_boxed(miniz_oxide::DataFormat::Raw);
+    let mut history = vec![0x00, 0x00, 0x80, 0xFF, 0x7F];
+    history.extend_from_slice(&[0xA5; 0x8000]);
+    let mut scratch = vec![0u8; 0x8000];
+    let r = miniz_oxide::inflate::stream::inflate(&mut state, &history, &mut scratch, MZFlush::Sync);
+    assert!(r.status.is_ok() && r.bytes_written == 0x8000);
+    if miniz(&mut state, payload, MAX + 1) != (ok, theirs.clone()) {
+        assert!(ours.is_err(), "sockgate read a message that refers before its start");
+        return;
+    }
     if takeover {
         // With context takeover the stream runs on into the next message, so
         // a message cut mid-block cannot be told from one that goes on (zlib
@@ -87,11 +101,26 @@ fn receiving(params: u8, payload: &[u8]) {
 /// Inflates `payload` plus the tail with at most `room` bytes of output:
 /// whether it was all consumed without error, and the output.
 fn miniz(state: &mut InflateState, payload: &[u8], room: usize) -> (bool, Vec<u8>) {
+    if payload.is_empty() {
+        // sockgate reads an empty compressed payload as an empty message.
+        return (true, Vec::new());
+    }
     let input = [payload, &TAIL].concat();
     let mut out = vec![0u8; room];
     let r = miniz_oxide::inflate::stream::inflate(state, &input, &mut out, MZFlush::Sync);
     out.truncate(r.bytes_written);
-    // A final block may end the stream at the payload's end, before the tail.
-    let ended = r.status == Ok(miniz_oxide::MZStatus::StreamEnd) && r.bytes_consumed == payload.len();
-    (r.status.is_ok() && (r.bytes_consumed == input.len() || ended), out)
+    // A final block ends the message; whatever follows it is ignored (RFC
+    // 7692 §7.2.3.5).
+    if r.status == Ok(miniz_oxide::MZStatus::StreamEnd) {
+        return (true, out);
+    }
+    if !r.status.is_ok() || r.bytes_consumed != input.len() {
+        return (false, out);
+    }
+    // sockgate's rule (without context takeover): the message ends at a block
+    // boundary, so a final empty block then ends the stream with no output.
+    let mut rest = [0u8; 8];
+    let r = miniz_oxide::inflate::stream::inflate(state, &[0x03, 0x00], &mut rest, MZFlush::Sync);
+    let at_boundary = r.status == Ok(miniz_oxide::MZStatus::StreamEnd) && r.bytes_written == 0;
+    (at_boundary, out)
 }

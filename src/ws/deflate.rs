@@ -284,7 +284,7 @@ fn run_inflate(
     // A first guess at the size (deflate rarely gains more than 4x on
     // messages); grown in steps, never past `max + 1`.
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).max(64).min(max + 1));
-    for (piece, input) in [data, &TAIL[..]].into_iter().enumerate() {
+    for input in [data, &TAIL[..]] {
         let mut input = input;
         loop {
             if out.len() == out.capacity() {
@@ -303,11 +303,10 @@ fn run_inflate(
             }
             let progressed = z.total_in() > before_in || z.total_out() > before_out;
             match status {
-                // A final block ends the stream: the next message starts
-                // afresh. Anything of the message after it is refused.
-                Status::StreamEnd if piece == 0 && !input.is_empty() => {
-                    return Err(DecodeError::Protocol);
-                }
+                // A final block ends the stream (RFC 7692 §7.2.3.5: a sender
+                // may end each message so; what follows it, the empty block
+                // the sender appended and the tail, is ignored). The next
+                // message starts afresh.
                 Status::StreamEnd => {
                     z.reset(false);
                     return Ok((out, true));

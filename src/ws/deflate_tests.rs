@@ -253,6 +253,23 @@ fn rsv1_is_refused_where_rfc_7692_forbids_it() {
         decode_one(&mut on(), &frame(0xC2, &[])),
         Ok(Some(Item::Binary(Vec::new())))
     );
+    // RFC 7692 §7.2.3.5's "Hello" in a final block, with the byte left of
+    // the empty block its sender appended.
+    assert_eq!(
+        decode_one(
+            &mut on(),
+            &frame(0xC1, &[0xF3, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00, 0x00])
+        ),
+        Ok(Some(Item::Text("Hello".into())))
+    );
+    // And §7.2.3.1's, ended by a sync flush.
+    assert_eq!(
+        decode_one(
+            &mut on(),
+            &frame(0xC1, &[0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00])
+        ),
+        Ok(Some(Item::Text("Hello".into())))
+    );
     // A message cut inside a block (found by the ws_deflate fuzz target: zlib
     // alone would take it as an empty message).
     assert_eq!(

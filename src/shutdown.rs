@@ -1,8 +1,11 @@
 //! Drain: one "stop" signal broadcast to every session, and completion observed
 //! by counting live task guards.
 //!
-//! Sessions enable a `Notify::notified()` future *before* checking the draining
-//! flag, so a drain that starts between the check and the wait is never missed.
+//! Sessions are asked to close through their mailboxes (the server walks the
+//! registry after setting the flag, and a session checks the flag when it
+//! starts); other waiters (the dashboard's streams) enable a
+//! `Notify::notified()` future *before* checking the draining flag, so a
+//! drain that starts between the check and the wait is never missed.
 //! Completion is tracked with guards that decrement a counter on drop (a session
 //! holds one until its `$disconnect` event has been delivered), so "all done" needs
 //! no walk over the registry and cannot race with connections being accepted.

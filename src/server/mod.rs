@@ -218,6 +218,11 @@ impl Server {
             "Draining."
         );
         gw.shutdown().begin();
+        // Every session closes through its mailbox (`session::drive`); one
+        // registered after this walk starts after the flag is set and sees it.
+        gw.delivery().registry().for_each(|c| {
+            c.request_close(crate::conn::CloseReason::Shutdown);
+        });
         let _ = stop_public.send(true);
         let _ = public.await;
         if tokio::time::timeout(grace, gw.shutdown().all_done())

@@ -1,6 +1,6 @@
 //! The session's loop: one `poll_fn` state machine over the socket, the
-//! mailbox, the drain signal and one timer (see the module above for why), and
-//! what it does with each event.
+//! mailbox (close requests, the drain among them) and one timer (see the
+//! module above for why), and what it does with each event.
 //!
 //! The session follows reloads: before it handles a message or a timer, it
 //! checks the configuration generation and, if a new one was installed, picks
@@ -32,7 +32,6 @@ pub(super) enum Event {
     ReadEnd,
     WriteError,
     CloseRequested(CloseReason),
-    Shutdown,
     Timer,
 }
 
@@ -130,18 +129,18 @@ impl State {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let shutdown = gw.shutdown().notified();
-        tokio::pin!(shutdown);
-        shutdown.as_mut().enable();
+        // The drain reaches a session through its mailbox: the server asks
+        // every registered connection to close (a close request, like a
+        // DELETE's), so no session holds a waiter of its own (64 bytes each).
+        // This one was registered before it started; if the drain began
+        // before that, it may have been missed by the walk, so check.
         if gw.shutdown().is_draining() {
-            return close_with(io, &self.snap, CloseReason::Shutdown).await;
+            return Box::pin(close_with(io, &self.snap, CloseReason::Shutdown)).await;
         }
         let sleep = tokio::time::sleep_until(self.deadline());
         tokio::pin!(sleep);
         loop {
-            let event =
-                poll_fn(|cx| self.poll_event(cx, io, conn, shutdown.as_mut(), sleep.as_mut()))
-                    .await;
+            let event = poll_fn(|cx| self.poll_event(cx, io, conn, sleep.as_mut())).await;
             if matches!(event, Event::Inbound(_) | Event::Timer) {
                 self.refresh(gw, conn, io);
             }
@@ -158,7 +157,6 @@ impl State {
                 Event::ReadError(ReadError::Io) | Event::ReadEnd => return CloseReason::ClientGone,
                 Event::WriteError => return CloseReason::WriteFailed,
                 Event::CloseRequested(reason) => reason,
-                Event::Shutdown => CloseReason::Shutdown,
                 Event::Timer => match self.on_timer(conn) {
                     Some(reason) => reason,
                     None => {
@@ -167,17 +165,18 @@ impl State {
                     }
                 },
             };
-            return close_with(io, &self.snap, reason).await;
+            // Boxed: the close's own timer and state (264 bytes) are allocated
+            // only while closing, not held by every idle connection's task.
+            return Box::pin(close_with(io, &self.snap, reason)).await;
         }
     }
 
-    /// Polls, in order: outbound writes, drain signal, timer, inbound frames.
+    /// Polls, in order: outbound writes and close requests, timer, inbound frames.
     fn poll_event<S>(
         &mut self,
         cx: &mut Context<'_>,
         io: &mut Transport<S>,
         conn: &Connection,
-        shutdown: Pin<&mut tokio::sync::futures::Notified<'_>>,
         mut sleep: Pin<&mut Sleep>,
     ) -> Poll<Event>
     where
@@ -219,9 +218,6 @@ impl State {
             }
             (true, Some(_)) => self.over_since = None,
             _ => {}
-        }
-        if shutdown.poll(cx).is_ready() {
-            return Poll::Ready(Event::Shutdown);
         }
         if sleep.poll(cx).is_ready() {
             return Poll::Ready(Event::Timer);

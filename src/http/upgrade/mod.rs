@@ -439,9 +439,19 @@ async fn run_upgraded(
         // (a downcast to the listener's own stream type) was measured with
         // the hold case: 3,285 bytes per idle connection against 3,156
         // boxed, so the boxed path is the only one.
+        // The session is a task of its own: this one (with `$connect`'s
+        // state around it) ends here instead of wrapping the session for its
+        // whole life (see `session::run`).
         Ok(upgraded) => {
-            let none = bytes::Bytes::new();
-            session::run(TokioIo::new(upgraded), none, gw, stage, conn, held).await;
+            let start = session::Start {
+                io: TokioIo::new(upgraded),
+                leftover: bytes::Bytes::new(),
+                gw,
+                stage,
+                conn,
+                held,
+            };
+            tokio::spawn(session::run(Box::new(start)));
         }
         Err(e) => {
             debug!(conn.id = %conn.id, error = %e, "Upgrade did not complete.");

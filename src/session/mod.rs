@@ -111,6 +111,10 @@ where
     Box::pin(finish(&gw, &snap, &stage, &conn, reason, counts, held)).await;
 }
 
+#[expect(
+    clippy::boxed_local,
+    reason = "taking the box by value is the point: it is freed on return"
+)]
 fn unbox<S>(start: Box<Start<S>>) -> Start<S> {
     *start
 }

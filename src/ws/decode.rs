@@ -11,7 +11,7 @@
 //! `max_message` as the bound on the inflated size, and text is checked as
 //! UTF-8 after inflation.
 
-use super::deflate::Inflate;
+use super::deflate::{Inflate, InflateError};
 
 /// Size limits, from `[websocket]`.
 #[derive(Debug, Clone, Copy)]
@@ -249,7 +249,12 @@ impl Decoder {
         data: Vec<u8>,
     ) -> Result<Item, DecodeError> {
         let data = if compressed {
-            self.inflate.inflate(&data, self.limits.max_message)?
+            self.inflate
+                .inflate(&data, self.limits.max_message)
+                .map_err(|e| match e {
+                    InflateError::TooBig => DecodeError::TooBig,
+                    InflateError::Invalid => DecodeError::Protocol,
+                })?
         } else {
             data
         };

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::decode::DecodeError;
 use super::encode::{Frame, header};
 use super::extension::Deflate;
 
@@ -174,6 +173,15 @@ fn deflate_frame(plain: &Frame, level: u8, bits: u8) -> Option<Frame> {
     Some(Frame::from_wire(Bytes::from(buf).slice(at..)))
 }
 
+/// Why a compressed message cannot be read (the decoder maps it to a close code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum InflateError {
+    /// Inflated, it passes the message limit (1009).
+    TooBig,
+    /// It is not deflate, or compression was not agreed (1002).
+    Invalid,
+}
+
 /// How a connection's compressed messages are inflated.
 #[derive(Debug, Default)]
 pub enum Inflate {
@@ -212,14 +220,14 @@ impl Inflate {
 
     /// Inflates one message's payload to at most `max` bytes: `TooBig` as soon
     /// as the output would pass it (nothing past `max + 1` bytes is ever
-    /// produced), `Protocol` for data that is not deflate.
-    pub(super) fn inflate(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    /// produced), `Invalid` for data that is not deflate.
+    pub(super) fn inflate(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, InflateError> {
         let out = self.inflate_uncounted(data, max)?;
         count(3, data.len(), out.len());
         Ok(out)
     }
 
-    fn inflate_uncounted(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    fn inflate_uncounted(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, InflateError> {
         if data.is_empty() && self.is_on() {
             // An empty message (RFC 7692 §7.2.3.6 deflates it to one 0x00
             // byte; some clients send nothing at all): empty, as zlib's users
@@ -227,7 +235,7 @@ impl Inflate {
             return Ok(Vec::new());
         }
         match self {
-            Inflate::Off => Err(DecodeError::Protocol),
+            Inflate::Off => Err(InflateError::Invalid),
             Inflate::PerMessage => INFLATER.with_borrow_mut(|slot| {
                 let z = slot.get_or_insert_with(|| Decompress::new(false));
                 z.reset(false);
@@ -263,14 +271,14 @@ const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
 fn ended_cleanly(
     z: &mut Decompress,
     (out, ended): (Vec<u8>, bool),
-) -> Result<Vec<u8>, DecodeError> {
+) -> Result<Vec<u8>, InflateError> {
     if ended {
         return Ok(out);
     }
     let mut rest = Vec::with_capacity(8);
     match z.decompress_vec(&FINAL_EMPTY_BLOCK, &mut rest, FlushDecompress::Sync) {
         Ok(Status::StreamEnd) if rest.is_empty() => Ok(out),
-        _ => Err(DecodeError::Protocol),
+        _ => Err(InflateError::Invalid),
     }
 }
 
@@ -280,7 +288,7 @@ fn run_inflate(
     z: &mut Decompress,
     data: &[u8],
     max: usize,
-) -> Result<(Vec<u8>, bool), DecodeError> {
+) -> Result<(Vec<u8>, bool), InflateError> {
     // A first guess at the size (deflate rarely gains more than 4x on
     // messages); grown in steps, never past `max + 1`.
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).max(64).min(max + 1));
@@ -289,17 +297,17 @@ fn run_inflate(
         loop {
             if out.len() == out.capacity() {
                 if out.len() > max {
-                    return Err(DecodeError::TooBig);
+                    return Err(InflateError::TooBig);
                 }
                 out.reserve_exact((out.len() + 1).min(max + 1 - out.len()));
             }
             let (before_in, before_out) = (z.total_in(), z.total_out());
             let status = z
                 .decompress_vec(input, &mut out, FlushDecompress::Sync)
-                .map_err(|_| DecodeError::Protocol)?;
+                .map_err(|_| InflateError::Invalid)?;
             input = &input[(z.total_in() - before_in) as usize..];
             if out.len() > max {
-                return Err(DecodeError::TooBig);
+                return Err(InflateError::TooBig);
             }
             let progressed = z.total_in() > before_in || z.total_out() > before_out;
             match status {
@@ -313,7 +321,7 @@ fn run_inflate(
                 }
                 _ if input.is_empty() && out.len() < out.capacity() => break,
                 _ if !progressed && out.len() < out.capacity() => {
-                    return Err(DecodeError::Protocol);
+                    return Err(InflateError::Invalid);
                 }
                 _ => {}
             }

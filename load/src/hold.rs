@@ -35,11 +35,15 @@ pub(crate) struct Args {
     /// once, instead of WebSockets (`--url` then gives only the address).
     #[arg(long)]
     http: Option<String>,
+    /// WebSockets that agree permessage-deflate (as browsers offer it).
+    #[arg(long)]
+    deflate: bool,
 }
 
 /// One held connection.
 enum Held {
     Ws(#[allow(dead_code)] Box<client::Ws>),
+    Deflate(#[allow(dead_code)] Box<crate::deflate::Receiver>),
     Http(
         #[allow(dead_code)]
         hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
@@ -99,10 +103,14 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
             let url = a.url.clone();
             let http = a.http.clone();
             let source = sources[i % sources.len()];
+            let deflate = a.deflate;
             async move {
                 let t = Instant::now();
                 let r = match &http {
                     Some(path) => http_conn(target, source, path).await,
+                    None if deflate => crate::deflate::Receiver::connect(&url, target, source)
+                        .await
+                        .map(|r| Held::Deflate(Box::new(r))),
                     None => client::connect(&url, target, source)
                         .await
                         .map(|ws| Held::Ws(Box::new(ws))),
@@ -149,7 +157,11 @@ pub(crate) async fn run(a: Args) -> Result<Outcome, String> {
         "gateway_rss_kib_after": after,
         "gateway_rss_bytes_per_connection": per_conn.round(),
         "sources": sources.len(),
-        "kind": if a.http.is_some() { "http/1.1 keep-alive" } else { "websocket" },
+        "kind": match (&a.http, a.deflate) {
+            (Some(_), _) => "http/1.1 keep-alive",
+            (None, true) => "websocket, permessage-deflate",
+            (None, false) => "websocket",
+        },
     });
     Ok(Outcome::with_latency(json, hist))
 }

@@ -199,7 +199,7 @@ impl Connection {
     /// Queues a reply, error frame or control frame: never refused, because the
     /// session bounds what causes them (see the module doc). Returns false if the
     /// connection has ended.
-    pub fn push_reply(&self, msg: &Outgoing) -> bool {
+    pub fn push_reply(&self, msg: Outgoing) -> bool {
         let queued = self.push_unbounded(msg);
         if queued {
             self.waker.wake();
@@ -211,12 +211,12 @@ impl Connection {
     /// pong): no wake-up, because the session drains its mailbox before it next
     /// waits. Waking the running task would only re-queue it, and might wake an
     /// idle worker thread to steal it, for nothing.
-    pub fn push_from_session(&self, msg: &Outgoing) -> bool {
+    pub fn push_from_session(&self, msg: Outgoing) -> bool {
         self.push_unbounded(msg)
     }
 
-    fn push_unbounded(&self, msg: &Outgoing) -> bool {
-        let msg = msg.for_receiver(self.deflate());
+    fn push_unbounded(&self, msg: Outgoing) -> bool {
+        let msg = msg.into_receiver(self.deflate());
         let mut mb = self.lock();
         if mb.closed {
             return false;
@@ -422,13 +422,13 @@ mod tests {
         );
         assert_eq!(c.post(&Frame::text("cccccc").into()), Ok(()));
         // Replies are not refused by the queue bound.
-        assert!(c.push_reply(&Frame::text("reply").into()));
+        assert!(c.push_reply(Frame::text("reply").into()));
     }
 
     #[test]
     fn a_newer_pong_replaces_one_not_yet_taken_and_goes_first() {
         let c = conn(8, 1024);
-        c.push_reply(&Frame::text("reply").into());
+        c.push_reply(Frame::text("reply").into());
         c.push_pong(crate::ws::encode(crate::ws::OpCode::Pong, b"1"));
         c.push_pong(crate::ws::encode(crate::ws::OpCode::Pong, b"22"));
         // "reply" (7 bytes) and one pong (2 + 2 bytes): the first pong is gone.
@@ -453,7 +453,7 @@ mod tests {
         let mut out = VecDeque::new();
         assert_eq!(next(&c, &mut out), Poll::Ready(Some(CloseReason::Deleted)));
         c.mark_closed();
-        assert!(!c.push_reply(&Frame::text("late").into()));
+        assert!(!c.push_reply(Frame::text("late").into()));
         assert_eq!(next(&c, &mut out), Poll::Pending);
         assert!(out.is_empty());
     }

@@ -54,7 +54,7 @@ impl Gateway {
             Selected::NoRoute => {
                 stage.metrics.client_error(ClientError::NoRoute);
                 let (rid, frame) = (Id::random(), ErrorFrame::Forbidden);
-                conn.push_from_session(&Frame::text(&frame.render(&conn.id, &rid)).into());
+                conn.push_from_session(Frame::text(&frame.render(&conn.id, &rid)).into());
                 // The selected key is the client's own text: not logged.
                 log(snap, stage, conn, "", &rid, Told::Refused(frame), None);
                 return;
@@ -66,7 +66,7 @@ impl Gateway {
             Err(level) => {
                 // Not sent to the integration; the connection stays open.
                 let (rid, frame) = (Id::random(), too_many(level));
-                conn.push_from_session(&Frame::text(&frame.render(&conn.id, &rid)).into());
+                conn.push_from_session(Frame::text(&frame.render(&conn.id, &rid)).into());
                 log(
                     snap,
                     stage,
@@ -91,7 +91,7 @@ impl Gateway {
             let details = models.detailed.then_some(errors.as_slice());
             let rid = Id::random();
             let frame = bad_request_body(&conn.id, &rid, details);
-            conn.push_from_session(&Frame::text(&frame).into());
+            conn.push_from_session(Frame::text(&frame).into());
             log(snap, stage, conn, &route.key, &rid, Told::BadRequest, None);
             return;
         }
@@ -114,7 +114,7 @@ impl Gateway {
             let _ = self.apply_membership(snap, conn, &reply);
             let (frame, told) = reply_frame(&route, conn, &ev.request_id, Ok(reply), max_reply);
             if let Some(frame) = frame {
-                conn.push_from_session(&frame.into());
+                conn.push_from_session(frame.into());
             }
             log(snap, stage, conn, &route.key, &ev.request_id, told, None);
             return;
@@ -163,7 +163,7 @@ impl Call {
             && let Err(level) = gw.throttle_shared(&snap, &stage, shared).await
         {
             let (rid, frame) = (Id::random(), too_many(level));
-            conn.push_reply(&Frame::text(&frame.render(&conn.id, &rid)).into());
+            conn.push_reply(Frame::text(&frame.render(&conn.id, &rid)).into());
             log(
                 &snap,
                 &stage,
@@ -200,7 +200,7 @@ impl Call {
         let max_reply = snap.ws.max_reply_bytes;
         let (frame, told) = reply_frame(&route, &conn, &ev.request_id, result, max_reply);
         if let Some(frame) = frame
-            && !conn.push_reply(&frame.into())
+            && !conn.push_reply(frame.into())
         {
             debug!(conn.id = %conn.id, stage = %stage.name, "Reply dropped: the connection has ended.");
         }

@@ -292,7 +292,7 @@ impl State {
             return Some(CloseReason::SlowClient);
         }
         if self.ping_sent.is_none() && self.next_ping.is_some_and(|at| now >= at) {
-            conn.push_from_session(&ws::encode(OpCode::Ping, b"").into());
+            conn.push_from_session(ws::encode(OpCode::Ping, b"").into());
             self.ping_sent = Some(now);
             self.next_ping = cfg.ping_interval.map(|i| now + i);
         }

@@ -103,6 +103,15 @@ impl Outgoing {
         &self.plain
     }
 
+    /// [`Outgoing::for_receiver`] for the one receiver there is: an
+    /// uncompressed frame is moved out, not cloned (a reply's path).
+    pub fn into_receiver(self, deflate: Option<&Deflate>) -> Frame {
+        match deflate {
+            None => self.plain,
+            Some(_) => self.for_receiver(deflate),
+        }
+    }
+
     /// The frame for a receiver that agreed `deflate` (or nothing): deflated
     /// when it is a data message of at least `min_bytes` that shrinks.
     pub fn for_receiver(&self, deflate: Option<&Deflate>) -> Frame {

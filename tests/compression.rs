@@ -56,11 +56,15 @@ fn offering(stage: &str, extensions: &[&str]) -> Vec<u8> {
     h.into_bytes()
 }
 
-/// The answer's `Sec-WebSocket-Extensions`, if any.
-fn answered(head: &str) -> Option<String> {
-    head.lines()
+/// A connection to `/{stage}` that offered `extensions`, and the answer's
+/// `Sec-WebSocket-Extensions`, if any.
+async fn open(gw: &Gw, stage: &str, extensions: &[&str]) -> (Raw, Option<String>) {
+    let (raw, head) = Raw::open_head(gw.public, &offering(stage, extensions)).await;
+    let answer = head
+        .lines()
         .find_map(|l| l.strip_prefix("sec-websocket-extensions: "))
-        .map(str::to_owned)
+        .map(str::to_owned);
+    (raw, answer)
 }
 
 /// Text that deflates well, like a feed of JSON quotes.
@@ -104,13 +108,10 @@ async fn autobahn_12_compressed_echo_of_every_size() {
     // 128 KiB, compressed both ways, with the offer Autobahn's client makes.
     let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
-    let (mut raw, head) = Raw::open_head(
-        gw.public,
-        &offering("prod", &["permessage-deflate; client_max_window_bits"]),
-    )
-    .await;
+    let (mut raw, answer) =
+        open(&gw, "prod", &["permessage-deflate; client_max_window_bits"]).await;
     assert_eq!(
-        answered(&head).as_deref(),
+        answer.as_deref(),
         Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
     );
     let mut c = deflate::compressor(6);
@@ -172,11 +173,11 @@ async fn autobahn_13_each_parameter_offer() {
         ),
     ];
     for (offers, tail, window) in cases {
-        let (mut raw, head) = Raw::open_head(gw.public, &offering("prod", offers)).await;
+        let (mut raw, answer) = open(&gw, "prod", offers).await;
         let expected = format!(
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover{tail}"
         );
-        assert_eq!(answered(&head), Some(expected), "{offers:?}");
+        assert_eq!(answer, Some(expected), "{offers:?}");
         let mut c = deflate::compressor(1);
         let mut inflater = deflate::inflater();
         for len in [100, 250, 300, 600, 2000, 40_000] {
@@ -198,21 +199,18 @@ async fn autobahn_13_each_parameter_offer() {
 async fn a_client_keeping_its_context_is_read_across_messages() {
     let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
-    let (raw, head) = Raw::open_head(gw.public, &offering("keep", &["permessage-deflate"])).await;
+    let (raw, answer) = open(&gw, "keep", &["permessage-deflate"]).await;
     // Without `client_max_window_bits` in the offer the stage's 12-bit cap
     // cannot be told, so context takeover is declined.
     assert_eq!(
-        answered(&head).as_deref(),
+        answer.as_deref(),
         Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
     );
     drop(raw);
-    let (mut raw, head) = Raw::open_head(
-        gw.public,
-        &offering("keep", &["permessage-deflate; client_max_window_bits"]),
-    )
-    .await;
+    let (mut raw, answer) =
+        open(&gw, "keep", &["permessage-deflate; client_max_window_bits"]).await;
     assert_eq!(
-        answered(&head).as_deref(),
+        answer.as_deref(),
         Some("permessage-deflate; server_no_context_takeover; client_max_window_bits=12")
     );
     // miniz keeps a 32 KiB window; messages that repeat only the one before
@@ -235,7 +233,7 @@ async fn limits_hold_after_inflation_and_rsv1_needs_agreement() {
     let _serial = SERIAL.lock().await;
     let gw = Gw::start(CONFIG).await;
     // 64 MiB of zeros in about 64 KiB: closed with 1009, never inflated past 1 MiB.
-    let (mut raw, _) = Raw::open_head(gw.public, &offering("prod", &["permessage-deflate"])).await;
+    let (mut raw, _) = open(&gw, "prod", &["permessage-deflate"]).await;
     let mut c = deflate::compressor(9);
     let bomb = deflate::deflate(&mut c, &vec![0u8; 64 << 20]);
     assert!(bomb.len() < 128 << 10, "{}", bomb.len());
@@ -243,21 +241,20 @@ async fn limits_hold_after_inflation_and_rsv1_needs_agreement() {
         .await;
     assert_eq!(raw.close_code().await, 1009);
     // Bytes that are not deflate: 1002.
-    let (mut raw, _) = Raw::open_head(gw.public, &offering("prod", &["permessage-deflate"])).await;
+    let (mut raw, _) = open(&gw, "prod", &["permessage-deflate"]).await;
     raw.send_chopped(&frame(FIN | RSV1 | TEXT, &[0xFF; 32]), 64)
         .await;
     assert_eq!(raw.close_code().await, 1002);
     // A stage without compression answers no extension, and RSV1 is a
     // protocol error there.
-    let (mut raw, head) =
-        Raw::open_head(gw.public, &offering("plain", &["permessage-deflate"])).await;
-    assert_eq!(answered(&head), None);
+    let (mut raw, answer) = open(&gw, "plain", &["permessage-deflate"]).await;
+    assert_eq!(answer, None);
     let mut c = deflate::compressor(1);
     let wire = deflate::deflate(&mut c, b"hello hello hello");
     raw.send_chopped(&frame(FIN | RSV1 | TEXT, &wire), 64).await;
     assert_eq!(raw.close_code().await, 1002);
     // The gateway still serves.
-    let (mut raw, _) = Raw::open_head(gw.public, &offering("prod", &[])).await;
+    let (mut raw, _) = open(&gw, "prod", &[]).await;
     raw.send_chopped(&frame(FIN | TEXT, b"still here"), 64)
         .await;
     assert_eq!(raw.next_text().await, "still here");
@@ -269,15 +266,11 @@ async fn a_broadcast_is_deflated_once_and_plain_receivers_get_it_plain() {
     let gw = Gw::start(CONFIG).await;
     let mut compressed = Vec::new();
     for _ in 0..20 {
-        let (raw, _) = Raw::open_head(
-            gw.public,
-            &offering("prod", &["permessage-deflate; client_max_window_bits"]),
-        )
-        .await;
+        let (raw, _) = open(&gw, "prod", &["permessage-deflate; client_max_window_bits"]).await;
         compressed.push(raw);
     }
-    let (mut plain, head) = Raw::open_head(gw.public, &offering("prod", &[])).await;
-    assert_eq!(answered(&head), None);
+    let (mut plain, answer) = open(&gw, "prod", &[]).await;
+    assert_eq!(answer, None);
     let msg = quotes(5000, 3);
     let deflated = |text: &str| {
         metric(

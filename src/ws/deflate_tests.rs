@@ -8,6 +8,7 @@ use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_par
 use miniz_oxide::inflate::stream::InflateState;
 use rand::{Rng as _, SeedableRng as _};
 
+use super::tests::client_frame as frame;
 use super::*;
 
 const TAIL: [u8; 4] = [0, 0, 0xFF, 0xFF];
@@ -40,26 +41,6 @@ fn client_inflate(state: &mut InflateState, data: &[u8]) -> Vec<u8> {
     assert!(r.status.is_ok(), "{:?}", r.status);
     assert_eq!(r.bytes_consumed, input.len());
     out.truncate(r.bytes_written);
-    out
-}
-
-/// A masked client frame with RSV1 as given.
-fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x11, 0x22, 0x33, 0x44];
-    let mut out = vec![b0];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     out
 }
 

@@ -6,7 +6,7 @@ const LIMITS: Limits = Limits {
 };
 
 /// A client frame: masked with a fixed key.
-fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
     let key = [0x37, 0xFA, 0x21, 0x3D];
     let mut out = vec![b0];
     match payload.len() {

@@ -59,6 +59,11 @@ pub struct DeflateTotals {
 /// The counters behind [`totals`], in [`DeflateTotals`]' order.
 static TOTALS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
 
+/// Where the deflate side's three counters start in [`TOTALS`].
+const DEFLATED: usize = 0;
+/// Where the inflate side's start.
+const INFLATED: usize = 3;
+
 fn count(first: usize, from: usize, to: usize) {
     TOTALS[first].fetch_add(1, Ordering::Relaxed);
     TOTALS[first + 1].fetch_add(from as u64, Ordering::Relaxed);
@@ -170,7 +175,7 @@ fn deflate_frame(plain: &Frame, level: u8, bits: u8) -> Option<Frame> {
     })?;
     buf.truncate(buf.len() - TAIL.len());
     let body = buf.len() - ROOM;
-    count(0, payload.len(), body);
+    count(DEFLATED, payload.len(), body);
     if body >= payload.len() {
         return None;
     }
@@ -232,7 +237,7 @@ impl Inflate {
     /// produced), `Invalid` for data that is not deflate.
     pub(super) fn inflate(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>, InflateError> {
         let out = self.inflate_uncounted(data, max)?;
-        count(3, data.len(), out.len());
+        count(INFLATED, data.len(), out.len());
         Ok(out)
     }
 

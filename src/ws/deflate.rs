@@ -91,6 +91,11 @@ pub fn totals() -> DeflateTotals {
 pub struct Outgoing {
     plain: Frame,
     deflated: OnceLock<Option<Frame>>,
+    /// Deflated with each smaller window (9 to 14 bits) that receivers asked
+    /// for and the message does not fit: also once per window, so clients
+    /// asking for small windows cannot make a broadcast deflate once per
+    /// connection. Allocated only when such a receiver is met.
+    windowed: OnceLock<Box<[OnceLock<Option<Frame>>; 6]>>,
 }
 
 impl From<Frame> for Outgoing {
@@ -98,6 +103,7 @@ impl From<Frame> for Outgoing {
         Outgoing {
             plain,
             deflated: OnceLock::new(),
+            windowed: OnceLock::new(),
         }
     }
 }
@@ -128,17 +134,21 @@ impl Outgoing {
         if !plain.is_data() || len < d.min_bytes as usize {
             return plain.clone();
         }
-        let deflated = if len <= 1 << d.server_window {
+        let deflated = if d.server_window == 15 || len <= 1 << d.server_window {
             // Back-references never reach before a message's start, so a
             // message no longer than the client's window fits it whatever
-            // window the compressor used: shared by every receiver.
+            // window the compressor used: shared by every receiver (as is
+            // everything for the full window most clients take).
             self.deflated
                 .get_or_init(|| deflate_frame(plain, d.level, 15))
                 .clone()
         } else if d.server_window >= 9 {
             // A client that asked for a smaller window than this message (no
-            // browser does): deflated for it alone.
-            deflate_frame(plain, d.level, d.server_window)
+            // browser does): deflated once for every receiver with that window.
+            let slots = self.windowed.get_or_init(Default::default);
+            slots[usize::from(d.server_window - 9)]
+                .get_or_init(|| deflate_frame(plain, d.level, d.server_window))
+                .clone()
         } else {
             // zlib cannot deflate with a 256-byte window.
             None

@@ -130,6 +130,16 @@ fn one_message_is_deflated_once_for_every_receiver() {
     // The same allocation: deflated once, shared.
     assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
     assert_eq!(msg.for_receiver(None), *msg.plain());
+    // Longer than the largest window: still one deflate for all.
+    let long = Outgoing::from(Frame::text(&"x, y, z ".repeat(10_000)));
+    let (f, g) = (long.for_receiver(Some(&d)), long.for_receiver(Some(&d)));
+    assert_eq!(f.as_bytes().as_ptr(), g.as_bytes().as_ptr());
+    // Receivers with a window smaller than the message share a deflate per
+    // window too.
+    let nine = agreed(None, 9);
+    let (c, e) = (msg.for_receiver(Some(&nine)), msg.for_receiver(Some(&nine)));
+    assert_eq!(c.as_bytes().as_ptr(), e.as_bytes().as_ptr());
+    assert_ne!(c.as_bytes().as_ptr(), a.as_bytes().as_ptr());
     // Short messages and control frames go as they are.
     let short = Deflate {
         min_bytes: 10_000,

@@ -426,6 +426,82 @@ async fn a_node_cut_off_and_declared_lost_closes_its_reaped_connections_without_
     );
 }
 
+/// Issue 25 (found by `tests/chaos`): a connection that ends while its node is
+/// cut off from Redis gets its `$disconnect` once the node can claim it — not
+/// at once, which gave a second one whenever a survivor declared the node
+/// lost meanwhile.
+#[tokio::test]
+async fn a_connection_ending_while_its_node_is_cut_off_gets_exactly_one_disconnect() {
+    let redis = RedisServer::start();
+    let backend = Backend::start().await;
+    let proxy =
+        support::tcp_proxy::TcpProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
+            .await;
+    let survivor = Gw::start(&cluster_config(&redis.url(), Some(&backend.url()))).await;
+    let cut_off = Gw::start(&cluster_config(
+        &format!("redis://{}", proxy.addr),
+        Some(&backend.url()),
+    ))
+    .await;
+    survivor.wait_ready().await;
+    cut_off.wait_ready().await;
+    let (mut ws, id) = connected(&cut_off.url("prod")).await;
+    // Recorded in Redis (the owner answers through the survivor once it is).
+    assert_eq!(post(&survivor, &id, "recorded").await, 200);
+    assert_eq!(recv_text(&mut ws).await, "recorded");
+
+    proxy.cut();
+    while cut_off.readyz().await != 503 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ws.close(None).await.unwrap();
+    // The survivor declares the node lost (node_ttl 1 s) and delivers it;
+    // the node that saw the close holds its own until it can claim it.
+    let ev = backend.next("/disconnect").await.json();
+    assert_eq!(ev["requestContext"]["connectionId"], id.as_str());
+    assert_eq!(ev["requestContext"]["disconnectReason"], "Node lost");
+    proxy.restore();
+    cut_off.wait_ready().await;
+    let extra = backend.drain("/disconnect", Duration::from_secs(2)).await;
+    assert!(extra.is_empty(), "a second $disconnect: {}", extra.len());
+}
+
+/// Cut off for less than `node_ttl`: nobody reaps, and the node's own
+/// `$disconnect` goes out once Redis is back, and only then.
+#[tokio::test]
+async fn a_disconnect_waits_for_redis_and_goes_out_once_it_is_back() {
+    let redis = RedisServer::start();
+    let backend = Backend::start().await;
+    let proxy =
+        support::tcp_proxy::TcpProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
+            .await;
+    // A TTL no scheduler hiccup reaches: this test is about the node's own claim.
+    let config = |url: &str| {
+        cluster_config(url, Some(&backend.url())).replace("node_ttl = \"1s\"", "node_ttl = \"30s\"")
+    };
+    let survivor = Gw::start(&config(&redis.url())).await;
+    let cut_off = Gw::start(&config(&format!("redis://{}", proxy.addr))).await;
+    survivor.wait_ready().await;
+    cut_off.wait_ready().await;
+    let (ws, id) = connected(&cut_off.url("prod")).await;
+    assert_eq!(post(&survivor, &id, "recorded").await, 200);
+    proxy.cut();
+    while cut_off.readyz().await != 503 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(ws);
+    let during = backend
+        .drain("/disconnect", Duration::from_millis(300))
+        .await;
+    proxy.restore();
+    let after = backend.next("/disconnect").await.json();
+    assert!(during.is_empty(), "delivered while it could not be claimed");
+    assert_eq!(after["requestContext"]["connectionId"], id.as_str());
+    assert_ne!(after["requestContext"]["disconnectReason"], "Node lost");
+    let extra = backend.drain("/disconnect", Duration::from_secs(2)).await;
+    assert!(extra.is_empty(), "a second $disconnect: {}", extra.len());
+}
+
 /// Issue 22 §2: `rediss://`, against a real redis-server that speaks only
 /// TLS with a certificate from a test CA: two nodes deliver across each
 /// other; a node that does not trust the CA never reaches Redis.

@@ -9,8 +9,8 @@
 //! the same way first, so each `$disconnect` is delivered exactly once — also
 //! when a node was only cut off from Redis, was reaped meanwhile, and comes back
 //! (it then closes the reaped connections with 1012 and skips their
-//! `$disconnect`s). Without Redis a node delivers its own `$disconnect`s and
-//! cleans up the records once Redis is back (the resync).
+//! `$disconnect`s). Without Redis a node's `$disconnect`s wait until it can
+//! claim them (`claim`).
 //!
 //! Records are written by one task, in batches, in the order connections open
 //! and close, so a record is never written after its own removal.
@@ -22,9 +22,13 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Cluster, Kind, Node, Record, names};
+use super::{Cluster, Kind, Node, Record, claim, names};
 use crate::clock;
-use crate::conn::{CloseReason, Connection, Id, NodeTag};
+use crate::conn::{Connection, Id, NodeTag};
+
+/// A survivor's claim of a lost node's record (see `claim`).
+static REAP: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(claim::REAP));
 
 /// Records written or removed in one pipeline.
 const RECORD_BATCH: usize = 512;
@@ -49,6 +53,8 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
     let mut tick = tokio::time::interval(cluster.cfg.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_up = false;
+    // The lost mark whose reap this node has dealt with (see `claim`).
+    let mut mark_done: Option<String> = None;
     loop {
         tick.tick().await;
         if cluster.stopping.load(Ordering::Acquire) {
@@ -59,8 +65,12 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
         if beat.is_some() {
             cluster.beat_ok_ms.store(clock::now_ms(), Ordering::Release);
         }
-        if beat == Some(true) {
-            declared_lost(&cluster, &*node).await;
+        // A new reap of this node: deal with it (again at the next beat while
+        // the reap is still in progress).
+        if let Some(Some(mark)) = beat.filter(|m| m.is_some() && *m != mark_done)
+            && claim::declared_lost(&cluster, &*node).await == Some(true)
+        {
+            mark_done = Some(mark);
         }
         probe(&cluster).await;
         let up = cluster.is_up();
@@ -84,8 +94,9 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
     }
 }
 
-/// Renews the node's liveness; `Some(true)` if a survivor has declared it lost.
-async fn beat(cluster: &Cluster) -> Option<bool> {
+/// Renews the node's liveness; `Some(mark)` when Redis answered, the mark
+/// naming the last reap of this node, if a survivor declared it lost.
+async fn beat(cluster: &Cluster) -> Option<Option<String>> {
     // One pipeline per hash tag (on a Redis Cluster each goes to one shard).
     let mut own = redis::pipe();
     own.cmd("SET")
@@ -94,7 +105,7 @@ async fn beat(cluster: &Cluster) -> Option<bool> {
         .arg("PX")
         .arg(cluster.cfg.node_ttl.as_millis() as u64)
         .ignore()
-        .cmd("EXISTS")
+        .cmd("GET")
         .arg(names::lost(cluster.node));
     let mut nodes = redis::pipe();
     nodes
@@ -105,13 +116,13 @@ async fn beat(cluster: &Cluster) -> Option<bool> {
     let (mut a, mut b) = (cluster.redis.clone(), cluster.redis.clone());
     let r = tokio::time::timeout(cluster.cfg.request_timeout, async {
         tokio::join!(
-            own.query_async::<(i64,)>(&mut a),
+            own.query_async::<(Option<String>,)>(&mut a),
             nodes.query_async::<(i64,)>(&mut b)
         )
     })
     .await;
     match r {
-        Ok((Ok((lost,)), Ok(_))) => Some(lost == 1),
+        Ok((Ok((mark,)), Ok(_))) => Some(mark),
         _ => None,
     }
 }
@@ -124,27 +135,6 @@ async fn probe(cluster: &Cluster) {
     let _ = cluster
         .publish(names::node_channel(cluster.node), msg, Kind::Probe)
         .await;
-}
-
-/// A survivor reaped this node while it was cut off: its recorded connections
-/// already had their `$disconnect`. Close them (their claims will fail, so no
-/// second `$disconnect`), and clear the mark.
-async fn declared_lost(cluster: &Cluster, node: &dyn Node) {
-    let closed = node
-        .connections()
-        .iter()
-        .filter(|conn| conn.is_registered() && conn.request_close(CloseReason::NodeLost))
-        .count();
-    warn!(node = %cluster.node, closed, "This node was declared lost while cut off from Redis; closing the connections a survivor reported gone.");
-    let mut redis = cluster.redis.clone();
-    let _ = tokio::time::timeout(
-        cluster.cfg.request_timeout,
-        redis::cmd("DEL")
-            .arg(names::lost(cluster.node))
-            .query_async::<i64>(&mut redis),
-    )
-    .await;
-    cluster.needs_resync.store(true, Ordering::Release);
 }
 
 /// Brings this node's records up to date after an outage or a full queue:
@@ -306,9 +296,11 @@ async fn find_lost(cluster: &Arc<Cluster>, node: &Arc<dyn Node>) {
 async fn reap(cluster: Arc<Cluster>, node: Arc<dyn Node>, lost: NodeTag) {
     let mut redis = cluster.redis.clone();
     let key = names::conns(lost);
+    // The mark names this reap, so the lost node, when back, tells it from an
+    // earlier one it has dealt with.
     let _ = redis::cmd("SET")
         .arg(names::lost(lost))
-        .arg(cluster.node.as_str())
+        .arg(format!("{}:{}", cluster.node.as_str(), clock::now_ms()))
         .arg("EX")
         .arg(LOST_MARK_SECS)
         .query_async::<()>(&mut redis)
@@ -332,10 +324,12 @@ async fn reap(cluster: Arc<Cluster>, node: Arc<dyn Node>, lost: NodeTag) {
                 let (cluster, node, key) = (&cluster, &node, &key);
                 async move {
                     let mut redis = cluster.redis.clone();
-                    let won = redis::cmd("HDEL")
-                        .arg(key)
+                    let won = REAP
+                        .key(key)
+                        .key(names::reaped(lost))
                         .arg(&id)
-                        .query_async::<i64>(&mut redis)
+                        .arg(LOST_MARK_SECS)
+                        .invoke_async::<i64>(&mut redis)
                         .await;
                     if !matches!(won, Ok(1)) {
                         return false;
@@ -362,10 +356,12 @@ async fn reap(cluster: Arc<Cluster>, node: Arc<dyn Node>, lost: NodeTag) {
             break;
         }
     }
-    // One pipeline per hash tag (on a Redis Cluster each goes to one shard).
-    let mut pipe = redis::pipe();
-    pipe.del(&key).ignore().del(names::reaper(lost)).ignore();
-    let _ = pipe.query_async::<()>(&mut redis).await;
+    // The hash is empty now unless the node came back and recorded new
+    // connections meanwhile: those are not removed (they were never reported).
+    let _ = redis::cmd("DEL")
+        .arg(names::reaper(lost))
+        .query_async::<i64>(&mut redis)
+        .await;
     let _ = redis::cmd("ZREM")
         .arg(names::NODES)
         .arg(lost.as_str())

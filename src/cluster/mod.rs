@@ -38,6 +38,7 @@
 //! published from spawned tasks). Waiting requests sit in a map of oneshot
 //! channels keyed by request id.
 
+mod claim;
 mod dispatch;
 mod link;
 mod liveness;
@@ -187,6 +188,8 @@ pub struct Cluster {
     resubscribe: AtomicBool,
     subscription_lock: tokio::sync::Mutex<()>,
     stopping: AtomicBool,
+    /// `$disconnect` claims waiting for Redis (see `claim`).
+    waiting_claims: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -239,6 +242,7 @@ impl Cluster {
             resubscribe: AtomicBool::new(false),
             subscription_lock: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
+            waiting_claims: std::sync::atomic::AtomicUsize::new(0),
         });
         cluster.metrics.up.set(0.0);
         // The dispatcher and the record writer hold the cluster weakly: they end
@@ -443,52 +447,6 @@ impl Cluster {
         {
             self.needs_resync.store(true, Ordering::Release);
         }
-    }
-
-    /// A connection ended: should this node deliver its `$disconnect`? A recorded
-    /// connection is claimed with `HDEL`; if a survivor already reaped it (this
-    /// node was cut off and declared lost), the answer is no. Without Redis the
-    /// answer is yes, and the record is removed on the next resync.
-    pub async fn claim_disconnect(&self, conn: &Connection) -> bool {
-        if !conn.is_registered() {
-            // Its record may still be in the writer's queue: remove it after.
-            if self
-                .records
-                .try_send(liveness::RecordOp::Forget(conn.id))
-                .is_err()
-            {
-                self.forget_later(conn.id);
-            }
-            return true;
-        }
-        if !self.reachable() {
-            // Do not make every ending connection wait out a timeout.
-            self.forget_later(conn.id);
-            return true;
-        }
-        let mut redis = self.redis.clone();
-        let cmd = redis::cmd("HDEL")
-            .arg(names::conns(self.node))
-            .arg(conn.id.as_str())
-            .clone();
-        match tokio::time::timeout(self.cfg.request_timeout, cmd.query_async::<i64>(&mut redis))
-            .await
-        {
-            Ok(Ok(removed)) => removed == 1,
-            _ => {
-                self.forget_later(conn.id);
-                true
-            }
-        }
-    }
-
-    /// Removes a record on the next resync (its `$disconnect` went out without Redis).
-    fn forget_later(&self, id: Id) {
-        self.stale
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id);
-        self.needs_resync.store(true, Ordering::Release);
     }
 
     /// Leaves the cluster on a clean shutdown (after every `$disconnect`).

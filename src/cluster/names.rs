@@ -48,6 +48,12 @@ pub(crate) fn lost(node: NodeTag) -> String {
     format!("sockgate:{{n:{node}}}:lost")
 }
 
+/// The connections a survivor reaped from the node (their `$disconnect` was
+/// the survivor's), kept as long as the lost mark.
+pub(crate) fn reaped(node: NodeTag) -> String {
+    format!("sockgate:{{n:{node}}}:reaped")
+}
+
 /// The lock a survivor holds while reaping a node.
 pub(crate) fn reaper(node: NodeTag) -> String {
     format!("sockgate:{{n:{node}}}:reaper")

@@ -381,10 +381,15 @@ impl Delivery {
     }
 
     /// Whether this node delivers an ended connection's `$disconnect` (with a
-    /// cluster, a survivor may already have, if this node was declared lost).
-    pub async fn claim_disconnect(&self, conn: &Connection) -> bool {
+    /// cluster, a survivor may already have, if this node was declared lost;
+    /// while Redis is unreachable this waits until it can tell, or `hurry`).
+    pub async fn claim_disconnect(
+        &self,
+        conn: &Connection,
+        hurry: &(dyn Fn() -> bool + Sync),
+    ) -> bool {
         match self.cluster.get() {
-            Some(cluster) => cluster.claim_disconnect(conn).await,
+            Some(cluster) => cluster.claim_disconnect(conn, hurry).await,
             None => true,
         }
     }

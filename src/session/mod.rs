@@ -149,7 +149,12 @@ async fn finish(
     // A connection closed because a survivor declared this node lost has had its
     // `$disconnect` from that survivor already.
     let mut took = None;
-    if reason != CloseReason::NodeLost && gw.delivery().claim_disconnect(conn).await {
+    // The connection's slots are free now: the claim may wait for Redis (see
+    // `cluster::claim`); the drain's guard stays until the `$disconnect` is out.
+    let Held { permit, guard, ip } = held;
+    drop((permit, ip));
+    let draining = || gw.shutdown().is_draining();
+    if reason != CloseReason::NodeLost && gw.delivery().claim_disconnect(conn, &draining).await {
         // The clock is read only for the access log, for a `$disconnect` route.
         let started = (snap.ws.access_log && stage.disconnect.is_some()).then(clock::now);
         gw.on_disconnect(snap, stage, conn, &reason).await;
@@ -183,5 +188,5 @@ async fn finish(
         duration_ms = clock::now_ms().saturating_sub(conn.info.connected_at_ms), messages_in, messages_out,
         "Connection closed."
     );
-    drop(held);
+    drop(guard);
 }

@@ -1,0 +1,192 @@
+//! Who delivers an ended connection's `$disconnect`: exactly one of its own
+//! node and a survivor that reaped it.
+//!
+//! Each recorded connection has a record in its node's hash; whoever removes
+//! it (`HDEL` answering 1) delivers. A survivor that reaps a lost node first
+//! sets the node's lost mark (a tombstone naming the reap), then claims record
+//! by record with [`REAP`], which also adds the id to the node's reaped set in
+//! the same step.
+//!
+//! - **Own node, Redis reachable**: `HDEL` and `SISMEMBER` of the reaped set
+//!   in one round trip. Removed: deliver. Not removed and reaped: a survivor
+//!   delivered it, skip. Not removed and not reaped: this node's earlier
+//!   attempt removed it but its answer was lost (a claim is retried after a
+//!   timeout: found by `tests/chaos`), or Redis lost the record (a restart
+//!   without persistence): deliver.
+//! - **Own node, Redis unreachable**: wait until it is reachable, then claim.
+//!   Delivering at once, as before, sent a second `$disconnect` whenever the
+//!   node had meanwhile been declared lost (found by `tests/chaos`); and if
+//!   this node dies while waiting, the record is still there and a survivor
+//!   delivers it once. The wait ends early, delivering without a claim, when
+//!   the node drains (`shutdown_grace` bounds a drain) or when
+//!   [`MAX_WAITING`] claims already wait.
+//! - **A node that learns it was declared lost** closes the connections whose
+//!   records are gone (the survivor delivered their `$disconnect`s) with 1012,
+//!   and keeps every connection whose record is still there: one opened after
+//!   the reap, or not reached by it yet (checked again at the next heartbeat
+//!   while the reap is in progress).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tracing::warn;
+
+use super::{Cluster, names};
+use crate::conn::{CloseReason, Connection};
+
+/// Claims waiting for Redis at once. Each holds its ended session's task
+/// (about 1 KiB) and nothing else (the connection slot is released before the
+/// wait): 16,384 bound that to ~16 MiB during a long outage with churn.
+/// Beyond it a `$disconnect` is delivered without a claim, as a node that
+/// cannot wait must (it may then be delivered twice, if this node is also
+/// declared lost).
+pub(super) const MAX_WAITING: usize = 16_384;
+
+/// A survivor's claim of one of a lost node's records: removes it and, if it
+/// was there, remembers it as reaped, in one step (KEYS: the records, the
+/// reaped set; ARGV: the id, the set's lifetime in seconds).
+pub(super) const REAP: &str = r#"
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"#;
+
+/// How a claim ended.
+enum Claim {
+    Mine,
+    Reaped,
+    /// Redis did not answer.
+    Unknown,
+}
+
+impl Cluster {
+    /// A connection ended: should this node deliver its `$disconnect`? Waits,
+    /// while Redis is unreachable, until it can tell (see the module docs);
+    /// `hurry` (the node drains) ends the wait with yes.
+    pub async fn claim_disconnect(
+        &self,
+        conn: &Connection,
+        hurry: &(dyn Fn() -> bool + Sync),
+    ) -> bool {
+        // A record not yet acknowledged may still be written (or may have been,
+        // its answer lost): it is claimed too, once, and removed after by the
+        // record writer. Only an acknowledged one is waited for.
+        let recorded = conn.is_registered();
+        if !recorded
+            && self
+                .records
+                .try_send(super::liveness::RecordOp::Forget(conn.id))
+                .is_err()
+        {
+            self.forget_later(conn.id);
+        }
+        let waiting = if recorded {
+            WaitSlot::take(&self.waiting_claims)
+        } else {
+            None
+        };
+        loop {
+            if self.reachable() {
+                match self.try_claim(conn).await {
+                    Claim::Mine => return true,
+                    Claim::Reaped => return false,
+                    Claim::Unknown => {}
+                }
+            }
+            if waiting.is_none() || hurry() || self.stopping.load(Ordering::Acquire) {
+                if recorded && waiting.is_none() {
+                    warn!(conn.id = %conn.id, "Too many $disconnects wait for Redis; delivering this one without a claim.");
+                }
+                self.forget_later(conn.id);
+                return true;
+            }
+            tokio::time::sleep(self.cfg.heartbeat_interval).await;
+        }
+    }
+
+    async fn try_claim(&self, conn: &Connection) -> Claim {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HDEL")
+            .arg(names::conns(self.node))
+            .arg(conn.id.as_str())
+            .cmd("SISMEMBER")
+            .arg(names::reaped(self.node))
+            .arg(conn.id.as_str());
+        let mut redis = self.redis.clone();
+        match tokio::time::timeout(
+            self.cfg.request_timeout,
+            pipe.query_async::<(i64, i64)>(&mut redis),
+        )
+        .await
+        {
+            Ok(Ok((1, _))) | Ok(Ok((_, 0))) => Claim::Mine,
+            Ok(Ok(_)) => Claim::Reaped,
+            _ => Claim::Unknown,
+        }
+    }
+
+    /// Removes a record on the next resync (its `$disconnect` went out without Redis).
+    pub(super) fn forget_later(&self, id: crate::conn::Id) {
+        self.stale
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id);
+        self.needs_resync.store(true, Ordering::Release);
+    }
+}
+
+/// One of [`MAX_WAITING`] places; `None` when all are taken.
+struct WaitSlot<'a>(&'a AtomicUsize);
+
+impl<'a> WaitSlot<'a> {
+    fn take(count: &'a AtomicUsize) -> Option<WaitSlot<'a>> {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        let slot = WaitSlot(count);
+        (before < MAX_WAITING).then_some(slot)
+    }
+}
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// This node was declared lost (the mark `mark` names the reap). Closes, with
+/// 1012 and no `$disconnect`, each connection recorded before now whose record
+/// is gone. Returns whether the reap is over (its lock released), so the
+/// mark need not be looked at again.
+pub(super) async fn declared_lost(cluster: &Cluster, node: &dyn super::Node) -> Option<bool> {
+    // Connections recorded before the records are read: one missing from them
+    // was claimed, not yet to be written.
+    let recorded: Vec<_> = node
+        .connections()
+        .into_iter()
+        .filter(|conn| conn.is_registered() && !conn.is_closed())
+        .collect();
+    let mut pipe = redis::pipe();
+    pipe.cmd("HKEYS")
+        .arg(names::conns(cluster.node))
+        .cmd("EXISTS")
+        .arg(names::reaper(cluster.node));
+    let mut redis = cluster.redis.clone();
+    let (keys, reaping) = tokio::time::timeout(
+        cluster.cfg.request_timeout,
+        pipe.query_async::<(Vec<String>, i64)>(&mut redis),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let keys: HashSet<String> = keys.into_iter().collect();
+    let closed = recorded
+        .iter()
+        .filter(|conn| {
+            !keys.contains(conn.id.as_str()) && conn.request_close(CloseReason::NodeLost)
+        })
+        .count();
+    if closed > 0 {
+        warn!(node = %cluster.node, closed, "This node was declared lost while cut off from Redis; closing the connections a survivor reported gone.");
+    }
+    Some(reaping == 0)
+}

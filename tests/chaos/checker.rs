@@ -1,0 +1,278 @@
+//! Judges a run's [`History`] against the README's delivery contract:
+//! - a POST answered 200 is delivered, unless its connection ended;
+//! - a POST answered 503, 410 or 429 is not delivered (for 503 the contract's
+//!   one exception, an answer lost on its way back, is counted, not failed,
+//!   when a fault touching Redis was active around it);
+//! - nothing is delivered twice, and POSTs from one node to one connection
+//!   arrive in the order they were made;
+//! - `$disconnect` exactly once per `$connect`, and none for an id never
+//!   connected;
+//! - no connection takes new messages after its `$disconnect`, once the
+//!   fault that caused it has healed (no two nodes serve it);
+//! - `/readyz` says 503 while its node is cut off from Redis for longer than
+//!   `unready_after`, and 200 at the end, all healed.
+//!
+//! Each violation is printed with the operations around it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use super::history::{History, Outcome};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub request_timeout: Duration,
+    pub unready_after: Duration,
+    /// Slack for what the checker cannot time exactly: a heartbeat, the
+    /// prober's period, a scheduler on a loaded machine.
+    pub slack: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub violations: Vec<String>,
+    /// Allowed by the contract, counted: name → how many.
+    pub counted: BTreeMap<&'static str, usize>,
+}
+
+impl Report {
+    fn count(&mut self, what: &'static str) {
+        *self.counted.entry(what).or_default() += 1;
+    }
+}
+
+pub fn check(h: &History, b: Bounds) -> Report {
+    let mut r = Report::default();
+    deliveries(h, b, &mut r);
+    disconnects(h, b, &mut r);
+    readiness(h, b, &mut r);
+    r
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+/// What happened to `id` within `around` of `at`: the context of a violation.
+fn context(h: &History, id: &str, at: Duration, around: Duration) -> String {
+    let near = |t: Duration| t + around >= at && t <= at + around;
+    let mut lines: Vec<(Duration, String)> = Vec::new();
+    for p in h.posts.iter().filter(|p| p.id == id && near(p.start)) {
+        lines.push((
+            p.start,
+            format!(
+                "POST via {} seq {} → {:?} at {}",
+                p.via,
+                p.seq,
+                p.outcome,
+                ms(p.end)
+            ),
+        ));
+    }
+    for f in h.frames.iter().filter(|f| f.id == id && near(f.at)) {
+        lines.push((f.at, format!("received via {} seq {}", f.via, f.seq)));
+    }
+    for e in h.events.iter().filter(|e| e.id == id) {
+        let kind = if e.disconnect {
+            "$disconnect"
+        } else {
+            "$connect"
+        };
+        lines.push((e.at, format!("{kind} {}", e.reason)));
+    }
+    for s in h.sessions.iter().filter(|s| s.id == id) {
+        lines.push((s.opened, "opened".into()));
+        if let Some((t, code)) = s.closed {
+            lines.push((t, format!("closed {code:?}")));
+        }
+    }
+    for f in h
+        .faults
+        .iter()
+        .filter(|f| near(f.start) || near(f.end) || (f.start <= at && at <= f.end))
+    {
+        lines.push((f.start, format!("fault {} until {}", f.what, ms(f.end))));
+    }
+    lines.sort_by_key(|l| l.0);
+    lines
+        .iter()
+        .map(|(t, l)| format!("    {} {l}\n", ms(*t)))
+        .collect()
+}
+
+fn deliveries(h: &History, b: Bounds, r: &mut Report) {
+    let mut got: HashMap<(&str, usize, u64), usize> = HashMap::new();
+    let mut order: HashMap<(&str, usize), Vec<u64>> = HashMap::new();
+    for f in &h.frames {
+        *got.entry((&f.id, f.via, f.seq)).or_default() += 1;
+        order.entry((&f.id, f.via)).or_default().push(f.seq);
+    }
+    let ended: HashMap<&str, bool> = h
+        .sessions
+        .iter()
+        .map(|s| (s.id.as_str(), s.closed.is_some()))
+        .collect();
+    let redis_fault_near = |start: Duration, end: Duration| {
+        h.faults.iter().any(|f| {
+            f.touches_redis
+                && f.start <= end + b.request_timeout
+                && start <= f.end + b.request_timeout
+        })
+    };
+    for p in &h.posts {
+        let n = got
+            .get(&(p.id.as_str(), p.via, p.seq))
+            .copied()
+            .unwrap_or(0);
+        let ctx = || context(h, &p.id, p.start, Duration::from_secs(1));
+        if n > 1 {
+            r.violations.push(format!(
+                "delivered {n} times: POST via {} seq {} to {}\n{}",
+                p.via,
+                p.seq,
+                p.id,
+                ctx()
+            ));
+        }
+        match p.outcome {
+            Outcome::Status(200) if n == 0 => {
+                if ended.get(p.id.as_str()).copied().unwrap_or(false) {
+                    r.count("200 lost with its connection");
+                } else {
+                    r.violations.push(format!(
+                        "answered 200, never delivered, connection still open: {}\n{}",
+                        p.id,
+                        ctx()
+                    ));
+                }
+            }
+            Outcome::Status(503) if n > 0 => {
+                if redis_fault_near(p.start, p.end) {
+                    r.count("503 delivered (answer lost under a Redis fault)");
+                } else {
+                    r.violations
+                        .push(format!("answered 503, delivered: {}\n{}", p.id, ctx()));
+                }
+            }
+            Outcome::Status(s @ (410 | 429)) if n > 0 => {
+                r.violations
+                    .push(format!("answered {s}, delivered: {}\n{}", p.id, ctx()));
+            }
+            Outcome::Status(200 | 410 | 429 | 503) => {}
+            Outcome::Status(s) => {
+                r.violations
+                    .push(format!("unexpected status {s}: {}\n{}", p.id, ctx()))
+            }
+            Outcome::Unknown => r.count("POST without an answer"),
+        }
+    }
+    for ((id, via), seqs) in &order {
+        if let Some(w) = seqs.windows(2).find(|w| w[1] <= w[0]) {
+            r.violations.push(format!(
+                "out of order via {via}: seq {} after {} to {id}\n{}",
+                w[1],
+                w[0],
+                context(h, id, Duration::ZERO, Duration::MAX / 4)
+            ));
+        }
+    }
+}
+
+fn disconnects(h: &History, b: Bounds, r: &mut Report) {
+    let mut connects: HashMap<&str, usize> = HashMap::new();
+    let mut gone: HashMap<&str, Vec<Duration>> = HashMap::new();
+    for e in &h.events {
+        if e.disconnect {
+            gone.entry(&e.id).or_default().push(e.at);
+        } else {
+            *connects.entry(&e.id).or_default() += 1;
+        }
+    }
+    for (&id, &n) in &connects {
+        let d = gone.get(id).map_or(0, Vec::len);
+        if n != 1 || d != 1 {
+            r.violations.push(format!(
+                "{n} $connect and {d} $disconnect for {id}\n{}",
+                context(h, id, Duration::ZERO, Duration::MAX / 4)
+            ));
+        }
+    }
+    for (&id, at) in &gone {
+        if !connects.contains_key(id) {
+            r.violations.push(format!(
+                "$disconnect for {id}, never connected (at {})",
+                ms(at[0])
+            ));
+        }
+    }
+    // Served after its $disconnect: a message POSTed later than the end of the
+    // fault active when the $disconnect was delivered (or than the $disconnect
+    // itself), plus slack, reached the client. (What was POSTed before may
+    // arrive later: it was in flight, held by TCP on a slow or cut link.)
+    let posted: HashMap<(&str, usize, u64), Duration> = h
+        .posts
+        .iter()
+        .map(|p| ((p.id.as_str(), p.via, p.seq), p.start))
+        .collect();
+    for f in &h.frames {
+        let Some(&at) = gone.get(f.id.as_str()).and_then(|v| v.first()) else {
+            continue;
+        };
+        let Some(&sent) = posted.get(&(f.id.as_str(), f.via, f.seq)) else {
+            continue;
+        };
+        let healed = h
+            .faults
+            .iter()
+            .filter(|x| x.start <= at && at <= x.end + b.slack)
+            .map(|x| x.end)
+            .max()
+            .unwrap_or(at);
+        if sent > healed.max(at) + b.slack {
+            r.violations.push(format!(
+                "still served: POSTed at {}, after its $disconnect at {}: {}\n{}",
+                ms(sent),
+                ms(at),
+                f.id,
+                context(h, &f.id, f.at, Duration::from_secs(2))
+            ));
+            break;
+        }
+    }
+}
+
+fn readiness(h: &History, b: Bounds, r: &mut Report) {
+    for f in &h.faults {
+        let Some(node) = f.cuts_redis else { continue };
+        let from = f.start + b.unready_after + b.slack;
+        for p in h
+            .ready
+            .iter()
+            .filter(|p| p.node == node && p.at >= from && p.at + b.slack <= f.end)
+        {
+            if let Some(s) = p.status.filter(|&s| s != 503) {
+                r.violations.push(format!(
+                    "node {node} answered /readyz {s} at {}, cut off from Redis since {} ({})",
+                    ms(p.at),
+                    ms(f.start),
+                    f.what
+                ));
+            }
+        }
+    }
+    // The last answer of each node, everything healed: ready.
+    let nodes = h.ready.iter().map(|p| p.node).max().map_or(0, |n| n + 1);
+    for node in 0..nodes {
+        match h
+            .ready
+            .iter()
+            .filter(|p| p.node == node)
+            .max_by_key(|p| p.at)
+        {
+            Some(p) if p.status == Some(200) => {}
+            last => r
+                .violations
+                .push(format!("node {node} not ready at the end: {last:?}")),
+        }
+    }
+}

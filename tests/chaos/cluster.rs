@@ -1,0 +1,190 @@
+//! The processes of a chaos run, each in its host's namespace: redis-server,
+//! the sockgate nodes (the real binary) and nginx's stream module as the load
+//! balancer clients connect through. Each is killed when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use super::backend;
+use super::net::Net;
+
+/// The management API's bearer token (the nodes listen on non-loopback
+/// addresses, where credentials are required).
+pub const TOKEN: &str = "chaos-run-token-0123456789abcdef0123";
+pub const PUBLIC: u16 = 8080;
+pub const MANAGEMENT: u16 = 8081;
+pub const METRICS: u16 = 9090;
+
+/// Cluster timings: fast, so that a node is declared lost within a fault of a
+/// few seconds. `unready_after` is the default (2 heartbeats + a request
+/// timeout = 900 ms).
+pub const HEARTBEAT: Duration = Duration::from_millis(200);
+pub const NODE_TTL: Duration = Duration::from_secs(2);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+pub const UNREADY_AFTER: Duration = Duration::from_millis(900);
+
+pub struct Proc {
+    pub name: String,
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Cluster {
+    pub procs: Vec<Proc>,
+    pub dir: PathBuf,
+}
+
+fn spawn(net: &Net, host: &str, program: &str, args: &[&str], log: &std::path::Path) -> Proc {
+    let log = std::fs::File::create(log).unwrap();
+    let child = net
+        .command(host, program)
+        .args(args)
+        .env("SOCKGATE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} in {host}: {e}"));
+    Proc {
+        name: host.to_string(),
+        child,
+    }
+}
+
+fn node_config(net: &Net, node: &str) -> String {
+    let backend = format!("http://{}:{}", net.ip("backend"), backend::PORT);
+    format!(
+        r#"
+[server]
+listen = "0.0.0.0:{PUBLIC}"
+management_listen = "0.0.0.0:{MANAGEMENT}"
+metrics_listen = "0.0.0.0:{METRICS}"
+node_id = "{node}"
+[management]
+bearer_tokens = {{ chaos = "{TOKEN}" }}
+[cluster]
+redis_url = "redis://{redis}:6379"
+heartbeat_interval = "{hb}ms"
+node_ttl = "{ttl}ms"
+request_timeout = "{rt}ms"
+max_clock_skew = "50ms"
+[websocket]
+route_selection_expression = "$request.body.action"
+[stages.prod]
+[routes."$connect"]
+integration = {{ type = "aws_proxy", uri = "{backend}/connect" }}
+[routes."$disconnect"]
+integration = {{ type = "aws_proxy", uri = "{backend}/disconnect" }}
+[routes.whoami]
+route_response = true
+integration = {{ type = "mock", body = '{{"connectionId":"${{context.connectionId}}"}}' }}
+"#,
+        redis = net.ip("redis"),
+        hb = HEARTBEAT.as_millis(),
+        ttl = NODE_TTL.as_millis(),
+        rt = REQUEST_TIMEOUT.as_millis(),
+    )
+}
+
+fn lb_config(net: &Net, nodes: &[&str], dir: &std::path::Path) -> String {
+    let servers: String = nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "    server {}:{PUBLIC} max_fails=1 fail_timeout=2s;\n",
+                net.ip(n)
+            )
+        })
+        .collect();
+    format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off;\nmaster_process off;\nworker_processes 1;\n\
+         error_log {d}/lb-error.log;\npid {d}/lb.pid;\n\
+         events {{ worker_connections 4096; }}\n\
+         stream {{\n  upstream nodes {{\n{servers}  }}\n  server {{\n    listen {PUBLIC};\n    \
+         proxy_pass nodes;\n    proxy_connect_timeout 1s;\n    proxy_timeout 1h;\n  }}\n}}\n",
+        d = dir.display()
+    )
+}
+
+impl Cluster {
+    /// Starts Redis, `nodes` and the load balancer. The caller waits for
+    /// readiness (from a host that can reach them).
+    pub fn start(net: &Net, nodes: &[&'static str], bin: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("sockgate-chaos-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut procs = vec![spawn(
+            net,
+            "redis",
+            "redis-server",
+            &[
+                "--port",
+                "6379",
+                "--bind",
+                "0.0.0.0",
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+            ],
+            &dir.join("redis.log"),
+        )];
+        for &node in nodes {
+            let path = dir.join(format!("{node}.toml"));
+            std::fs::write(&path, node_config(net, node)).unwrap();
+            let log = dir.join(format!("{node}.log"));
+            procs.push(spawn(
+                net,
+                node,
+                bin,
+                &["--config", path.to_str().unwrap()],
+                &log,
+            ));
+        }
+        let conf = dir.join("lb.conf");
+        std::fs::write(&conf, lb_config(net, nodes, &dir)).unwrap();
+        let nginx = if std::path::Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        procs.push(spawn(
+            net,
+            "lb",
+            nginx,
+            &["-c", conf.to_str().unwrap()],
+            &dir.join("lb.log"),
+        ));
+        Cluster { procs, dir }
+    }
+
+    /// The last lines of each process's log, for a failed run's report.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for p in &self.procs {
+            let text = std::fs::read_to_string(self.dir.join(format!("{}.log", p.name)))
+                .unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            out += &format!("--- {} ---\n", p.name);
+            for line in tail.iter().rev() {
+                out += line;
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.procs.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,6 +1,7 @@
 //! The backend host: an HTTP server the nodes' `$connect` and `$disconnect`
-//! routes call (`aws_proxy`), recording each event with its time. It runs on
-//! a thread of its own inside the backend's namespace.
+//! routes call (`aws_proxy`), recording each event with its time; `$connect`
+//! answers add the connection to the group "room". It runs on a thread of its
+//! own inside the backend's namespace.
 
 use std::convert::Infallible;
 
@@ -90,5 +91,11 @@ async fn record(rec: &Recorder, req: Request<Incoming>) -> Response<Full<Bytes>>
         };
         rec.with(|h| h.events.push(ev));
     }
-    Response::new(Full::new(Bytes::from_static(b"{\"statusCode\":200}")))
+    // Every connection joins the one group the workload sends to.
+    let answer: &'static [u8] = if disconnect {
+        b"{\"statusCode\":200}"
+    } else {
+        b"{\"statusCode\":200,\"headers\":{\"X-Sockgate-Join\":\"room\"}}"
+    };
+    Response::new(Full::new(Bytes::from_static(answer)))
 }

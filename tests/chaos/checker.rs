@@ -3,8 +3,8 @@
 //! - a POST answered 503, 410 or 429 is not delivered (for 503 the contract's
 //!   one exception, an answer lost on its way back, is counted, not failed,
 //!   when a fault touching Redis was active around it);
-//! - nothing is delivered twice, and POSTs from one node to one connection
-//!   arrive in the order they were made;
+//! - nothing is delivered twice, and POSTs (and group sends) from one node to
+//!   one connection arrive in the order they were made;
 //! - `$disconnect` exactly once per `$connect`, and none for an id never
 //!   connected;
 //! - no connection takes new messages after its `$disconnect`, once the
@@ -101,11 +101,22 @@ fn context(h: &History, id: &str, at: Duration, around: Duration) -> String {
 }
 
 fn deliveries(h: &History, b: Bounds, r: &mut Report) {
-    let mut got: HashMap<(&str, usize, u64), usize> = HashMap::new();
-    let mut order: HashMap<(&str, usize), Vec<u64>> = HashMap::new();
+    let mut got: HashMap<(bool, &str, usize, u64), usize> = HashMap::new();
+    let mut order: HashMap<(bool, &str, usize), Vec<u64>> = HashMap::new();
     for f in &h.frames {
-        *got.entry((&f.id, f.via, f.seq)).or_default() += 1;
-        order.entry((&f.id, f.via)).or_default().push(f.seq);
+        *got.entry((f.group, &f.id, f.via, f.seq)).or_default() += 1;
+        order
+            .entry((f.group, &f.id, f.via))
+            .or_default()
+            .push(f.seq);
+    }
+    // Group sends: at most once to each member, in order per asking node.
+    for (&(group, id, via, seq), &n) in &got {
+        if group && n > 1 {
+            r.violations.push(format!(
+                "group send via {via} seq {seq} delivered {n} times to {id}"
+            ));
+        }
     }
     let ended: HashMap<&str, bool> = h
         .sessions
@@ -119,9 +130,9 @@ fn deliveries(h: &History, b: Bounds, r: &mut Report) {
                 && start <= f.end + b.request_timeout
         })
     };
-    for p in &h.posts {
+    for p in h.posts.iter().filter(|p| !p.group) {
         let n = got
-            .get(&(p.id.as_str(), p.via, p.seq))
+            .get(&(false, p.id.as_str(), p.via, p.seq))
             .copied()
             .unwrap_or(0);
         let ctx = || context(h, &p.id, p.start, Duration::from_secs(1));
@@ -166,10 +177,11 @@ fn deliveries(h: &History, b: Bounds, r: &mut Report) {
             Outcome::Unknown => r.count("POST without an answer"),
         }
     }
-    for ((id, via), seqs) in &order {
+    for ((group, id, via), seqs) in &order {
         if let Some(w) = seqs.windows(2).find(|w| w[1] <= w[0]) {
+            let kind = if *group { "group sends" } else { "POSTs" };
             r.violations.push(format!(
-                "out of order via {via}: seq {} after {} to {id}\n{}",
+                "{kind} out of order via {via}: seq {} after {} to {id}\n{}",
                 w[1],
                 w[0],
                 context(h, id, Duration::ZERO, Duration::MAX / 4)
@@ -212,9 +224,10 @@ fn disconnects(h: &History, b: Bounds, r: &mut Report) {
     let posted: HashMap<(&str, usize, u64), Duration> = h
         .posts
         .iter()
+        .filter(|p| !p.group)
         .map(|p| ((p.id.as_str(), p.via, p.seq), p.start))
         .collect();
-    for f in &h.frames {
+    for f in h.frames.iter().filter(|f| !f.group) {
         let Some(&at) = gone.get(f.id.as_str()).and_then(|v| v.first()) else {
             continue;
         };

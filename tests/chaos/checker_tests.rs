@@ -49,6 +49,7 @@ fn event(at: u64, disconnect: bool) -> Event {
 
 fn post(h: &mut History, via: usize, seq: u64, at: u64, status: u16) {
     h.posts.push(Post {
+        group: false,
         via,
         id: "c".into(),
         seq,
@@ -60,6 +61,7 @@ fn post(h: &mut History, via: usize, seq: u64, at: u64, status: u16) {
 
 fn frame(h: &mut History, via: usize, seq: u64, at: u64) {
     h.frames.push(Frame {
+        group: false,
         id: "c".into(),
         via,
         seq,
@@ -146,6 +148,25 @@ fn duplicates_and_reordering_are_violations() {
     frame(&mut h, 0, 2, 210);
     frame(&mut h, 0, 1, 220);
     one(&check(&h, BOUNDS), "out of order");
+    // A group send reaching a member twice.
+    let mut h = base(Some(10_000));
+    for at in [110, 120] {
+        h.frames.push(Frame {
+            group: true,
+            id: "c".into(),
+            via: 1,
+            seq: 7,
+            at: t(at),
+        });
+    }
+    let r = check(&h, BOUNDS);
+    assert!(
+        r.violations
+            .iter()
+            .any(|v| v.contains("group send via 1 seq 7 delivered 2 times")),
+        "{:?}",
+        r.violations
+    );
     // Order is per asking node: one node's POSTs may overtake another's.
     let mut h = base(Some(10_000));
     post(&mut h, 0, 1, 100, 200);

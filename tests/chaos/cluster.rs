@@ -39,10 +39,16 @@ impl Drop for Proc {
 pub struct Cluster {
     pub procs: Vec<Proc>,
     pub dir: PathBuf,
+    bin: String,
 }
 
 fn spawn(net: &Net, host: &str, program: &str, args: &[&str], log: &std::path::Path) -> Proc {
-    let log = std::fs::File::create(log).unwrap();
+    // Appended: a restarted node's log follows its first life's.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let child = net
         .command(host, program)
         .args(args)
@@ -114,6 +120,12 @@ fn lb_config(net: &Net, nodes: &[&str], dir: &std::path::Path) -> String {
     )
 }
 
+fn start_node(net: &Net, node: &str, bin: &str, dir: &std::path::Path) -> Proc {
+    let path = dir.join(format!("{node}.toml"));
+    let log = dir.join(format!("{node}.log"));
+    spawn(net, node, bin, &["--config", path.to_str().unwrap()], &log)
+}
+
 impl Cluster {
     /// Starts Redis, `nodes` and the load balancer. The caller waits for
     /// readiness (from a host that can reach them).
@@ -137,16 +149,8 @@ impl Cluster {
             &dir.join("redis.log"),
         )];
         for &node in nodes {
-            let path = dir.join(format!("{node}.toml"));
-            std::fs::write(&path, node_config(net, node)).unwrap();
-            let log = dir.join(format!("{node}.log"));
-            procs.push(spawn(
-                net,
-                node,
-                bin,
-                &["--config", path.to_str().unwrap()],
-                &log,
-            ));
+            std::fs::write(dir.join(format!("{node}.toml")), node_config(net, node)).unwrap();
+            procs.push(start_node(net, node, bin, &dir));
         }
         let conf = dir.join("lb.conf");
         std::fs::write(&conf, lb_config(net, nodes, &dir)).unwrap();
@@ -162,7 +166,22 @@ impl Cluster {
             &["-c", conf.to_str().unwrap()],
             &dir.join("lb.log"),
         ));
-        Cluster { procs, dir }
+        Cluster {
+            procs,
+            dir,
+            bin: bin.to_string(),
+        }
+    }
+
+    /// `kill -9` of a node (a crashed host).
+    pub fn kill(&mut self, node: &str) {
+        self.procs.retain(|p| p.name != node);
+    }
+
+    /// Starts a killed node again (a new process, so a new node tag).
+    pub fn restart(&mut self, net: &Net, node: &str) {
+        let p = start_node(net, node, &self.bin, &self.dir);
+        self.procs.push(p);
     }
 
     /// The last lines of each process's log, for a failed run's report.

@@ -17,6 +17,8 @@ pub enum Outcome {
 
 #[derive(Debug, Clone)]
 pub struct Post {
+    /// A group send (to every member of "room"), or an @connections POST.
+    pub group: bool,
     /// The node asked (index into the nodes).
     pub via: usize,
     pub id: String,
@@ -30,6 +32,8 @@ pub struct Post {
 
 #[derive(Debug, Clone)]
 pub struct Frame {
+    /// A group send's (`g`), or an @connections POST's (`m`).
+    pub group: bool,
     pub id: String,
     pub via: usize,
     pub seq: u64,

@@ -64,6 +64,8 @@ fn fixed_schedule() -> Vec<Step> {
         step(Fault::CutFromRedisOneWay(1), 1.5, 3.0),
         step(Fault::CutFromClients(0), 4.0, 3.0),
         step(slow("node1", 200, 100, 0.05), 4.0, 3.0),
+        // Longer than node_ttl: node2's connections are reaped by node1.
+        step(Fault::Kill(1), 3.0, 3.0),
     ]
 }
 
@@ -79,7 +81,7 @@ fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
     let rec = Recorder::new();
     let (stop_backend, stopped) = tokio::sync::watch::channel(false);
     let backend = backend::start(&net, rec.clone(), stopped);
-    let cluster = Cluster::start(&net, &NODES, BIN);
+    let mut cluster = Cluster::start(&net, &NODES, BIN);
     let (phase, phases) = tokio::sync::watch::channel(Phase::Run);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let plan = Plan {
@@ -110,7 +112,7 @@ fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
     );
 
     std::thread::sleep(secs(3.0));
-    nemesis::run(&net, &NODES, &fixed_schedule(), &rec);
+    nemesis::run(&net, &mut cluster, &NODES, &fixed_schedule(), &rec);
     std::thread::sleep(secs(4.0));
     phase.send_replace(Phase::Quiet);
     std::thread::sleep(secs(2.0));

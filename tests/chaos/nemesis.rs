@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::cluster::Cluster;
 use super::history::{Fault as Recorded, Recorder};
 use super::net::{Impair, Net};
 
@@ -19,6 +20,8 @@ pub enum Fault {
     CutFromClients(usize),
     /// Latency with jitter and loss on a host's link.
     Slow { host: &'static str, impair: Impair },
+    /// `kill -9` of a node; it is started again when the fault ends.
+    Kill(usize),
 }
 
 pub struct Step {
@@ -30,8 +33,13 @@ pub struct Step {
 
 /// Applies `fault` to `net`; returns its description and, if it cuts a node
 /// from Redis, which. (Every fault here but `CutFromClients` touches some
-/// node's path to Redis.)
-fn apply(net: &Net, nodes: &[&str], fault: &Fault) -> (String, Option<usize>) {
+/// node's path to Redis; a killed node's answers are lost with it.)
+fn apply(
+    net: &Net,
+    cluster: &mut Cluster,
+    nodes: &[&str],
+    fault: &Fault,
+) -> (String, Option<usize>) {
     match *fault {
         Fault::CutFromRedis(n) => {
             net.partition(nodes[n], "redis");
@@ -60,16 +68,28 @@ fn apply(net: &Net, nodes: &[&str], fault: &Fault) -> (String, Option<usize>) {
             );
             (what, None)
         }
+        Fault::Kill(n) => {
+            cluster.kill(nodes[n]);
+            (format!("{} killed", nodes[n]), None)
+        }
+    }
+}
+
+/// Ends `fault`: every link healed, a killed node started again.
+fn heal(net: &Net, cluster: &mut Cluster, nodes: &[&str], fault: &Fault) {
+    net.heal();
+    if let Fault::Kill(n) = *fault {
+        cluster.restart(net, nodes[n]);
     }
 }
 
 /// Runs `steps` in order, blocking the calling thread.
-pub fn run(net: &Net, nodes: &[&str], steps: &[Step], rec: &Recorder) {
+pub fn run(net: &Net, cluster: &mut Cluster, nodes: &[&str], steps: &[Step], rec: &Recorder) {
     for step in steps {
         let start = rec.now();
-        let (what, cuts) = apply(net, nodes, &step.fault);
+        let (what, cuts) = apply(net, cluster, nodes, &step.fault);
         std::thread::sleep(step.hold);
-        net.heal();
+        heal(net, cluster, nodes, &step.fault);
         let touches_redis = !matches!(step.fault, Fault::CutFromClients(_));
         let fault = Recorded {
             what,

@@ -1,8 +1,9 @@
 //! The clients' host: WebSocket clients that connect through the load
 //! balancer, learn their id, read what they are sent and leave after a while
-//! (then reconnect); one poster per node that POSTs to random live
-//! connections through that node, one at a time; and a prober of every
-//! node's `/readyz`. Everything is recorded in the [`Recorder`].
+//! (then reconnect); one poster per node that POSTs through that node, one at
+//! a time, to random live connections and (one in eight) to the group every
+//! connection is in; and a prober of every node's `/readyz`. Everything is
+//! recorded in the [`Recorder`].
 //!
 //! It all runs on one thread inside the clients' namespace, on a
 //! current-thread runtime: the harness is I/O-bound and its timings only need
@@ -134,9 +135,13 @@ async fn poster(
     phase: watch::Receiver<Phase>,
     live: Arc<Mutex<Vec<String>>>,
 ) {
-    let mut seq = 0u64;
+    let (mut seq, mut group_seq) = (0u64, 0u64);
     while *phase.borrow() == Phase::Run {
-        let id = {
+        // One in eight is a group send to "room" (every connection's group).
+        let group = rng.below(8) == 0;
+        let id = if group {
+            Some("room".to_string())
+        } else {
             let live = live.lock().unwrap();
             (!live.is_empty()).then(|| live[rng.below(live.len() as u64) as usize].clone())
         };
@@ -144,10 +149,19 @@ async fn poster(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        seq += 1;
+        let (path, body, n) = if group {
+            group_seq += 1;
+            (
+                "/prod/@groups/room".to_string(),
+                format!("g {via} {group_seq}"),
+                group_seq,
+            )
+        } else {
+            seq += 1;
+            let path = format!("/prod/@connections/{}", id.replace('=', "%3D"));
+            (path, format!("m {via} {seq}"), seq)
+        };
         let start = rec.now();
-        let path = format!("/prod/@connections/{}", id.replace('=', "%3D"));
-        let body = format!("m {via} {seq}");
         let status = request(
             (node, MANAGEMENT),
             "POST",
@@ -157,9 +171,10 @@ async fn poster(
         )
         .await;
         let post = Post {
+            group,
             via,
             id,
-            seq,
+            seq: n,
             start,
             end: rec.now(),
             outcome: status.map_or(Outcome::Unknown, Outcome::Status),
@@ -242,8 +257,14 @@ async fn client(
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(t))) => {
                         let mut parts = t.split(' ');
-                        if let (Some("m"), Some(via), Some(seq)) = (parts.next(), parts.next(), parts.next()) {
-                            let frame = Frame { id: id.clone(), via: via.parse().unwrap(), seq: seq.parse().unwrap(), at: rec.now() };
+                        if let (Some(kind @ ("m" | "g")), Some(via), Some(seq)) = (parts.next(), parts.next(), parts.next()) {
+                            let frame = Frame {
+                                group: kind == "g",
+                                id: id.clone(),
+                                via: via.parse().unwrap(),
+                                seq: seq.parse().unwrap(),
+                                at: rec.now(),
+                            };
                             rec.with(|h| h.frames.push(frame));
                         }
                     }

@@ -22,6 +22,7 @@ mod client;
 mod compare;
 mod dashboard;
 mod deflate;
+mod chaos_plot;
 mod echo;
 mod hold;
 mod http;
@@ -74,6 +75,8 @@ pub(crate) enum Scenario {
     Reload(reload::Args),
     /// Run every case against the bare server and sockgate; write the table.
     Compare(compare::Args),
+    /// Plot a chaos run's faults and outcomes (`load/chaos.sh`).
+    ChaosPlot(chaos_plot::Args),
 }
 
 /// What a scenario measured: its JSON line, and its main latency histogram.
@@ -142,6 +145,7 @@ pub(crate) async fn run(scenario: Scenario) -> Result<Outcome, String> {
         Scenario::Wrk(a) => wrk::run(a).await,
         Scenario::Soak(a) => soak::run(a).await,
         Scenario::Reload(a) => reload::run(a).await,
+        Scenario::ChaosPlot(a) => chaos_plot::run(a).await,
         Scenario::Compare(_) => Err("compare cannot run inside compare".into()),
     }
 }

@@ -20,11 +20,15 @@
 //!   delivers it once. The wait ends early, delivering without a claim, when
 //!   the node drains (`shutdown_grace` bounds a drain) or when
 //!   [`MAX_WAITING`] claims already wait.
-//! - **A node that learns it was declared lost** closes the connections whose
-//!   records are gone (the survivor delivered their `$disconnect`s) with 1012,
-//!   and keeps every connection whose record is still there: one opened after
-//!   the reap, or not reached by it yet (checked again at the next heartbeat
-//!   while the reap is in progress).
+//! - **A connection whose record was never written** (Redis was known to be
+//!   down when it opened, or it ended first) cannot have been reaped: its node
+//!   delivers at once. One written but not acknowledged may be in Redis, and
+//!   is claimed like the rest (found by `tests/chaos`, on a lossy link).
+//! - **A node that learns it was declared lost** closes the connections in
+//!   the reaped set (the survivor delivered their `$disconnect`s) with 1012,
+//!   and keeps every other: one opened after the reap, or not reached by it
+//!   yet (looked at again at the next heartbeat while the reap is in
+//!   progress).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,9 +38,10 @@ use tracing::warn;
 use super::{Cluster, names};
 use crate::conn::{CloseReason, Connection};
 
-/// Claims waiting for Redis at once. Each holds its ended session's task
-/// (about 1 KiB) and nothing else (the connection slot is released before the
-/// wait): 16,384 bound that to ~16 MiB during a long outage with churn.
+/// Claims waiting for Redis at once. Each holds its ended session's task and
+/// connection (about what an idle connection costs, 2–3 KiB) and nothing else
+/// (the connection slots are released before the wait): 16,384 bound that to
+/// ~48 MiB during a long outage with churn.
 /// Beyond it a `$disconnect` is delivered without a claim, as a node that
 /// cannot wait must (it may then be delivered twice, if this node is also
 /// declared lost).
@@ -51,6 +56,10 @@ redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 "#;
+
+/// Ids per `HDEL` when clearing a reap's leftovers (keeps each command
+/// small, ~25 KiB).
+const RECORD_CHUNK: usize = 1024;
 
 /// How a claim ended.
 enum Claim {
@@ -69,11 +78,11 @@ impl Cluster {
         conn: &Connection,
         hurry: &(dyn Fn() -> bool + Sync),
     ) -> bool {
-        // A record not yet acknowledged may still be written (or may have been,
-        // its answer lost): it is claimed too, once, and removed after by the
-        // record writer. Only an acknowledged one is waited for.
-        let recorded = conn.is_registered();
-        if !recorded
+        // A record never written cannot have been reaped: no claim. One written
+        // but not acknowledged may be in Redis (its answer lost, or still on
+        // its way): it is claimed like an acknowledged one, and removed after
+        // by the record writer if it lands later.
+        if !conn.is_registered()
             && self
                 .records
                 .try_send(super::liveness::RecordOp::Forget(conn.id))
@@ -81,11 +90,10 @@ impl Cluster {
         {
             self.forget_later(conn.id);
         }
-        let waiting = if recorded {
-            WaitSlot::take(&self.waiting_claims)
-        } else {
-            None
-        };
+        if !conn.may_be_recorded() {
+            return true;
+        }
+        let waiting = WaitSlot::take(&self.waiting_claims);
         loop {
             if self.reachable() {
                 match self.try_claim(conn).await {
@@ -95,7 +103,7 @@ impl Cluster {
                 }
             }
             if waiting.is_none() || hurry() || self.stopping.load(Ordering::Acquire) {
-                if recorded && waiting.is_none() {
+                if waiting.is_none() {
                     warn!(conn.id = %conn.id, "Too many $disconnects wait for Redis; delivering this one without a claim.");
                 }
                 self.forget_later(conn.id);
@@ -153,40 +161,54 @@ impl Drop for WaitSlot<'_> {
     }
 }
 
-/// This node was declared lost (the mark `mark` names the reap). Closes, with
-/// 1012 and no `$disconnect`, each connection recorded before now whose record
-/// is gone. Returns whether the reap is over (its lock released), so the
-/// mark need not be looked at again.
+/// This node was declared lost: closes, with 1012 and no `$disconnect`, each
+/// open connection a survivor reaped (its id is in the reaped set, added in
+/// the same step as the survivor's claim), and keeps every other one — opened
+/// after the reap, or not reached by it yet (looked at again at the next
+/// heartbeat while the reap holds its lock). Returns whether the reap is
+/// over, so this reap's mark need not be looked at again.
 pub(super) async fn declared_lost(cluster: &Cluster, node: &dyn super::Node) -> Option<bool> {
-    // Connections recorded before the records are read: one missing from them
-    // was claimed, not yet to be written.
-    let recorded: Vec<_> = node
-        .connections()
-        .into_iter()
-        .filter(|conn| conn.is_registered() && !conn.is_closed())
-        .collect();
     let mut pipe = redis::pipe();
-    pipe.cmd("HKEYS")
-        .arg(names::conns(cluster.node))
+    pipe.cmd("SMEMBERS")
+        .arg(names::reaped(cluster.node))
         .cmd("EXISTS")
         .arg(names::reaper(cluster.node));
     let mut redis = cluster.redis.clone();
-    let (keys, reaping) = tokio::time::timeout(
+    let (reaped, reaping) = tokio::time::timeout(
         cluster.cfg.request_timeout,
         pipe.query_async::<(Vec<String>, i64)>(&mut redis),
     )
     .await
     .ok()?
     .ok()?;
-    let keys: HashSet<String> = keys.into_iter().collect();
-    let closed = recorded
-        .iter()
-        .filter(|conn| {
-            !keys.contains(conn.id.as_str()) && conn.request_close(CloseReason::NodeLost)
-        })
-        .count();
+    let reaped: HashSet<String> = reaped.into_iter().collect();
+    let mine: Vec<_> = node
+        .connections()
+        .into_iter()
+        .filter(|conn| reaped.contains(conn.id.as_str()))
+        .collect();
+    let mut closed = 0;
+    for conn in &mine {
+        // Accounted for: the resync must not write its record again, or the
+        // next reap of this node would deliver its `$disconnect` a second time
+        // (found by `load/chaos.sh`).
+        conn.mark_registered();
+        closed += usize::from(conn.request_close(CloseReason::NodeLost));
+    }
     if closed > 0 {
         warn!(node = %cluster.node, closed, "This node was declared lost while cut off from Redis; closing the connections a survivor reported gone.");
     }
-    Some(reaping == 0)
+    let over = reaping == 0;
+    if over {
+        // No reaped id may have a record: one written again between the
+        // survivor's claim and the above (a resync racing the reap) is removed
+        // now the reap is over.
+        let ids: Vec<&String> = reaped.iter().collect();
+        for chunk in ids.chunks(RECORD_CHUNK) {
+            let mut hdel = redis::cmd("HDEL");
+            hdel.arg(names::conns(cluster.node)).arg(chunk);
+            let _ = tokio::time::timeout(cluster.cfg.request_timeout, hdel.query_async::<i64>(&mut redis)).await;
+        }
+    }
+    Some(over)
 }

@@ -193,6 +193,8 @@ async fn write_records(cluster: &Cluster, ops: &[RecordOp]) -> bool {
             RecordOp::Open(conn) => {
                 let json = serde_json::to_string(&Record::of_info(&conn.info)).unwrap_or_default();
                 pipe.hset(&key, conn.id.as_str(), json).ignore();
+                // From here it may land even if no answer comes (see `claim`).
+                conn.mark_record_sent();
             }
             RecordOp::Forget(id) => {
                 pipe.hdel(&key, id.as_str()).ignore();

@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -80,6 +80,13 @@ pub enum JoinError {
     TooMany,
 }
 
+/// A connection's record in the cluster: never written.
+const RECORD_NONE: u8 = 0;
+/// Written; no acknowledgement (yet).
+const RECORD_SENT: u8 = 1;
+/// Acknowledged.
+const RECORD_IN: u8 = 2;
+
 /// A live connection, shared between its session task and everyone who sends to it.
 #[derive(Debug)]
 pub struct Connection {
@@ -89,8 +96,10 @@ pub struct Connection {
     pub info: ConnInfo,
     last_active_ms: AtomicU64,
     inflight: AtomicUsize,
-    /// Its record is in the cluster's Redis hash (so a survivor could reap it).
-    registered: AtomicBool,
+    /// Its record in the cluster's Redis hash: [`RECORD_NONE`], [`RECORD_SENT`]
+    /// (written, no answer yet or none came: it may be there) or
+    /// [`RECORD_IN`] (acknowledged).
+    registered: AtomicU8,
     /// A copy of `Mailbox::bytes`, written under the lock and read without it by
     /// the session's read gate on every poll.
     backlog: AtomicUsize,
@@ -131,7 +140,7 @@ impl Connection {
             info,
             last_active_ms: AtomicU64::new(now),
             inflight: AtomicUsize::new(0),
-            registered: AtomicBool::new(false),
+            registered: AtomicU8::new(RECORD_NONE),
             backlog: AtomicUsize::new(0),
             mailbox: Mutex::new(Mailbox::default()),
             waker: AtomicWaker::new(),
@@ -350,12 +359,24 @@ impl Connection {
 
     /// Cluster side: its record is now in Redis.
     pub(crate) fn mark_registered(&self) {
-        self.registered.store(true, Ordering::Release);
+        self.registered.store(RECORD_IN, Ordering::Release);
+    }
+
+    /// Cluster side: its record is being written (it may land even if no
+    /// answer comes).
+    pub(crate) fn mark_record_sent(&self) {
+        let _ = self.registered.compare_exchange(RECORD_NONE, RECORD_SENT, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Whether its record is in Redis (then `$disconnect` goes to whoever claims it first).
     pub fn is_registered(&self) -> bool {
-        self.registered.load(Ordering::Acquire)
+        self.registered.load(Ordering::Acquire) == RECORD_IN
+    }
+
+    /// Whether its record may be in Redis: written, acknowledged or not (a
+    /// survivor may have reaped it).
+    pub fn may_be_recorded(&self) -> bool {
+        self.registered.load(Ordering::Acquire) != RECORD_NONE
     }
 
     /// Integration calls in flight for this connection.

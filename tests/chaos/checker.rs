@@ -1,8 +1,9 @@
 //! Judges a run's [`History`] against the README's delivery contract:
 //! - a POST answered 200 is delivered, unless its connection ended;
 //! - a POST answered 503, 410 or 429 is not delivered (for 503 the contract's
-//!   one exception, an answer lost on its way back, is counted, not failed,
-//!   when a fault touching Redis was active around it);
+//!   one exception, an answer lost or late on its way back, is counted, not
+//!   failed, when a fault touching Redis was active around it or healed less
+//!   than `unready_after` before);
 //! - nothing is delivered twice, and POSTs (and group sends) from one node to
 //!   one connection arrive in the order they were made;
 //! - `$disconnect` exactly once per `$connect`, and none for an id never
@@ -123,11 +124,14 @@ fn deliveries(h: &History, b: Bounds, r: &mut Report) {
         .iter()
         .map(|s| (s.id.as_str(), s.closed.is_some()))
         .collect();
+    // A fault's effect on a path to Redis outlasts it by up to unready_after:
+    // data a lossy link held back waits for TCP's retransmission timer, and
+    // the connection is given up (TCP_USER_TIMEOUT) after that long.
     let redis_fault_near = |start: Duration, end: Duration| {
         h.faults.iter().any(|f| {
             f.touches_redis
                 && f.start <= end + b.request_timeout
-                && start <= f.end + b.request_timeout
+                && start <= f.end + b.unready_after + b.request_timeout
         })
     };
     for p in h.posts.iter().filter(|p| !p.group) {

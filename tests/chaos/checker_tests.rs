@@ -71,6 +71,7 @@ fn frame(h: &mut History, via: usize, seq: u64, at: u64) {
 
 fn redis_fault(h: &mut History, node: usize, from: u64, to: u64) {
     h.faults.push(Fault {
+        kind: "cut",
         what: "cut".into(),
         start: t(from),
         end: t(to),

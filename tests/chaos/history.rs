@@ -60,6 +60,8 @@ pub struct Event {
 
 #[derive(Debug, Clone)]
 pub struct Fault {
+    /// The fault's kind (for the results' table), and what it did exactly.
+    pub kind: &'static str,
     pub what: String,
     pub start: Duration,
     pub end: Duration,

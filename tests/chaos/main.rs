@@ -17,6 +17,7 @@ mod cluster;
 mod history;
 mod nemesis;
 mod net;
+mod results;
 mod switch;
 mod workload;
 
@@ -24,14 +25,13 @@ use std::time::Duration;
 
 use checker::Bounds;
 use cluster::Cluster;
-use history::{Outcome, Recorder};
+use history::{History, Outcome, Recorder};
 use nemesis::{Fault, Step};
 use net::{Impair, Net};
 use workload::{Phase, Plan};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockgate");
-const NODES: [&str; 2] = ["node1", "node2"];
-const HOSTS: [&str; 6] = ["redis", "node1", "node2", "lb", "clients", "backend"];
+const NODES: [&str; 3] = ["node1", "node2", "node3"];
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -69,26 +69,48 @@ fn fixed_schedule() -> Vec<Step> {
     ]
 }
 
-#[test]
-fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
-    let net = match Net::create(&HOSTS, 0x5eed) {
+/// One chaos run: `nodes` sockgate nodes, `clients` clients, `steps` of the
+/// nemesis. `None` where namespaces cannot be made (the caller skips).
+struct Run {
+    nodes: usize,
+    clients: usize,
+    seed: u64,
+    steps: Vec<Step>,
+}
+
+struct Ran {
+    history: History,
+    report: checker::Report,
+    /// Bytes each node sent to Redis and got from it.
+    traffic: Vec<((u64, u64), (u64, u64))>,
+    logs: String,
+}
+
+fn run(run: Run) -> Option<Ran> {
+    let nodes = &NODES[..run.nodes];
+    let hosts: Vec<&'static str> = ["redis"]
+        .into_iter()
+        .chain(nodes.iter().copied())
+        .chain(["lb", "clients", "backend"])
+        .collect();
+    let net = match Net::create(&hosts, run.seed) {
         Ok(net) => net,
         Err(e) => {
             eprintln!("skipped: cannot make network namespaces here ({e}); needs root and TUN");
-            return;
+            return None;
         }
     };
     let rec = Recorder::new();
     let (stop_backend, stopped) = tokio::sync::watch::channel(false);
     let backend = backend::start(&net, rec.clone(), stopped);
-    let mut cluster = Cluster::start(&net, &NODES, BIN);
+    let mut cluster = Cluster::start(&net, nodes, BIN);
     let (phase, phases) = tokio::sync::watch::channel(Phase::Run);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let plan = Plan {
         lb: net.ip("lb"),
-        nodes: NODES.iter().map(|n| net.ip(n)).collect(),
-        clients: 20,
-        seed: 0x5eed,
+        nodes: nodes.iter().map(|n| net.ip(n)).collect(),
+        clients: run.clients,
+        seed: run.seed,
     };
     let (ns, clients_rec) = (net.ns_file("clients"), rec.clone());
     let clients = std::thread::spawn(move || {
@@ -112,7 +134,7 @@ fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
     );
 
     std::thread::sleep(secs(3.0));
-    nemesis::run(&net, &mut cluster, &NODES, &fixed_schedule(), &rec);
+    nemesis::run(&net, &mut cluster, nodes, &run.steps, &rec);
     std::thread::sleep(secs(4.0));
     phase.send_replace(Phase::Quiet);
     std::thread::sleep(secs(2.0));
@@ -123,23 +145,37 @@ fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
     stop_backend.send_replace(true);
     backend.join().unwrap();
 
-    let h = rec.history.lock().unwrap();
+    let history = std::mem::take(&mut *rec.history.lock().unwrap());
     let report = checker::check(
-        &h,
+        &history,
         Bounds {
             request_timeout: cluster::REQUEST_TIMEOUT,
             unready_after: cluster::UNREADY_AFTER,
             slack: secs(1.5),
         },
     );
+    let traffic = nodes
+        .iter()
+        .map(|n| (net.traffic(n, "redis"), net.traffic("redis", n)))
+        .collect();
+    Some(Ran {
+        history,
+        report,
+        traffic,
+        logs: cluster.logs(),
+    })
+}
+
+fn summary(ran: &Ran) -> String {
+    let h = &ran.history;
     let by = |s: u16| {
         h.posts
             .iter()
             .filter(|p| p.outcome == Outcome::Status(s))
             .count()
     };
-    eprintln!(
-        "{} POSTs (200: {}, 503: {}, 410: {}), {} frames, {} connections, {} events, {} faults; counted: {:?}",
+    format!(
+        "{} POSTs (200: {}, 503: {}, 410: {}), {} frames, {} connections, {} events, {} faults; counted: {:?}; node ⇄ redis bytes: {:?}",
         h.posts.len(),
         by(200),
         by(503),
@@ -148,23 +184,75 @@ fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
         h.sessions.len(),
         h.events.len(),
         h.faults.len(),
-        report.counted
-    );
-    for node in NODES {
-        let (out, back) = (net.traffic(node, "redis"), net.traffic("redis", node));
-        eprintln!(
-            "{node} → redis: {} B in {} frames; redis → {node}: {} B in {} frames",
-            out.0, out.1, back.0, back.1
-        );
-    }
+        ran.report.counted,
+        ran.traffic
+    )
+}
+
+#[test]
+fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
+    let Some(ran) = run(Run {
+        nodes: 2,
+        clients: 20,
+        seed: 0x5eed,
+        steps: fixed_schedule(),
+    }) else {
+        return;
+    };
+    eprintln!("{}", summary(&ran));
+    let h = &ran.history;
+    let by = |s: u16| {
+        h.posts
+            .iter()
+            .filter(|p| p.outcome == Outcome::Status(s))
+            .count()
+    };
     // The run did what it is for: traffic through every fault.
     assert!(by(200) > 300 && h.sessions.len() > 40 && h.frames.len() > 300);
     assert!(by(503) > 0, "the Redis faults made some POSTs fail");
+    let r = &ran.report;
     assert!(
-        report.violations.is_empty(),
+        r.violations.is_empty(),
         "{} violations:\n{}\n{}",
-        report.violations.len(),
-        report.violations.join("\n"),
-        cluster.logs()
+        r.violations.len(),
+        r.violations.join("\n"),
+        ran.logs
+    );
+}
+
+/// `load/chaos.sh`: a random schedule (every fault kind, holds around
+/// `node_ttl` so partitions heal in the middle of node-loss decisions) for
+/// `SOCKGATE_CHAOS_SECS` (600), three nodes; writes the timeline and the
+/// checker's verdict to `SOCKGATE_CHAOS_OUT` (load/results/chaos).
+#[test]
+#[ignore = "minutes long: run by load/chaos.sh"]
+fn a_random_schedule_for_minutes() {
+    let env = |k: &str| std::env::var(k).ok();
+    let secs_total: u64 = env("SOCKGATE_CHAOS_SECS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let seed: u64 = env("SOCKGATE_CHAOS_SEED")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| sockgate::clock::now_ms());
+    let out = std::path::PathBuf::from(
+        env("SOCKGATE_CHAOS_OUT").unwrap_or_else(|| "load/results/chaos".into()),
+    );
+    let steps = nemesis::random(seed, Duration::from_secs(secs_total), &NODES);
+    let Some(ran) = run(Run {
+        nodes: 3,
+        clients: 40,
+        seed,
+        steps,
+    }) else {
+        return;
+    };
+    eprintln!("{}", summary(&ran));
+    results::write(&out, seed, &ran.history, &ran.report);
+    assert!(
+        ran.report.violations.is_empty(),
+        "{} violations (seed {seed}):\n{}\n{}",
+        ran.report.violations.len(),
+        ran.report.violations.join("\n"),
+        ran.logs
     );
 }

@@ -24,6 +24,20 @@ pub enum Fault {
     Kill(usize),
 }
 
+impl Fault {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::CutFromRedis(_) => "node ⇹ redis",
+            Fault::CutToRedis(_) => "node → redis lost",
+            Fault::CutFromRedisOneWay(_) => "redis → node lost",
+            Fault::CutFromClients(_) => "node ⇹ clients",
+            Fault::Slow { host, .. } if *host == "redis" => "redis slow and lossy",
+            Fault::Slow { .. } => "node slow and lossy",
+            Fault::Kill(_) => "node killed",
+        }
+    }
+}
+
 pub struct Step {
     pub fault: Fault,
     pub hold: Duration,
@@ -92,6 +106,7 @@ pub fn run(net: &Net, cluster: &mut Cluster, nodes: &[&str], steps: &[Step], rec
         heal(net, cluster, nodes, &step.fault);
         let touches_redis = !matches!(step.fault, Fault::CutFromClients(_));
         let fault = Recorded {
+            kind: step.fault.kind(),
             what,
             start,
             end: rec.now(),
@@ -101,4 +116,50 @@ pub fn run(net: &Net, cluster: &mut Cluster, nodes: &[&str], steps: &[Step], rec
         rec.with(|h| h.faults.push(fault));
         std::thread::sleep(step.pause);
     }
+}
+
+/// A seeded random schedule of about `total`: every kind of fault, on any
+/// node, held 1–8 s (around `node_ttl`, so that partitions heal before, during
+/// and after node-loss decisions), healed 1–5 s between.
+pub fn random(seed: u64, total: Duration, nodes: &[&'static str]) -> Vec<Step> {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut steps = Vec::new();
+    let mut planned = Duration::ZERO;
+    while planned < total {
+        let n = (next() * nodes.len() as f64) as usize % nodes.len();
+        let roll = next();
+        let fault = if roll < 0.2 {
+            Fault::CutFromRedis(n)
+        } else if roll < 0.3 {
+            Fault::CutToRedis(n)
+        } else if roll < 0.4 {
+            Fault::CutFromRedisOneWay(n)
+        } else if roll < 0.55 {
+            Fault::CutFromClients(n)
+        } else if roll < 0.9 {
+            let host = if next() < 0.4 { "redis" } else { nodes[n] };
+            let delay = 50.0 + next() * 450.0;
+            Fault::Slow {
+                host,
+                impair: Impair {
+                    delay: Duration::from_millis(delay as u64),
+                    jitter: Duration::from_millis((next() * delay / 2.0) as u64),
+                    loss: 0.01 + next() * 0.19,
+                },
+            }
+        } else {
+            Fault::Kill(n)
+        };
+        let hold = Duration::from_secs_f64(1.0 + next() * 7.0);
+        let pause = Duration::from_secs_f64(1.0 + next() * 4.0);
+        planned += hold + pause;
+        steps.push(Step { fault, hold, pause });
+    }
+    steps
 }

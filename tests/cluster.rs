@@ -362,22 +362,47 @@ async fn redis_outage_fails_fast_keeps_local_delivery_and_recovers() {
     );
 }
 
+/// Two nodes and a backend for `$disconnect`s; `cut_off` reaches Redis through
+/// a proxy that can cut it off. `tune` edits both nodes' config.
+struct CutOff {
+    _redis: RedisServer,
+    backend: Backend,
+    proxy: support::tcp_proxy::TcpProxy,
+    survivor: Gw,
+    cut_off: Gw,
+}
+
+impl CutOff {
+    async fn start(tune: impl Fn(String) -> String) -> CutOff {
+        let redis = RedisServer::start();
+        let backend = Backend::start().await;
+        let target = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+        let proxy = support::tcp_proxy::TcpProxy::start(target).await;
+        let config = |url: &str| tune(cluster_config(url, Some(&backend.url())));
+        let survivor = Gw::start(&config(&redis.url())).await;
+        let cut_off = Gw::start(&config(&format!("redis://{}", proxy.addr))).await;
+        survivor.wait_ready().await;
+        cut_off.wait_ready().await;
+        CutOff {
+            _redis: redis,
+            backend,
+            proxy,
+            survivor,
+            cut_off,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_node_cut_off_and_declared_lost_closes_its_reaped_connections_without_a_second_disconnect()
  {
-    let redis = RedisServer::start();
-    let backend = Backend::start().await;
-    let proxy =
-        support::tcp_proxy::TcpProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
-            .await;
-    let survivor = Gw::start(&cluster_config(&redis.url(), Some(&backend.url()))).await;
-    let cut_off = Gw::start(&cluster_config(
-        &format!("redis://{}", proxy.addr),
-        Some(&backend.url()),
-    ))
-    .await;
-    survivor.wait_ready().await;
-    cut_off.wait_ready().await;
+    let CutOff {
+        _redis,
+        backend,
+        proxy,
+        survivor,
+        cut_off,
+    } = CutOff::start(|c| c).await;
     let (mut reaped, reaped_id) = connected(&cut_off.url("prod")).await;
     // Recorded in Redis (the owner answers through the survivor once it is).
     assert_eq!(post(&survivor, &reaped_id, "recorded").await, 200);
@@ -432,19 +457,13 @@ async fn a_node_cut_off_and_declared_lost_closes_its_reaped_connections_without_
 /// lost meanwhile.
 #[tokio::test]
 async fn a_connection_ending_while_its_node_is_cut_off_gets_exactly_one_disconnect() {
-    let redis = RedisServer::start();
-    let backend = Backend::start().await;
-    let proxy =
-        support::tcp_proxy::TcpProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
-            .await;
-    let survivor = Gw::start(&cluster_config(&redis.url(), Some(&backend.url()))).await;
-    let cut_off = Gw::start(&cluster_config(
-        &format!("redis://{}", proxy.addr),
-        Some(&backend.url()),
-    ))
-    .await;
-    survivor.wait_ready().await;
-    cut_off.wait_ready().await;
+    let CutOff {
+        _redis,
+        backend,
+        proxy,
+        survivor,
+        cut_off,
+    } = CutOff::start(|c| c).await;
     let (mut ws, id) = connected(&cut_off.url("prod")).await;
     // Recorded in Redis (the owner answers through the survivor once it is).
     assert_eq!(post(&survivor, &id, "recorded").await, 200);
@@ -470,19 +489,14 @@ async fn a_connection_ending_while_its_node_is_cut_off_gets_exactly_one_disconne
 /// `$disconnect` goes out once Redis is back, and only then.
 #[tokio::test]
 async fn a_disconnect_waits_for_redis_and_goes_out_once_it_is_back() {
-    let redis = RedisServer::start();
-    let backend = Backend::start().await;
-    let proxy =
-        support::tcp_proxy::TcpProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
-            .await;
     // A TTL no scheduler hiccup reaches: this test is about the node's own claim.
-    let config = |url: &str| {
-        cluster_config(url, Some(&backend.url())).replace("node_ttl = \"1s\"", "node_ttl = \"30s\"")
-    };
-    let survivor = Gw::start(&config(&redis.url())).await;
-    let cut_off = Gw::start(&config(&format!("redis://{}", proxy.addr))).await;
-    survivor.wait_ready().await;
-    cut_off.wait_ready().await;
+    let CutOff {
+        _redis,
+        backend,
+        proxy,
+        survivor,
+        cut_off,
+    } = CutOff::start(|c| c.replace("node_ttl = \"1s\"", "node_ttl = \"30s\"")).await;
     let (ws, id) = connected(&cut_off.url("prod")).await;
     assert_eq!(post(&survivor, &id, "recorded").await, 200);
     proxy.cut();

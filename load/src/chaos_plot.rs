@@ -38,8 +38,10 @@ const ANSWERS: [(&str, RGBColor); 4] = [
 ];
 
 pub(crate) async fn run(a: Args) -> Result<crate::Outcome, String> {
-    let text = std::fs::read_to_string(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    let text =
+        std::fs::read_to_string(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let mut svg = String::new();
     draw(&mut svg, &doc).map_err(|e| format!("plotting: {e}"))?;
     std::fs::write(&a.output, svg).map_err(|e| format!("{}: {e}", a.output.display()))?;
@@ -66,7 +68,9 @@ fn draw(out: &mut String, doc: &Value) -> Result<(), Box<dyn std::error::Error>>
     let mut kinds: BTreeMap<&str, RGBColor> = BTreeMap::new();
     for f in faults {
         let n = kinds.len();
-        kinds.entry(f["kind"].as_str().unwrap_or("?")).or_insert(KIND_COLORS[n % KIND_COLORS.len()]);
+        kinds
+            .entry(f["kind"].as_str().unwrap_or("?"))
+            .or_insert(KIND_COLORS[n % KIND_COLORS.len()]);
     }
 
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
@@ -84,13 +88,20 @@ fn draw(out: &mut String, doc: &Value) -> Result<(), Box<dyn std::error::Error>>
         .x_label_area_size(30)
         .y_label_area_size(50)
         .build_cartesian_2d(0.0..seconds, 0.0..top)?;
-    chart.configure_mesh().x_desc("seconds").y_desc("POSTs per second").draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc("POSTs per second")
+        .draw()?;
     for (kind, color) in &kinds {
         let spans: Vec<_> = faults
             .iter()
             .filter(|f| f["kind"].as_str() == Some(kind))
             .map(|f| {
-                let (s, e) = (f["start"].as_f64().unwrap_or(0.0), f["end"].as_f64().unwrap_or(0.0));
+                let (s, e) = (
+                    f["start"].as_f64().unwrap_or(0.0),
+                    f["end"].as_f64().unwrap_or(0.0),
+                );
                 Rectangle::new([(s, 0.0), (e, top)], color.mix(0.22).filled())
             })
             .collect();
@@ -98,10 +109,15 @@ fn draw(out: &mut String, doc: &Value) -> Result<(), Box<dyn std::error::Error>>
         chart
             .draw_series(spans)?
             .label(format!("fault: {kind}"))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.4).filled()));
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.4).filled())
+            });
     }
     for (k, color) in ANSWERS {
-        let points = timeline.iter().enumerate().map(|(t, row)| (t as f64 + 0.5, count(row, k)));
+        let points = timeline
+            .iter()
+            .enumerate()
+            .map(|(t, row)| (t as f64 + 0.5, count(row, k)));
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(format!("answered {k}"))
@@ -133,7 +149,10 @@ fn draw(out: &mut String, doc: &Value) -> Result<(), Box<dyn std::error::Error>>
             let up = row["ready"][node].as_u64()?;
             let color = if up == 1 { ANSWERS[0].1 } else { ANSWERS[1].1 };
             let y = node as f64;
-            Some(Rectangle::new([(t as f64, y - 0.35), (t as f64 + 1.0, y + 0.35)], color.filled()))
+            Some(Rectangle::new(
+                [(t as f64, y - 0.35), (t as f64 + 1.0, y + 0.35)],
+                color.filled(),
+            ))
         });
         ready.draw_series(cells)?;
     }

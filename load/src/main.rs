@@ -17,12 +17,12 @@
 //!   sockgate, and writes the comparison table (see `compare.rs`).
 
 mod broadcast;
+mod chaos_plot;
 mod churn;
 mod client;
 mod compare;
 mod dashboard;
 mod deflate;
-mod chaos_plot;
 mod echo;
 mod hold;
 mod http;

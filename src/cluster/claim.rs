@@ -207,7 +207,11 @@ pub(super) async fn declared_lost(cluster: &Cluster, node: &dyn super::Node) -> 
         for chunk in ids.chunks(RECORD_CHUNK) {
             let mut hdel = redis::cmd("HDEL");
             hdel.arg(names::conns(cluster.node)).arg(chunk);
-            let _ = tokio::time::timeout(cluster.cfg.request_timeout, hdel.query_async::<i64>(&mut redis)).await;
+            let _ = tokio::time::timeout(
+                cluster.cfg.request_timeout,
+                hdel.query_async::<i64>(&mut redis),
+            )
+            .await;
         }
     }
     Some(over)

@@ -365,7 +365,12 @@ impl Connection {
     /// Cluster side: its record is being written (it may land even if no
     /// answer comes).
     pub(crate) fn mark_record_sent(&self) {
-        let _ = self.registered.compare_exchange(RECORD_NONE, RECORD_SENT, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.registered.compare_exchange(
+            RECORD_NONE,
+            RECORD_SENT,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// Whether its record is in Redis (then `$disconnect` goes to whoever claims it first).

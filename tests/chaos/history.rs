@@ -89,6 +89,16 @@ pub struct History {
     pub ready: Vec<Ready>,
 }
 
+impl History {
+    /// How many @connections POSTs and group sends got `status`.
+    pub fn answered(&self, status: u16) -> usize {
+        self.posts
+            .iter()
+            .filter(|p| p.outcome == Outcome::Status(status))
+            .count()
+    }
+}
+
 /// The run's clock and its history, shared by every thread of the harness.
 #[derive(Clone)]
 pub struct Recorder {

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use checker::Bounds;
 use cluster::Cluster;
-use history::{History, Outcome, Recorder};
+use history::{History, Recorder};
 use nemesis::{Fault, Step};
 use net::{Impair, Net};
 use workload::{Phase, Plan};
@@ -168,12 +168,7 @@ fn run(run: Run) -> Option<Ran> {
 
 fn summary(ran: &Ran) -> String {
     let h = &ran.history;
-    let by = |s: u16| {
-        h.posts
-            .iter()
-            .filter(|p| p.outcome == Outcome::Status(s))
-            .count()
-    };
+    let by = |s| h.answered(s);
     format!(
         "{} POSTs (200: {}, 503: {}, 410: {}), {} frames, {} connections, {} events, {} faults; counted: {:?}; node ⇄ redis bytes: {:?}",
         h.posts.len(),
@@ -201,12 +196,7 @@ fn the_delivery_contract_holds_through_partitions_latency_and_loss() {
     };
     eprintln!("{}", summary(&ran));
     let h = &ran.history;
-    let by = |s: u16| {
-        h.posts
-            .iter()
-            .filter(|p| p.outcome == Outcome::Status(s))
-            .count()
-    };
+    let by = |s| h.answered(s);
     // The run did what it is for: traffic through every fault.
     assert!(by(200) > 300 && h.sessions.len() > 40 && h.frames.len() > 300);
     assert!(by(503) > 0, "the Redis faults made some POSTs fail");
@@ -233,7 +223,7 @@ fn a_random_schedule_for_minutes() {
         .unwrap_or(600);
     let seed: u64 = env("SOCKGATE_CHAOS_SEED")
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| sockgate::clock::now_ms());
+        .unwrap_or_else(sockgate::clock::now_ms);
     let out = std::path::PathBuf::from(
         env("SOCKGATE_CHAOS_OUT").unwrap_or_else(|| "load/results/chaos".into()),
     );

@@ -102,20 +102,24 @@ pub async fn request(
     tokio::time::timeout(timeout, exchange).await.ok().flatten()
 }
 
+/// A node's `/readyz` status, or `None` without an answer within a second.
+async fn readyz(node: Ipv4Addr) -> Option<u16> {
+    request(
+        (node, METRICS),
+        "GET",
+        "/readyz",
+        "",
+        Duration::from_secs(1),
+    )
+    .await
+}
+
 /// Waits until every node answers `/readyz` 200.
 pub async fn wait_ready(nodes: &[Ipv4Addr], patience: Duration) -> bool {
     let deadline = sockgate::clock::now() + patience;
     for &node in nodes {
         loop {
-            let status = request(
-                (node, METRICS),
-                "GET",
-                "/readyz",
-                "",
-                Duration::from_secs(1),
-            )
-            .await;
-            if status == Some(200) {
+            if readyz(node).await == Some(200) {
                 break;
             }
             if sockgate::clock::now() > deadline {
@@ -187,14 +191,7 @@ async fn poster(
 async fn prober(node: usize, addr: Ipv4Addr, rec: Recorder, phase: watch::Receiver<Phase>) {
     while *phase.borrow() < Phase::Leave {
         let at = rec.now();
-        let status = request(
-            (addr, METRICS),
-            "GET",
-            "/readyz",
-            "",
-            Duration::from_secs(1),
-        )
-        .await;
+        let status = readyz(addr).await;
         rec.with(|h| h.ready.push(Ready { node, at, status }));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -173,6 +173,14 @@ impl Cluster {
         }
     }
 
+    /// The process id of `host`'s process (for its CPU time).
+    pub fn pid(&self, host: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .find(|p| p.name == host)
+            .map(|p| p.child.id())
+    }
+
     /// `kill -9` of a node (a crashed host).
     pub fn kill(&mut self, node: &str) {
         self.procs.retain(|p| p.name != node);

@@ -14,6 +14,7 @@ mod backend;
 mod checker;
 mod checker_tests;
 mod cluster;
+mod cost;
 mod history;
 mod nemesis;
 mod net;
@@ -245,4 +246,91 @@ fn a_random_schedule_for_minutes() {
         ran.report.violations.join("\n"),
         ran.logs
     );
+}
+
+/// `load/cost.sh`: what each operation costs Redis and the network, with
+/// `SOCKGATE_COST_NODES` nodes (2), no faults; writes
+/// `load/results/cost/nodes-N.json` (or under `SOCKGATE_COST_OUT`).
+#[test]
+#[ignore = "run by load/cost.sh"]
+fn costs_per_operation() {
+    let env = |k: &str| std::env::var(k).ok();
+    let n: usize = env("SOCKGATE_COST_NODES")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let out = std::path::PathBuf::from(
+        env("SOCKGATE_COST_OUT").unwrap_or_else(|| "load/results/cost".into()),
+    );
+    let nodes = &NODES[..n];
+    let hosts: Vec<&'static str> = ["redis"]
+        .into_iter()
+        .chain(nodes.iter().copied())
+        .chain(["lb", "clients", "backend"])
+        .collect();
+    let net = match Net::create(&hosts, 1) {
+        Ok(net) => net,
+        Err(e) => {
+            eprintln!("skipped: cannot make network namespaces here ({e})");
+            return;
+        }
+    };
+    let rec = Recorder::new();
+    let (stop_backend, stopped) = tokio::sync::watch::channel(false);
+    let backend = backend::start(&net, rec, stopped);
+    let cluster = Cluster::start(&net, nodes, BIN);
+    let probe = cost::Probe {
+        net: &net,
+        nodes: nodes.to_vec(),
+        pids: nodes.iter().filter_map(|n| cluster.pid(n)).collect(),
+    };
+    let (owner, asker) = (net.ip(nodes[0]), net.ip(nodes[1]));
+    let ips: Vec<_> = nodes.iter().map(|n| net.ip(n)).collect();
+    let ns = net.ns_file("clients");
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            net::enter(&ns).expect("enter the clients' namespace");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                assert!(
+                    workload::wait_ready(&ips, secs(30.0)).await,
+                    "{}",
+                    cluster.logs()
+                );
+                cost::measure(&probe, owner, asker, 500, 2000).await
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    stop_backend.send_replace(true);
+    backend.join().unwrap();
+    let mut result = result;
+    // The model's check: this run's Redis commands predicted from another
+    // run's per-operation figures (a 2-node run predicting a 3-node one).
+    let other = (2..=3)
+        .filter(|&m| m != n)
+        .map(|m| out.join(format!("nodes-{m}.json")))
+        .find(|p| p.exists());
+    if let Some(other) = other {
+        let model: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&other).unwrap()).unwrap();
+        let predicted = cost::predict(&model, &result);
+        let measured = result["window_commands"].as_f64().unwrap_or(0.0);
+        result["model_check"] = serde_json::json!({
+            "from": other.file_name().unwrap().to_string_lossy(),
+            "predicted_commands": predicted.round(),
+            "measured_commands": measured,
+            "error": ((predicted - measured) / measured * 1000.0).round() / 1000.0,
+        });
+    }
+    eprintln!("{}", serde_json::to_string_pretty(&result).unwrap());
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join(format!("nodes-{n}.json")),
+        serde_json::to_string_pretty(&result).unwrap(),
+    )
+    .unwrap();
 }

@@ -171,7 +171,6 @@ pub async fn measure(
     let s0 = probe.sample();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let s1 = probe.sample();
-    let idle = rates(&s0, &s1);
 
     let mut clients = Vec::new();
     for _ in 0..conns {
@@ -179,7 +178,6 @@ pub async fn measure(
     }
     settle().await;
     let s2 = probe.sample();
-    let memory_per_connection = (s2.redis.memory - s1.redis.memory) / conns as f64;
 
     let post = |path: String, body: &'static str| async move {
         request(
@@ -229,6 +227,21 @@ pub async fn measure(
     }
     settle().await;
     let s7 = probe.sample();
+    report(
+        probe,
+        &[s0, s1, s2, s3, s4, s5, s6, s7],
+        conns,
+        calls,
+        sends,
+    )
+}
+
+/// The measurements from the eight samples `measure` took: idle, connected,
+/// posted, joined, group-sent, broadcast, disconnected.
+fn report(probe: &Probe<'_>, s: &[Sample; 8], conns: usize, calls: usize, sends: usize) -> Value {
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = s;
+    let idle = rates(s0, s1);
+    let memory_per_connection = (s2.redis.memory - s1.redis.memory) / conns as f64;
     let idle_per_node: BTreeMap<&String, f64> = idle
         .0
         .iter()
@@ -252,12 +265,12 @@ pub async fn measure(
             "bytes_node_redis": (idle.1 / probe.nodes.len() as f64).round(),
         },
         "redis_memory_per_connection_bytes": memory_per_connection.round(),
-        "connect": per_op(&s1, &s2, conns as f64, &idle),
-        "post_cross_node": per_op(&s2, &s3, calls as f64, &idle),
-        "group_join_cross_node": per_op(&s3, &s4, conns as f64, &idle),
-        "group_send_to_all": per_op(&s4, &s5, sends as f64, &idle),
-        "broadcast": per_op(&s5, &s6, sends as f64, &idle),
-        "disconnect": per_op(&s6, &s7, conns as f64, &idle),
+        "connect": per_op(s1, s2, conns as f64, &idle),
+        "post_cross_node": per_op(s2, s3, calls as f64, &idle),
+        "group_join_cross_node": per_op(s3, s4, conns as f64, &idle),
+        "group_send_to_all": per_op(s4, s5, sends as f64, &idle),
+        "broadcast": per_op(s5, s6, sends as f64, &idle),
+        "disconnect": per_op(s6, s7, conns as f64, &idle),
     })
 }
 

@@ -4,7 +4,7 @@
 //! Each recorded connection has a record in its node's hash; whoever removes
 //! it (`HDEL` answering 1) delivers. A survivor that reaps a lost node first
 //! sets the node's lost mark (a tombstone naming the reap), then claims record
-//! by record with [`REAP`], which also adds the id to the node's reaped set in
+//! by record with [`struct@REAP`], which also adds the id to the node's reaped set in
 //! the same step.
 //!
 //! - **Own node, Redis reachable**: `HDEL` and `SISMEMBER` of the reaped set
@@ -50,7 +50,10 @@ pub(super) const MAX_WAITING: usize = 16_384;
 /// A survivor's claim of one of a lost node's records: removes it and, if it
 /// was there, remembers it as reaped, in one step (KEYS: the records, the
 /// reaped set; ARGV: the id, the set's lifetime in seconds).
-pub(super) const REAP: &str = r#"
+pub(super) static REAP: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(REAP_LUA));
+
+const REAP_LUA: &str = r#"
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -85,7 +88,7 @@ impl Cluster {
         if !conn.is_registered()
             && self
                 .records
-                .try_send(super::liveness::RecordOp::Forget(conn.id))
+                .try_send(super::RecordOp::Forget(conn.id))
                 .is_err()
         {
             self.forget_later(conn.id);

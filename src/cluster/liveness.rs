@@ -22,13 +22,9 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Cluster, Kind, Node, Record, claim, names};
+use super::{Cluster, Kind, Node, Record, RecordOp, claim, names};
 use crate::clock;
 use crate::conn::{Connection, Id, NodeTag};
-
-/// A survivor's claim of a lost node's record (see `claim`).
-static REAP: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(claim::REAP));
 
 /// Records written or removed in one pipeline.
 const RECORD_BATCH: usize = 512;
@@ -38,16 +34,6 @@ const REAP_CONCURRENCY: usize = 64;
 const REAPER_LOCK_MS: u64 = 60_000;
 /// How long a lost node's tombstone stays, for it to notice if it comes back.
 const LOST_MARK_SECS: u64 = 3600;
-
-/// What the record writer does, in order.
-#[derive(Debug)]
-pub(super) enum RecordOp {
-    /// A connection opened: write its record.
-    Open(Arc<Connection>),
-    /// A connection that was never recorded ended: remove any record a batch in
-    /// flight may still write.
-    Forget(Id),
-}
 
 pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
     let mut tick = tokio::time::interval(cluster.cfg.heartbeat_interval);
@@ -326,7 +312,7 @@ async fn reap(cluster: Arc<Cluster>, node: Arc<dyn Node>, lost: NodeTag) {
                 let (cluster, node, key) = (&cluster, &node, &key);
                 async move {
                     let mut redis = cluster.redis.clone();
-                    let won = REAP
+                    let won = claim::REAP
                         .key(key)
                         .key(names::reaped(lost))
                         .arg(&id)

@@ -153,6 +153,16 @@ impl Record {
     }
 }
 
+/// What the record writer does, in order.
+#[derive(Debug)]
+pub(super) enum RecordOp {
+    /// A connection opened: write its record.
+    Open(Arc<Connection>),
+    /// A connection that was never recorded ended: remove any record a batch in
+    /// flight may still write.
+    Forget(Id),
+}
+
 /// A node's link to the others.
 pub struct Cluster {
     node: NodeTag,
@@ -177,7 +187,7 @@ pub struct Cluster {
     /// Connections whose `$disconnect` was delivered while Redis was unreachable:
     /// their records must still be removed.
     stale: Mutex<Vec<Id>>,
-    records: mpsc::Sender<liveness::RecordOp>,
+    records: mpsc::Sender<RecordOp>,
     /// Groups whose membership on this node changed (for the subscription reconciler).
     dirty_groups: Mutex<HashSet<GroupKey>>,
     groups_changed: Notify,
@@ -442,7 +452,7 @@ impl Cluster {
     pub fn opened(&self, conn: &Arc<Connection>) {
         if self
             .records
-            .try_send(liveness::RecordOp::Open(Arc::clone(conn)))
+            .try_send(RecordOp::Open(Arc::clone(conn)))
             .is_err()
         {
             self.needs_resync.store(true, Ordering::Release);

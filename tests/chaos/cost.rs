@@ -149,12 +149,13 @@ async fn connect(node: Ipv4Addr) -> (Ws, String) {
     ws.send(Message::text(r#"{"action":"whoami"}"#))
         .await
         .unwrap();
-    loop {
-        if let Some(Ok(Message::Text(t))) = ws.next().await {
+    while let Some(msg) = ws.next().await {
+        if let Message::Text(t) = msg.expect("a frame") {
             let v: Value = serde_json::from_str(&t).unwrap();
             return (ws, v["connectionId"].as_str().unwrap().to_string());
         }
     }
+    panic!("the connection ended before its id came")
 }
 
 /// The phases, from the clients' host: `owner` holds the connections, `asker`

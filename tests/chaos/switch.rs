@@ -92,6 +92,10 @@ pub struct Switch {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Frames waiting per output port: netem's default queue limit (1,000
+/// packets), so a delayed link holds at most that much, as it would there.
+const PORT_QUEUE: usize = 1000;
+
 /// Largest frame read: TAP without offloads gives frames of the MTU (1500)
 /// plus the Ethernet header; the rest is margin.
 const FRAME: usize = 2048;
@@ -180,10 +184,10 @@ fn open(ns: &std::path::Path, prefix: &str, ports: usize) -> Result<Vec<Arc<Tun>
 
 async fn forward(taps: Vec<Arc<Tun>>, rules: Arc<Mutex<Rules>>) {
     // One FIFO per output port.
-    let queues: Vec<mpsc::UnboundedSender<(Instant, Vec<u8>)>> = taps
+    let queues: Vec<mpsc::Sender<(Instant, Vec<u8>)>> = taps
         .iter()
         .map(|tap| {
-            let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+            let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(PORT_QUEUE);
             let tap = Arc::clone(tap);
             tokio::spawn(async move {
                 while let Some((at, frame)) = rx.recv().await {
@@ -219,7 +223,8 @@ async fn forward(taps: Vec<Arc<Tun>>, rules: Arc<Mutex<Rules>>) {
                 for to in (0..queues.len()).filter(|&to| to != port && out.is_none_or(|o| o == to))
                 {
                     if let Some(delay) = rules.judge(port, to, n) {
-                        let _ = queues[to].send((now + delay, frame.to_vec()));
+                        // A full port drops the frame, as a full link buffer does.
+                        let _ = queues[to].try_send((now + delay, frame.to_vec()));
                     }
                 }
             }

@@ -362,6 +362,14 @@ async fn redis_outage_fails_fast_keeps_local_delivery_and_recovers() {
     );
 }
 
+/// Cuts `node` off from Redis and waits until it knows (its `/readyz` says 503).
+async fn cut_and_wait(proxy: &support::tcp_proxy::TcpProxy, node: &Gw) {
+    proxy.cut();
+    while node.readyz().await != 503 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Two nodes and a backend for `$disconnect`s; `cut_off` reaches Redis through
 /// a proxy that can cut it off. `tune` edits both nodes' config.
 struct CutOff {
@@ -469,10 +477,7 @@ async fn a_connection_ending_while_its_node_is_cut_off_gets_exactly_one_disconne
     assert_eq!(post(&survivor, &id, "recorded").await, 200);
     assert_eq!(recv_text(&mut ws).await, "recorded");
 
-    proxy.cut();
-    while cut_off.readyz().await != 503 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    cut_and_wait(&proxy, &cut_off).await;
     ws.close(None).await.unwrap();
     // The survivor declares the node lost (node_ttl 1 s) and delivers it;
     // the node that saw the close holds its own until it can claim it.
@@ -499,10 +504,7 @@ async fn a_disconnect_waits_for_redis_and_goes_out_once_it_is_back() {
     } = CutOff::start(|c| c.replace("node_ttl = \"1s\"", "node_ttl = \"30s\"")).await;
     let (ws, id) = connected(&cut_off.url("prod")).await;
     assert_eq!(post(&survivor, &id, "recorded").await, 200);
-    proxy.cut();
-    while cut_off.readyz().await != 503 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    cut_and_wait(&proxy, &cut_off).await;
     drop(ws);
     let during = backend
         .drain("/disconnect", Duration::from_millis(300))

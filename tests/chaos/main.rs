@@ -87,20 +87,24 @@ struct Ran {
     logs: String,
 }
 
-fn run(run: Run) -> Option<Ran> {
-    let nodes = &NODES[..run.nodes];
+/// Redis, `nodes`, the load balancer, the clients and the backend, each a
+/// host; `None` (having said why) where namespaces cannot be made.
+fn network(nodes: &[&'static str], seed: u64) -> Option<Net> {
     let hosts: Vec<&'static str> = ["redis"]
         .into_iter()
         .chain(nodes.iter().copied())
         .chain(["lb", "clients", "backend"])
         .collect();
-    let net = match Net::create(&hosts, run.seed) {
-        Ok(net) => net,
-        Err(e) => {
-            eprintln!("skipped: cannot make network namespaces here ({e}); needs root and TUN");
-            return None;
-        }
-    };
+    Net::create(&hosts, seed)
+        .map_err(|e| {
+            eprintln!("skipped: cannot make network namespaces here ({e}); needs root and TUN")
+        })
+        .ok()
+}
+
+fn run(run: Run) -> Option<Ran> {
+    let nodes = &NODES[..run.nodes];
+    let net = network(nodes, run.seed)?;
     let rec = Recorder::new();
     let (stop_backend, stopped) = tokio::sync::watch::channel(false);
     let backend = backend::start(&net, rec.clone(), stopped);
@@ -262,18 +266,7 @@ fn costs_per_operation() {
         env("SOCKGATE_COST_OUT").unwrap_or_else(|| "load/results/cost".into()),
     );
     let nodes = &NODES[..n];
-    let hosts: Vec<&'static str> = ["redis"]
-        .into_iter()
-        .chain(nodes.iter().copied())
-        .chain(["lb", "clients", "backend"])
-        .collect();
-    let net = match Net::create(&hosts, 1) {
-        Ok(net) => net,
-        Err(e) => {
-            eprintln!("skipped: cannot make network namespaces here ({e})");
-            return;
-        }
-    };
+    let Some(net) = network(nodes, 1) else { return };
     let rec = Recorder::new();
     let (stop_backend, stopped) = tokio::sync::watch::channel(false);
     let backend = backend::start(&net, rec, stopped);

@@ -518,6 +518,37 @@ async fn a_disconnect_waits_for_redis_and_goes_out_once_it_is_back() {
     assert!(extra.is_empty(), "a second $disconnect: {}", extra.len());
 }
 
+/// Issue 25 (found by `load/chaos.sh`): a record whose connection a survivor
+/// reaped is never written again, however the node's write races the reap.
+/// Here the reap comes first: the node is cut off when the client connects,
+/// its id is put in the node's reaped set (what a survivor's claim leaves),
+/// and the resync after the cut finds it there. The record is refused, the
+/// connection closed with 1012, and its end delivers no `$disconnect` (the
+/// survivor delivered it). Writing it, as before, let the node's next reap
+/// deliver a second one.
+#[tokio::test]
+async fn a_reaped_record_is_never_written_again() {
+    let CutOff {
+        _redis: redis,
+        backend,
+        proxy,
+        survivor: _survivor,
+        cut_off,
+    } = CutOff::start(|c| c.replace("node_ttl = \"1s\"", "node_ttl = \"30s\"")).await;
+    cut_and_wait(&proxy, &cut_off).await;
+    let (mut ws, id) = connected(&cut_off.url("prod")).await;
+    let (conns, reaped) = (
+        format!("sockgate:{{n:{}}}:conns", &id[..4]),
+        format!("sockgate:{{n:{}}}:reaped", &id[..4]),
+    );
+    assert_eq!(redis.cli(&["SADD", &reaped, &id]).as_deref(), Some("1"));
+    proxy.restore();
+    assert_eq!(expect_close(&mut ws).await.0, 1012);
+    assert_eq!(redis.cli(&["HEXISTS", &conns, &id]).as_deref(), Some("0"));
+    let extra = backend.drain("/disconnect", Duration::from_secs(2)).await;
+    assert!(extra.is_empty(), "a second $disconnect: {}", extra.len());
+}
+
 /// Issue 22 §2: `rediss://`, against a real redis-server that speaks only
 /// TLS with a certificate from a test CA: two nodes deliver across each
 /// other; a node that does not trust the CA never reaches Redis.

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 use super::{Cluster, Kind, Node, Record, RecordOp, claim, names};
 use crate::clock;
-use crate::conn::{Connection, Id, NodeTag};
+use crate::conn::{CloseReason, Connection, Id, NodeTag};
 
 /// Records written or removed in one pipeline.
 const RECORD_BATCH: usize = 512;
@@ -172,40 +172,43 @@ async fn write_records(cluster: &Cluster, ops: &[RecordOp]) -> bool {
         fail_records(cluster, ops);
         return false;
     }
-    let key = names::conns(cluster.node);
-    let mut pipe = redis::pipe();
+    let mut call = claim::RECORD.prepare_invoke();
+    call.key(names::conns(cluster.node))
+        .key(names::reaped(cluster.node));
     for op in ops {
         match op {
             RecordOp::Open(conn) => {
                 let json = serde_json::to_string(&Record::of_info(&conn.info)).unwrap_or_default();
-                pipe.hset(&key, conn.id.as_str(), json).ignore();
+                call.arg("o").arg(conn.id.as_str()).arg(json);
                 // From here it may land even if no answer comes (see `claim`).
                 conn.mark_record_sent();
             }
             RecordOp::Forget(id) => {
-                pipe.hdel(&key, id.as_str()).ignore();
+                call.arg("f").arg(id.as_str());
             }
         }
     }
     let mut redis = cluster.redis.clone();
-    let ok = matches!(
-        tokio::time::timeout(
-            cluster.cfg.request_timeout,
-            pipe.query_async::<()>(&mut redis)
-        )
-        .await,
-        Ok(Ok(()))
-    );
-    if ok {
-        for op in ops {
-            if let RecordOp::Open(conn) = op {
-                conn.mark_registered();
+    let answer = tokio::time::timeout(
+        cluster.cfg.request_timeout,
+        call.invoke_async::<Vec<String>>(&mut redis),
+    )
+    .await;
+    let Ok(Ok(refused)) = answer else {
+        fail_records(cluster, ops);
+        return false;
+    };
+    for op in ops {
+        if let RecordOp::Open(conn) = op {
+            conn.mark_registered();
+            if refused.iter().any(|id| id == conn.id.as_str()) {
+                // A survivor reaped it (and delivered its `$disconnect`)
+                // before this write: close it as `claim::declared_lost` does.
+                conn.request_close(CloseReason::NodeLost);
             }
         }
-    } else {
-        fail_records(cluster, ops);
     }
-    ok
+    true
 }
 
 /// Leaves a batch to the next resync: forgets are remembered, opens are found

@@ -350,9 +350,26 @@ impl Cluster {
             if receivers == 0 {
                 // Nobody listens on the owner's channel: it is gone (then so is
                 // the connection), or it is cut off from Redis (we cannot tell).
-                return match self.exists(names::alive(owner)).await? {
-                    false => Err(DeliveryError::Gone),
-                    true => Err(DeliveryError::Unavailable),
+                let alive = self.exists(names::alive(owner)).await?;
+                if !self.redis.sharded() {
+                    return Err(if alive {
+                        DeliveryError::Unavailable
+                    } else {
+                        DeliveryError::Gone
+                    });
+                }
+                // A Redis Cluster counts only the subscribers of the node
+                // `SPUBLISH` ran on: after a failover the owner may still be
+                // subscribed on the demoted master, now a replica of the
+                // shard, and receive it (found by `tests/chaos`, answered
+                // 410 and delivered). So an answer is waited for until the
+                // deadline, when the owner would drop the request, and only
+                // then is it gone. (This deadline is the outer one's: the
+                // outer `timeout_at` polls this future first.)
+                return match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(reply)) => Ok(reply),
+                    _ if alive => Err(DeliveryError::Unavailable),
+                    _ => Err(DeliveryError::Gone),
                 };
             }
             rx.await.map_err(|_| DeliveryError::Unavailable)

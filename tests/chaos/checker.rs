@@ -12,7 +12,11 @@
 //! - no connection takes new messages after its `$disconnect`, once the
 //!   fault that caused it has healed (no two nodes serve it);
 //! - `/readyz` says 503 while its node is cut off from Redis for longer than
-//!   `unready_after`, and 200 at the end, all healed.
+//!   `unready_after`, and 200 at the end, all healed;
+//! - the cluster-wide limit admits, in any 10 s, at most what its bucket
+//!   allows in that time plus, for each node whose way to Redis a fault
+//!   touched then, that node's share (what it admits on its own while Redis
+//!   cannot answer).
 //!
 //! Each violation is printed with the operations around it.
 
@@ -28,6 +32,9 @@ pub struct Bounds {
     /// Slack for what the checker cannot time exactly: a heartbeat, the
     /// prober's period, a scheduler on a loaded machine.
     pub slack: Duration,
+    /// The cluster-wide limit: per second, burst.
+    pub limit: (f64, f64),
+    pub nodes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +42,22 @@ pub struct Report {
     pub violations: Vec<String>,
     /// Allowed by the contract, counted: name → how many.
     pub counted: BTreeMap<&'static str, usize>,
+    pub throttle: Throttle,
+}
+
+/// How close the cluster-wide limit came to its bounds.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Throttle {
+    pub admitted: usize,
+    pub refused: usize,
+    /// Windows judged, and those with no fault near.
+    pub windows: usize,
+    pub quiet_windows: usize,
+    /// The most any window admitted, as a share of its bound.
+    pub worst: f64,
+    /// In windows with no fault near: the fewest and the most admitted, as a
+    /// share of the bucket's allowance (rate × window + burst).
+    pub quiet_range: (f64, f64),
 }
 
 impl Report {
@@ -48,6 +71,7 @@ pub fn check(h: &History, b: Bounds) -> Report {
     deliveries(h, b, &mut r);
     disconnects(h, b, &mut r);
     readiness(h, b, &mut r);
+    throttles(h, b, &mut r);
     r
 }
 
@@ -130,7 +154,7 @@ fn deliveries(h: &History, b: Bounds, r: &mut Report) {
     // the connection is given up (TCP_USER_TIMEOUT) after that long.
     let redis_fault_near = |start: Duration, end: Duration| {
         h.faults.iter().any(|f| {
-            f.touches_redis
+            f.touches_redis()
                 && f.start <= end + b.request_timeout
                 && start <= f.end + b.unready_after + b.request_timeout
         })
@@ -270,8 +294,10 @@ fn disconnects(h: &History, b: Bounds, r: &mut Report) {
 
 fn readiness(h: &History, b: Bounds, r: &mut Report) {
     for f in &h.faults {
-        let Some(node) = f.cuts_redis else { continue };
-        let from = f.start + b.unready_after + b.slack;
+        let Some((node, settle)) = f.cuts_redis else {
+            continue;
+        };
+        let from = f.start + settle + b.unready_after + b.slack;
         for p in h
             .ready
             .iter()
@@ -301,5 +327,91 @@ fn readiness(h: &History, b: Bounds, r: &mut Report) {
                 .violations
                 .push(format!("node {node} not ready at the end: {last:?}")),
         }
+    }
+}
+
+/// The cluster-wide limit, judged over sliding 10 s windows of the requests'
+/// start times. A request is decided between its start and its answer, so a
+/// window's decisions span its length plus the slowest admitted answer in it.
+/// A node whose way to Redis a fault touched (from its start to
+/// `unready_after` and a request after its end) may also admit its share: the
+/// limit over the nodes it last counted live (at least all but one, with one
+/// fault at a time).
+fn throttles(h: &History, b: Bounds, r: &mut Report) {
+    const WINDOW: Duration = Duration::from_secs(10);
+    let (rate, burst) = b.limit;
+    let share = rate / (b.nodes.saturating_sub(1).max(1)) as f64;
+    let ok = |c: &&super::history::Throttled| c.outcome == Outcome::Status(200);
+    let t = &mut r.throttle;
+    t.admitted = h.throttled.iter().filter(ok).count();
+    t.refused = h
+        .throttled
+        .iter()
+        .filter(|c| c.outcome == Outcome::Status(429))
+        .count();
+    t.quiet_range = (f64::MAX, 0.0);
+    let last = h
+        .throttled
+        .iter()
+        .map(|c| c.start)
+        .max()
+        .unwrap_or_default();
+    let mut from = Duration::ZERO;
+    while from + WINDOW <= last {
+        let admitted: Vec<_> = h
+            .throttled
+            .iter()
+            .filter(ok)
+            .filter(|c| c.start >= from && c.start < from + WINDOW)
+            .collect();
+        let lag = admitted
+            .iter()
+            .map(|c| c.end - c.start)
+            .max()
+            .unwrap_or_default();
+        let span = (WINDOW + lag).as_secs_f64();
+        let to = from + WINDOW + lag;
+        let mut fallback = vec![false; b.nodes];
+        let mut near = false;
+        for f in &h.faults {
+            if f.start <= to && from <= f.end + b.unready_after + b.request_timeout + b.slack {
+                near = true;
+                f.redis_path.iter().for_each(|&n| fallback[n] = true);
+            }
+        }
+        // A node falling back adds at most its share, and at most what it
+        // admitted.
+        let fallbacks = fallback.iter().filter(|&&x| x).count();
+        let extra: f64 = (0..b.nodes)
+            .filter(|&n| fallback[n])
+            .map(|n| {
+                let through = admitted.iter().filter(|c| c.via == n).count() as f64;
+                through.min(share * span + burst + 1.0)
+            })
+            .sum();
+        let bound = rate * span + burst + 1.0 + extra;
+        let n = admitted.len() as f64;
+        t.windows += 1;
+        t.worst = t.worst.max(n / bound);
+        if !near {
+            t.quiet_windows += 1;
+            let allowance = rate * WINDOW.as_secs_f64() + burst;
+            t.quiet_range = (
+                t.quiet_range.0.min(n / allowance),
+                t.quiet_range.1.max(n / allowance),
+            );
+        }
+        if n > bound {
+            r.violations.push(format!(
+                "the cluster limit admitted {n} requests started in {}..{} (bound {bound:.1}: {} nodes falling back)",
+                ms(from),
+                ms(from + WINDOW),
+                fallbacks
+            ));
+        }
+        from += Duration::from_secs(1);
+    }
+    if t.quiet_windows == 0 {
+        t.quiet_range = (0.0, 0.0);
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::checker::{Bounds, Report, check};
-use super::history::{Event, Fault, Frame, History, Outcome, Post, Ready, Session};
+use super::history::{Event, Fault, Frame, History, Outcome, Post, Ready, Session, Throttled};
 
 fn t(ms: u64) -> Duration {
     Duration::from_millis(ms)
@@ -14,6 +14,8 @@ const BOUNDS: Bounds = Bounds {
     request_timeout: Duration::from_millis(500),
     unready_after: Duration::from_millis(900),
     slack: Duration::from_millis(1500),
+    limit: (20.0, 5.0),
+    nodes: 2,
 };
 
 /// One connection "c" (open from 0 to `closed`, if it closed: else still open
@@ -75,8 +77,8 @@ fn redis_fault(h: &mut History, node: usize, from: u64, to: u64) {
         what: "cut".into(),
         start: t(from),
         end: t(to),
-        touches_redis: true,
-        cuts_redis: Some(node),
+        redis_path: vec![node],
+        cuts_redis: Some((node, Duration::ZERO)),
     });
 }
 
@@ -242,4 +244,49 @@ fn readyz_must_say_503_while_cut_off_and_200_at_the_end() {
         status: None,
     });
     one(&check(&h, BOUNDS), "not ready at the end");
+}
+
+/// `per_node` requests a second admitted through each of `nodes`, for 20 s.
+fn admit(h: &mut History, nodes: usize, per_node: u64) {
+    for via in 0..nodes {
+        for i in 0..20 * per_node {
+            let start = t(i * 1000 / per_node);
+            h.throttled.push(Throttled {
+                via,
+                start,
+                end: start + t(5),
+                outcome: Outcome::Status(200),
+            });
+        }
+    }
+}
+
+#[test]
+fn the_cluster_limit_holds_its_bound_and_a_cut_off_node_adds_its_share() {
+    // 10 + 10 a second through two nodes: the limit (20/s), nothing more.
+    let mut h = base(None);
+    admit(&mut h, 2, 10);
+    let r = check(&h, BOUNDS);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert!(r.throttle.quiet_windows > 5 && r.throttle.quiet_range.1 < 1.0);
+    // 40 a second: twice the limit, with no fault to explain it.
+    let mut h = base(None);
+    admit(&mut h, 2, 20);
+    assert!(!check(&h, BOUNDS).violations.is_empty());
+    // The limit, and node 1's share on top while it is cut off from Redis.
+    let mut h = base(None);
+    admit(&mut h, 1, 20);
+    for i in 0..200 {
+        let start = t(3_000 + i * 50);
+        h.throttled.push(Throttled {
+            via: 1,
+            start,
+            end: start + t(5),
+            outcome: Outcome::Status(200),
+        });
+    }
+    redis_fault(&mut h, 1, 3_000, 13_000);
+    let r = check(&h, BOUNDS);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert!(r.throttle.worst > 0.5);
 }

@@ -1,6 +1,6 @@
-//! The processes of a chaos run, each in its host's namespace: redis-server,
-//! the sockgate nodes (the real binary) and nginx's stream module as the load
-//! balancer clients connect through. Each is killed when dropped.
+//! The processes of a chaos run, each in its host's namespace: Redis (see
+//! [`Redis`]), the sockgate nodes (the real binary) and nginx's stream module
+//! as the load balancer clients connect through. Each is killed when dropped.
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::backend;
 use super::net::Net;
+use super::redis::Redis;
 
 /// The management API's bearer token (the nodes listen on non-loopback
 /// addresses, where credentials are required).
@@ -21,6 +22,12 @@ pub const METRICS: u16 = 9090;
 /// timeout = 900 ms).
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
 pub const NODE_TTL: Duration = Duration::from_secs(2);
+/// On a Redis Cluster `node_ttl` must outlast a failover (the README says
+/// why): a node whose liveness key is on a failing shard cannot renew it
+/// until the replica takes over (the node timeout, 1 s, then an election).
+pub const CLUSTER_NODE_TTL: Duration = Duration::from_secs(5);
+/// The cluster-scoped limit on `GET /prod/limited` (per second, burst).
+pub const LIMIT: (f64, f64) = (20.0, 5.0);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 pub const UNREADY_AFTER: Duration = Duration::from_millis(900);
 
@@ -37,12 +44,13 @@ impl Drop for Proc {
 }
 
 pub struct Cluster {
+    pub redis: Redis,
     pub procs: Vec<Proc>,
     pub dir: PathBuf,
     bin: String,
 }
 
-fn spawn(net: &Net, host: &str, program: &str, args: &[&str], log: &std::path::Path) -> Proc {
+pub fn spawn(net: &Net, host: &str, program: &str, args: &[&str], log: &std::path::Path) -> Proc {
     // Appended: a restarted node's log follows its first life's.
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -64,7 +72,7 @@ fn spawn(net: &Net, host: &str, program: &str, args: &[&str], log: &std::path::P
     }
 }
 
-fn node_config(net: &Net, node: &str) -> String {
+fn node_config(net: &Net, redis: Redis, node: &str) -> String {
     let backend = format!("http://{}:{}", net.ip("backend"), backend::PORT);
     format!(
         r#"
@@ -76,11 +84,13 @@ node_id = "{node}"
 [management]
 bearer_tokens = {{ chaos = "{TOKEN}" }}
 [cluster]
-redis_url = "redis://{redis}:6379"
+{redis}
 heartbeat_interval = "{hb}ms"
 node_ttl = "{ttl}ms"
 request_timeout = "{rt}ms"
 max_clock_skew = "50ms"
+[throttle]
+on_redis_down = "open"
 [websocket]
 route_selection_expression = "$request.body.action"
 [stages.prod]
@@ -91,12 +101,24 @@ integration = {{ type = "aws_proxy", uri = "{backend}/disconnect" }}
 [routes.whoami]
 route_response = true
 integration = {{ type = "mock", body = '{{"connectionId":"${{context.connectionId}}"}}' }}
+[http.routes."GET /limited"]
+integration = {{ type = "mock", body = "ok" }}
+throttle = {{ rate = {rate}, burst = {burst}, scope = "cluster" }}
 "#,
-        redis = net.ip("redis"),
+        redis = redis.config(net),
         hb = HEARTBEAT.as_millis(),
-        ttl = NODE_TTL.as_millis(),
+        ttl = node_ttl(redis).as_millis(),
+        rate = LIMIT.0,
+        burst = LIMIT.1,
         rt = REQUEST_TIMEOUT.as_millis(),
     )
+}
+
+pub fn node_ttl(redis: Redis) -> Duration {
+    match redis {
+        Redis::Single => NODE_TTL,
+        Redis::Cluster => CLUSTER_NODE_TTL,
+    }
 }
 
 fn lb_config(net: &Net, nodes: &[&str], dir: &std::path::Path) -> String {
@@ -129,27 +151,13 @@ fn start_node(net: &Net, node: &str, bin: &str, dir: &std::path::Path) -> Proc {
 impl Cluster {
     /// Starts Redis, `nodes` and the load balancer. The caller waits for
     /// readiness (from a host that can reach them).
-    pub fn start(net: &Net, nodes: &[&'static str], bin: &str) -> Cluster {
+    pub fn start(net: &Net, redis: Redis, nodes: &[&'static str], bin: &str) -> Cluster {
         let dir = std::env::temp_dir().join(format!("sockgate-chaos-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut procs = vec![spawn(
-            net,
-            "redis",
-            "redis-server",
-            &[
-                "--port",
-                "6379",
-                "--bind",
-                "0.0.0.0",
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-            ],
-            &dir.join("redis.log"),
-        )];
+        let mut procs = redis.start(net, &dir);
         for &node in nodes {
-            std::fs::write(dir.join(format!("{node}.toml")), node_config(net, node)).unwrap();
+            let config = node_config(net, redis, node);
+            std::fs::write(dir.join(format!("{node}.toml")), config).unwrap();
             procs.push(start_node(net, node, bin, &dir));
         }
         let conf = dir.join("lb.conf");
@@ -167,6 +175,7 @@ impl Cluster {
             &dir.join("lb.log"),
         ));
         Cluster {
+            redis,
             procs,
             dir,
             bin: bin.to_string(),

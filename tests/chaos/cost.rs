@@ -1,6 +1,6 @@
 //! What each operation costs Redis and the network between the nodes and
 //! Redis (issue 25 §3, the cost model's inputs), measured on a cluster in the
-//! harness with no faults: `INFO commandstats` and `used_memory` deltas, the
+//! harness with no faults: `INFO commandstats` and the records' memory, the
 //! switch's byte counts between every node and Redis, and the nodes' CPU time.
 //! The idle cost (heartbeats, probes, the lost-node scan) is measured first, as
 //! a rate, and taken out of every phase.
@@ -17,7 +17,7 @@ use super::cluster::{MANAGEMENT, PUBLIC};
 use super::net::Net;
 use super::workload::request;
 
-/// Redis's calls per command, and its memory in use.
+/// Redis's calls per command, and the memory its connection records use.
 #[derive(Clone, Default)]
 pub struct RedisStats {
     calls: BTreeMap<String, f64>,
@@ -25,16 +25,16 @@ pub struct RedisStats {
 }
 
 pub fn redis_stats(net: &Net) -> RedisStats {
-    let info = |section: &str| {
+    let cli = |args: &[&str]| {
         let out = net
             .command("redis", "redis-cli")
-            .args(["INFO", section])
+            .args(args)
             .output()
             .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let mut stats = RedisStats::default();
-    for line in info("commandstats").lines() {
+    for line in cli(&["INFO", "commandstats"]).lines() {
         // cmdstat_publish:calls=12,usec=…
         let Some((name, rest)) = line
             .trim()
@@ -43,6 +43,9 @@ pub fn redis_stats(net: &Net) -> RedisStats {
         else {
             continue;
         };
+        if ["info", "scan", "memory|usage"].contains(&name) {
+            continue; // this probe's own
+        }
         let calls = rest
             .split(',')
             .find_map(|kv| kv.strip_prefix("calls="))
@@ -51,11 +54,17 @@ pub fn redis_stats(net: &Net) -> RedisStats {
             .calls
             .insert(name.to_uppercase(), calls.unwrap_or(0.0));
     }
-    stats.memory = info("memory")
+    // The records' own memory (`MEMORY USAGE` of each node's hash):
+    // `used_memory` moves by tens of KB with client buffers.
+    stats.memory = cli(&["--scan", "--pattern", "sockgate:*:conns"])
         .lines()
-        .find_map(|l| l.trim().strip_prefix("used_memory:"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+        .filter_map(|key| {
+            cli(&["MEMORY", "USAGE", key, "SAMPLES", "0"])
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .sum();
     stats
 }
 

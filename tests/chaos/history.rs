@@ -65,10 +65,18 @@ pub struct Fault {
     pub what: String,
     pub start: Duration,
     pub end: Duration,
-    /// Whether it slowed, lost or cut anything on a node's way to Redis.
-    pub touches_redis: bool,
-    /// The node it cut off from Redis (either direction), if it did.
-    pub cuts_redis: Option<usize>,
+    /// The nodes whose way to Redis it slowed, lost or cut.
+    pub redis_path: Vec<usize>,
+    /// The node it cut off from Redis (either direction), if it did, and how
+    /// long after its start the cut was total (a Redis Cluster's minority
+    /// answers until it notices).
+    pub cuts_redis: Option<(usize, Duration)>,
+}
+
+impl Fault {
+    pub fn touches_redis(&self) -> bool {
+        !self.redis_path.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +87,15 @@ pub struct Ready {
     pub status: Option<u16>,
 }
 
+/// One request on the cluster-throttled HTTP route.
+#[derive(Debug, Clone)]
+pub struct Throttled {
+    pub via: usize,
+    pub start: Duration,
+    pub end: Duration,
+    pub outcome: Outcome,
+}
+
 #[derive(Debug, Default)]
 pub struct History {
     pub posts: Vec<Post>,
@@ -87,6 +104,7 @@ pub struct History {
     pub events: Vec<Event>,
     pub faults: Vec<Fault>,
     pub ready: Vec<Ready>,
+    pub throttled: Vec<Throttled>,
 }
 
 impl History {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::cluster::Cluster;
 use super::history::{Fault as Recorded, Recorder};
 use super::net::{Impair, Net};
+use super::redis::Redis;
 
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -22,6 +23,11 @@ pub enum Fault {
     Slow { host: &'static str, impair: Impair },
     /// `kill -9` of a node; it is started again when the fault ends.
     Kill(usize),
+    /// A Redis Cluster split: the host with the most masters cut off from
+    /// the other two, and with it the node given, which
+    /// then reaches only the minority; every other node reaches only the
+    /// majority.
+    RedisSplit(Option<usize>),
 }
 
 impl Fault {
@@ -31,9 +37,11 @@ impl Fault {
             Fault::CutToRedis(_) => "node → redis lost",
             Fault::CutFromRedisOneWay(_) => "redis → node lost",
             Fault::CutFromClients(_) => "node ⇹ clients",
-            Fault::Slow { host, .. } if *host == "redis" => "redis slow and lossy",
+            Fault::Slow { host, .. } if host.starts_with("redis") => "redis slow and lossy",
             Fault::Slow { .. } => "node slow and lossy",
             Fault::Kill(_) => "node killed",
+            Fault::RedisSplit(None) => "redis minority split",
+            Fault::RedisSplit(Some(_)) => "redis minority split with a node",
         }
     }
 }
@@ -45,32 +53,45 @@ pub struct Step {
     pub pause: Duration,
 }
 
-/// Applies `fault` to `net`; returns its description and, if it cuts a node
-/// from Redis, which. (Every fault here but `CutFromClients` touches some
-/// node's path to Redis; a killed node's answers are lost with it.)
-fn apply(
-    net: &Net,
-    cluster: &mut Cluster,
-    nodes: &[&str],
-    fault: &Fault,
-) -> (String, Option<usize>) {
+/// What a fault did, as the history records it.
+struct Applied {
+    what: String,
+    /// Nodes whose way to Redis it slows, loses or cuts.
+    redis_path: Vec<usize>,
+    /// The node it cuts off from Redis, and how long after it starts the cut
+    /// is total.
+    cuts: Option<(usize, Duration)>,
+}
+
+/// Applies `fault` to `net`.
+fn apply(net: &Net, cluster: &mut Cluster, nodes: &[&str], fault: &Fault) -> Applied {
+    let redis = cluster.redis.hosts();
+    let applied = |what: String, redis_path: Vec<usize>, cuts| Applied {
+        what,
+        redis_path,
+        cuts,
+    };
+    let all: Vec<usize> = (0..nodes.len()).collect();
     match *fault {
         Fault::CutFromRedis(n) => {
-            net.partition(nodes[n], "redis");
-            (format!("{} ⇹ redis", nodes[n]), Some(n))
+            redis.iter().for_each(|r| net.partition(nodes[n], r));
+            let cut = Some((n, Duration::ZERO));
+            applied(format!("{} ⇹ redis", nodes[n]), vec![n], cut)
         }
         Fault::CutToRedis(n) => {
-            net.block(nodes[n], "redis");
-            (format!("{} → redis lost", nodes[n]), Some(n))
+            redis.iter().for_each(|r| net.block(nodes[n], r));
+            let cut = Some((n, Duration::ZERO));
+            applied(format!("{} → redis lost", nodes[n]), vec![n], cut)
         }
         Fault::CutFromRedisOneWay(n) => {
-            net.block("redis", nodes[n]);
-            (format!("redis → {} lost", nodes[n]), Some(n))
+            redis.iter().for_each(|r| net.block(r, nodes[n]));
+            let cut = Some((n, Duration::ZERO));
+            applied(format!("redis → {} lost", nodes[n]), vec![n], cut)
         }
         Fault::CutFromClients(n) => {
             net.partition(nodes[n], "lb");
             net.partition(nodes[n], "clients");
-            (format!("{} ⇹ clients", nodes[n]), None)
+            applied(format!("{} ⇹ clients", nodes[n]), vec![], None)
         }
         Fault::Slow { host, impair } => {
             net.impair(host, impair);
@@ -80,12 +101,52 @@ fn apply(
                 impair.jitter.as_millis(),
                 impair.loss * 100.0
             );
-            (what, None)
+            let path = match nodes.iter().position(|n| *n == host) {
+                Some(n) => vec![n],
+                None => all,
+            };
+            applied(what, path, None)
         }
         Fault::Kill(n) => {
             cluster.kill(nodes[n]);
-            (format!("{} killed", nodes[n]), None)
+            applied(format!("{} killed", nodes[n]), vec![n], None)
         }
+        Fault::RedisSplit(with) => split(net, cluster, nodes, with),
+    }
+}
+
+/// [`Fault::RedisSplit`]: the Redis host with the most masters (and the node
+/// `with`, if any) on one side, the rest of Redis and the other nodes on the
+/// other.
+fn split(net: &Net, cluster: &Cluster, nodes: &[&str], with: Option<usize>) -> Applied {
+    let minority = cluster.redis.most_masters(net);
+    let majority: Vec<&str> = cluster
+        .redis
+        .hosts()
+        .iter()
+        .copied()
+        .filter(|&h| h != minority)
+        .collect();
+    for r in &majority {
+        net.partition(minority, r);
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        if Some(i) == with {
+            majority.iter().for_each(|r| net.partition(node, r));
+        } else {
+            net.partition(node, minority);
+        }
+    }
+    let what = match with {
+        Some(n) => format!("{minority} and {} ⇹ the other redis hosts", nodes[n]),
+        None => format!("{minority} ⇹ the other redis hosts"),
+    };
+    Applied {
+        what,
+        redis_path: (0..nodes.len()).collect(),
+        // The minority's master answers until it notices, after the
+        // cluster's node timeout, that it lost the majority.
+        cuts: with.map(|n| (n, super::redis::CLUSTER_NODE_TIMEOUT * 2)),
     }
 }
 
@@ -101,17 +162,16 @@ fn heal(net: &Net, cluster: &mut Cluster, nodes: &[&str], fault: &Fault) {
 pub fn run(net: &Net, cluster: &mut Cluster, nodes: &[&str], steps: &[Step], rec: &Recorder) {
     for step in steps {
         let start = rec.now();
-        let (what, cuts) = apply(net, cluster, nodes, &step.fault);
+        let applied = apply(net, cluster, nodes, &step.fault);
         std::thread::sleep(step.hold);
         heal(net, cluster, nodes, &step.fault);
-        let touches_redis = !matches!(step.fault, Fault::CutFromClients(_));
         let fault = Recorded {
             kind: step.fault.kind(),
-            what,
+            what: applied.what,
             start,
             end: rec.now(),
-            touches_redis,
-            cuts_redis: cuts,
+            redis_path: applied.redis_path,
+            cuts_redis: applied.cuts,
         };
         rec.with(|h| h.faults.push(fault));
         std::thread::sleep(step.pause);
@@ -120,8 +180,9 @@ pub fn run(net: &Net, cluster: &mut Cluster, nodes: &[&str], steps: &[Step], rec
 
 /// A seeded random schedule of about `total`: every kind of fault, on any
 /// node, held 1–8 s (around `node_ttl`, so that partitions heal before, during
-/// and after node-loss decisions), healed 1–5 s between.
-pub fn random(seed: u64, total: Duration, nodes: &[&'static str]) -> Vec<Step> {
+/// and after node-loss decisions), healed 1–5 s between. On a Redis Cluster
+/// one fault in ten splits it.
+pub fn random(seed: u64, total: Duration, nodes: &[&'static str], redis: Redis) -> Vec<Step> {
     let mut state = seed | 1;
     let mut next = move || {
         state ^= state << 13;
@@ -134,7 +195,9 @@ pub fn random(seed: u64, total: Duration, nodes: &[&'static str]) -> Vec<Step> {
     while planned < total {
         let n = (next() * nodes.len() as f64) as usize % nodes.len();
         let roll = next();
-        let fault = if roll < 0.2 {
+        let fault = if redis == Redis::Cluster && next() < 0.1 {
+            Fault::RedisSplit((next() < 0.5).then_some(n))
+        } else if roll < 0.2 {
             Fault::CutFromRedis(n)
         } else if roll < 0.3 {
             Fault::CutToRedis(n)
@@ -143,7 +206,15 @@ pub fn random(seed: u64, total: Duration, nodes: &[&'static str]) -> Vec<Step> {
         } else if roll < 0.55 {
             Fault::CutFromClients(n)
         } else if roll < 0.9 {
-            let host = if next() < 0.4 { "redis" } else { nodes[n] };
+            let hosts = redis.hosts();
+            let host = if next() < 0.4 {
+                match hosts {
+                    [one] => one,
+                    _ => hosts[(next() * hosts.len() as f64) as usize % hosts.len()],
+                }
+            } else {
+                nodes[n]
+            };
             let delay = 50.0 + next() * 450.0;
             Fault::Slow {
                 host,

@@ -1,7 +1,8 @@
 //! A long run's results for `load/chaos.sh`: `chaos.json` in the output
 //! directory — the seed, every fault with its span, one row per second (POSTs
 //! by answer, frames received, each node's last `/readyz` answer), a table
-//! per fault kind, and the checker's verdict. `sockgate-load chaos-plot`
+//! per fault kind, the cluster-wide limit's figures, and the checker's
+//! verdict. `sockgate-load chaos-plot`
 //! draws it.
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ fn outcome(o: Outcome) -> &'static str {
     }
 }
 
-pub fn write(dir: &Path, seed: u64, h: &History, report: &Report) {
+pub fn write(dir: &Path, seed: u64, redis: &str, h: &History, report: &Report) {
     let end = h
         .posts
         .iter()
@@ -73,6 +74,7 @@ pub fn write(dir: &Path, seed: u64, h: &History, report: &Report) {
         .collect();
     let doc = json!({
         "seed": seed,
+        "redis": redis,
         "seconds": seconds,
         "nodes": nodes,
         "posts": h.posts.iter().filter(|p| !p.group).count(),
@@ -83,6 +85,14 @@ pub fn write(dir: &Path, seed: u64, h: &History, report: &Report) {
         "faults": faults,
         "by_kind": kinds,
         "counted": report.counted,
+        "throttle": {
+            "admitted": report.throttle.admitted,
+            "refused": report.throttle.refused,
+            "windows": report.throttle.windows,
+            "quiet_windows": report.throttle.quiet_windows,
+            "worst_share_of_bound": report.throttle.worst,
+            "quiet_share_of_allowance": [report.throttle.quiet_range.0, report.throttle.quiet_range.1],
+        },
         "violations": report.violations,
         "timeline": rows,
     });

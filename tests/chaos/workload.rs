@@ -2,7 +2,8 @@
 //! balancer, learn their id, read what they are sent and leave after a while
 //! (then reconnect); one poster per node that POSTs through that node, one at
 //! a time, to random live connections and (one in eight) to the group every
-//! connection is in; and a prober of every node's `/readyz`. Everything is
+//! connection is in; one caller per node of an HTTP route with a
+//! cluster-wide limit; and a prober of every node's `/readyz`. Everything is
 //! recorded in the [`Recorder`].
 //!
 //! It all runs on one thread inside the clients' namespace, on a
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::cluster::{MANAGEMENT, METRICS, PUBLIC, TOKEN};
-use super::history::{Frame, Outcome, Post, Ready, Recorder, Session};
+use super::history::{Frame, Outcome, Post, Ready, Recorder, Session, Throttled};
 
 pub struct Plan {
     pub lb: Ipv4Addr,
@@ -58,6 +59,7 @@ pub async fn run(plan: Plan, rec: Recorder, phase: watch::Receiver<Phase>) {
         let live = Arc::clone(&live);
         tasks.spawn(poster(via, node, rng, rec.clone(), phase.clone(), live));
         tasks.spawn(prober(via, node, rec.clone(), phase.clone()));
+        tasks.spawn(throttler(via, node, rec.clone(), phase.clone()));
     }
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..plan.clients {
@@ -185,6 +187,32 @@ async fn poster(
         };
         rec.with(|h| h.posts.push(post));
         tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+}
+
+/// Asks for the cluster-throttled route through `node` every 25 ms while the
+/// run lasts: 40 a second a node, twice the cluster's limit or more.
+async fn throttler(via: usize, addr: Ipv4Addr, rec: Recorder, phase: watch::Receiver<Phase>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(25));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while *phase.borrow() == Phase::Run {
+        tick.tick().await;
+        let start = rec.now();
+        let status = request(
+            (addr, PUBLIC),
+            "GET",
+            "/prod/limited",
+            "",
+            Duration::from_secs(2),
+        )
+        .await;
+        let call = Throttled {
+            via,
+            start,
+            end: rec.now(),
+            outcome: status.map_or(Outcome::Unknown, Outcome::Status),
+        };
+        rec.with(|h| h.throttled.push(call));
     }
 }
 

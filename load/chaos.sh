@@ -11,12 +11,19 @@
 #   bash load/chaos.sh                        # 10 minutes, a seed from the clock
 #   SOCKGATE_CHAOS_SEED=7 bash load/chaos.sh  # replay a schedule
 #   SOCKGATE_CHAOS_SECS=120 bash load/chaos.sh
+#   SOCKGATE_CHAOS_REDIS=cluster bash load/chaos.sh   # a Redis Cluster of three
+#       hosts (master and replica each) that the nemesis also splits; writes
+#       load/results/chaos-cluster/
 #
 # Needs root (namespaces, TUN), redis-server, nginx with its stream module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOCKGATE_CHAOS_SECS="${SOCKGATE_CHAOS_SECS:-600}"
-export SOCKGATE_CHAOS_OUT="${SOCKGATE_CHAOS_OUT:-$PWD/load/results/chaos}"
+if [ "${SOCKGATE_CHAOS_REDIS:-}" = cluster ]; then
+  export SOCKGATE_CHAOS_OUT="${SOCKGATE_CHAOS_OUT:-$PWD/load/results/chaos-cluster}"
+else
+  export SOCKGATE_CHAOS_OUT="${SOCKGATE_CHAOS_OUT:-$PWD/load/results/chaos}"
+fi
 cargo build --release -p sockgate-load --quiet
 status=0
 cargo test --release --test chaos -- --ignored --nocapture a_random_schedule_for_minutes || status=$?

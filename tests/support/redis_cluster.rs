@@ -185,6 +185,31 @@ impl RedisCluster {
         panic!("no master serves slot {slot}:\n{nodes}");
     }
 
+    /// A manual failover of the shard whose master is on `port` (`CLUSTER
+    /// FAILOVER` on its replica, as a rolling upgrade does): the replica
+    /// takes over, the old master becomes its replica. Waits until it has.
+    pub fn fail_over(&self, port: u16) {
+        let nodes = cli(port, &["CLUSTER", "NODES"]).unwrap();
+        let me = nodes
+            .lines()
+            .find(|l| l.contains("myself"))
+            .and_then(|l| l.split(' ').next())
+            .unwrap()
+            .to_string();
+        let replica = nodes
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .find(|f| f[2].contains("slave") && f[3] == me)
+            .map(|f| port_of(f[1]))
+            .expect("the master has a replica");
+        assert_eq!(cli(replica, &["CLUSTER", "FAILOVER"]).as_deref(), Some("OK"));
+        let deadline = clock::now() + Duration::from_secs(10);
+        while !cli(replica, &["ROLE"]).unwrap_or_default().starts_with("master") {
+            assert!(clock::now() < deadline, "the failover did not happen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Ports of the masters that serve at least one slot.
     pub fn masters(&self) -> Vec<u16> {
         let port = self.live_ports()[0];

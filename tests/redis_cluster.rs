@@ -153,7 +153,8 @@ async fn a_manual_failover_keeps_the_delivery_contract() {
     let (mut ws, ida) = connected(&a.url("prod")).await;
     assert_eq!(post(b, &ida, "before").await, 200);
     assert_eq!(recv_text(&mut ws).await, "before");
-    redis.fail_over(redis.master_of(&node_channel(&ida)));
+    let old = redis.master_of(&node_channel(&ida));
+    redis.fail_over(old);
     let mut statuses = Vec::new();
     for i in 0..20 {
         let body = format!("after {i}");
@@ -171,6 +172,28 @@ async fn a_manual_failover_keeps_the_delivery_contract() {
         statuses[10..].iter().all(|&s| s == 200),
         "delivery resumed: {statuses:?}"
     );
+    // The old master, now a replica, kept the owner's subscription (and
+    // handed it every message a second time); the owner notices the failover
+    // at a heartbeat and removes it there.
+    let channel = node_channel(&ida);
+    let mut kept = String::new();
+    for _ in 0..100 {
+        kept = redis
+            .cli(old, &["PUBSUB", "SHARDNUMSUB", &channel])
+            .unwrap_or_default();
+        if kept.ends_with("\n0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        kept.ends_with("\n0"),
+        "still subscribed on the replica: {kept:?}"
+    );
+    assert_eq!(post(b, &ida, "once").await, 200);
+    assert_eq!(recv_text(&mut ws).await, "once");
+    let again = tokio::time::timeout(Duration::from_millis(500), recv_text(&mut ws)).await;
+    assert!(again.is_err(), "delivered twice: {again:?}");
 }
 
 #[tokio::test]

@@ -15,12 +15,15 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
 use super::names::{self, Channel};
+use super::seen::Seen;
 use super::wire::{Message, Op, Reply, Request, Status, decode_fanout};
 use super::{Cluster, Kind, Node, Record, subscriptions};
 use crate::clock;
 use crate::conn::{DeliveryError, GroupKey, Id};
 
 pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushInfo>) {
+    // Owned by this task, which handles every push in order: no lock.
+    let mut seen = Seen::default();
     while let Some(push) = pushes.recv().await {
         let Some(cluster) = cluster.upgrade() else {
             return;
@@ -61,7 +64,7 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
         };
         match names::parse_channel(channel) {
             Some(Channel::Node) => {
-                on_node_message(&cluster, &node, Bytes::copy_from_slice(payload))
+                on_node_message(&cluster, &node, &mut seen, Bytes::copy_from_slice(payload))
             }
             Some(Channel::Group(key)) => {
                 cluster.metrics.received[Kind::Group as usize].increment(1);
@@ -97,10 +100,14 @@ fn from_others<'a>(cluster: &Cluster, payload: &'a [u8]) -> Option<&'a [u8]> {
     Some(data)
 }
 
-fn on_node_message(cluster: &Arc<Cluster>, node: &Arc<dyn Node>, payload: Bytes) {
+fn on_node_message(cluster: &Arc<Cluster>, node: &Arc<dyn Node>, seen: &mut Seen, payload: Bytes) {
     match Message::decode(payload) {
         Some(Message::Request(req)) => {
             cluster.metrics.received[Kind::Request as usize].increment(1);
+            if !seen.first(req.reply_to, req.id) {
+                // A second copy (see `seen`): acted on, and answered, once.
+                return;
+            }
             if !cluster.in_time(req.deadline_ms) {
                 // Its asker has answered 503 (or is about to): acting now would
                 // deliver behind that answer's back. No reply either.

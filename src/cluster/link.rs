@@ -78,7 +78,11 @@ impl Link {
                     .map(|u| connection_info(u, cfg))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| format!("cluster.redis_cluster: {e}"))?;
-                let mut builder = ClusterClientBuilder::new(infos);
+                // The nodes the client finds in the slot map are connected to
+                // with the builder's TCP settings, not the seeds' (found by
+                // `load/chaos.sh`: without this a healed split left shards
+                // waiting out TCP's backoff).
+                let mut builder = ClusterClientBuilder::new(infos).tcp_settings(tcp_settings(cfg));
                 if let Some(certs) = certs {
                     builder = builder.certs(certs);
                 }
@@ -117,6 +121,22 @@ impl Link {
             (Link::Single(c), false) => c.unsubscribe(channel).await,
             (Link::Sharded(c), true) => c.ssubscribe(channel).await,
             (Link::Sharded(c), false) => c.sunsubscribe(channel).await,
+        }
+    }
+
+    /// One command to one node of a Redis Cluster, by address (`topology`);
+    /// an error with one server.
+    pub(super) async fn route(
+        &mut self,
+        cmd: Cmd,
+        to: redis::cluster_routing::RoutingInfo,
+    ) -> redis::RedisResult<Value> {
+        match self {
+            Link::Single(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "routing needs a Redis Cluster",
+            ))),
+            Link::Sharded(c) => c.route_command(cmd, to).await,
         }
     }
 
@@ -189,8 +209,11 @@ fn certificates(tls: &RedisTls) -> Result<Option<TlsCertificates>, String> {
 fn connection_info(url: &str, cfg: &ClusterConfig) -> redis::RedisResult<redis::ConnectionInfo> {
     use redis::IntoConnectionInfo as _;
     let info = resp3_url(url).into_connection_info()?;
-    let tcp = redis::io::tcp::TcpSettings::default().set_user_timeout(cfg.unready_after);
-    Ok(info.set_tcp_settings(tcp))
+    Ok(info.set_tcp_settings(tcp_settings(cfg)))
+}
+
+fn tcp_settings(cfg: &ClusterConfig) -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_user_timeout(cfg.unready_after)
 }
 
 fn resp3_url(url: &str) -> String {

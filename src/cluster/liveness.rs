@@ -48,7 +48,8 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
         }
         let Some(node) = cluster.local() else { return };
         let beat = beat(&cluster).await;
-        if beat.is_some() {
+        let beat_ok = beat.is_some();
+        if beat_ok {
             cluster.beat_ok_ms.store(clock::now_ms(), Ordering::Release);
         }
         // A new reap of this node: deal with it (again at the next beat while
@@ -73,6 +74,9 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
         }
         if up {
             find_lost(&cluster, &node).await;
+        }
+        if beat_ok {
+            cluster.check_topology().await;
         }
         // Lets the subscription reconciler retry anything that failed.
         cluster.groups_changed.notify_one();

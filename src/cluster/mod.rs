@@ -44,9 +44,11 @@ mod link;
 mod liveness;
 pub(crate) mod names;
 pub mod node;
+mod seen;
 mod stats;
 mod subscriptions;
 pub mod throttle;
+mod topology;
 pub(crate) mod wire;
 
 use std::collections::HashSet;
@@ -197,6 +199,8 @@ pub struct Cluster {
     /// `subscribed` (needed on a Redis Cluster, see `link`).
     resubscribe: AtomicBool,
     subscription_lock: tokio::sync::Mutex<()>,
+    /// The Redis Cluster's slot map as last read (see `topology`).
+    topology: topology::Topology,
     stopping: AtomicBool,
     /// `$disconnect` claims waiting for Redis (see `claim`).
     waiting_claims: std::sync::atomic::AtomicUsize,
@@ -251,6 +255,7 @@ impl Cluster {
             subscribed: Mutex::new(HashSet::new()),
             resubscribe: AtomicBool::new(false),
             subscription_lock: tokio::sync::Mutex::new(()),
+            topology: topology::Topology::default(),
             stopping: AtomicBool::new(false),
             waiting_claims: std::sync::atomic::AtomicUsize::new(0),
         });

@@ -35,20 +35,35 @@ pub(super) enum Event {
     Timer,
 }
 
+/// Every idle connection holds a `State`, so it is kept small (issue 26): its
+/// times are milliseconds after `started` (8 bytes each, [`NONE`] for none)
+/// rather than `Instant`s (16, and 16 for an `Option`), and the limits are
+/// read from the snapshot instead of copied. 128 → 80 bytes.
 pub(super) struct State {
     /// The configuration generation this session serves with, and its stage in it.
     pub(super) snap: Arc<Snapshot>,
     pub(super) stage: Arc<Stage>,
     started: Instant,
-    last_data: Instant,
-    next_ping: Option<Instant>,
-    ping_sent: Option<Instant>,
-    /// When the backlog last went over `send_queue_bytes` (None: under it).
-    over_since: Option<Instant>,
-    max_inflight: usize,
-    max_backlog: usize,
+    last_data: u64,
+    next_ping: u64,
+    ping_sent: u64,
+    /// When the backlog last went over `send_queue_bytes` (NONE: under it).
+    over_since: u64,
     pub(super) messages_in: u64,
     pub(super) messages_out: u64,
+}
+
+/// No such time (a [`State`] time).
+const NONE: u64 = u64::MAX;
+/// Past every deadline a session can have (a hundred years, in ms).
+const FAR: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(FAR).min(FAR)
+}
+
+fn some(at: u64) -> Option<u64> {
+    (at != NONE).then_some(at)
 }
 
 /// The decoder's limits under `snap`.
@@ -63,20 +78,22 @@ pub(super) fn limits(snap: &Snapshot) -> Limits {
 
 impl State {
     pub(super) fn new(snap: Arc<Snapshot>, stage: Arc<Stage>) -> State {
-        let now = clock::now();
         State {
-            next_ping: snap.ws.ping_interval.map(|i| now + i),
-            max_inflight: snap.ws.max_inflight_per_connection,
-            max_backlog: snap.ws.send_queue_bytes,
+            next_ping: snap.ws.ping_interval.map_or(NONE, ms),
             snap,
             stage,
-            started: now,
-            last_data: now,
-            ping_sent: None,
-            over_since: None,
+            started: clock::now(),
+            last_data: 0,
+            ping_sent: NONE,
+            over_since: NONE,
             messages_in: 0,
             messages_out: 0,
         }
+    }
+
+    /// Now, as milliseconds after the session started.
+    fn now(&self) -> u64 {
+        ms(clock::now().saturating_duration_since(self.started))
     }
 
     /// Picks up a newer configuration generation, if one was installed: the
@@ -94,11 +111,9 @@ impl State {
         if let Some(stage) = self.snap.stage_for(&conn.info.stage, conn.info.canary) {
             self.stage = Arc::clone(stage);
         }
-        let ws = &self.snap.ws;
-        self.max_inflight = ws.max_inflight_per_connection;
-        self.max_backlog = ws.send_queue_bytes;
-        if self.ping_sent.is_none() {
-            self.next_ping = ws.ping_interval.map(|i| clock::now() + i);
+        if self.ping_sent == NONE {
+            let now = self.now();
+            self.next_ping = self.snap.ws.ping_interval.map_or(NONE, |i| now + ms(i));
         }
         io.set_limits(limits(&self.snap));
     }
@@ -106,18 +121,17 @@ impl State {
     /// The earliest of the idle, duration, ping and slow-client deadlines.
     fn deadline(&self) -> Instant {
         let ws = &self.snap.ws;
-        let far = self.started + Duration::from_secs(100 * 365 * 24 * 3600);
-        let idle = ws.idle_timeout.map_or(far, |t| self.last_data + t);
-        let max = ws.max_connection_duration.map_or(far, |t| self.started + t);
-        let ping = match self.ping_sent {
-            Some(sent) => sent + ws.pong_timeout,
-            None => self.next_ping.unwrap_or(far),
+        let idle = ws.idle_timeout.map_or(FAR, |t| self.last_data + ms(t));
+        let max = ws.max_connection_duration.map_or(FAR, ms);
+        let ping = match some(self.ping_sent) {
+            Some(sent) => sent + ms(ws.pong_timeout),
+            None => some(self.next_ping).unwrap_or(FAR),
         };
-        let slow = match (self.over_since, ws.slow_client_timeout) {
-            (Some(since), Some(t)) => since + t,
-            _ => far,
+        let slow = match (some(self.over_since), ws.slow_client_timeout) {
+            (Some(since), Some(t)) => since + ms(t),
+            _ => FAR,
         };
-        idle.min(max).min(ping).min(slow)
+        self.started + Duration::from_millis(idle.min(max).min(ping).min(slow))
     }
 
     pub(super) async fn drive<S>(
@@ -201,7 +215,7 @@ impl State {
         }
         if done.messages > 0 {
             // Clocks are read once per batch written, not once per message.
-            self.last_data = clock::now();
+            self.last_data = self.now();
             conn.touch(clock::now_ms());
             self.messages_out += done.messages;
             self.stage.metrics.messages_out.increment(done.messages);
@@ -209,20 +223,20 @@ impl State {
         if let Some(event) = write {
             return Poll::Ready(event);
         }
-        let under = conn.backlog() < self.max_backlog;
-        match (under, self.over_since) {
-            (false, None) => {
+        let under = conn.backlog() < self.snap.ws.send_queue_bytes;
+        match (under, self.over_since == NONE) {
+            (false, true) => {
                 // Newly over: the slow-client deadline may be the earliest now.
-                self.over_since = Some(clock::now());
+                self.over_since = self.now();
                 sleep.as_mut().reset(self.deadline());
             }
-            (true, Some(_)) => self.over_since = None,
+            (true, false) => self.over_since = NONE,
             _ => {}
         }
         if sleep.poll(cx).is_ready() {
             return Poll::Ready(Event::Timer);
         }
-        if under && conn.inflight() < self.max_inflight {
+        if under && conn.inflight() < self.snap.ws.max_inflight_per_connection {
             match io.poll_item(cx) {
                 Poll::Ready(Ok(Some(item))) => return Poll::Ready(Event::Inbound(item)),
                 Poll::Ready(Ok(None)) => return Poll::Ready(Event::ReadEnd),
@@ -241,7 +255,7 @@ impl State {
         conn: &Arc<Connection>,
     ) -> Option<CloseReason> {
         // Any frame proves the peer is alive.
-        self.ping_sent = None;
+        self.ping_sent = NONE;
         let inbound = match item {
             Item::Text(text) => Inbound::Text(text),
             Item::Binary(bytes) => match self.snap.ws.binary_frames {
@@ -260,7 +274,7 @@ impl State {
             }
             Item::Pong => return None,
         };
-        self.last_data = clock::now();
+        self.last_data = self.now();
         self.messages_in += 1;
         conn.touch(clock::now_ms());
         gw.on_message(&self.snap, &self.stage, conn, inbound);
@@ -269,32 +283,29 @@ impl State {
 
     /// The timer fired: end the connection, or send a ping; then re-arm.
     fn on_timer(&mut self, conn: &Connection) -> Option<CloseReason> {
-        let now = clock::now();
+        let now = self.now();
         let cfg = &self.snap.ws;
-        if cfg
-            .max_connection_duration
-            .is_some_and(|t| now >= self.started + t)
-        {
+        if cfg.max_connection_duration.is_some_and(|t| now >= ms(t)) {
             return Some(CloseReason::MaxDuration);
         }
-        if cfg.idle_timeout.is_some_and(|t| now >= self.last_data + t) {
+        if cfg
+            .idle_timeout
+            .is_some_and(|t| now >= self.last_data + ms(t))
+        {
             return Some(CloseReason::IdleTimeout);
         }
-        if self
-            .ping_sent
-            .is_some_and(|sent| now >= sent + cfg.pong_timeout)
-        {
+        if some(self.ping_sent).is_some_and(|sent| now >= sent + ms(cfg.pong_timeout)) {
             return Some(CloseReason::PongTimeout);
         }
-        if let (Some(since), Some(t)) = (self.over_since, cfg.slow_client_timeout)
-            && now >= since + t
+        if let (Some(since), Some(t)) = (some(self.over_since), cfg.slow_client_timeout)
+            && now >= since + ms(t)
         {
             return Some(CloseReason::SlowClient);
         }
-        if self.ping_sent.is_none() && self.next_ping.is_some_and(|at| now >= at) {
+        if self.ping_sent == NONE && some(self.next_ping).is_some_and(|at| now >= at) {
             conn.push_from_session(ws::encode(OpCode::Ping, b"").into());
-            self.ping_sent = Some(now);
-            self.next_ping = cfg.ping_interval.map(|i| now + i);
+            self.ping_sent = now;
+            self.next_ping = cfg.ping_interval.map_or(NONE, |i| now + ms(i));
         }
         None
     }

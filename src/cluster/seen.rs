@@ -66,9 +66,8 @@ impl Window {
                 self.set(old, false);
             }
             self.max = id;
-        } else if self.max - id >= WINDOW {
-            return false;
-        } else if self.get(id) {
+        } else if self.max - id >= WINDOW || self.get(id) {
+            // Too old to tell (dropped: see the module docs), or a copy.
             return false;
         }
         self.set(id, true);

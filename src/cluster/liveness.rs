@@ -48,8 +48,7 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
         }
         let Some(node) = cluster.local() else { return };
         let beat = beat(&cluster).await;
-        let beat_ok = beat.is_some();
-        if beat_ok {
+        if beat.is_some() {
             cluster.beat_ok_ms.store(clock::now_ms(), Ordering::Release);
         }
         // A new reap of this node: deal with it (again at the next beat while
@@ -74,9 +73,6 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
         }
         if up {
             find_lost(&cluster, &node).await;
-        }
-        if beat_ok {
-            cluster.check_topology().await;
         }
         // Lets the subscription reconciler retry anything that failed.
         cluster.groups_changed.notify_one();

@@ -44,6 +44,8 @@ pub(super) async fn reconcile(cluster: Arc<Cluster>) {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
+        // Outside the lock: a failover's clean-up must not hold up joins.
+        cluster.check_topology().await;
         let mut failed = Vec::new();
         {
             let _one_at_a_time = cluster.subscription_lock.lock().await;

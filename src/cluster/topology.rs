@@ -11,8 +11,9 @@
 //! sends and broadcasts carry no id). And `SPUBLISH` counts only the master's
 //! subscribers, so a node subscribed on a replica looks absent.
 //!
-//! Each heartbeat reads `CLUSTER SLOTS` (one command). When a range's master
-//! differs from the last look, every channel this node holds in that range is
+//! The subscription reconciler reads `CLUSTER SLOTS` (one command) each round,
+//! at least once a heartbeat. When a range's master differs from the last
+//! accepted map, and two reads in a row agree, every channel this node holds in that range is
 //! unsubscribed, by address, on the range's old master and on each of the
 //! shard's replicas. Redis confirms
 //! each with a `SUNSUBSCRIBE` push, which `subscriptions` takes as a dropped
@@ -21,6 +22,9 @@
 //! master, and a replica of the shard accepts `SSUBSCRIBE` without a redirect.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::StreamExt as _;
 
 use redis::Value;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -36,11 +40,19 @@ pub(super) struct Range {
     replicas: Vec<(String, u16)>,
 }
 
-/// The slot map as last read (None: not read yet).
+/// The slot map as last accepted (None: not read yet), and a newer one read
+/// once (see [`Topology::accept`]).
 #[derive(Default)]
 pub(super) struct Topology {
     last: Mutex<Option<Vec<Range>>>,
+    candidate: Mutex<Option<Vec<Range>>>,
+    /// Epoch ms of the last read.
+    checked_ms: AtomicU64,
 }
+
+/// `SUNSUBSCRIBE`s in flight after a failover (each bounded by
+/// `request_timeout`; a demoted master may be unreachable).
+const UNSUBSCRIBE_CONCURRENCY: usize = 64;
 
 /// The Redis Cluster slot of a key or channel name (its hash tag's, if any).
 pub(super) fn slot_of(name: &str) -> u16 {
@@ -111,11 +123,73 @@ impl Cluster {
     }
 
     /// Reads the slot map; after a failover, unsubscribes this node's channels
-    /// in the moved ranges on their shards' replicas (see the module docs).
+    /// in the moved ranges where the failover left them (see the module docs).
+    /// Run by the subscription reconciler, never by the heartbeat: a demoted
+    /// master that cannot be reached makes each of its commands wait out
+    /// `request_timeout` (done from the heartbeat, that stalled it until the
+    /// node was declared lost: found by `load/chaos.sh`).
     pub(super) async fn check_topology(&self) {
-        if !self.redis.sharded() {
+        // At most once a heartbeat (the reconciler also runs at every join).
+        let now = crate::clock::now_ms();
+        let every = self.cfg.heartbeat_interval.as_millis() as u64;
+        let last = self.topology.checked_ms.load(Ordering::Acquire);
+        if !self.redis.sharded() || now.saturating_sub(last) < every {
             return;
         }
+        self.topology.checked_ms.store(now, Ordering::Release);
+        let Some(new) = self.read_slots().await else {
+            return;
+        };
+        let Some(old) = self.topology.accept(new.clone()) else {
+            return;
+        };
+        let moved = moved(&old, &new);
+        let channels: Vec<String> = self
+            .subscribed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let mut stale = Vec::new();
+        for channel in channels {
+            let slot = slot_of(&channel);
+            let Some(range) = moved.iter().find(|r| r.start <= slot && slot <= r.end) else {
+                continue;
+            };
+            // The old master (where the stale subscription is; the new map
+            // may not list it as a replica yet) and the shard's replicas.
+            let mut targets: Vec<(String, u16)> = old
+                .iter()
+                .filter(|o| o.start <= slot && slot <= o.end)
+                .map(|o| o.master.clone())
+                .chain(range.replicas.iter().cloned())
+                .filter(|a| *a != range.master)
+                .collect();
+            targets.dedup();
+            stale.extend(targets.into_iter().map(|t| (channel.clone(), t)));
+        }
+        if stale.is_empty() {
+            return;
+        }
+        let count = stale.len();
+        futures_util::stream::iter(stale)
+            .for_each_concurrent(UNSUBSCRIBE_CONCURRENCY, |(channel, (host, port))| {
+                let mut redis = self.redis.clone();
+                async move {
+                    let mut cmd = redis::cmd("SUNSUBSCRIBE");
+                    cmd.arg(&channel);
+                    let to =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                    let _ =
+                        tokio::time::timeout(self.cfg.request_timeout, redis.route(cmd, to)).await;
+                }
+            })
+            .await;
+        tracing::info!(node = %self.node, ranges = moved.len(), unsubscribed = count, "A Redis Cluster failover moved slots; removed this node's subscriptions where the old masters kept them.");
+    }
+
+    async fn read_slots(&self) -> Option<Vec<Range>> {
         let mut redis = self.redis.clone();
         let slots = tokio::time::timeout(
             self.cfg.request_timeout,
@@ -124,57 +198,35 @@ impl Cluster {
                 .query_async::<Value>(&mut redis),
         )
         .await;
-        let Some(new) = slots
-            .ok()
-            .and_then(|r| r.ok())
-            .and_then(|v| parse_slots(&v))
-        else {
-            return;
+        parse_slots(&slots.ok()?.ok()?)
+    }
+}
+
+impl Topology {
+    /// Takes a slot map just read. Returns the map it replaces when a range's
+    /// master changed and two reads in a row agree on the new map: the client
+    /// asks any node, and right after a partition heals one that has not
+    /// caught up still names the old masters, so a single read could swing the
+    /// map back and forth (and unsubscribe the good subscriptions).
+    fn accept(&self, new: Vec<Range>) -> Option<Vec<Range>> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.candidate.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(current) = last.as_ref() else {
+            *last = Some(new);
+            return None;
         };
-        let old = self
-            .topology
-            .last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(new.clone());
-        let Some(old) = old else { return };
-        let moved = moved(&old, &new);
-        if moved.is_empty() {
-            return;
+        if moved(current, &new).is_empty() {
+            // Same masters (replicas may come and go): keep the newest.
+            *last = Some(new);
+            *seen = None;
+            return None;
         }
-        let channels: Vec<String> = self
-            .subscribed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
-        for channel in channels {
-            let slot = slot_of(&channel);
-            let Some(range) = moved.iter().find(|r| r.start <= slot && slot <= r.end) else {
-                continue;
-            };
-            // The old master (where the stale subscription is; the new map
-            // may not list it as a replica yet) and the shard's replicas.
-            let mut targets: Vec<&(String, u16)> = old
-                .iter()
-                .filter(|o| o.start <= slot && slot <= o.end)
-                .map(|o| &o.master)
-                .chain(&range.replicas)
-                .filter(|a| **a != range.master)
-                .collect();
-            targets.dedup();
-            for (host, port) in targets {
-                let mut cmd = redis::cmd("SUNSUBSCRIBE");
-                cmd.arg(&channel);
-                let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                });
-                let _ = tokio::time::timeout(self.cfg.request_timeout, redis.route(cmd, to)).await;
-            }
+        if seen.as_ref() != Some(&new) {
+            *seen = Some(new);
+            return None;
         }
-        tracing::info!(node = %self.node, ranges = moved.len(), "A Redis Cluster failover moved slots; removed this node's subscriptions from the shards' replicas.");
+        *seen = None;
+        last.replace(new)
     }
 }
 
@@ -231,5 +283,25 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].replicas, vec![("10.0.0.1".to_string(), 6379)]);
         assert!(parse_slots(&Value::Int(1)).is_none());
+    }
+
+    #[test]
+    fn a_new_map_is_taken_when_two_reads_agree() {
+        let range = |master: u16| Range {
+            start: 0,
+            end: 16383,
+            master: ("10.0.0.1".into(), master),
+            replicas: vec![],
+        };
+        let t = Topology::default();
+        assert!(
+            t.accept(vec![range(1)]).is_none(),
+            "the first read is the start"
+        );
+        assert!(t.accept(vec![range(2)]).is_none(), "one read is not enough");
+        assert!(t.accept(vec![range(1)]).is_none(), "a stale node's answer");
+        assert!(t.accept(vec![range(2)]).is_none());
+        assert_eq!(t.accept(vec![range(2)]), Some(vec![range(1)]));
+        assert!(t.accept(vec![range(2)]).is_none(), "taken once");
     }
 }

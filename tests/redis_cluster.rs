@@ -142,9 +142,10 @@ struct Sent {
 /// shard holding the owner's channel, with POSTs through the other node
 /// right after: each is answered 200 and delivered once, or 503 and not
 /// delivered, and within seconds they are 200 again. (The old master, now a
-/// replica, keeps the owner's subscription for a while; `SPUBLISH` on the new
-/// one does not count it. `tests/chaos` found a 410 answered and delivered
-/// there, after a split healed.)
+/// replica, can keep the owner's subscription; `SPUBLISH` on the new one does
+/// not count it, and it delivers every message a second time. `tests/chaos`
+/// found both after a split healed: a 410 answered for a delivered message,
+/// and POSTs delivered twice.)
 #[tokio::test]
 async fn a_manual_failover_keeps_the_delivery_contract() {
     let redis = RedisCluster::start();
@@ -153,8 +154,7 @@ async fn a_manual_failover_keeps_the_delivery_contract() {
     let (mut ws, ida) = connected(&a.url("prod")).await;
     assert_eq!(post(b, &ida, "before").await, 200);
     assert_eq!(recv_text(&mut ws).await, "before");
-    let old = redis.master_of(&node_channel(&ida));
-    redis.fail_over(old);
+    redis.fail_over(redis.master_of(&node_channel(&ida)));
     let mut statuses = Vec::new();
     for i in 0..20 {
         let body = format!("after {i}");
@@ -172,24 +172,8 @@ async fn a_manual_failover_keeps_the_delivery_contract() {
         statuses[10..].iter().all(|&s| s == 200),
         "delivery resumed: {statuses:?}"
     );
-    // The old master, now a replica, kept the owner's subscription (and
-    // handed it every message a second time); the owner notices the failover
-    // at a heartbeat and removes it there.
-    let channel = node_channel(&ida);
-    let mut kept = String::new();
-    for _ in 0..100 {
-        kept = redis
-            .cli(old, &["PUBSUB", "SHARDNUMSUB", &channel])
-            .unwrap_or_default();
-        if kept.ends_with("\n0") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        kept.ends_with("\n0"),
-        "still subscribed on the replica: {kept:?}"
-    );
+    // The old master, now a replica, may still hold the owner's subscription
+    // and hand it every message a second time: each is acted on once.
     assert_eq!(post(b, &ida, "once").await, 200);
     assert_eq!(recv_text(&mut ws).await, "once");
     let again = tokio::time::timeout(Duration::from_millis(500), recv_text(&mut ws)).await;

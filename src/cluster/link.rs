@@ -124,22 +124,6 @@ impl Link {
         }
     }
 
-    /// One command to one node of a Redis Cluster, by address (`topology`);
-    /// an error with one server.
-    pub(super) async fn route(
-        &mut self,
-        cmd: Cmd,
-        to: redis::cluster_routing::RoutingInfo,
-    ) -> redis::RedisResult<Value> {
-        match self {
-            Link::Single(_) => Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "routing needs a Redis Cluster",
-            ))),
-            Link::Sharded(c) => c.route_command(cmd, to).await,
-        }
-    }
-
     /// Whether a dropped connection can lose subscriptions the client will not
     /// restore by itself (see the module doc).
     pub(super) fn sharded(&self) -> bool {

@@ -48,7 +48,6 @@ mod seen;
 mod stats;
 mod subscriptions;
 pub mod throttle;
-mod topology;
 pub(crate) mod wire;
 
 use std::collections::HashSet;
@@ -199,8 +198,6 @@ pub struct Cluster {
     /// `subscribed` (needed on a Redis Cluster, see `link`).
     resubscribe: AtomicBool,
     subscription_lock: tokio::sync::Mutex<()>,
-    /// The Redis Cluster's slot map as last read (see `topology`).
-    topology: topology::Topology,
     stopping: AtomicBool,
     /// `$disconnect` claims waiting for Redis (see `claim`).
     waiting_claims: std::sync::atomic::AtomicUsize,
@@ -255,7 +252,6 @@ impl Cluster {
             subscribed: Mutex::new(HashSet::new()),
             resubscribe: AtomicBool::new(false),
             subscription_lock: tokio::sync::Mutex::new(()),
-            topology: topology::Topology::default(),
             stopping: AtomicBool::new(false),
             waiting_claims: std::sync::atomic::AtomicUsize::new(0),
         });

@@ -2,12 +2,12 @@
 //! once although Redis may hand it over twice.
 //!
 //! On a Redis Cluster a node can be subscribed to its channel on two nodes of
-//! one shard for a while: after a failover the demoted master, now a replica,
-//! keeps the subscription and still delivers the shard's messages, while the
-//! client has subscribed again on the new master (found by `load/chaos.sh`:
-//! 871 POSTs delivered twice in ten minutes). `topology` removes such
-//! subscriptions once it notices the failover; this is what makes the window
-//! until then harmless.
+//! one shard: after a failover the Redis client subscribes again by its slot
+//! map, which may still name the demoted master, now a replica; a replica of
+//! the shard accepts `SSUBSCRIBE` without a redirect, and the new master's
+//! messages reach it too. Subscribed there and again on the new master, the
+//! node gets each message twice (found by `load/chaos.sh`: 871 POSTs
+//! delivered twice in ten minutes).
 //!
 //! An asker numbers its requests 1, 2, 3, … and sends them all on this node's
 //! channel, so each path delivers them in order; per asker, a window of the

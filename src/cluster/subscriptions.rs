@@ -44,8 +44,6 @@ pub(super) async fn reconcile(cluster: Arc<Cluster>) {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        // Outside the lock: a failover's clean-up must not hold up joins.
-        cluster.check_topology().await;
         let mut failed = Vec::new();
         {
             let _one_at_a_time = cluster.subscription_lock.lock().await;
@@ -104,8 +102,9 @@ async fn resubscribe_all(cluster: &Cluster) {
         .collect();
     let failed = futures_util::stream::iter(channels)
         .map(|channel| async move {
+            let mut redis = cluster.redis.clone();
             let r =
-                tokio::time::timeout(cluster.cfg.request_timeout, send(cluster, &channel, true))
+                tokio::time::timeout(cluster.cfg.request_timeout, redis.subscribe(&channel, true))
                     .await;
             matches!(r, Ok(Ok(())))
         })
@@ -142,23 +141,6 @@ pub(super) fn dropped_by_redis(cluster: &Cluster, channel: &str) {
     cluster.groups_changed.notify_one();
 }
 
-/// `SSUBSCRIBE` goes to the master `topology` last saw for the channel, when
-/// it saw one (see there why); the rest as the client routes it.
-async fn send(cluster: &Cluster, channel: &str, on: bool) -> redis::RedisResult<()> {
-    let mut redis = cluster.redis.clone();
-    match cluster.master_of(channel).filter(|_| on) {
-        Some((host, port)) => {
-            let mut cmd = redis::cmd("SSUBSCRIBE");
-            cmd.arg(channel);
-            let to = redis::cluster_routing::RoutingInfo::SingleNode(
-                redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port },
-            );
-            redis.route(cmd, to).await.map(drop)
-        }
-        None => redis.subscribe(channel, on).await,
-    }
-}
-
 /// Subscribes (or unsubscribes); true when Redis confirmed it. A channel
 /// leaves the set before its unsubscribe is sent (so that Redis's own
 /// `SUNSUBSCRIBE` push for it is not mistaken for a dropped subscription), and
@@ -175,8 +157,9 @@ async fn subscribe(cluster: &Cluster, channel: &str, on: bool) -> bool {
     if !on {
         set(false);
     }
+    let mut redis = cluster.redis.clone();
     let result =
-        tokio::time::timeout(cluster.cfg.request_timeout, send(cluster, channel, on)).await;
+        tokio::time::timeout(cluster.cfg.request_timeout, redis.subscribe(channel, on)).await;
     let ok = matches!(result, Ok(Ok(())));
     if on == ok {
         set(true);

@@ -202,9 +202,15 @@ impl RedisCluster {
             .find(|f| f[2].contains("slave") && f[3] == me)
             .map(|f| port_of(f[1]))
             .expect("the master has a replica");
-        assert_eq!(cli(replica, &["CLUSTER", "FAILOVER"]).as_deref(), Some("OK"));
+        assert_eq!(
+            cli(replica, &["CLUSTER", "FAILOVER"]).as_deref(),
+            Some("OK")
+        );
         let deadline = clock::now() + Duration::from_secs(10);
-        while !cli(replica, &["ROLE"]).unwrap_or_default().starts_with("master") {
+        while !cli(replica, &["ROLE"])
+            .unwrap_or_default()
+            .starts_with("master")
+        {
             assert!(clock::now() < deadline, "the failover did not happen");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -344,6 +344,9 @@ impl Cluster {
             stage: stage.map(str::to_owned),
             op,
         });
+        // Set when no subscriber counted the request and the owner's liveness
+        // key is gone: unanswered by the deadline, the connection is gone.
+        let gone_if_unanswered = AtomicBool::new(false);
         let outcome = async {
             let receivers = self
                 .publish(names::node_channel(owner), msg.encode(), Kind::Request)
@@ -363,15 +366,9 @@ impl Cluster {
                 // `SPUBLISH` ran on: after a failover the owner may still be
                 // subscribed on the demoted master, now a replica of the
                 // shard, and receive it (found by `tests/chaos`, answered
-                // 410 and delivered). So an answer is waited for until the
-                // deadline, when the owner would drop the request, and only
-                // then is it gone. (This deadline is the outer one's: the
-                // outer `timeout_at` polls this future first.)
-                return match tokio::time::timeout_at(deadline, rx).await {
-                    Ok(Ok(reply)) => Ok(reply),
-                    _ if alive => Err(DeliveryError::Unavailable),
-                    _ => Err(DeliveryError::Gone),
-                };
+                // 410 and delivered). So its answer is waited for, as always,
+                // and only an unanswered request is gone.
+                gone_if_unanswered.store(!alive, Ordering::Relaxed);
             }
             rx.await.map_err(|_| DeliveryError::Unavailable)
         };
@@ -380,7 +377,11 @@ impl Cluster {
                 // The request may still be in Redis (a PUBLISH whose answer was
                 // lost): answer only once its owner would drop it.
                 tokio::time::sleep_until(deadline).await;
-                Err(DeliveryError::Unavailable)
+                Err(if gone_if_unanswered.load(Ordering::Relaxed) {
+                    DeliveryError::Gone
+                } else {
+                    DeliveryError::Unavailable
+                })
             }
             Ok(result) => result,
         }

@@ -549,6 +549,56 @@ async fn a_reaped_record_is_never_written_again() {
     assert!(extra.is_empty(), "a second $disconnect: {}", extra.len());
 }
 
+/// Issue 25 (found by `load/chaos.sh` on a Redis Cluster, where a node can be
+/// subscribed to its channel on two nodes of a shard): a request Redis hands
+/// over twice is acted on once. The same request, byte for byte, is published
+/// twice on the owner's channel; its message reaches the client once, and the
+/// asker's next request still does.
+#[tokio::test]
+async fn a_request_redis_hands_over_twice_is_acted_on_once() {
+    let redis = RedisServer::start();
+    let nodes = nodes(&redis, 1).await;
+    let (mut ws, id) = connected(&nodes[0].url("prod")).await;
+    // The wire's request (`cluster/wire.rs`): 'T', op, id, deadline (epoch ms),
+    // the asker's tag, the connection, the stage, the data.
+    let request = |seq: u64, data: &str| {
+        let deadline = sockgate::clock::now_ms() + 10_000;
+        let mut b = vec![b'T', b'P'];
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&deadline.to_be_bytes());
+        b.extend_from_slice(b"zzzz");
+        b.extend_from_slice(id.as_bytes());
+        b.push(4);
+        b.extend_from_slice(b"prod");
+        b.extend_from_slice(data.as_bytes());
+        b
+    };
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("sockgate:v2:{{n:{}}}", &id[..4]);
+    let mut publish = async |payload: &[u8]| {
+        let receivers: i64 = ::redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(payload)
+            .query_async(&mut publisher)
+            .await
+            .unwrap();
+        assert_eq!(receivers, 1, "the owner is subscribed");
+    };
+    let first = request(1, "once");
+    publish(&first).await;
+    publish(&first).await;
+    publish(&request(2, "next")).await;
+    assert_eq!(recv_text(&mut ws).await, "once");
+    assert_eq!(
+        recv_text(&mut ws).await,
+        "next",
+        "the copy was not delivered"
+    );
+    let extra = tokio::time::timeout(Duration::from_millis(500), recv_text(&mut ws)).await;
+    assert!(extra.is_err(), "delivered more than once: {extra:?}");
+}
+
 /// Issue 22 §2: `rediss://`, against a real redis-server that speaks only
 /// TLS with a certificate from a test CA: two nodes deliver across each
 /// other; a node that does not trust the CA never reaches Redis.

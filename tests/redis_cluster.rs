@@ -172,8 +172,10 @@ async fn a_manual_failover_keeps_the_delivery_contract() {
         statuses[10..].iter().all(|&s| s == 200),
         "delivery resumed: {statuses:?}"
     );
-    // The old master, now a replica, may still hold the owner's subscription
-    // and hand it every message a second time: each is acted on once.
+    // Delivered once afterwards too. (The old master, now a replica, may still
+    // hold the owner's subscription; this does not show whether it hands the
+    // message over a second time: `tests/cluster.rs` publishes a request twice
+    // to test that each is acted on once.)
     assert_eq!(post(b, &ida, "once").await, 200);
     assert_eq!(recv_text(&mut ws).await, "once");
     let again = tokio::time::timeout(Duration::from_millis(500), recv_text(&mut ws)).await;

@@ -50,14 +50,10 @@ pub struct Report {
 pub struct Throttle {
     pub admitted: usize,
     pub refused: usize,
-    /// Windows judged, and those with no fault near.
+    /// Windows judged.
     pub windows: usize,
-    pub quiet_windows: usize,
     /// The most any window admitted, as a share of its bound.
     pub worst: f64,
-    /// In windows with no fault near: the fewest and the most admitted, as a
-    /// share of the bucket's allowance (rate × window + burst).
-    pub quiet_range: (f64, f64),
 }
 
 impl Report {
@@ -349,7 +345,6 @@ fn throttles(h: &History, b: Bounds, r: &mut Report) {
         .iter()
         .filter(|c| c.outcome == Outcome::Status(429))
         .count();
-    t.quiet_range = (f64::MAX, 0.0);
     let last = h
         .throttled
         .iter()
@@ -372,10 +367,8 @@ fn throttles(h: &History, b: Bounds, r: &mut Report) {
         let span = (WINDOW + lag).as_secs_f64();
         let to = from + WINDOW + lag;
         let mut fallback = vec![false; b.nodes];
-        let mut near = false;
         for f in &h.faults {
             if f.start <= to && from <= f.end + b.unready_after + b.request_timeout + b.slack {
-                near = true;
                 f.redis_path.iter().for_each(|&n| fallback[n] = true);
             }
         }
@@ -393,14 +386,6 @@ fn throttles(h: &History, b: Bounds, r: &mut Report) {
         let n = admitted.len() as f64;
         t.windows += 1;
         t.worst = t.worst.max(n / bound);
-        if !near {
-            t.quiet_windows += 1;
-            let allowance = rate * WINDOW.as_secs_f64() + burst;
-            t.quiet_range = (
-                t.quiet_range.0.min(n / allowance),
-                t.quiet_range.1.max(n / allowance),
-            );
-        }
         if n > bound {
             r.violations.push(format!(
                 "the cluster limit admitted {n} requests started in {}..{} (bound {bound:.1}: {} nodes falling back)",
@@ -410,8 +395,5 @@ fn throttles(h: &History, b: Bounds, r: &mut Report) {
             ));
         }
         from += Duration::from_secs(1);
-    }
-    if t.quiet_windows == 0 {
-        t.quiet_range = (0.0, 0.0);
     }
 }

@@ -23,8 +23,8 @@ pub enum Fault {
     Slow { host: &'static str, impair: Impair },
     /// `kill -9` of a node; it is started again when the fault ends.
     Kill(usize),
-    /// A Redis Cluster split: the host with the most masters cut off from
-    /// the other two, and with it the node given, which
+    /// A Redis Cluster split: a host with a minority of the masters cut off
+    /// from the other two, and with it the node given, which
     /// then reaches only the minority; every other node reaches only the
     /// majority.
     RedisSplit(Option<usize>),
@@ -115,11 +115,11 @@ fn apply(net: &Net, cluster: &mut Cluster, nodes: &[&str], fault: &Fault) -> App
     }
 }
 
-/// [`Fault::RedisSplit`]: the Redis host with the most masters (and the node
+/// [`Fault::RedisSplit`]: a Redis host with a minority of the masters (and the node
 /// `with`, if any) on one side, the rest of Redis and the other nodes on the
 /// other.
 fn split(net: &Net, cluster: &Cluster, nodes: &[&str], with: Option<usize>) -> Applied {
-    let minority = cluster.redis.most_masters(net);
+    let minority = cluster.redis.minority(net);
     let majority: Vec<&str> = cluster
         .redis
         .hosts()

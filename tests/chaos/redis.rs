@@ -152,10 +152,12 @@ impl Redis {
 }
 
 impl Redis {
-    /// The host that serves the most slots' masters now (failovers move
-    /// them): the side a split leaves in the minority, so that it takes
-    /// masters with it.
-    pub fn most_masters(self, net: &Net) -> &'static str {
+    /// The host to split off as the minority: one holding a master (so the
+    /// split has a master to fail over) and as few masters as any such host
+    /// (so its side is a minority of the masters; failovers move them, and a
+    /// host holding two of three would keep its shards and the other side
+    /// would fail).
+    pub fn minority(self, net: &Net) -> &'static str {
         let hosts = self.hosts();
         let nodes = hosts
             .iter()
@@ -172,7 +174,8 @@ impl Redis {
         hosts
             .iter()
             .copied()
-            .max_by_key(|h| masters(h))
+            .filter(|h| masters(h) > 0)
+            .min_by_key(|h| masters(h))
             .unwrap_or(hosts[0])
     }
 }

@@ -73,7 +73,8 @@ pub async fn run(plan: Plan, rec: Recorder, phase: watch::Receiver<Phase>) {
 }
 
 /// One HTTP/1.1 request on a fresh connection; its status, or `None` with no
-/// answer within `timeout`.
+/// answer within `timeout`. The management token goes to the management
+/// listener only.
 pub async fn request(
     addr: (Ipv4Addr, u16),
     method: &str,
@@ -83,8 +84,13 @@ pub async fn request(
 ) -> Option<u16> {
     let exchange = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let auth = if addr.1 == MANAGEMENT {
+            format!("Authorization: Bearer {TOKEN}\r\n")
+        } else {
+            String::new()
+        };
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}:{}\r\nAuthorization: Bearer {TOKEN}\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: {}:{}\r\n{auth}\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             addr.0,
             addr.1,

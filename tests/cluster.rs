@@ -575,7 +575,7 @@ async fn a_request_redis_hands_over_twice_is_acted_on_once() {
     };
     let client = ::redis::Client::open(redis.url()).unwrap();
     let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
-    let channel = format!("sockgate:v2:{{n:{}}}", &id[..4]);
+    let channel = format!("sockgate:v3:{{n:{}}}", &id[..4]);
     let mut publish = async |payload: &[u8]| {
         let receivers: i64 = ::redis::cmd("PUBLISH")
             .arg(&channel)
@@ -597,6 +597,67 @@ async fn a_request_redis_hands_over_twice_is_acted_on_once() {
     );
     let extra = tokio::time::timeout(Duration::from_millis(500), recv_text(&mut ws)).await;
     assert!(extra.is_err(), "delivered more than once: {extra:?}");
+}
+
+/// Issue 25, the same for group sends and broadcasts (the Redis Cluster
+/// schedule of `tests/chaos` found group sends delivered twice): a fan-out
+/// message Redis hands over twice reaches each member once, in order with the
+/// sender's next one, and the node counts the copy.
+#[tokio::test]
+async fn a_group_send_or_broadcast_redis_hands_over_twice_is_delivered_once() {
+    let redis = RedisServer::start();
+    let nodes = nodes(&redis, 1).await;
+    let gw = &nodes[0];
+    let (mut ws, id) = connected(&gw.url("prod")).await;
+    let (status, _, _) = http(
+        "PUT",
+        &gw.mgmt_url(&format!("/prod/@groups/room/{id}")),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 204);
+    // The wire's fan-out message (`cluster/wire.rs`): the sender's tag, its
+    // sequence number, the deadline (epoch ms), the data.
+    let fanout = |seq: u64, data: &str| {
+        let deadline = sockgate::clock::now_ms() + 10_000;
+        let mut b = b"zzzz".to_vec();
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&deadline.to_be_bytes());
+        b.extend_from_slice(data.as_bytes());
+        b
+    };
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
+    let mut publish = async |channel: &str, payload: &[u8]| {
+        let receivers: i64 = ::redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut publisher)
+            .await
+            .unwrap();
+        assert_eq!(receivers, 1, "the node is subscribed to {channel}");
+    };
+    let (group, stage) = ("sockgate:v3:{g:prod/room:0}", "sockgate:v3:{s:prod}");
+    // One sequence per sender across its channels, as a node sends them.
+    let first = fanout(1, "to the room");
+    publish(group, &first).await;
+    publish(group, &first).await;
+    let second = fanout(2, "to the stage");
+    publish(stage, &second).await;
+    publish(stage, &second).await;
+    publish(group, &first).await;
+    publish(stage, &fanout(3, "next")).await;
+    for expected in ["to the room", "to the stage", "next"] {
+        assert_eq!(recv_text(&mut ws).await, expected, "no copy in between");
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(500), recv_text(&mut ws)).await;
+    assert!(extra.is_err(), "delivered more than once: {extra:?}");
+    let copies = metric(
+        &gw.metrics_text().await,
+        "sockgate_cluster_duplicates_total",
+        &[],
+    );
+    assert_eq!(copies, 3.0);
 }
 
 /// Issue 22 §2: `rediss://`, against a real redis-server that speaks only

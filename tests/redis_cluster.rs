@@ -56,7 +56,7 @@ async fn post(gw: &Gw, id: &str, body: &str) -> u16 {
 
 /// The node channel of the node that owns connection `id` (see `cluster::names`).
 fn node_channel(id: &str) -> String {
-    format!("sockgate:v2:{{n:{}}}", &id[..4])
+    format!("sockgate:v3:{{n:{}}}", &id[..4])
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 //! - replies: complete the waiting request;
 //! - probes: record that the fan-out path works;
 //! - group and stage messages: queue the frame, encoded once, to our members.
+//!
+//! Requests and fan-out messages are each acted on once (`seen`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -15,15 +17,18 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
 use super::names::{self, Channel};
-use super::seen::Seen;
-use super::wire::{Message, Op, Reply, Request, Status, decode_fanout};
+use super::seen::{self, Seen, Verdict};
+use super::wire::{Fanout, Message, Op, Reply, Request, Status};
 use super::{Cluster, Kind, Node, Record, subscriptions};
 use crate::clock;
 use crate::conn::{DeliveryError, GroupKey, Id};
 
 pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushInfo>) {
     // Owned by this task, which handles every push in order: no lock.
-    let mut seen = Seen::default();
+    let mut seen = Seens {
+        requests: Seen::new(seen::REQUESTS),
+        fanout: Seen::new(seen::FANOUT),
+    };
     while let Some(push) = pushes.recv().await {
         let Some(cluster) = cluster.upgrade() else {
             return;
@@ -63,21 +68,26 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
             continue;
         };
         match names::parse_channel(channel) {
-            Some(Channel::Node) => {
-                on_node_message(&cluster, &node, &mut seen, Bytes::copy_from_slice(payload))
-            }
+            Some(Channel::Node) => on_node_message(
+                &cluster,
+                &node,
+                &mut seen.requests,
+                Bytes::copy_from_slice(payload),
+            ),
             Some(Channel::Group(key)) => {
                 cluster.metrics.received[Kind::Group as usize].increment(1);
                 let key = key
                     .split_once('/')
                     .and_then(|(stage, group)| GroupKey::new(stage, group));
-                if let (Some(key), Some(data)) = (key, from_others(&cluster, payload)) {
+                if let (Some(key), Some(data)) =
+                    (key, from_others(&cluster, &mut seen.fanout, payload))
+                {
                     node.group_send(&key, data);
                 }
             }
             Some(Channel::Stage(stage)) => {
                 cluster.metrics.received[Kind::Stage as usize].increment(1);
-                if let Some(data) = from_others(&cluster, payload) {
+                if let Some(data) = from_others(&cluster, &mut seen.fanout, payload) {
                     node.stage_send(stage, data);
                 }
             }
@@ -86,27 +96,47 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
     }
 }
 
+/// What this node has acted on, by sequence (see `seen`).
+struct Seens {
+    requests: Seen,
+    fanout: Seen,
+}
+
 /// The data of a group or stage message sent by another node (our own were
-/// delivered locally when we sent them) and still in time (see `wire`).
-fn from_others<'a>(cluster: &Cluster, payload: &'a [u8]) -> Option<&'a [u8]> {
-    let (sender, deadline_ms, data) = decode_fanout(payload)?;
-    if sender == cluster.node.as_str().as_bytes() {
+/// delivered locally when we sent them), still in time (see `wire`), and not
+/// delivered here before.
+fn from_others<'a>(cluster: &Cluster, seen: &mut Seen, payload: &'a [u8]) -> Option<&'a [u8]> {
+    let msg = Fanout::decode(payload)?;
+    if msg.sender == cluster.node {
         return None;
     }
-    if !cluster.in_time(deadline_ms) {
+    if !cluster.in_time(msg.deadline_ms) {
         cluster.metrics.expired.increment(1);
         return None;
     }
-    Some(data)
+    match seen.check(msg.sender, msg.seq) {
+        Verdict::First => Some(msg.data),
+        Verdict::Copy => {
+            cluster.metrics.duplicates.increment(1);
+            None
+        }
+        Verdict::TooOld => {
+            cluster.metrics.expired.increment(1);
+            None
+        }
+    }
 }
 
 fn on_node_message(cluster: &Arc<Cluster>, node: &Arc<dyn Node>, seen: &mut Seen, payload: Bytes) {
     match Message::decode(payload) {
         Some(Message::Request(req)) => {
             cluster.metrics.received[Kind::Request as usize].increment(1);
-            if !seen.first(req.reply_to, req.id) {
+            match seen.check(req.reply_to, req.id) {
+                Verdict::First => {}
                 // A second copy (see `seen`): acted on, and answered, once.
-                return;
+                Verdict::Copy => return cluster.metrics.duplicates.increment(1),
+                // Its asker answers 503 at its deadline.
+                Verdict::TooOld => return cluster.metrics.expired.increment(1),
             }
             if !cluster.in_time(req.deadline_ms) {
                 // Its asker has answered 503 (or is about to): acting now would

@@ -172,7 +172,10 @@ pub struct Cluster {
     /// The node this links (it owns the cluster, hence weak).
     local: Weak<dyn Node>,
     metrics: ClusterMetrics,
+    /// The next request's id, and the next group send's or broadcast's `seq`
+    /// (receivers act on each once by these: see `seen`).
     next_request: AtomicU64,
+    next_fanout: AtomicU64,
     pending: DashMap<u64, oneshot::Sender<Reply>>,
     /// Epoch ms when our own probe last came back through Redis.
     probe_ok_ms: AtomicU64,
@@ -239,6 +242,7 @@ impl Cluster {
             local,
             metrics,
             next_request: AtomicU64::new(1),
+            next_fanout: AtomicU64::new(1),
             pending: DashMap::new(),
             probe_ok_ms: AtomicU64::new(0),
             probe_nonce: AtomicU64::new(0),
@@ -408,7 +412,7 @@ impl Cluster {
             .await
     }
 
-    /// Publishes one fan-out message (sender tag, deadline, data) on each channel,
+    /// Publishes one fan-out message (sender tag, seq, deadline, data) on each channel,
     /// within its deadline. On failure it answers only once the deadline has
     /// passed, so a message Redis delivers late is dropped by every receiver
     /// before the sender's caller hears 503 (and may retry).
@@ -421,7 +425,14 @@ impl Cluster {
         if !self.is_up() {
             return Err(DeliveryError::Unavailable);
         }
-        let payload = wire::encode_fanout(self.node, self.deadline(), data);
+        let payload = wire::Fanout {
+            sender: self.node,
+            // Relaxed: only uniqueness matters; receivers accept any order.
+            seq: self.next_fanout.fetch_add(1, Ordering::Relaxed),
+            deadline_ms: self.deadline(),
+            data,
+        }
+        .encode();
         let deadline = clock::now() + self.cfg.request_timeout;
         let publish_all = async {
             let mut others = 0;

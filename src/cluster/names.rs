@@ -4,7 +4,7 @@
 //! Cluster everything about one node, one group partition or one stage lives on
 //! one shard and sharded pub/sub (`SPUBLISH`) can carry it:
 //!
-//! Channels carry the wire version (`v2`, see `wire`): nodes of different wire
+//! Channels carry the wire version (`v3`, see `wire`): nodes of different wire
 //! versions do not hear each other's messages, so during a rolling upgrade across
 //! a version change, calls between old and new nodes answer 503 and group sends
 //! reach only nodes of the sender's version — nothing is misread. Keys carry no
@@ -12,15 +12,15 @@
 //!
 //! | name | what |
 //! |---|---|
-//! | `sockgate:v2:{n:TAG}` | channel: requests and replies for node TAG, and its self-probe |
+//! | `sockgate:v3:{n:TAG}` | channel: requests and replies for node TAG, and its self-probe |
 //! | `sockgate:{n:TAG}:alive` | key with a TTL: node TAG is alive |
 //! | `sockgate:{n:TAG}:conns` | hash: id → the connection's facts, for `$disconnect` if TAG is lost |
 //! | `sockgate:{n:TAG}:lost` | key: a survivor declared TAG lost (its connections were reaped) |
 //! | `sockgate:{n:TAG}:reaper` | key with a TTL: which survivor is reaping TAG |
 //! | `sockgate:{n:TAG}:stats` | key with a TTL: TAG's open connections by stage, for dashboards |
 //! | `sockgate:{nodes}` | sorted set: node tags by last heartbeat (epoch ms) |
-//! | `sockgate:v2:{g:STAGE/GROUP:P}` | channel: sends to a group, partition P |
-//! | `sockgate:v2:{s:STAGE}` | channel: broadcasts to a stage |
+//! | `sockgate:v3:{g:STAGE/GROUP:P}` | channel: sends to a group, partition P |
+//! | `sockgate:v3:{s:STAGE}` | channel: broadcasts to a stage |
 
 use crate::conn::GroupKey;
 use crate::conn::NodeTag;
@@ -31,7 +31,7 @@ pub(crate) fn node_channel(node: NodeTag) -> String {
 }
 
 /// Every channel name starts with this: the wire version.
-const CHANNEL_PREFIX: &str = "sockgate:v2:";
+const CHANNEL_PREFIX: &str = "sockgate:v3:";
 
 /// The node's liveness key.
 pub(crate) fn alive(node: NodeTag) -> String {
@@ -120,11 +120,11 @@ mod tests {
     #[test]
     fn channels_round_trip() {
         let node = NodeTag::parse("Ab_9").unwrap();
-        assert_eq!(node_channel(node), "sockgate:v2:{n:Ab_9}");
+        assert_eq!(node_channel(node), "sockgate:v3:{n:Ab_9}");
         assert_eq!(parse_channel(&node_channel(node)), Some(Channel::Node));
         let key = GroupKey::new("prod", "room:1").unwrap();
         let ch = group_channel(&key, 3);
-        assert_eq!(ch, "sockgate:v2:{g:prod/room:1:3}");
+        assert_eq!(ch, "sockgate:v3:{g:prod/room:1:3}");
         assert_eq!(parse_channel(&ch), Some(Channel::Group("prod/room:1")));
         assert_eq!(
             parse_channel(&stage_channel("prod")),

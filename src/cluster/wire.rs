@@ -4,7 +4,7 @@
 //! request: 'T' op:u8 id:u64 deadline:u64 reply_to:[4] connection:[16] stage_len:u8 stage payload…
 //! reply:   'R' status:u8 id:u64 body…
 //! probe:   'H' nonce:u64
-//! fan-out: sender:[4] deadline:u64 data…        (group and stage channels)
+//! fan-out: sender:[4] seq:u64 deadline:u64 data…   (group and stage channels)
 //! ```
 //!
 //! `op` is P (post; payload = the data), G (get), D (delete), J / L (join /
@@ -14,9 +14,15 @@
 //! `deadline` is the sender's clock (epoch ms) past which the message must not
 //! be acted on: the sender has answered 503 by then, and a request or send that
 //! Redis delivers later (a frozen Redis that resumes) must not be delivered
-//! behind that answer's back. (Wire version 2: version 1 sent requests as 'Q'
-//! without a deadline and fan-out without one; the two do not interoperate, see
-//! `names`.)
+//! behind that answer's back.
+//!
+//! A request's `id` and a fan-out message's `seq` count up per sender (in two
+//! sequences), so that a receiver acts on each once although Redis may hand it
+//! over twice (see `seen`).
+//!
+//! Wire version 3. Version 1 sent requests as 'Q' without a deadline and fan-out
+//! without one; version 2 sent fan-out without `seq`. Versions do not
+//! interoperate: each has channels of its own (see `names`).
 //!
 //! Decoding is total: any byte string yields a message or `None`, never a panic.
 
@@ -185,20 +191,38 @@ fn take_u64(buf: &mut Bytes) -> Option<u64> {
     Some(u64::from_be_bytes(take(buf, 8)?.as_ref().try_into().ok()?))
 }
 
-/// A group or stage message: the sender's tag, the deadline, then the data.
-pub(crate) fn encode_fanout(sender: NodeTag, deadline_ms: u64, data: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(12 + data.len());
-    b.put_slice(sender.as_str().as_bytes());
-    b.put_u64(deadline_ms);
-    b.put_slice(data);
-    b.freeze()
+/// A group or stage message, as it travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fanout<'a> {
+    pub(crate) sender: NodeTag,
+    /// The sender's count of its fan-out messages, from 1.
+    pub(crate) seq: u64,
+    /// Epoch ms (the sender's clock) after which it must not be delivered.
+    pub(crate) deadline_ms: u64,
+    pub(crate) data: &'a [u8],
 }
 
-/// A group or stage message's (sender tag bytes, deadline, data).
-pub(crate) fn decode_fanout(payload: &[u8]) -> Option<(&[u8], u64, &[u8])> {
-    let (sender, rest) = payload.split_at_checked(4)?;
-    let (deadline, data) = rest.split_at_checked(8)?;
-    Some((sender, u64::from_be_bytes(deadline.try_into().ok()?), data))
+impl<'a> Fanout<'a> {
+    pub(crate) fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(20 + self.data.len());
+        b.put_slice(self.sender.as_str().as_bytes());
+        b.put_u64(self.seq);
+        b.put_u64(self.deadline_ms);
+        b.put_slice(self.data);
+        b.freeze()
+    }
+
+    pub(crate) fn decode(payload: &'a [u8]) -> Option<Fanout<'a>> {
+        let (sender, rest) = payload.split_at_checked(4)?;
+        let (seq, rest) = rest.split_at_checked(8)?;
+        let (deadline, data) = rest.split_at_checked(8)?;
+        Some(Fanout {
+            sender: NodeTag::parse(std::str::from_utf8(sender).ok()?)?,
+            seq: u64::from_be_bytes(seq.try_into().ok()?),
+            deadline_ms: u64::from_be_bytes(deadline.try_into().ok()?),
+            data,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -277,15 +301,20 @@ mod fanout_tests {
     use super::*;
 
     #[test]
-    fn fanout_messages_round_trip_and_short_ones_are_refused() {
-        let node = NodeTag::random();
-        let b = encode_fanout(node, 42, b"hello");
-        assert_eq!(
-            decode_fanout(&b),
-            Some((node.as_str().as_bytes(), 42, &b"hello"[..]))
-        );
-        for cut in 0..12 {
-            assert_eq!(decode_fanout(&b[..cut]), None, "cut at {cut}");
+    fn fanout_messages_round_trip_and_short_or_foreign_ones_are_refused() {
+        let m = Fanout {
+            sender: NodeTag::random(),
+            seq: 7,
+            deadline_ms: 42,
+            data: b"hello",
+        };
+        let b = m.encode();
+        assert_eq!(Fanout::decode(&b), Some(m));
+        for cut in 0..20 {
+            assert_eq!(Fanout::decode(&b[..cut]), None, "cut at {cut}");
         }
+        let mut foreign = b.to_vec();
+        foreign[0] = b'/';
+        assert_eq!(Fanout::decode(&foreign), None, "not a node tag");
     }
 }

@@ -47,6 +47,7 @@ const CLUSTER_MESSAGES: &str = "sockgate_cluster_messages_total";
 const CLUSTER_DROPPED: &str = "sockgate_cluster_dropped_total";
 const CLUSTER_REAPED: &str = "sockgate_cluster_reaped_connections_total";
 const CLUSTER_EXPIRED: &str = "sockgate_cluster_expired_total";
+const CLUSTER_DUPLICATES: &str = "sockgate_cluster_duplicates_total";
 const INTEGRATION_LATENCY: &str = "sockgate_integration_latency_seconds";
 const INTEGRATION_ERRORS: &str = "sockgate_integration_errors_total";
 const EXECUTION_ERRORS: &str = "sockgate_execution_errors_total";
@@ -244,8 +245,12 @@ pub struct ClusterMetrics {
     /// Messages from Redis dropped because the node could not keep up.
     pub dropped: Counter,
     /// Requests and fan-out messages dropped because they arrived after their
-    /// deadline (their sender had answered 503).
+    /// deadline (their sender had answered 503), or too late to be told from
+    /// a copy.
     pub expired: Counter,
+    /// Second copies of requests and fan-out messages, dropped (Redis handed
+    /// one over twice).
+    pub duplicates: Counter,
     /// `$disconnect`s this node delivered for connections of lost nodes.
     pub reaped: Counter,
 }
@@ -329,6 +334,7 @@ impl Metrics {
             published: ClusterMetrics::KINDS.map(|k| kind("out", k)),
             dropped: self.counter(CLUSTER_DROPPED, vec![]),
             expired: self.counter(CLUSTER_EXPIRED, vec![]),
+            duplicates: self.counter(CLUSTER_DUPLICATES, vec![]),
             reaped: self.counter(CLUSTER_REAPED, vec![]),
         }
     }

@@ -126,6 +126,7 @@ impl Cluster {
             self.forget_later(conn.id);
         }
         if !conn.may_be_recorded() {
+            tracing::debug!(conn.id = %conn.id, "Never recorded: its node delivers the $disconnect.");
             return true;
         }
         let waiting = WaitSlot::take(&self.waiting_claims);
@@ -163,8 +164,14 @@ impl Cluster {
         )
         .await
         {
-            Ok(Ok((1, _))) | Ok(Ok((_, 0))) => Claim::Mine,
-            Ok(Ok(_)) => Claim::Reaped,
+            Ok(Ok((removed, reaped))) => {
+                tracing::debug!(conn.id = %conn.id, removed, reaped, "Claimed a $disconnect.");
+                if removed == 1 || reaped == 0 {
+                    Claim::Mine
+                } else {
+                    Claim::Reaped
+                }
+            }
             _ => Claim::Unknown,
         }
     }

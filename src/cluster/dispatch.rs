@@ -171,7 +171,7 @@ fn on_node_message(cluster: &Arc<Cluster>, node: &Arc<dyn Node>, seen: &mut Seen
                 cluster
                     .probe_ok_ms
                     .store(clock::now_ms(), Ordering::Release);
-                cluster.metrics.up.set(1.0);
+                cluster.refresh_up_metric();
             }
         }
         None => tracing::warn!("A malformed message arrived on this node's channel; ignored."),

@@ -277,11 +277,19 @@ impl Cluster {
         self.node
     }
 
-    /// Whether the fan-out path works: our own probe came back within
-    /// `unready_after`. A Redis that dies is noticed at once (its connection
-    /// drops); one that hangs, after `unready_after`.
+    /// Whether this node works with Redis: its own probe came back through
+    /// the fan-out path, and a heartbeat (a write) was acknowledged, both
+    /// within `unready_after`. A Redis that dies is noticed at once (its
+    /// connection drops); one that hangs, after `unready_after`.
+    ///
+    /// The probe alone is not enough on a Redis Cluster: a replica serves
+    /// `SPUBLISH` and `SSUBSCRIBE` for its master's slots, so a node cut off
+    /// together with a replica gets its probe back from it while nothing from
+    /// the rest of the cluster reaches it (found by `tests/chaos`: a node on
+    /// the minority side of a split stayed ready for all of its 6 s). Writes
+    /// go to the master only.
     pub fn is_up(&self) -> bool {
-        self.recent(&self.probe_ok_ms)
+        self.recent(&self.probe_ok_ms) && self.reachable()
     }
 
     /// Sets `sockgate_cluster_up` from [`Cluster::is_up`] now.
@@ -289,10 +297,10 @@ impl Cluster {
         self.metrics.up.set(if self.is_up() { 1.0 } else { 0.0 });
     }
 
-    /// Whether Redis answers commands: the fan-out path works, or a heartbeat
-    /// was acknowledged recently (right after a reconnect, before the next probe).
+    /// Whether Redis answers commands: a heartbeat was acknowledged recently
+    /// (right after a reconnect, before the next probe, too).
     pub(crate) fn reachable(&self) -> bool {
-        self.is_up() || self.recent(&self.beat_ok_ms)
+        self.recent(&self.beat_ok_ms)
     }
 
     /// Whether `at` (epoch ms; 0: never) is within `unready_after` of now.

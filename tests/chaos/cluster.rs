@@ -60,7 +60,11 @@ pub fn spawn(net: &Net, host: &str, program: &str, args: &[&str], log: &std::pat
     let child = net
         .command(host, program)
         .args(args)
-        .env("SOCKGATE_LOG", "warn")
+        // `SOCKGATE_CHAOS_LOG` (a `SOCKGATE_LOG` filter) to look closer.
+        .env(
+            "SOCKGATE_LOG",
+            std::env::var("SOCKGATE_CHAOS_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -221,6 +225,9 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.procs.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // `SOCKGATE_CHAOS_KEEP` keeps the logs and configs, to look at after.
+        if std::env::var_os("SOCKGATE_CHAOS_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

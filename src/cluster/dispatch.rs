@@ -40,6 +40,7 @@ pub(super) async fn run(cluster: Weak<Cluster>, mut pushes: mpsc::Receiver<PushI
         if push.kind == PushKind::Disconnection {
             // The client reconnects and re-subscribes by itself; until the next
             // probe comes back the node reports itself down.
+            tracing::debug!("A Redis connection dropped.");
             cluster.probe_ok_ms.store(0, Ordering::Release);
             cluster.metrics.up.set(0.0);
             if cluster.redis.sharded() {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Weak};
 
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Cluster, Kind, Node, Record, RecordOp, claim, names};
 use crate::clock;
@@ -41,6 +41,8 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
     let mut was_up = false;
     // The lost mark whose reap this node has dealt with (see `claim`).
     let mut mark_done: Option<String> = None;
+    // When the probe last found our subscriptions gone (see `probe`).
+    let mut resubscribed_ms = 0;
     loop {
         tick.tick().await;
         if cluster.stopping.load(Ordering::Acquire) {
@@ -58,7 +60,7 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>) {
         {
             mark_done = Some(mark);
         }
-        probe(&cluster).await;
+        probe(&cluster, &mut resubscribed_ms).await;
         let up = cluster.is_up();
         cluster.metrics.up.set(if up { 1.0 } else { 0.0 });
         if up != was_up {
@@ -109,18 +111,47 @@ async fn beat(cluster: &Cluster) -> Option<Option<String>> {
     .await;
     match r {
         Ok((Ok((mark,)), Ok(_))) => Some(mark),
-        _ => None,
+        Ok((own, nodes)) => {
+            let why = |r: Result<(), redis::RedisError>| r.err().map(|e| e.kind());
+            debug!(own = ?why(own.map(drop)), nodes = ?why(nodes.map(drop)), "A heartbeat failed.");
+            None
+        }
+        Err(_) => {
+            debug!("A heartbeat timed out.");
+            None
+        }
     }
 }
 
 /// Publishes a probe to our own channel; the dispatcher records its return.
-async fn probe(cluster: &Cluster) {
+///
+/// A node that is down while Redis takes its writes, and whose probe Redis
+/// hands to no subscriber, has lost its subscriptions without the client
+/// restoring them: it subscribes again to everything it holds, at most once
+/// per `unready_after`. Found by `tests/chaos` on a Redis Cluster: after a
+/// split healed, a node's heartbeats worked but its probe reached no one, and
+/// it stayed down until the run ended (it had subscribed again during the
+/// split, on a replica cut off with it, which later left the shard).
+async fn probe(cluster: &Cluster, resubscribed_ms: &mut u64) {
     let nonce = rand::random::<u64>();
     cluster.probe_nonce.store(nonce, Ordering::Release);
     let msg = super::wire::Message::Probe(nonce).encode();
-    let _ = cluster
-        .publish(names::node_channel(cluster.node), msg, Kind::Probe)
-        .await;
+    let channel = names::node_channel(cluster.node);
+    let sent = cluster.publish(channel.clone(), msg, Kind::Probe).await;
+    if cluster.is_up() {
+        return;
+    }
+    debug!(receivers = ?sent.ok(), "Probe published while down.");
+    let now = clock::now_ms();
+    // Ours by our own account, nobody's by Redis's.
+    let lost = matches!(sent, Ok(0)) && cluster.reachable() && cluster.is_subscribed(&channel);
+    if lost && now.saturating_sub(*resubscribed_ms) >= cluster.cfg.unready_after.as_millis() as u64
+    {
+        *resubscribed_ms = now;
+        warn!(node = %cluster.node, "Redis takes this node's writes but no longer hands it its own channel; subscribing again.");
+        cluster.resubscribe.store(true, Ordering::Release);
+        cluster.groups_changed.notify_one();
+    }
 }
 
 /// Brings this node's records up to date after an outage or a full queue:

@@ -149,7 +149,7 @@ fn deliveries(h: &History, b: Bounds, r: &mut Report) {
     // data a lossy link held back waits for TCP's retransmission timer, and
     // the connection is given up (TCP_USER_TIMEOUT) after that long. A reply
     // published before the client has connected and subscribed again (a
-    // heartbeat or so: the slack) is lost too (the ten-minute Redis Cluster
+    // heartbeat or so; the slack covers it) is lost too (the ten-minute Redis Cluster
     // run of 2026-12-08 found one: a POST 1.42 s after a lossy link healed,
     // delivered in 8 ms, its answer lost).
     let redis_fault_near = |start: Duration, end: Duration| {

@@ -112,8 +112,8 @@ async fn beat(cluster: &Cluster) -> Option<Option<String>> {
     match r {
         Ok((Ok((mark,)), Ok(_))) => Some(mark),
         Ok((own, nodes)) => {
-            let why = |r: Result<(), redis::RedisError>| r.err().map(|e| e.kind());
-            debug!(own = ?why(own.map(drop)), nodes = ?why(nodes.map(drop)), "A heartbeat failed.");
+            let (own, nodes) = (own.err().map(|e| e.kind()), nodes.err().map(|e| e.kind()));
+            debug!(?own, ?nodes, "A heartbeat failed.");
             None
         }
         Err(_) => {

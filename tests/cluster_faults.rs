@@ -111,3 +111,54 @@ async fn readyz_turns_503_when_redis_hangs_and_200_when_it_is_back() {
     redis.resume();
     a.wait_ready().await;
 }
+
+/// Issue 25: a node is ready only while Redis takes its writes, not merely
+/// while its probe comes back. On a Redis Cluster a replica cut off with a node
+/// serves `SPUBLISH` for its master's slots but refuses writes (found by
+/// `tests/chaos`); one Redis refusing writes with `min-replicas-to-write`
+/// while `PUBLISH` still works is the same situation on loopback. The probe
+/// keeps coming back the whole time, and `/readyz` still says 503.
+#[tokio::test]
+async fn readyz_turns_503_when_redis_refuses_writes_though_the_probe_comes_back() {
+    let redis = RedisServer::start();
+    let a = Gw::start(&config(&redis.url(), "1s")).await;
+    a.wait_ready().await;
+    let probes = |text: &str| {
+        metric(
+            text,
+            "sockgate_cluster_messages_total",
+            &["direction=\"in\"", "kind=\"probe\""],
+        )
+    };
+    assert_eq!(
+        redis
+            .cli(&["CONFIG", "SET", "min-replicas-to-write", "1"])
+            .as_deref(),
+        Some("OK")
+    );
+    let mut down = false;
+    for _ in 0..200 {
+        if a.readyz().await == 503 {
+            down = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        down,
+        "/readyz reports a Redis that refuses the node's writes"
+    );
+    let before = probes(&a.metrics_text().await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        probes(&a.metrics_text().await) > before,
+        "the probe still comes back"
+    );
+    assert_eq!(a.readyz().await, 503);
+    assert_eq!(
+        metric(&a.metrics_text().await, "sockgate_cluster_up", &[]),
+        0.0
+    );
+    redis.cli(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    a.wait_ready().await;
+}

@@ -52,6 +52,12 @@ async fn post(gw: &Gw, id: &str, body: &str) -> u16 {
     .0
 }
 
+/// Joins connection `id` to group `room` of stage `prod` through `gw`.
+async fn join_room(gw: &Gw, id: &str) {
+    let url = gw.mgmt_url(&format!("/prod/@groups/room/{id}"));
+    assert_eq!(http("PUT", &url, vec![]).await.0, 204);
+}
+
 #[tokio::test]
 async fn connections_api_works_across_nodes_and_keeps_order() {
     let redis = RedisServer::start();
@@ -114,13 +120,7 @@ async fn groups_and_broadcasts_span_nodes_and_reach_only_subscribed_nodes() {
 
     // Joins made through node C for connections on A and B.
     for id in [&ida, &idb] {
-        let (status, _, _) = http(
-            "PUT",
-            &c.mgmt_url(&format!("/prod/@groups/room/{id}")),
-            vec![],
-        )
-        .await;
-        assert_eq!(status, 204);
+        join_room(c, id).await;
     }
     let (status, _, body) = http(
         "POST",
@@ -549,6 +549,27 @@ async fn a_reaped_record_is_never_written_again() {
     assert!(extra.is_empty(), "a second $disconnect: {}", extra.len());
 }
 
+/// Publishes hand-made wire messages, as another node would (`cluster/wire.rs`).
+struct RawPublisher(::redis::aio::MultiplexedConnection);
+
+impl RawPublisher {
+    async fn connect(redis: &RedisServer) -> RawPublisher {
+        let client = ::redis::Client::open(redis.url()).unwrap();
+        RawPublisher(client.get_multiplexed_async_connection().await.unwrap())
+    }
+
+    /// `PUBLISH`es `payload` on `channel`, which the node under test holds.
+    async fn publish(&mut self, channel: &str, payload: &[u8]) {
+        let receivers: i64 = ::redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut self.0)
+            .await
+            .unwrap();
+        assert_eq!(receivers, 1, "the node is subscribed to {channel}");
+    }
+}
+
 /// Issue 25 (found by `load/chaos.sh` on a Redis Cluster, where a node can be
 /// subscribed to its channel on two nodes of a shard): a request Redis hands
 /// over twice is acted on once. The same request, byte for byte, is published
@@ -573,18 +594,9 @@ async fn a_request_redis_hands_over_twice_is_acted_on_once() {
         b.extend_from_slice(data.as_bytes());
         b
     };
-    let client = ::redis::Client::open(redis.url()).unwrap();
-    let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
+    let mut publisher = RawPublisher::connect(&redis).await;
     let channel = format!("sockgate:v3:{{n:{}}}", &id[..4]);
-    let mut publish = async |payload: &[u8]| {
-        let receivers: i64 = ::redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(payload)
-            .query_async(&mut publisher)
-            .await
-            .unwrap();
-        assert_eq!(receivers, 1, "the owner is subscribed");
-    };
+    let mut publish = async |payload: &[u8]| publisher.publish(&channel, payload).await;
     let first = request(1, "once");
     publish(&first).await;
     publish(&first).await;
@@ -609,13 +621,7 @@ async fn a_group_send_or_broadcast_redis_hands_over_twice_is_delivered_once() {
     let nodes = nodes(&redis, 1).await;
     let gw = &nodes[0];
     let (mut ws, id) = connected(&gw.url("prod")).await;
-    let (status, _, _) = http(
-        "PUT",
-        &gw.mgmt_url(&format!("/prod/@groups/room/{id}")),
-        vec![],
-    )
-    .await;
-    assert_eq!(status, 204);
+    join_room(gw, &id).await;
     // The wire's fan-out message (`cluster/wire.rs`): the sender's tag, its
     // sequence number, the deadline (epoch ms), the data.
     let fanout = |seq: u64, data: &str| {
@@ -626,17 +632,9 @@ async fn a_group_send_or_broadcast_redis_hands_over_twice_is_delivered_once() {
         b.extend_from_slice(data.as_bytes());
         b
     };
-    let client = ::redis::Client::open(redis.url()).unwrap();
-    let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
-    let mut publish = async |channel: &str, payload: &[u8]| {
-        let receivers: i64 = ::redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async(&mut publisher)
-            .await
-            .unwrap();
-        assert_eq!(receivers, 1, "the node is subscribed to {channel}");
-    };
+    let mut publisher = RawPublisher::connect(&redis).await;
+    let mut publish =
+        async |channel: &str, payload: &[u8]| publisher.publish(channel, payload).await;
     let (group, stage) = ("sockgate:v3:{g:prod/room:0}", "sockgate:v3:{s:prod}");
     // One sequence per sender across its channels, as a node sends them.
     let first = fanout(1, "to the room");

@@ -30,6 +30,17 @@ route_selection_expression = "$request.body.action"
     )
 }
 
+/// Waits (10 s at most: `unready_after` is 1 s here) for `/readyz` to say 503.
+async fn wait_unready(gw: &Gw, what: &str) {
+    for _ in 0..200 {
+        if gw.readyz().await == 503 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not 503 after 10 s");
+}
+
 async fn post(gw: &Gw, id: &str, body: &str) -> u16 {
     http(
         "POST",
@@ -95,15 +106,7 @@ async fn readyz_turns_503_when_redis_hangs_and_200_when_it_is_back() {
     let a = Gw::start(&config(&redis.url(), "1s")).await;
     a.wait_ready().await;
     redis.pause();
-    let mut down = false;
-    for _ in 0..200 {
-        if a.readyz().await == 503 {
-            down = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(down, "/readyz reports a hung Redis");
+    wait_unready(&a, "/readyz reports a hung Redis").await;
     assert_eq!(
         metric(&a.metrics_text().await, "sockgate_cluster_up", &[]),
         0.0
@@ -136,18 +139,7 @@ async fn readyz_turns_503_when_redis_refuses_writes_though_the_probe_comes_back(
             .as_deref(),
         Some("OK")
     );
-    let mut down = false;
-    for _ in 0..200 {
-        if a.readyz().await == 503 {
-            down = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        down,
-        "/readyz reports a Redis that refuses the node's writes"
-    );
+    wait_unready(&a, "/readyz reports a Redis that refuses the node's writes").await;
     let before = probes(&a.metrics_text().await);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
